@@ -1,0 +1,62 @@
+"""Helpers shared by the API blueprints."""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import g
+from flask_login import current_user
+from marshmallow import Schema, fields
+
+from ..errors import Forbidden, ServiceError
+
+
+class ErrorBody(Schema):
+    code = fields.String(required=True, metadata={"description": "Stable machine-readable code"})
+    message = fields.String(required=True)
+    field = fields.String()
+    fields = fields.Dict()
+    details = fields.Dict()
+
+
+class ErrorSchema(Schema):
+    error = fields.Nested(ErrorBody, required=True)
+
+
+class MoneySchema(Schema):
+    amount = fields.Integer(required=True, metadata={"description": "Minor units (fen, đồng)"})
+    currency = fields.String(required=True)
+    decimal = fields.String(required=True)
+
+
+class Unauthorized(ServiceError):
+    code = "unauthorized"
+    status = 401
+
+
+def token_required(view):
+    """The caller must present a valid bearer token (not a session cookie)."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if not current_user.is_authenticated or getattr(g, "api_token", None) is None:
+            raise Unauthorized("Send Authorization: Bearer <token> (POST /api/v1/auth/token).")
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def staff_required(view):
+    @wraps(view)
+    @token_required
+    def wrapper(*args, **kwargs):
+        if not current_user.is_staff:
+            raise Forbidden("Staff only.")
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def money_json(amount: int, currency: str) -> dict:
+    from ..money import Money
+
+    return Money(int(amount), currency).to_json()

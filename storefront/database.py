@@ -1,0 +1,99 @@
+"""Database plumbing: SQLite tuning, write transactions and after-commit callbacks."""
+from __future__ import annotations
+
+import contextvars
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from .extensions import db
+
+# When set, the next transaction on SQLite starts with BEGIN IMMEDIATE: a
+# deferred transaction that reads and then writes fails at once under
+# concurrency (busy_timeout cannot help a stale snapshot), one that takes the
+# write lock first simply waits its turn.
+_immediate: contextvars.ContextVar[bool] = contextvars.ContextVar("sqlite_immediate", default=False)
+
+
+def configure_engine(engine: Engine) -> None:
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # pragma: no cover - trivial
+        # Let SQLAlchemy, not pysqlite, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if _immediate.get() else "BEGIN")
+
+
+@contextmanager
+def write_transaction() -> Iterator[Session]:
+    """Run a block as one short write transaction and commit it.
+
+    Whatever the request read before is committed (it wrote nothing) so the
+    block starts on a fresh snapshot holding the write lock on SQLite. Any
+    exception rolls the whole block back: nothing half-written survives.
+    Callbacks registered with :func:`after_commit` run once it has committed,
+    outside the transaction, so they may open write transactions of their own.
+    """
+    session = db.session
+    session.commit()
+    token = _immediate.set(True)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        _immediate.reset(token)
+    run_after_commit_callbacks()
+
+
+def after_commit(callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the current transaction commits; drop it on rollback."""
+    db.session.info.setdefault("after_commit", []).append(callback)
+
+
+def run_after_commit_callbacks() -> None:
+    """Run callbacks of transactions that have committed (errors are logged)."""
+    from flask import current_app
+
+    session = db.session
+    while session.info.get("committed_callbacks"):
+        callback = session.info["committed_callbacks"].pop(0)
+        try:
+            callback()
+        except Exception:  # a notification must never undo a committed order
+            current_app.logger.exception("after-commit callback failed")
+
+
+def install_session_hooks() -> None:
+    """Wire after-commit bookkeeping into the Session class (idempotent)."""
+    if getattr(install_session_hooks, "_done", False):
+        return
+    install_session_hooks._done = True  # type: ignore[attr-defined]
+
+    @event.listens_for(Session, "after_commit")
+    def _promote(session: Session) -> None:
+        # No SQL may run inside this event, so callbacks only move to the
+        # "committed" list; write_transaction and request teardown run them.
+        pending = session.info.pop("after_commit", None)
+        if pending:
+            session.info.setdefault("committed_callbacks", []).extend(pending)
+
+    @event.listens_for(Session, "after_rollback")
+    def _drop(session: Session) -> None:
+        session.info.pop("after_commit", None)

@@ -1,0 +1,22 @@
+"""Shared column helpers for models."""
+from __future__ import annotations
+
+import enum
+
+from sqlalchemy import JSON, BigInteger, DateTime, Integer
+from sqlalchemy.dialects import postgresql, sqlite
+
+from .clock import utcnow
+
+# Integer primary keys that are BIGINT on PostgreSQL and INTEGER (rowid
+# alias) on SQLite, so a million-order shop never overflows.
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+JSONType = JSON().with_variant(postgresql.JSONB(), "postgresql")
+UTCDateTime = DateTime()
+
+
+def enum_values(enum_cls: type[enum.Enum]) -> list[str]:
+    return [member.value for member in enum_cls]
+
+
+__all__ = ["BigIntPK", "JSONType", "UTCDateTime", "utcnow", "enum_values", "sqlite"]

@@ -1,0 +1,133 @@
+"""The one door through which an order's status changes (ARCHITECTURE.md principle 4)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm.attributes import set_committed_value
+
+from ..clock import utcnow
+from ..database import after_commit
+from ..errors import ConcurrentUpdate, InvalidTransition, TransitionVetoed
+from ..extensions import db
+from ..plugins.host import flatten, get_host
+from ..plugins.types import OrderEventInfo
+from .models import Order, OrderEvent
+from .status import TRANSITIONS, OrderStatus
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who caused a change: a buyer, a staff member, a guest or the system (a rule or sweep)."""
+
+    kind: str  # buyer | staff | system | guest
+    user_id: int | None = None
+    label: str = ""
+
+    @classmethod
+    def of(cls, user) -> "Actor":
+        if user is None or not getattr(user, "is_authenticated", False):
+            return cls("guest", None, "guest")
+        return cls("staff" if user.is_staff else "buyer", user.id, user.email)
+
+    @classmethod
+    def system(cls, label: str = "system") -> "Actor":
+        return cls("system", None, label)
+
+
+SYSTEM = Actor.system()
+
+_TIMESTAMP_FOR = {
+    OrderStatus.PAID: "paid_at",
+    OrderStatus.SHIPPED: "shipped_at",
+    OrderStatus.COMPLETED: "completed_at",
+    OrderStatus.CLOSED: "closed_at",
+}
+
+
+def can_transition(from_status: OrderStatus, to: OrderStatus) -> bool:
+    return to in TRANSITIONS[OrderStatus(from_status)]
+
+
+def transition(order: Order, to: OrderStatus, *, actor: Actor, reason: str = "",
+               values: dict[str, Any] | None = None, data: dict | None = None,
+               source: str = "core") -> OrderEvent:
+    """Move ``order`` to ``to`` inside the caller's transaction.
+
+    Checks the transition table, asks ``transition_guard``, writes the status
+    with a conditional UPDATE (so two concurrent transitions cannot both
+    win), appends one timeline event and queues ``order_event`` for after
+    commit. ``values`` are extra columns written in the same UPDATE.
+    """
+    to = OrderStatus(to)
+    current = OrderStatus(order.status)
+    if not can_transition(current, to):
+        raise InvalidTransition(
+            f"An order that is {current.value} cannot become {to.value}.",
+            details={"from": current.value, "to": to.value},
+        )
+    host = get_host()
+    vetoes = [str(v) for v in flatten(host.hook.transition_guard(obj=order, to=to, actor=actor))]
+    if vetoes:
+        raise TransitionVetoed("; ".join(vetoes), details={"from": current.value, "to": to.value})
+
+    now = utcnow()
+    changes: dict[str, Any] = {"status": to}
+    if to in _TIMESTAMP_FOR:
+        changes[_TIMESTAMP_FOR[to]] = now
+    changes.update(values or {})
+    result = db.session.execute(
+        update(Order)
+        .where(Order.id == order.id, Order.status == current)
+        .values(**changes)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        db.session.refresh(order)
+        raise ConcurrentUpdate(
+            f"The order changed meanwhile (it is now {OrderStatus(order.status).value}).",
+            details={"from": current.value, "to": to.value},
+        )
+    # The row is written; mirror it on the object without making it dirty.
+    for key, value in changes.items():
+        set_committed_value(order, key, value)
+    event = record_event(order, "status", actor=actor, reason=reason, from_status=current,
+                         to_status=to, data=data, source=source, at=now)
+    return event
+
+
+def record_event(order: Order, kind: str, *, actor: Actor, reason: str = "",
+                 from_status: OrderStatus | None = None, to_status: OrderStatus | None = None,
+                 data: dict | None = None, source: str = "core", public: bool = True,
+                 at=None) -> OrderEvent:
+    """Append a timeline entry and queue ``order_event`` for after commit."""
+    event = OrderEvent(
+        order_id=order.id,
+        kind=kind,
+        actor_kind=actor.kind,
+        actor_id=actor.user_id,
+        actor_label=actor.label,
+        from_status=from_status.value if from_status else None,
+        to_status=to_status.value if to_status else None,
+        reason=reason or "",
+        source=source,
+        public=public,
+        data=data or {},
+        at=at or utcnow(),
+    )
+    db.session.add(event)
+    info = OrderEventInfo(
+        order_id=order.id, kind=kind,
+        from_status=event.from_status, to_status=event.to_status,
+        reason=event.reason, actor_kind=actor.kind, at=event.at,
+    )
+    app_host = get_host()
+
+    def _notify() -> None:
+        fresh = db.session.get(Order, info.order_id)
+        if fresh is not None:
+            app_host.call_safely("order_event", order=fresh, event=info)
+
+    after_commit(_notify)
+    return event

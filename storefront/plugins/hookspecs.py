@@ -1,0 +1,163 @@
+"""Every hook the storefront calls, documented.
+
+Plugins implement them with ``@hookimpl`` (``from storefront.plugins import
+hookimpl``). A hook implementation whose name matches no spec fails at
+start-up (``check_pending``). Hooks of disabled plugins are never called.
+
+Money is integer minor units of the cart/order currency. Hooks that affect
+money or stock may raise :class:`storefront.errors.ServiceError` to fail the
+whole operation cleanly; hooks that only decorate a page have their errors
+logged and their output dropped.
+"""
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("storefront")
+
+
+@hookspec
+def configure(app):
+    """Called once per app after every plugin is registered.
+
+    Register CLI commands, template filters, signal handlers. All results ignored.
+    """
+
+
+@hookspec
+def product_offer(product, sku, buyer):
+    """What a plugin says about buying ``sku`` of ``product`` now.
+
+    Called for product cards, product pages, cart lines and at checkout.
+    ``buyer`` is the current user or ``None``. Return a
+    :class:`~storefront.plugins.types.Offer` or ``None``. Collected: badges
+    are all shown; the lowest ``available`` applies; the first non-None
+    ``price``, ``ship_promise`` and ``group`` win (plugin load order).
+    """
+
+
+@hookspec
+def cart_adjustments(cart, lines, subtotal, buyer, delivery):
+    """Discounts and fees on a cart: return a list of
+    :class:`~storefront.plugins.types.Adjustment`.
+
+    ``lines`` are priced :class:`storefront.checkout.pricing.PricedLine`
+    objects, ``subtotal`` their sum, ``delivery`` the chosen
+    :class:`~storefront.plugins.types.DeliveryOption` or ``None``. Collected
+    and applied in ascending ``Adjustment.order``: 100 item discounts, 200
+    order discounts (coupons), 300 shipping changes (free shipping), 400
+    store credit. Discounts are capped so the total never goes below zero.
+    """
+
+
+@hookspec
+def delivery_options(cart, address, buyer):
+    """Delivery options for a cart: a list of
+    :class:`~storefront.plugins.types.DeliveryOption`. Collected in plugin
+    order; the core's flat-rate courier is a ``trylast`` default.
+    """
+
+
+@hookspec
+def validate_checkout(checkout):
+    """Problems that block ``checkout`` (a :class:`storefront.checkout.services.CheckoutDraft`):
+    return a list of :class:`~storefront.plugins.types.Problem`. Collected;
+    any problem blocks submission. Called when the checkout page renders and
+    again at submit.
+    """
+
+
+@hookspec(firstresult=True)
+def split_checkout(checkout):
+    """Split a checkout's lines into orders: return a list of
+    :class:`~storefront.plugins.types.CheckoutGroup` or ``None`` (one order).
+    First non-None result wins.
+    """
+
+
+@hookspec
+def order_placing(order, checkout):
+    """Called inside the checkout transaction for each new order, after its
+    lines and adjustments are written and before commit. Reserve what the
+    plugin owns (quota, coupon use, pickup slot) with conditional updates;
+    raise a ServiceError to abort the whole checkout.
+    """
+
+
+@hookspec(firstresult=True)
+def ship_promise(order, paid_at):
+    """Ship-by deadline (naive UTC datetime) for ``order`` paid at
+    ``paid_at``. First non-None wins; the core default is the
+    ``ship_within_hours`` setting after payment.
+    """
+
+
+@hookspec
+def transition_guard(obj, to, actor):
+    """Veto a status change: return a reason string (or list) to refuse it,
+    ``None`` to allow. Collected; any reason vetoes.
+    """
+
+
+@hookspec
+def order_event(order, event):
+    """Called after the transaction that recorded ``event`` (an
+    :class:`~storefront.plugins.types.OrderEventInfo`) has committed.
+    Side effects (notifications, follow-up work) belong here; errors are logged.
+    """
+
+
+@hookspec
+def sweep(now):
+    """Process deadlines due at ``now`` (naive UTC). Must be idempotent and
+    safe to run concurrently on several machines. Return a dict of counts
+    (shown by ``flask storefront sweep``) or ``None``.
+    """
+
+
+@hookspec
+def template_slot(name, context):
+    """Markup for a named slot in a template (``{{ slot('product_badges', product=p) }}``).
+
+    Return a string (escaped unless it is ``Markup``) or ``None``. Collected and
+    joined; errors are logged and the slot renders empty. Slots in core
+    templates: ``head``, ``body_end``, ``product_card``, ``product_page``,
+    ``cart_line``, ``cart_summary``, ``checkout_summary``, ``order_page``,
+    ``order_admin``, ``account_page``.
+    """
+
+
+@hookspec
+def admin_menu(user):
+    """Admin navigation items: a list of :class:`~storefront.plugins.types.MenuItem`."""
+
+
+@hookspec
+def account_menu(user):
+    """Buyer account navigation items: a list of MenuItem."""
+
+
+@hookspec
+def dashboard_widgets(user):
+    """Widgets on the admin dashboard: a list of :class:`~storefront.plugins.types.Widget`."""
+
+
+@hookspec
+def api_routes(api):
+    """Register the plugin's ``flask_smorest.Blueprint`` objects on ``api``.
+
+    Called once at start-up for every installed plugin (routes of a disabled
+    plugin answer 404).
+    """
+
+
+@hookspec
+def demo_data(now):
+    """Add the plugin's demo records to the demo shop (called once, on the
+    first start, inside a transaction the caller commits)."""
+
+
+@hookspec(firstresult=True)
+def payment_provider(name):
+    """Return the payment provider object registered as ``name`` (see
+    :mod:`storefront.payments.providers`), first result wins."""

@@ -1,0 +1,61 @@
+"""Shop settings the seller edits in the admin, with documented defaults."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g, has_app_context
+
+from .extensions import db
+from .settings_models import Setting
+
+#: key -> default. Durations are in minutes/hours/days as the name says;
+#: money is in minor units of the shop currency.
+SHOP_DEFAULTS: dict[str, Any] = {
+    "shop_name": "Storefront Demo",
+    "shop_tagline": "",
+    "logo_url": "",
+    "footer_text": "",
+    "social_weibo": "",
+    "social_wechat": "",
+    "social_xiaohongshu": "",
+    "social_bilibili": "",
+    "social_zhihu": "",
+    "courier_fee": 1000,            # flat courier fee (¥10.00)
+    "courier_label": "Courier",
+    "unpaid_close_minutes": 30,     # unpaid orders close after this
+    "ship_within_hours": 48,        # default ship-by deadline after payment
+    "auto_confirm_days": 14,        # auto-confirm receipt after shipment (003)
+    "auto_confirm_extend_days": 10, # staff extension during after-sales (003)
+    "carriers": ["SF Express", "ZTO", "YTO", "STO", "Yunda", "JD Logistics", "EMS", "J&T Express",
+                 "Giao Hàng Nhanh", "Viettel Post"],
+    "max_line_quantity": 99,
+}
+
+
+def get_setting(key: str) -> Any:
+    values = all_settings()
+    return values[key] if key in values else SHOP_DEFAULTS.get(key)
+
+
+def all_settings() -> dict[str, Any]:
+    """Defaults overlaid with stored values; read once per request."""
+    if has_app_context() and "_shop_settings" in g:
+        return g._shop_settings
+    values = dict(SHOP_DEFAULTS)
+    for row in db.session.execute(db.select(Setting)).scalars():
+        values[row.key] = row.value
+    if has_app_context():
+        g._shop_settings = values
+    return values
+
+
+def set_settings(changes: dict[str, Any]) -> None:
+    """Write settings into the current transaction (the caller commits)."""
+    for key, value in changes.items():
+        row = db.session.get(Setting, key)
+        if row is None:
+            db.session.add(Setting(key=key, value=value))
+        else:
+            row.value = value
+    if has_app_context():
+        g.pop("_shop_settings", None)

@@ -1,0 +1,179 @@
+"""Request plumbing shared by every page: users, errors, headers, template globals."""
+from __future__ import annotations
+
+import hashlib
+
+from flask import Flask, current_app, g, render_template, request, session
+from flask_babel import gettext as _
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from .clock import utcnow
+from .errors import ServiceError
+from .extensions import db, login_manager
+from .i18n import LOCALE_NAMES, format_money
+from .plugins.host import flatten, get_host
+from .plugins.slots import render_slot
+from .settings import all_settings
+
+
+def is_api_request() -> bool:
+    prefix = current_app.config["OPENAPI_URL_PREFIX"]
+    return request.path.startswith(prefix + "/") or request.path == prefix
+
+
+def json_error(code: str, message: str, status: int, **extra):
+    body = {"error": {"code": code, "message": message, **extra}}
+    return body, status
+
+
+def init_web(app: Flask) -> None:
+    login_manager.login_view = "accounts.login"
+    login_manager.login_message = None
+    login_manager.session_protection = "basic"
+
+    @login_manager.user_loader
+    def load_user(user_key: str):
+        from .accounts.models import User
+
+        try:
+            user_id, token = user_key.split(":", 1)
+            user = db.session.get(User, int(user_id))
+        except (ValueError, TypeError):
+            return None
+        if user is None or user.session_token != token or not user.is_active:
+            return None
+        g._login_user = user
+        return user
+
+    @login_manager.request_loader
+    def load_user_from_bearer(req):
+        header = req.headers.get("Authorization", "")
+        if not header.startswith("Bearer "):
+            return None
+        from .accounts.models import ApiToken
+
+        digest = hashlib.sha256(header[7:].strip().encode()).hexdigest()
+        token = db.session.execute(db.select(ApiToken).filter_by(token_hash=digest)).scalar_one_or_none()
+        if token is None or token.revoked or (token.expires_at and token.expires_at < utcnow()):
+            return None
+        if not token.user.is_active:
+            return None
+        g.api_token = token
+        return token.user
+
+    @login_manager.unauthorized_handler
+    def unauthorized():
+        from flask import redirect, url_for
+
+        if is_api_request():
+            return json_error("unauthorized", _("Sign in first (Authorization: Bearer <token>)."), 401)
+        return redirect(url_for("accounts.login", next=request.full_path if request.query_string else request.path))
+
+    @app.errorhandler(ServiceError)
+    def service_error(exc: ServiceError):
+        if is_api_request():
+            return exc.to_json(), exc.status
+        return render_template("storefront/error.html", code=exc.status, message=exc.message), exc.status
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc):
+        if is_api_request():
+            return json_error("csrf_failed", _("The form expired or was not sent by this shop. Reload and try again."), 400)
+        return render_template("storefront/error.html", code=400,
+                               message=_("The form expired or was not sent by this shop. Reload the page and try again.")), 400
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        code = exc.code or 500
+        if is_api_request():
+            extra = {}
+            messages = getattr(exc, "data", {}).get("messages") if hasattr(exc, "data") else None
+            if messages:
+                extra["fields"] = messages
+            stable = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+                      405: "method_not_allowed", 409: "conflict", 413: "too_large",
+                      422: "validation_failed", 429: "rate_limited"}.get(code, "http_error")
+            return json_error(stable, exc.description or exc.name, code, **extra)
+        return render_template("storefront/error.html", code=code, message=_error_message(code)), code
+
+    @app.errorhandler(Exception)
+    def unhandled(exc: Exception):
+        current_app.logger.exception("unhandled error")
+        db.session.rollback()
+        if is_api_request():
+            return json_error("server_error", _("Something went wrong on our side. Please try again."), 500)
+        return render_template("storefront/error.html", code=500, message=_error_message(500)), 500
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'",
+        )
+        if getattr(g, "no_store", False):
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.context_processor
+    def template_globals():
+        return {
+            "shop": all_settings(),
+            "slot": render_slot,
+            "locales": LOCALE_NAMES,
+            "money": format_money,
+            "admin_menu": _admin_menu,
+            "account_menu": _account_menu,
+            "currency": current_app.config["STOREFRONT_CURRENCY"],
+        }
+
+    @app.before_request
+    def remember_locale():
+        lang = request.args.get("lang")
+        if lang and lang in current_app.config["STOREFRONT_LOCALES"]:
+            session["locale"] = lang
+
+
+def _error_message(code: int) -> str:
+    return {
+        400: _("That request could not be understood."),
+        403: _("You do not have access to this page."),
+        404: _("We could not find that page."),
+        405: _("That action is not allowed here."),
+        413: _("That upload is too large."),
+        429: _("Too many attempts. Please wait a little and try again."),
+        500: _("Something went wrong on our side. Please try again."),
+    }.get(code, _("Something went wrong."))
+
+
+def _admin_menu():
+    from .plugins.types import MenuItem
+
+    core = [
+        MenuItem(_("Dashboard"), "admin.dashboard", order=0),
+        MenuItem(_("Orders"), "admin.orders", order=10),
+        MenuItem(_("Products"), "admin.products", order=20),
+        MenuItem(_("Plugins"), "admin.plugins", order=80),
+        MenuItem(_("Settings"), "admin.settings", order=90),
+        MenuItem(_("Audit log"), "admin.audit", order=95),
+    ]
+    extra = flatten(get_host().call_safely("admin_menu", user=current_user))
+    return sorted(core + extra, key=lambda item: item.order)
+
+
+def _account_menu():
+    from .plugins.types import MenuItem
+
+    core = [
+        MenuItem(_("My orders"), "orders.list_orders", order=0),
+        MenuItem(_("Messages"), "accounts.messages", order=10),
+        MenuItem(_("Addresses"), "accounts.addresses", order=20),
+        MenuItem(_("Password"), "accounts.password", order=30),
+    ]
+    extra = flatten(get_host().call_safely("account_menu", user=current_user))
+    return sorted(core + extra, key=lambda item: item.order)

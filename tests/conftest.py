@@ -1,0 +1,124 @@
+"""Shared fixtures: a real database (SQLite file, or PostgreSQL when
+``STOREFRONT_TEST_DATABASE_URL`` is set), apps, clients and login helpers.
+
+The schema is created once per session; every test starts from empty tables
+(rows are deleted after each test) so tests may commit for real, which the
+concurrency tests need.
+"""
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+from sqlalchemy import text
+
+from storefront import create_app
+from storefront.extensions import db
+
+from .factories import login  # noqa: F401  (re-exported for tests)
+
+TEST_DB_URL = os.environ.get("STOREFRONT_TEST_DATABASE_URL")
+
+
+def _database_url(tmp_path_factory) -> str:
+    if TEST_DB_URL:
+        return TEST_DB_URL
+    return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "test.db")
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    return _database_url(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def instance_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("instance"))
+
+
+def make_test_app(database_url: str, instance_dir: str, **overrides):
+    config = {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "WTF_CSRF_ENABLED": False,
+        "RATELIMIT_ENABLED": False,
+        "STOREFRONT_HUEY_IMMEDIATE": True,
+        "STOREFRONT_LOAD_ENTRY_POINTS": False,
+        "SERVER_NAME": None,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 20, "max_overflow": 40, "pool_timeout": 60}
+        if not database_url.startswith("sqlite") else {},
+    }
+    config.update(overrides)
+    return create_app(config, instance_path=instance_dir)
+
+
+@pytest.fixture(scope="session")
+def _app(database_url, instance_dir):
+    app = make_test_app(database_url, instance_dir)
+    with app.app_context():
+        if database_url.startswith("postgresql"):
+            db.session.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+            db.session.commit()
+        else:
+            db.drop_all()
+        db.create_all()
+    return app
+
+
+def _wipe(app) -> None:
+    with app.app_context():
+        db.session.remove()
+        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+        if db.engine.dialect.name == "postgresql":
+            db.session.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                db.session.execute(text(f'DELETE FROM "{table}"'))
+        db.session.commit()
+        db.session.remove()
+
+
+@pytest.fixture
+def app(_app):
+    """The shop app with a clean database; CSRF and rate limits off."""
+    ctx = _app.app_context()
+    ctx.push()
+    try:
+        yield _app
+    finally:
+        db.session.remove()
+        ctx.pop()
+        _wipe(_app)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def _secure_app(_app, database_url, instance_dir):
+    """A second app on the same database with CSRF and rate limits on."""
+    return make_test_app(database_url, instance_dir, WTF_CSRF_ENABLED=True, RATELIMIT_ENABLED=True)
+
+
+@pytest.fixture
+def secure_app(_secure_app, app):
+    return _secure_app
+
+
+@pytest.fixture
+def secure_client(secure_app):
+    return secure_app.test_client()
+
+
+def csrf_token_from(html: str) -> str:
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+def is_postgres() -> bool:
+    return bool(TEST_DB_URL and TEST_DB_URL.startswith("postgres"))
