@@ -89,7 +89,6 @@ def order_breakdown(order) -> Breakdown:
                        allocation=dict(a.allocation or {}), data=dict(a.data or {}))
         for a in order.adjustments
     )
-    base_shipping = order.shipping_total - sum(a.amount for a in adjustments if a.kind == "shipping")
     return Breakdown(currency=order.currency, lines=lines, subtotal=order.subtotal, adjustments=adjustments,
-                     shipping=base_shipping, total=order.total, delivery_code=order.delivery_code,
+                     shipping=order.shipping_total, total=order.total, delivery_code=order.delivery_code,
                      delivery_label=order.delivery_label)

@@ -38,8 +38,9 @@ class Order(db.Model):
     status: Mapped[OrderStatus] = mapped_column(_status_enum, default=OrderStatus.PENDING_PAYMENT)
     currency: Mapped[str] = mapped_column(String(3))
     subtotal: Mapped[int] = mapped_column(Integer)
-    discount_total: Mapped[int] = mapped_column(Integer, default=0)  # positive = money off
-    shipping_total: Mapped[int] = mapped_column(Integer, default=0)
+    # total = subtotal + sum(adjustment amounts) + shipping_total
+    discount_total: Mapped[int] = mapped_column(Integer, default=0)  # positive = money off (sum of discounts)
+    shipping_total: Mapped[int] = mapped_column(Integer, default=0)  # delivery fee before shipping adjustments
     total: Mapped[int] = mapped_column(Integer)
     # Delivery
     delivery_code: Mapped[str] = mapped_column(String(40))
