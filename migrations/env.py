@@ -1,108 +1,172 @@
+"""Alembic environment of the storefront (Flask-Migrate).
+
+Branches: the core's revisions live in ``migrations/versions`` (branch label
+``core``); every installed plugin has its own branch in the folder named by
+its manifest's ``migrations`` attribute (branch label = plugin name). The
+folders are handed to Alembic by ``storefront.database.configure_alembic``
+(a Flask-Migrate configure callback) because Alembic reads
+``version_locations`` before this file runs. Upgrade every branch with
+``flask db upgrade heads``.
+
+Autogenerate is scoped to one branch so a core revision never creates a
+plugin's tables and the other way round:
+
+    flask db migrate -m "core change"                  # core tables only
+    flask db migrate -x plugin=presale -m "presale ..." # that plugin's tables only
+
+For a plugin, the new revision is placed in the plugin's folder on its own
+branch (``<name>@head``); its first revision starts the branch, labelled with
+the plugin name and depending on the core's first revision.
+"""
 import logging
+import os
 from logging.config import fileConfig
 
-from flask import current_app
-
 from alembic import context
+from alembic.script import ScriptDirectory
+from flask import current_app
+from sqlalchemy.dialects import postgresql
 
-# this is the Alembic Config object, which provides
-# access to the values within the .ini file in use.
 config = context.config
 
-# Interpret the config file for Python logging.
-# This line sets up loggers basically.
-fileConfig(config.config_file_name)
-logger = logging.getLogger('alembic.env')
+if config.config_file_name and not logging.getLogger().handlers:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+logger = logging.getLogger("alembic.env")
+
+CORE_BRANCH = "core"
 
 
 def get_engine():
-    try:
-        # this works with Flask-SQLAlchemy<3 and Alchemical
-        return current_app.extensions['migrate'].db.get_engine()
-    except (TypeError, AttributeError):
-        # this works with Flask-SQLAlchemy>=3
-        return current_app.extensions['migrate'].db.engine
+    return current_app.extensions["migrate"].db.engine
 
 
 def get_engine_url():
-    try:
-        return get_engine().url.render_as_string(hide_password=False).replace(
-            '%', '%%')
-    except AttributeError:
-        return str(get_engine().url).replace('%', '%%')
+    return get_engine().url.render_as_string(hide_password=False).replace("%", "%%")
 
 
-# add your model's MetaData object here
-# for 'autogenerate' support
-# from myapp import mymodel
-# target_metadata = mymodel.Base.metadata
-config.set_main_option('sqlalchemy.url', get_engine_url())
-target_db = current_app.extensions['migrate'].db
-
-# other values from the config, defined by the needs of env.py,
-# can be acquired:
-# my_important_option = config.get_main_option("my_important_option")
-# ... etc.
+config.set_main_option("sqlalchemy.url", get_engine_url())
+target_db = current_app.extensions["migrate"].db
 
 
 def get_metadata():
-    if hasattr(target_db, 'metadatas'):
+    if hasattr(target_db, "metadatas"):
         return target_db.metadatas[None]
     return target_db.metadata
 
 
+def installed_plugins() -> dict:
+    state = current_app.extensions.get("storefront")
+    return dict(state.host.plugins) if state is not None and state.host is not None else {}
+
+
+def plugin_tables() -> dict[str, set[str]]:
+    """Table names owned by each installed plugin: the tables of models defined
+    in the plugin's package, plus any table prefixed ``<name>_`` (the naming rule)."""
+    plugins = installed_plugins()
+    owned: dict[str, set[str]] = {name: set() for name in plugins}
+    packages = {}
+    for name, manifest in plugins.items():
+        module = getattr(manifest, "models", None)
+        if module is not None:
+            packages[name] = module.__name__.rsplit(".", 1)[0]
+    for mapper in target_db.Model.registry.mappers:
+        module = mapper.class_.__module__
+        for name, package in packages.items():
+            if module == package or module.startswith(package + "."):
+                owned[name].update(t.name for t in mapper.tables)
+    for table in get_metadata().tables.values():
+        for name in plugins:
+            if table.name.startswith(f"{name}_"):
+                owned[name].add(table.name)
+    return owned
+
+
+def autogenerate_scope() -> str | None:
+    """The plugin named by ``-x plugin=<name>``, or None for the core."""
+    scope = context.get_x_argument(as_dictionary=True).get("plugin")
+    if scope and scope not in installed_plugins():
+        raise RuntimeError(f"-x plugin={scope}: no such installed plugin")
+    return scope or None
+
+
+def make_include_object(scope: str | None):
+    owned = plugin_tables()
+
+    def owner(table_name: str) -> str | None:
+        for name, tables in owned.items():
+            if table_name in tables or table_name.startswith(f"{name}_"):
+                return name
+        return None
+
+    def include_object(obj, name, type_, reflected, compare_to):
+        if type_ != "table":
+            return True  # columns, indexes... of an included table
+        return owner(name) == scope
+
+    return include_object
+
+
+def place_revision(scope: str | None, script) -> None:
+    """Put an autogenerated revision on its branch (head, folder, label, dependency)."""
+    scripts = ScriptDirectory.from_config(config)
+    branch = scope or CORE_BRANCH
+    try:
+        exists = bool(scripts.revision_map.get_revisions(f"{branch}@head"))
+    except Exception:  # unknown branch label: this revision starts the branch
+        exists = False
+    if script.head == "head" or (scope and not exists):
+        script.head = f"{branch}@head" if exists else "base"
+    if not exists and not script.branch_label:
+        script.branch_label = branch
+    if scope is None:
+        return
+    manifest = installed_plugins()[scope]
+    if not manifest.migrations:
+        raise RuntimeError(f"plugin {scope} declares no migrations folder")
+    os.makedirs(manifest.migrations, exist_ok=True)
+    script.version_path = os.path.abspath(manifest.migrations)
+    if not exists and not script.depends_on:
+        script.depends_on = CORE_BRANCH
+
+
+def render_item(type_, obj, autogen_context):
+    # Alembic renders JSONB as ``postgresql.JSONB(astext_type=Text())`` without
+    # importing Text; JSONB's default astext_type is Text anyway.
+    if type_ == "type" and isinstance(obj, postgresql.JSONB):
+        autogen_context.imports.add("from sqlalchemy.dialects import postgresql")
+        return "postgresql.JSONB()"
+    return False
+
+
 def run_migrations_offline():
-    """Run migrations in 'offline' mode.
-
-    This configures the context with just a URL
-    and not an Engine, though an Engine is acceptable
-    here as well.  By skipping the Engine creation
-    we don't even need a DBAPI to be available.
-
-    Calls to context.execute() here emit the given string to the
-    script output.
-
-    """
-    url = config.get_main_option("sqlalchemy.url")
-    context.configure(
-        url=url, target_metadata=get_metadata(), literal_binds=True
-    )
-
+    context.configure(url=config.get_main_option("sqlalchemy.url"),
+                      target_metadata=get_metadata(), literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()
 
 
 def run_migrations_online():
-    """Run migrations in 'online' mode.
+    conf_args = dict(current_app.extensions["migrate"].configure_args)
+    scope = autogenerate_scope()
 
-    In this scenario we need to create an Engine
-    and associate a connection with the context.
+    # Only revision commands (`flask db migrate` / `revision`) call this.
+    def process_revision_directives(ctx, revision, directives):
+        script = directives[0]
+        if getattr(config.cmd_opts, "autogenerate", False) and script.upgrade_ops.is_empty():
+            directives[:] = []
+            logger.info("No changes in schema detected.")
+            return
+        place_revision(scope, script)
 
-    """
-
-    # this callback is used to prevent an auto-migration from being generated
-    # when there are no changes to the schema
-    # reference: http://alembic.zzzcomputing.com/en/latest/cookbook.html
-    def process_revision_directives(context, revision, directives):
-        if getattr(config.cmd_opts, 'autogenerate', False):
-            script = directives[0]
-            if script.upgrade_ops.is_empty():
-                directives[:] = []
-                logger.info('No changes in schema detected.')
-
-    conf_args = current_app.extensions['migrate'].configure_args
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
+    if conf_args.get("render_item") is None:
+        conf_args["render_item"] = render_item
+    if conf_args.get("include_object") is None:
+        conf_args["include_object"] = make_include_object(scope)
 
-    connectable = get_engine()
-
-    with connectable.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=get_metadata(),
-            **conf_args
-        )
-
+    with get_engine().connect() as connection:
+        context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
         with context.begin_transaction():
             context.run_migrations()
 

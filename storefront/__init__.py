@@ -18,7 +18,8 @@ from typing import Any
 from flask import Blueprint, Flask
 
 from . import config as config_module
-from .database import configure_engine, install_session_hooks, run_after_commit_callbacks
+from .database import (configure_alembic, configure_engine, install_session_hooks,
+                       run_after_commit_callbacks)
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
 
 __version__ = "0.1.0"
@@ -44,6 +45,8 @@ class Storefront:
             configure_engine(db.engine)
         migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True,
                          compare_type=True)
+        if configure_alembic not in migrate.configure_callbacks:
+            migrate.configure(configure_alembic)
         csrf.init_app(app)
         login_manager.init_app(app)
         limiter.init_app(app)
@@ -51,6 +54,11 @@ class Storefront:
         from .i18n import init_i18n
 
         init_i18n(app)
+        # base.html reads the locale for <html lang> and the language switcher;
+        # Flask-Babel 4 does not put get_locale into templates by itself.
+        from flask_babel import get_locale
+
+        app.jinja_env.globals.setdefault("get_locale", get_locale)
         self._import_models()
 
         from flask_smorest import Api
@@ -95,7 +103,10 @@ class Storefront:
     @staticmethod
     def _configure(app: Flask) -> None:
         for key, value in config_module.from_environment().items():
-            app.config.setdefault(key, value)
+            # Not setdefault: Flask pre-fills SECRET_KEY (and others) with None,
+            # which would silently hide STOREFRONT_SECRET_KEY.
+            if app.config.get(key) is None:
+                app.config[key] = value
         for key, value in config_module.DEFAULTS.items():
             if app.config.get(key) is None:
                 app.config[key] = value
@@ -124,6 +135,16 @@ class Storefront:
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options
         if not app.config.get("STOREFRONT_UPLOAD_DIR"):
             app.config["STOREFRONT_UPLOAD_DIR"] = os.path.join(app.instance_path, "uploads")
+        if app.config.get("STOREFRONT_HTTPS"):
+            for key in ("SESSION_COOKIE_SECURE", "REMEMBER_COOKIE_SECURE"):
+                app.config[key] = True
+            app.config["PREFERRED_URL_SCHEME"] = "https"
+        proxies = int(app.config.get("STOREFRONT_PROXY_COUNT") or 0)
+        if proxies and not getattr(app.wsgi_app, "_storefront_proxy_fix", False):
+            from werkzeug.middleware.proxy_fix import ProxyFix
+
+            app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+            app.wsgi_app._storefront_proxy_fix = True
         redis_url = app.config.get("STOREFRONT_REDIS_URL")
         if redis_url and app.config.get("RATELIMIT_STORAGE_URI") == "memory://":
             app.config["RATELIMIT_STORAGE_URI"] = redis_url

@@ -49,6 +49,13 @@ DEFAULTS: dict[str, object] = {
     # Login and lookup throttles (Flask-Limiter syntax).
     "STOREFRONT_LOGIN_LIMIT": "10 per minute;50 per hour",
     "STOREFRONT_API_TOKEN_DAYS": 30,
+    # Behind a reverse proxy: how many proxies set X-Forwarded-For/-Proto/-Host
+    # (werkzeug ProxyFix). Without it every buyer has the proxy's address and
+    # shares one rate-limit bucket. 0 = not behind a proxy; never trust more
+    # proxies than you run.
+    "STOREFRONT_PROXY_COUNT": 0,
+    # Served over HTTPS: cookies are sent only over HTTPS, URLs built https://.
+    "STOREFRONT_HTTPS": False,
     "RATELIMIT_STORAGE_URI": "memory://",
     "RATELIMIT_HEADERS_ENABLED": True,
     # OpenAPI (flask-smorest)

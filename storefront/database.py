@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextvars
+import os
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
@@ -97,3 +98,48 @@ def install_session_hooks() -> None:
     @event.listens_for(Session, "after_rollback")
     def _drop(session: Session) -> None:
         session.info.pop("after_commit", None)
+
+
+# -- migrations ------------------------------------------------------------
+# The core's Alembic branch lives in migrations/versions; every installed
+# plugin brings its own branch (Plugin.migrations). Alembic needs all of them
+# as version_locations *before* it builds its revision map, so they are set
+# from a Flask-Migrate configure callback (it runs for every `flask db ...`
+# command and for flask_migrate.upgrade()), not in env.py, which runs later.
+
+def migration_locations(app) -> list[str]:
+    """The core's versions folder followed by each installed plugin's branch folder."""
+    from .plugins.host import get_host
+
+    directory = app.extensions["migrate"].directory
+    locations = [os.path.abspath(os.path.join(directory, "versions"))]
+    for manifest in get_host(app).plugins.values():
+        if manifest.migrations:
+            path = os.path.abspath(manifest.migrations)
+            if path not in locations:
+                locations.append(path)
+    return locations
+
+
+def configure_alembic(config):
+    """Flask-Migrate configure callback: point Alembic at every branch."""
+    from flask import current_app
+
+    if "storefront" not in current_app.extensions:  # another app sharing Flask-Migrate
+        return config
+    joined = os.pathsep.join(migration_locations(current_app))
+    # ConfigParser interpolation: a literal % must be doubled.
+    config.set_main_option("version_locations", joined.replace("%", "%%"))
+    config.set_main_option("path_separator", "os")
+    return config
+
+
+def upgrade_database(revision: str = "heads") -> None:
+    """Upgrade every branch (core and plugins); ``flask db upgrade`` alone means
+    "head", which Alembic refuses once plugins add branches."""
+    from alembic import command
+    from flask import current_app
+
+    # alembic.command directly: flask_migrate.upgrade() turns errors into sys.exit(1).
+    config = current_app.extensions["migrate"].migrate.get_config()
+    command.upgrade(config, revision)

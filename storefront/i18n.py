@@ -1,14 +1,16 @@
 """Locales (en, zh_Hans, vi), the language switcher and money formatting."""
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 from pathlib import Path
 
 from babel import Locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from flask import Flask, current_app, g, request, session
-from flask_babel import get_locale
+from flask import Flask, current_app, g, has_request_context, request, session
+from flask_babel import get_locale, refresh
 
 from .extensions import babel
 from .money import Money
@@ -35,21 +37,36 @@ def compile_catalogs(source_dirs: list[Path], target: Path) -> None:
             mo_path.parent.mkdir(parents=True, exist_ok=True)
             with open(po_path, "rb") as fh:
                 catalog = read_po(fh, locale=locale)
-            tmp = mo_path.with_suffix(f".{os.getpid()}.tmp")
-            with open(tmp, "wb") as fh:
-                write_mo(fh, catalog)
-            os.replace(tmp, mo_path)
+            # Several workers may start at once: each writes its own temporary
+            # file and atomically renames it, so nobody reads a half-written .mo.
+            fd, tmp = tempfile.mkstemp(dir=mo_path.parent, suffix=".mo.tmp")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    write_mo(fh, catalog)
+                os.replace(tmp, mo_path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
 
 
 def select_locale() -> str:
     supported = current_app.config["STOREFRONT_LOCALES"]
-    chosen = request.args.get("lang") if request else None
+    if not has_request_context():  # worker, CLI: callers use force_locale for a buyer's language
+        return current_app.config["STOREFRONT_DEFAULT_LOCALE"]
+    chosen = request.args.get("lang")
     if chosen in supported:
         return chosen
     stored = session.get("locale")
     if stored in supported:
         return stored
     user = getattr(g, "_login_user", None)
+    if user is None:
+        # The locale is often chosen before anything touched current_user
+        # (``<html lang>`` comes first), so load the signed-in user here.
+        from flask_login import current_user
+
+        user = current_user if getattr(current_user, "is_authenticated", False) else None
     if user is not None and getattr(user, "locale", None) in supported:
         return user.locale
     # Accept-Language says "zh-CN"/"zh-Hans"/"zh"; all mean Simplified Chinese here.
@@ -66,16 +83,31 @@ def select_locale() -> str:
 
 
 def init_i18n(app: Flask) -> None:
+    """Compile the catalogs into ``instance/translations`` and set up Flask-Babel.
+
+    Extra catalogs (``STOREFRONT_EXTRA_TRANSLATIONS``, e.g. a third-party
+    plugin's ``translations`` folder) compile into their own sub-folders so
+    they never overwrite the core's ``messages.mo``; Flask-Babel merges them.
+    """
     compiled = Path(app.instance_path) / "translations"
     plugin_dirs = [Path(p) for p in app.config.get("STOREFRONT_EXTRA_TRANSLATIONS", [])]
-    try:
-        compile_catalogs([TRANSLATIONS_DIR, *plugin_dirs], compiled)
-    except OSError:  # read-only instance folder: fall back to what is there
-        app.logger.warning("could not compile translations into %s", compiled)
-    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(compiled))
+    targets = [(TRANSLATIONS_DIR, compiled)] + [
+        (source, compiled / f"extra-{index}") for index, source in enumerate(plugin_dirs)]
+    for source, target in targets:
+        try:
+            compile_catalogs([source], target)
+        except OSError:  # read-only instance folder: fall back to what is there
+            app.logger.warning("could not compile translations %s into %s", source, target)
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", ";".join(str(t) for _s, t in targets))
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "UTC")
     babel.init_app(app, locale_selector=select_locale,
                    timezone_selector=lambda: current_app.config["STOREFRONT_TIMEZONE"])
+
+    @app.before_request
+    def _fresh_locale() -> None:
+        # Flask-Babel caches the locale on ``g``; a request that reuses an outer
+        # app context (a host app's, the tests') must choose its own again.
+        refresh()
 
     @app.template_filter("money")
     def money_filter(amount, currency: str | None = None) -> str:

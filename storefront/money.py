@@ -8,6 +8,7 @@ knows exactly what the buyer paid for it.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Iterable, Sequence
@@ -24,7 +25,7 @@ def exponent(currency: str) -> int:
     return get_currency_precision(currency)
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Money:
     amount: int  # minor units (fen, đồng)
     currency: str = "CNY"
@@ -56,6 +57,23 @@ class Money:
         return Money(self.amount * quantity, self.currency)
 
     __rmul__ = __mul__
+
+    # Ordering only within one currency: ¥1 < ₫2 is meaningless, so it raises.
+    def __lt__(self, other: "Money") -> bool:
+        self._check(other)
+        return self.amount < other.amount
+
+    def __le__(self, other: "Money") -> bool:
+        self._check(other)
+        return self.amount <= other.amount
+
+    def __gt__(self, other: "Money") -> bool:
+        self._check(other)
+        return self.amount > other.amount
+
+    def __ge__(self, other: "Money") -> bool:
+        self._check(other)
+        return self.amount >= other.amount
 
     def __neg__(self) -> "Money":
         return Money(-self.amount, self.currency)
@@ -105,13 +123,41 @@ def percent_of(amount: int, basis_points: int) -> int:
     return result if amount >= 0 else -result
 
 
-_NUMBER = re.compile(r"^\s*([0-9]+)(?:[.,]([0-9]*))?\s*$")
+_PLAIN = re.compile(r"([0-9]+)(?:[.,]([0-9]*))?")
+# 1,000 / 1.000.000 / 1,234.50 / 1.234,50: thousands groups of three digits,
+# then optionally a decimal part after the *other* separator.
+_GROUPED = re.compile(r"([1-9][0-9]{0,2}(?:([,.])[0-9]{3})+)(?:([,.])([0-9]*))?")
+_SYMBOLS = ("CNY", "CN", "VND", "RMB", "\u00a5", "\u20ab", "$", "\u5143", "\u0111")
+
+
+def _split_number(text: str, digits: int) -> tuple[str, str] | None:
+    """(whole digits, fraction digits) of a typed amount, or None if it is not one."""
+    grouped = _GROUPED.fullmatch(text)
+    if grouped:
+        body, group_sep, dec_sep, frac = grouped.groups()
+        groups = body.count(group_sep)
+        # A dot groups thousands only in currencies without minor units
+        # (VND "150.000"); for CNY "12.999" is a typo of a decimal amount and
+        # must be refused, not read as twelve thousand.
+        if group_sep == "." and digits > 0 and not dec_sep and groups == 1:
+            grouped = None
+        # "1,000" alone is one thousand only where a currency cannot have three
+        # decimals (CNY, VND); "1,000.5" and "1.000.000" are grouped in any case.
+        elif dec_sep != group_sep and (dec_sep or groups > 1 or digits < 3):
+            return body.replace(group_sep, ""), frac or ""
+    plain = _PLAIN.fullmatch(text)
+    if plain:
+        return plain.group(1), plain.group(2) or ""
+    return None
 
 
 def parse_money(text: str | int | Decimal, currency: str) -> Money:
-    """Parse a decimal string typed by a person ("12.5", "12,50") into Money.
+    """Parse an amount typed by a person into Money.
 
-    Refuses negatives, more decimals than the currency has and absurd sizes.
+    Accepts "12.5", "12,50", thousands groups ("1,299.00", "150.000" for
+    VND), full-width digits from Chinese input methods ("\uff11\uff12\uff0e\uff15") and a
+    leading currency sign. Refuses negatives, more decimals than the
+    currency has and absurd sizes, with a message fit for a form field.
     """
     if isinstance(text, int) and not isinstance(text, bool):
         text = str(text)
@@ -119,15 +165,21 @@ def parse_money(text: str | int | Decimal, currency: str) -> Money:
         text = format(text, "f")
     if not isinstance(text, str):
         raise MoneyError("not a number")
-    text = text.replace("\u00a5", "").replace("\uffe5", "").replace("₫", "").strip()
-    match = _NUMBER.match(text)
-    if not match:
-        raise MoneyError("not a valid amount")
-    whole, frac = match.group(1), match.group(2) or ""
+    # NFKC folds full-width digits, dots, commas and the yen sign to ASCII.
+    text = unicodedata.normalize("NFKC", text).strip()
+    for symbol in _SYMBOLS:
+        text = text.replace(symbol, "")
+    text = text.strip()
+    if text.startswith("-"):
+        raise MoneyError("must not be negative")
     digits = exponent(currency)
+    parts = _split_number(text, digits)
+    if parts is None:
+        raise MoneyError("not a valid amount")
+    whole, frac = parts
     if len(frac) > digits:
         raise MoneyError(f"at most {digits} decimal places")
-    if len(whole) > 12:
+    if len(whole.lstrip("0")) > 12:
         raise MoneyError("amount too large")
     try:
         amount = int(whole + frac.ljust(digits, "0")) if digits else int(whole)

@@ -1,6 +1,105 @@
-"""API: auth."""
+"""API: bearer tokens, registration and the signed-in user.
+
+``POST /auth/token`` trades an e-mail and password for a bearer token (the
+plaintext is shown once; only its SHA-256 is stored). Send it as
+``Authorization: Bearer <token>``. Token requests share the sign-in page's
+rate limits (per IP and per account).
+"""
 from __future__ import annotations
 
+from flask import g
+from flask_login import current_user
 from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
 
-blp = Blueprint("api_auth", __name__, url_prefix="", description="auth")
+from ..accounts import services
+from ..accounts.limits import login_account_limit, login_ip_limit, register_ip_limit
+from .common import ErrorSchema, token_required
+
+blp = Blueprint("api_auth", __name__, url_prefix="", description="Sign-in tokens and the current user.")
+
+
+class UserSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    email = fields.String(dump_only=True)
+    name = fields.String(dump_only=True)
+    phone = fields.String(dump_only=True, allow_none=True)
+    role = fields.String(dump_only=True, metadata={"description": "buyer, staff or owner"})
+    locale = fields.String(dump_only=True, allow_none=True)
+
+
+class CredentialsSchema(Schema):
+    email = fields.String(required=True, validate=validate.Length(min=3, max=services.EMAIL_MAX))
+    password = fields.String(required=True, load_only=True,
+                             validate=validate.Length(min=1, max=services.PASSWORD_MAX))
+
+
+class RegisterSchema(Schema):
+    email = fields.String(required=True, validate=validate.Length(min=3, max=services.EMAIL_MAX))
+    password = fields.String(required=True, load_only=True,
+                             validate=validate.Length(min=services.PASSWORD_MIN, max=services.PASSWORD_MAX))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    phone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32))
+
+
+class TokenSchema(Schema):
+    token = fields.String(required=True, metadata={"description": "Shown once; send as a bearer token"})
+    expires_at = fields.DateTime(required=True, metadata={"description": "UTC"})
+    user = fields.Nested(UserSchema, required=True)
+
+
+def _token_body(user) -> dict:
+    plaintext, token = services.issue_api_token(user)
+    return {"token": plaintext, "expires_at": token.expires_at, "user": user}
+
+
+@blp.route("/auth/token", methods=["POST"])
+@login_ip_limit
+@login_account_limit
+@blp.arguments(CredentialsSchema)
+@blp.response(201, TokenSchema)
+@blp.alt_response(401, schema=ErrorSchema, description="invalid_credentials")
+@blp.alt_response(422, schema=ErrorSchema, description="validation_failed")
+@blp.alt_response(429, schema=ErrorSchema, description="rate_limited")
+def create_token(body):
+    """Issue a bearer token for an e-mail and password.
+
+    A wrong password and an unknown address give the same 401
+    ``invalid_credentials`` answer.
+    """
+    user = services.authenticate(body["email"], body["password"])
+    return _token_body(user)
+
+
+@blp.route("/auth/token", methods=["DELETE"])
+@token_required
+@blp.response(204)
+@blp.alt_response(401, schema=ErrorSchema, description="unauthorized")
+@blp.doc(security=[{"bearerAuth": []}])
+def delete_token():
+    """Revoke the bearer token sent with this request."""
+    services.revoke_token(g.api_token)
+    return None
+
+
+@blp.route("/auth/register", methods=["POST"])
+@register_ip_limit
+@blp.arguments(RegisterSchema)
+@blp.response(201, TokenSchema)
+@blp.alt_response(409, schema=ErrorSchema, description="email_taken")
+@blp.alt_response(422, schema=ErrorSchema, description="validation_failed")
+@blp.alt_response(429, schema=ErrorSchema, description="rate_limited")
+def register(body):
+    """Create a buyer account and return a bearer token for it."""
+    user = services.create_user(body["email"], body["password"], body["name"], phone=body.get("phone"))
+    return _token_body(user)
+
+
+@blp.route("/me", methods=["GET"])
+@token_required
+@blp.response(200, UserSchema)
+@blp.alt_response(401, schema=ErrorSchema, description="unauthorized")
+@blp.doc(security=[{"bearerAuth": []}])
+def me():
+    """The user the bearer token belongs to."""
+    return current_user._get_current_object()

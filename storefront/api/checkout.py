@@ -1,6 +1,185 @@
-"""API: checkout."""
+"""API: checkout preview, placing orders and the test provider's payment.
+
+Bodies ignore unknown fields (``unknown = EXCLUDE``): a client sending
+``price``, ``total``, ``status`` or ``user_id`` changes nothing; the server
+prices everything itself.
+"""
 from __future__ import annotations
 
+from flask import request, url_for
+from flask_login import current_user
 from flask_smorest import Blueprint
+from marshmallow import EXCLUDE, Schema, fields
+
+from ..checkout import services
+from ..payments import services as payments
+from ..payments.providers import TestProvider
+from ..orders.transitions import Actor
+from .cart import PriceBreakdownSchema
+from .common import ErrorSchema, MoneySchema, money_json, token_required
 
 blp = Blueprint("api_checkout", __name__, url_prefix="", description="checkout")
+
+
+class CheckoutPreviewArgs(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    delivery_code = fields.String()
+    address_id = fields.Integer()
+
+
+class CheckoutDeliveryOptionSchema(Schema):
+    code = fields.String()
+    label = fields.String()
+    fee = fields.Nested(MoneySchema)
+    description = fields.String()
+    needs_address = fields.Boolean()
+    source = fields.String()
+
+
+class CheckoutGroupSchema(Schema):
+    key = fields.String()
+    label = fields.String()
+    ship_promise = fields.String(allow_none=True)
+    sku_ids = fields.List(fields.Integer())
+    breakdown = fields.Nested(PriceBreakdownSchema)
+
+
+class CheckoutProblemSchema(Schema):
+    code = fields.String()
+    message = fields.String()
+    source = fields.String()
+    field = fields.String(allow_none=True)
+
+
+class CheckoutPreviewSchema(Schema):
+    breakdown = fields.Nested(PriceBreakdownSchema)
+    delivery_options = fields.List(fields.Nested(CheckoutDeliveryOptionSchema))
+    groups = fields.List(fields.Nested(CheckoutGroupSchema), metadata={"description": "Orders this checkout becomes"})
+    problems = fields.List(fields.Nested(CheckoutProblemSchema), metadata={"description": "Any problem blocks placing"})
+    can_place = fields.Boolean()
+
+
+class CheckoutPlaceSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE  # price/total/status/user_id are ignored, never honoured
+
+    idempotency_key = fields.String(metadata={"description": "Unique per checkout attempt (or Idempotency-Key header)"})
+    delivery_code = fields.String()
+    address_id = fields.Integer(strict=True, metadata={"description": "One of the buyer's saved addresses"})
+    name = fields.String()
+    phone = fields.String()
+    province = fields.String()
+    city = fields.String()
+    district = fields.String()
+    line1 = fields.String()
+    postcode = fields.String()
+    note = fields.String()
+
+
+class CheckoutOrderSchema(Schema):
+    number = fields.String()
+    status = fields.String()
+    total = fields.Nested(MoneySchema)
+    pay_deadline = fields.DateTime(allow_none=True, metadata={"description": "Naive UTC"})
+    breakdown = fields.Nested(PriceBreakdownSchema)
+
+
+class CheckoutPaymentSchema(Schema):
+    reference = fields.String()
+    status = fields.String()
+    provider = fields.String()
+    amount = fields.Nested(MoneySchema)
+    pay_url = fields.String()
+    orders = fields.List(fields.Nested(CheckoutOrderSchema))
+
+
+class CheckoutPlacedSchema(Schema):
+    created = fields.Boolean(metadata={"description": "False when an earlier submission with this key is returned"})
+    payment = fields.Nested(CheckoutPaymentSchema)
+
+
+def _errors(*pairs):
+    def decorate(view):
+        for status, description in pairs:
+            view = blp.alt_response(status, schema=ErrorSchema, description=description)(view)
+        return view
+    return decorate
+
+
+def _payment_json(payment):
+    from ..checkout.pricing import order_breakdown
+
+    orders = list(payment.orders)
+    return {
+        "reference": payment.reference, "status": str(payment.status), "provider": payment.provider,
+        "amount": money_json(payment.amount, payment.currency),
+        "pay_url": url_for("payments.pay_page", reference=payment.reference),
+        "orders": [{"number": o.number, "status": str(o.status), "total": money_json(o.total, o.currency),
+                    "pay_deadline": o.pay_deadline, "breakdown": order_breakdown(o).to_json()} for o in orders],
+    }
+
+
+@blp.route("/checkout", methods=["GET"])
+@token_required
+@blp.arguments(CheckoutPreviewArgs, location="query")
+@blp.response(200, CheckoutPreviewSchema)
+@_errors((401, "Missing or bad bearer token"), (404, "not_found: unknown address"))
+def preview(args):
+    """Preview: breakdown, delivery options, how the cart splits into orders, blocking problems."""
+    draft = services.prepare_checkout(current_user, delivery_code=args.get("delivery_code"),
+                                      address_id=args.get("address_id"))
+    currency = draft.breakdown.currency
+    return {
+        "breakdown": draft.breakdown.to_json(),
+        "delivery_options": [{"code": o.code, "label": str(o.label), "fee": money_json(o.fee, currency),
+                              "description": str(o.description), "needs_address": o.needs_address,
+                              "source": o.source} for o in draft.delivery_options],
+        "groups": [{"key": g.key, "label": g.label, "ship_promise": g.ship_promise, "sku_ids": list(g.sku_ids),
+                    "breakdown": b.to_json()} for g, b in zip(draft.groups, draft.group_breakdowns)],
+        "problems": [{"code": p.code, "message": str(p.message), "source": p.source, "field": p.field}
+                     for p in draft.problems],
+        "can_place": not draft.problems,
+    }
+
+
+@blp.route("/checkout", methods=["POST"])
+@token_required
+@blp.arguments(CheckoutPlaceSchema)
+@blp.response(201, CheckoutPlacedSchema)
+@blp.alt_response(200, schema=CheckoutPlacedSchema, description="Same idempotency key: the first checkout")
+@_errors((401, "Missing or bad bearer token"), (404, "not_found: unknown address"),
+         (409, "out_of_stock / cart_changed / idempotency_conflict"),
+         (422, "validation_failed / checkout_blocked (details.problems)"))
+def place(body):
+    """Place the cart: one payment and one or more orders. Idempotent by key."""
+    key = body.get("idempotency_key") or request.headers.get("Idempotency-Key")
+    address_id = body.get("address_id")
+    address = None if address_id else {k: body.get(k) for k in services.ADDRESS_FIELDS if k in body}
+    result = services.place_order(current_user._get_current_object(), idempotency_key=key,
+                                  delivery_code=body.get("delivery_code"), address_id=address_id,
+                                  address=address or None, note=body.get("note") or "")
+    return {"created": result.created, "payment": _payment_json(result.payment)}, 201 if result.created else 200
+
+
+@blp.route("/payments/<reference>", methods=["GET"])
+@token_required
+@blp.response(200, CheckoutPaymentSchema)
+@_errors((401, "Missing or bad bearer token"), (404, "not_found"))
+def get_payment(reference):
+    """One of the buyer's payments with its orders."""
+    return _payment_json(payments.payment_for_buyer(current_user, reference))
+
+
+@blp.route("/payments/<reference>/pay-test", methods=["POST"])
+@token_required
+@blp.response(200, CheckoutPaymentSchema)
+@_errors((401, "Missing or bad bearer token"), (404, "not_found"), (409, "provider_mismatch / already_paid"))
+def pay_test(reference):
+    """Pay one of the buyer's own payments with the simulated test provider (idempotent)."""
+    payment = payments.payment_for_buyer(current_user, reference)
+    payments.confirm_payment(TestProvider.provider_ref_for(payment), payment.amount,
+                             payment_reference=payment.reference, provider_name=TestProvider.name,
+                             actor=Actor.of(current_user))
+    return _payment_json(payments.payment_for_buyer(current_user, reference))

@@ -14,8 +14,9 @@ class ErrorBody(Schema):
     code = fields.String(required=True, metadata={"description": "Stable machine-readable code"})
     message = fields.String(required=True)
     field = fields.String()
-    fields = fields.Dict()
     details = fields.Dict()
+    # "fields" would shadow both the marshmallow module here and Schema.fields.
+    field_errors = fields.Dict(data_key="fields", metadata={"description": "Errors per input field"})
 
 
 class ErrorSchema(Schema):

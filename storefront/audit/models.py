@@ -11,7 +11,12 @@ class AuditEntry(db.Model):
     """Append-only record of staff actions: who, when, what, before and after."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_at", "at"),)
+    __table_args__ = (
+        Index("ix_audit_log_at", "at"),
+        # The audit page filters by action or actor and pages by id (newest first).
+        Index("ix_audit_log_action_id", "action", "id"),
+        Index("ix_audit_log_actor_label_id", "actor_label", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     at = mapped_column(UTCDateTime, default=utcnow)

@@ -1,12 +1,29 @@
 """The Huey queue: SQLite file in ``instance/`` by default, Redis when configured.
 
-Periodic tasks run the deadline sweep and deliver the notification outbox.
-Start the worker with ``flask storefront worker`` (or ``huey_consumer``
-pointing at :data:`huey` with ``STOREFRONT_*`` set in the environment).
+Two periodic tasks run every minute: the deadline sweep (unpaid close,
+auto-confirm, plugin deadlines) and delivery of the notification outbox.
+Both are idempotent and safe on several machines at once (rows are claimed
+with conditional updates), so running more than one worker is harmless.
+
+Run the worker in one of two ways:
+
+* ``flask --app wsgi storefront worker [--workers 2]`` — uses the app the
+  ``flask`` command built (recommended; same configuration as the web app).
+* ``huey_consumer storefront.jobs.worker.huey -w 2 -k thread`` — Huey's own
+  consumer; :mod:`storefront.jobs.worker` builds the app with
+  :func:`storefront.create_app`, so configure it with ``STOREFRONT_*``
+  environment variables (``STOREFRONT_DATABASE_URL``, ``STOREFRONT_REDIS_URL``...).
+
+For cron instead of a worker: ``flask storefront sweep`` and
+``flask storefront deliver`` do one pass each.
+
+With ``STOREFRONT_HUEY_IMMEDIATE`` (tests) the queue is an in-memory Huey
+that runs a task synchronously when it is called.
 """
 from __future__ import annotations
 
 import os
+from typing import Callable
 
 from flask import Flask
 from huey import MemoryHuey, RedisHuey, SqliteHuey, crontab
@@ -21,8 +38,29 @@ def make_huey(app: Flask):
     return SqliteHuey("storefront", filename=os.path.join(app.instance_path, "huey.db"))
 
 
-def register_tasks(huey, app_factory):
-    """Attach the periodic tasks to ``huey``; each builds the app once per worker."""
+def run_sweeps() -> dict[str, int]:
+    """One sweep pass (the periodic task's body; needs an app context)."""
+    from ..orders.sweeps import run_all_sweeps
+
+    return run_all_sweeps()
+
+
+def run_delivery() -> int:
+    """One outbox delivery pass (the periodic task's body; needs an app context)."""
+    from ..notify.services import deliver_pending
+
+    return deliver_pending()
+
+
+def register_tasks(huey, app_factory: Callable[[], Flask]):
+    """Attach the periodic tasks to ``huey`` (once per queue) and return them.
+
+    ``app_factory`` is called once, lazily, in the worker; each run pushes its
+    own app context so it gets its own database session.
+    """
+    existing = getattr(huey, "_storefront_tasks", None)
+    if existing is not None:
+        return existing
     holder: dict = {}
 
     def app_ctx():
@@ -30,18 +68,15 @@ def register_tasks(huey, app_factory):
             holder["app"] = app_factory()
         return holder["app"].app_context()
 
-    @huey.periodic_task(crontab(minute="*"))
+    @huey.periodic_task(crontab(minute="*"), name="storefront.sweep_deadlines")
     def sweep_deadlines():
-        from ..orders.sweeps import run_all_sweeps
-
         with app_ctx():
-            return run_all_sweeps()
+            return run_sweeps()
 
-    @huey.periodic_task(crontab(minute="*"))
+    @huey.periodic_task(crontab(minute="*"), name="storefront.deliver_notifications")
     def deliver_notifications():
-        from ..notify.services import deliver_pending
-
         with app_ctx():
-            return deliver_pending()
+            return run_delivery()
 
-    return sweep_deadlines, deliver_notifications
+    huey._storefront_tasks = (sweep_deadlines, deliver_notifications)
+    return huey._storefront_tasks

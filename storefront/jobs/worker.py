@@ -1,4 +1,11 @@
-"""Entry point for ``huey_consumer storefront.jobs.worker.huey``."""
+"""Entry point for Huey's own consumer::
+
+    huey_consumer storefront.jobs.worker.huey -w 2 -k thread
+
+The app is built from ``STOREFRONT_*`` environment variables (see
+:mod:`storefront.config`); ``flask storefront worker`` is the equivalent
+that reuses the ``flask`` command's app. See :mod:`storefront.jobs.queue`.
+"""
 from __future__ import annotations
 
 from .. import create_app
@@ -6,4 +13,4 @@ from .queue import register_tasks
 
 _app = create_app()
 huey = _app.extensions["storefront"].huey
-register_tasks(huey, lambda: _app)
+sweep_deadlines, deliver_notifications = register_tasks(huey, lambda: _app)

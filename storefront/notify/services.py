@@ -1,5 +1,34 @@
-"""Notifications: written to the outbox in the caller's transaction, delivered by the worker."""
+"""Notifications: written to the outbox in the caller's transaction, delivered by the worker.
+
+Writing the message in the same transaction as the change it reports means
+a paid order always has its "paid" e-mail and a rolled-back one never does.
+Delivery happens later, outside any transaction, with retries: a row is
+claimed by a conditional UPDATE (so two workers never send it twice), sent,
+then marked sent or rescheduled with exponential backoff.
+"""
 from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import current_app
+from flask_babel import force_locale
+from sqlalchemy import func, select, update
+
+from ..checkout.pricing import order_breakdown
+from ..clock import utcnow
+from ..database import write_transaction
+from ..extensions import db
+from ..settings import all_settings
+from .backends import OutgoingMessage, get_backend
+from .models import InboxMessage, OutboxMessage
+
+#: Notification kinds, each rendered from ``templates/notify/<kind>.txt``.
+KINDS = ("order_paid", "order_shipped", "order_closed", "order_payment_reminder")
+
+PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+MAX_ATTEMPTS = 8
+#: A claimed row whose worker died is retried after this lease runs out.
+SENDING_LEASE = timedelta(minutes=10)
 
 
 def queue_order_notification(order, kind: str) -> None:
@@ -7,8 +36,181 @@ def queue_order_notification(order, kind: str) -> None:
     "order_closed"...) to the current transaction: one outbox row (e-mail) and one
     message-centre row. The caller commits. No-op for orders without a buyer/contact.
     """
+    if kind not in KINDS:
+        raise ValueError(f"unknown notification kind {kind!r}")
+    user = order.user if order.user_id else None
+    to_address = (user.email if user is not None else "") or order.contact_email or ""
+    if user is None and not to_address:
+        return
+    locale = buyer_locale(user)
+    with force_locale(locale):
+        subject, body = render_notification(order, kind)
+    if to_address:
+        db.session.add(OutboxMessage(
+            kind=kind, channel="email", user_id=order.user_id, order_id=order.id,
+            to_address=to_address, subject=subject[:200], body=body, status=PENDING,
+            attempts=0, next_attempt_at=utcnow(), last_error="",
+            data={"locale": locale, "order_number": order.number},
+        ))
+    if user is not None:
+        db.session.add(InboxMessage(user_id=user.id, order_id=order.id, kind=kind,
+                                    subject=subject[:200], body=body, created_at=utcnow()))
 
 
-def deliver_pending(limit: int = 100) -> int:
-    """Deliver due outbox rows with retries; returns how many were sent."""
-    return 0
+def buyer_locale(user) -> str:
+    supported = current_app.config["STOREFRONT_LOCALES"]
+    chosen = getattr(user, "locale", None)
+    return chosen if chosen in supported else current_app.config["STOREFRONT_DEFAULT_LOCALE"]
+
+
+def render_notification(order, kind: str) -> tuple[str, str]:
+    """Subject and plain-text body of ``kind`` for ``order`` in the current locale."""
+    from ..orders.status import CANCEL_REASON_LABELS, STATUS_LABELS
+
+    template = current_app.jinja_env.get_template(f"notify/{kind}.txt")
+    context = template.new_context({
+        "order": order,
+        "breakdown": order_breakdown(order),
+        "shop": all_settings(),
+        "status_label": STATUS_LABELS.get(order.status, order.status),
+        "close_reason_label": CANCEL_REASON_LABELS.get(order.close_reason, order.close_reason or ""),
+    })
+    subject = " ".join("".join(template.blocks["subject"](context)).split())
+    body = "".join(template.blocks["body"](context)).strip() + "\n"
+    return subject, body
+
+
+# Delivery -----------------------------------------------------------------
+
+def deliver_pending(limit: int = 100, *, now: datetime | None = None, backend=None) -> int:
+    """Deliver due outbox rows with retries; returns how many were sent.
+
+    Safe to run in several workers at once: each row is claimed by a
+    conditional UPDATE that only one of them can win.
+    """
+    backend = backend or get_backend()
+    now = now or utcnow()
+    sent = 0
+    for message_id in _due_ids(now, limit):
+        message = _claim(message_id, now)
+        if message is None:  # another worker took it
+            continue
+        try:
+            backend.send(message)
+        except Exception as exc:  # any backend failure becomes a retry, never a crash
+            current_app.logger.warning("notification #%s failed: %s", message_id, exc)
+            _reschedule(message_id, now, f"{type(exc).__name__}: {exc}")
+        else:
+            _mark_sent(message_id)
+            sent += 1
+    return sent
+
+
+def _due_ids(now: datetime, limit: int) -> list[int]:
+    # Rows in "sending" carry their lease expiry in next_attempt_at, so one
+    # condition finds due rows and rows whose worker died mid-send.
+    rows = db.session.execute(
+        select(OutboxMessage.id)
+        .where(OutboxMessage.status.in_((PENDING, SENDING)), OutboxMessage.next_attempt_at <= now)
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(limit)
+    ).scalars().all()
+    db.session.commit()
+    return list(rows)
+
+
+def _claim(message_id: int, now: datetime) -> OutgoingMessage | None:
+    with write_transaction() as session:
+        result = session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id,
+                   OutboxMessage.status.in_((PENDING, SENDING)),
+                   OutboxMessage.next_attempt_at <= now)
+            .values(status=SENDING, attempts=OutboxMessage.attempts + 1,
+                    next_attempt_at=now + SENDING_LEASE)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            return None
+        row = session.execute(
+            select(OutboxMessage.id, OutboxMessage.kind, OutboxMessage.channel, OutboxMessage.to_address,
+                   OutboxMessage.subject, OutboxMessage.body).where(OutboxMessage.id == message_id)
+        ).one()
+    return OutgoingMessage(*row)
+
+
+def _mark_sent(message_id: int) -> None:
+    with write_transaction() as session:
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id, OutboxMessage.status == SENDING)
+            .values(status=SENT, sent_at=utcnow(), last_error="")
+            .execution_options(synchronize_session=False)
+        )
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """1, 2, 4, 8... minutes after the 1st, 2nd, 3rd... failed attempt."""
+    return timedelta(minutes=2 ** max(attempts - 1, 0))
+
+
+def _reschedule(message_id: int, now: datetime, error: str) -> None:
+    with write_transaction() as session:
+        attempts = session.execute(
+            select(OutboxMessage.attempts).where(OutboxMessage.id == message_id)
+        ).scalar_one()
+        values: dict = {"last_error": error[:500]}
+        if attempts >= MAX_ATTEMPTS:
+            values["status"] = FAILED
+        else:
+            values.update(status=PENDING, next_attempt_at=now + retry_delay(attempts))
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id, OutboxMessage.status == SENDING)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+
+
+# Message centre -----------------------------------------------------------
+
+def inbox_page(user, *, after: int | None = None, limit: int = 20) -> tuple[list[InboxMessage], int | None]:
+    """The user's messages, newest first, keyset-paginated by id (``after`` = last id seen).
+
+    Returns the page and the ``after`` value of the next page (or ``None``).
+    """
+    query = select(InboxMessage).where(InboxMessage.user_id == user.id)
+    if after:
+        query = query.where(InboxMessage.id < after)
+    rows = db.session.execute(query.order_by(InboxMessage.id.desc()).limit(limit + 1)).scalars().all()
+    next_after = rows[limit - 1].id if len(rows) > limit else None
+    return list(rows[:limit]), next_after
+
+
+def unread_count(user) -> int:
+    return db.session.execute(
+        select(func.count()).select_from(InboxMessage)
+        .where(InboxMessage.user_id == user.id, InboxMessage.read_at.is_(None))
+    ).scalar_one()
+
+
+def mark_read(user, message_ids: list[int] | None = None) -> int:
+    """Mark the user's messages read (all when ``message_ids`` is None), in the
+    caller's transaction. Other users' ids are ignored. Returns rows changed."""
+    query = update(InboxMessage).where(InboxMessage.user_id == user.id, InboxMessage.read_at.is_(None))
+    if message_ids is not None:
+        query = query.where(InboxMessage.id.in_([int(i) for i in message_ids]))
+    result = db.session.execute(query.values(read_at=utcnow()).execution_options(synchronize_session=False))
+    return result.rowcount
+
+
+def outbox_stats() -> dict[str, int]:
+    """Row counts per status (admin dashboard, operators)."""
+    rows = db.session.execute(
+        select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+    ).all()
+    return {status: count for status, count in rows}
+
+
+__all__ = ["KINDS", "queue_order_notification", "deliver_pending", "render_notification",
+           "inbox_page", "unread_count", "mark_read", "outbox_stats", "retry_delay"]

@@ -28,6 +28,9 @@ class Order(db.Model):
         Index("ix_orders_status_id", "status", "id"),
         Index("ix_orders_user_id_id", "user_id", "id"),
         Index("ix_orders_placed_at", "placed_at"),
+        # Staff search by order-number prefix (LIKE 'T2611%'): PostgreSQL needs
+        # pattern ops for LIKE to use a b-tree under a non-C collation.
+        Index("ix_orders_number_pattern", "number", postgresql_ops={"number": "varchar_pattern_ops"}),
         CheckConstraint("total >= 0", name="total_not_negative"),
     )
 

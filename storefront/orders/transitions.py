@@ -52,16 +52,27 @@ def can_transition(from_status: OrderStatus, to: OrderStatus) -> bool:
 
 def transition(order: Order, to: OrderStatus, *, actor: Actor, reason: str = "",
                values: dict[str, Any] | None = None, data: dict | None = None,
-               source: str = "core") -> OrderEvent:
+               source: str = "core", expected: OrderStatus | str | None = None) -> OrderEvent:
     """Move ``order`` to ``to`` inside the caller's transaction.
 
     Checks the transition table, asks ``transition_guard``, writes the status
     with a conditional UPDATE (so two concurrent transitions cannot both
     win), appends one timeline event and queues ``order_event`` for after
     commit. ``values`` are extra columns written in the same UPDATE.
+
+    ``expected`` is the status the caller's decision was based on (the one
+    the staff member saw, read before ``write_transaction`` refreshed the
+    order). When the order has moved on since, :class:`ConcurrentUpdate` is
+    raised instead of applying the change to a state nobody looked at --
+    e.g. a "cancel" clicked on a paid order must not close it once shipped.
     """
     to = OrderStatus(to)
     current = OrderStatus(order.status)
+    if expected is not None and OrderStatus(expected) != current:
+        raise ConcurrentUpdate(
+            f"The order changed meanwhile (it is now {current.value}).",
+            details={"from": OrderStatus(expected).value, "to": to.value, "current": current.value},
+        )
     if not can_transition(current, to):
         raise InvalidTransition(
             f"An order that is {current.value} cannot become {to.value}.",

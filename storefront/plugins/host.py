@@ -124,8 +124,13 @@ class PluginHost:
             self._subset_cache[key] = caller
         return caller
 
-    def call_safely(self, name: str, **kwargs) -> list[Any]:
-        """Call a decorating hook: one failing plugin is logged and skipped."""
+    def call_safely(self, hook_name: str, /, **kwargs) -> list[Any]:
+        """Call a decorating hook: one failing plugin is logged and skipped.
+
+        ``hook_name`` is positional-only because hooks have a ``name``
+        argument of their own (``template_slot(name, context)``).
+        """
+        name = hook_name
         results: list[Any] = []
         hook_caller = self.caller(name)
         for impl in reversed(hook_caller.get_hookimpls()):

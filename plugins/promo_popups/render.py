@@ -1,0 +1,64 @@
+"""The popup partial, shared by buyer pages and the admin preview (same markup, same sanitiser)."""
+from __future__ import annotations
+
+from flask import g, render_template, request, url_for
+from flask_login import current_user
+from markupsafe import Markup
+
+from storefront.clock import utcnow
+from storefront.plugins.host import get_host
+from storefront.plugins.slots import render_slot
+
+from .sanitize import render_html, safe_url
+from .services import PLUGIN_NAME
+from .targeting import Choice, Snapshot, choose_popup, page_kind
+from .times import shop_today
+
+#: Slot another plugin (coupons) answers with its claim button; see README.md.
+COUPON_SLOT = "popup_coupon_claim"
+
+
+def current_choice() -> Choice | None:
+    """The popup for this request, decided once (the head and body_end slots share it)."""
+    if "pp_choice" not in g:
+        page = page_kind(request.endpoint, request.path)
+        g.pp_choice = choose_popup(page, current_user, utcnow()) if page else None
+    return g.pp_choice
+
+
+def render_popup(popup: Snapshot, variant: str, *, preview: bool = False, uid: str = "") -> Markup:
+    content = popup.content(variant)
+    claim = Markup("")
+    if popup.coupon_code:
+        claim = render_slot(COUPON_SLOT, popup_id=popup.id, variant=variant, coupon_code=popup.coupon_code,
+                            preview=preview)
+    settings = get_host().settings(PLUGIN_NAME) if PLUGIN_NAME in get_host().plugins else {}
+    return Markup(render_template(
+        "promo_popups/popup.html", popup=popup, variant=variant, preview=preview, uid=f"{popup.id}{uid}",
+        title=content["title"], body=render_html(content["body"]), cta_label=content["cta_label"],
+        cta_url=safe_url(content["cta_url"]) if content["cta_label"] else None,
+        image_url=safe_url(popup.image_url), claim=claim,
+        day=shop_today(utcnow()).strftime("%Y%m%d"),
+        phones=bool(settings.get("show_on_phones", True)),
+    ))
+
+
+def head_slot() -> Markup | None:
+    if current_choice() is None:
+        return None
+    return Markup('<link rel="stylesheet" href="%s">') % url_for("promo_popups.static", filename="promo_popups.css")
+
+
+def body_end_slot() -> Markup | None:
+    choice = current_choice()
+    if choice is None:
+        return None
+    script = Markup('<script src="%s" defer></script>') % url_for("promo_popups.static", filename="promo_popups.js")
+    return render_popup(choice.popup, choice.variant) + script
+
+
+def preview_css_url() -> str:
+    return url_for("promo_popups.static", filename="promo_popups.css")
+
+
+

@@ -1,0 +1,235 @@
+"""Cart use cases: the HTML views and the JSON API call these same functions.
+
+A signed-in buyer has one cart (``Cart.user_id`` is unique); a guest's cart
+is found by a random token kept in the session. Reading a cart never writes
+(a GET must not open a write transaction), so carts are created only by
+``get_cart(create=True)`` from a POST.
+"""
+from __future__ import annotations
+
+import secrets
+
+from flask import session
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from ..catalog.models import Product, Sku
+from ..checkout.pricing import offer_for, sku_availability
+from ..database import write_transaction
+from ..errors import ConcurrentUpdate, NotFound, OutOfStock, ValidationFailed
+from ..extensions import db
+from ..settings import get_setting
+from .models import Cart, CartLine
+
+SESSION_KEY = "cart_token"
+
+
+def _buyer():
+    user = current_user._get_current_object() if current_user else None
+    return user if user is not None and user.is_authenticated else None
+
+
+def _load_options():
+    return (selectinload(Cart.lines).selectinload(CartLine.sku).selectinload(Sku.product)
+            .selectinload(Product.images),)
+
+
+def find_cart(user=None, token: str | None = None) -> Cart | None:
+    if user is not None:
+        stmt = select(Cart).where(Cart.user_id == user.id)
+    elif token:
+        stmt = select(Cart).where(Cart.token == token, Cart.user_id.is_(None))
+    else:
+        return None
+    return db.session.execute(stmt.options(*_load_options())).scalar_one_or_none()
+
+
+def get_cart(create: bool = False, user=None) -> Cart | None:
+    """The current buyer's (or guest's) cart; ``create`` makes one (call it from a POST only)."""
+    user = user if user is not None else _buyer()
+    token = None if user is not None else session.get(SESSION_KEY)
+    cart = find_cart(user, token)
+    if cart is not None or not create:
+        return cart
+    if user is None:
+        token = secrets.token_urlsafe(32)
+    try:
+        with write_transaction():
+            db.session.add(Cart(user_id=user.id if user is not None else None, token=token, data={}))
+    except IntegrityError:
+        # Another request of the same buyer created it first: use that one.
+        pass
+    if user is None:
+        session[SESSION_KEY] = token
+    cart = find_cart(user, token)
+    if cart is None:  # pragma: no cover - the insert above or its rival committed
+        raise NotFound(_("Your cart could not be opened. Please try again."))
+    return cart
+
+
+def parse_quantity(value, *, field: str = "quantity") -> int:
+    """An integer 1..max_line_quantity, or a ValidationFailed naming ``field``."""
+    limit = int(get_setting("max_line_quantity"))
+    if isinstance(value, bool):
+        value = None
+    if isinstance(value, str):
+        value = value.strip()
+        if value.isdigit() and len(value) <= 9:
+            value = int(value)
+    if not isinstance(value, int):
+        raise ValidationFailed(_("Enter a whole number from 1 to %(max)s.", max=limit), field=field)
+    if value < 1 or value > limit:
+        raise ValidationFailed(_("Enter a whole number from 1 to %(max)s.", max=limit), field=field)
+    return value
+
+
+def parse_sku_id(value) -> int:
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 18:
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValidationFailed(_("Choose a product option."), field="sku_id")
+    return value
+
+
+def _buyable_sku(sku_id: int, buyer) -> tuple[Sku, int]:
+    """The SKU and how many can be bought, or a clear error."""
+    sku = db.session.execute(
+        select(Sku).where(Sku.id == sku_id).options(selectinload(Sku.product))
+    ).scalar_one_or_none()
+    if sku is None:
+        raise NotFound(_("That product option does not exist."), field="sku_id")
+    if not (sku.active and sku.product.active):
+        raise ValidationFailed(_("%(name)s is no longer available.", name=sku.product.name), field="sku_id",
+                               code="unavailable")
+    offer = offer_for(sku.product, sku, buyer)
+    if offer.blocked_reason:
+        raise ValidationFailed(str(offer.blocked_reason), field="sku_id", code="unavailable")
+    return sku, sku_availability(sku, offer)
+
+
+def _check_stock(sku: Sku, available: int, quantity: int) -> None:
+    if available <= 0:
+        raise OutOfStock(_("Sold out: %(name)s", name=sku.product.name), field="quantity")
+    if quantity > available:
+        raise OutOfStock(_("Only %(n)s left of %(name)s.", n=available, name=sku.product.name),
+                         field="quantity", details={"available": available})
+
+
+def _line(cart: Cart, sku_id: int) -> CartLine | None:
+    return db.session.execute(
+        select(CartLine).where(CartLine.cart_id == cart.id, CartLine.sku_id == sku_id)
+    ).scalar_one_or_none()
+
+
+def add_item(cart: Cart, sku_id, quantity) -> CartLine:
+    """Add ``quantity`` of a SKU (adding to a line already there), checked against stock and the line limit."""
+    sku_id = parse_sku_id(sku_id)
+    quantity = parse_quantity(quantity)
+    buyer = _buyer()
+    sku, available = _buyable_sku(sku_id, buyer)
+    limit = int(get_setting("max_line_quantity"))
+    for attempt in (1, 2):
+        try:
+            with write_transaction():
+                line = _line(cart, sku_id)
+                new_quantity = quantity + (line.quantity if line else 0)
+                if new_quantity > limit:
+                    raise ValidationFailed(_("At most %(max)s of one item per order.", max=limit), field="quantity")
+                _check_stock(sku, available, new_quantity)
+                if line is None:
+                    line = CartLine(cart_id=cart.id, sku_id=sku_id, quantity=new_quantity)
+                    db.session.add(line)
+                else:
+                    line.quantity = new_quantity
+                _touch(cart)
+            break
+        except IntegrityError:
+            # The same line was inserted by a parallel request (double click): add to it instead.
+            if attempt == 2:
+                raise ConcurrentUpdate(_("Your cart changed meanwhile; please try again.")) from None
+    return line
+
+
+def set_quantity(cart: Cart, sku_id, quantity) -> CartLine:
+    """Set a line's quantity (1..max); lowering is always allowed, raising is checked against stock."""
+    sku_id = parse_sku_id(sku_id)
+    quantity = parse_quantity(quantity)
+    line = _line(cart, sku_id)
+    if line is None:
+        raise NotFound(_("That item is not in your cart."), field="sku_id")
+    if quantity > line.quantity:
+        sku, available = _buyable_sku(sku_id, _buyer())
+        _check_stock(sku, available, quantity)
+    with write_transaction():
+        line = _line(cart, sku_id)
+        if line is None:
+            raise NotFound(_("That item is not in your cart."), field="sku_id")
+        line.quantity = quantity
+        _touch(cart)
+    return line
+
+
+def remove_item(cart: Cart, sku_id) -> None:
+    sku_id = parse_sku_id(sku_id)
+    with write_transaction():
+        result = db.session.execute(delete(CartLine).where(CartLine.cart_id == cart.id, CartLine.sku_id == sku_id))
+        if result.rowcount == 0:
+            raise NotFound(_("That item is not in your cart."), field="sku_id")
+        _touch(cart)
+
+
+def remember_delivery(cart: Cart, delivery_code: str) -> None:
+    """Keep the buyer's delivery choice on the cart (cart and checkout then show the same total)."""
+    with write_transaction():
+        cart.data = {**(cart.data or {}), "delivery_code": delivery_code}
+
+
+def merge_guest_cart(user) -> Cart | None:
+    """Move the session's guest cart into ``user``'s cart, then delete the guest cart.
+
+    Called by the accounts domain right after login. Quantities add up but
+    are capped at what can be bought and at the line limit; lines that can
+    no longer be bought are dropped.
+    """
+    token = session.pop(SESSION_KEY, None)
+    guest = find_cart(None, token) if token else None
+    if guest is None:
+        return find_cart(user)
+    target = get_cart(create=True, user=user)
+    limit = int(get_setting("max_line_quantity"))
+    guest_lines = [(line.sku_id, line.quantity) for line in guest.lines]
+    caps = {}
+    for sku_id, _qty in guest_lines:
+        try:
+            _sku, available = _buyable_sku(sku_id, user)
+        except (NotFound, ValidationFailed):
+            available = 0
+        caps[sku_id] = min(available, limit)
+    with write_transaction():
+        existing = {line.sku_id: line for line in db.session.execute(
+            select(CartLine).where(CartLine.cart_id == target.id)).scalars()}
+        for sku_id, qty in guest_lines:
+            line = existing.get(sku_id)
+            wanted = min(qty + (line.quantity if line else 0), caps[sku_id])
+            if line is not None:
+                line.quantity = max(wanted, line.quantity if caps[sku_id] == 0 else 1)
+            elif wanted > 0:
+                db.session.add(CartLine(cart_id=target.id, sku_id=sku_id, quantity=wanted))
+        db.session.execute(delete(CartLine).where(CartLine.cart_id == guest.id))
+        db.session.execute(delete(Cart).where(Cart.id == guest.id))
+        _touch(target)
+    db.session.expire_all()
+    return find_cart(user)
+
+
+def cart_count(cart: Cart | None) -> int:
+    return sum(line.quantity for line in cart.lines) if cart is not None else 0
+
+
+def _touch(cart: Cart) -> None:
+    from ..clock import utcnow
+
+    db.session.execute(db.update(Cart).where(Cart.id == cart.id).values(updated_at=utcnow()))

@@ -1,0 +1,324 @@
+"""Checkout: preview (page, API) and placing orders, the same functions for both.
+
+Placing runs in ONE write transaction: the payment row (whose unique
+idempotency key makes a duplicate submission return the first checkout),
+stock taken by conditional UPDATE per line, the orders with their price
+snapshot, the ``order_placing`` hook, and the cart emptied. Any failure rolls
+all of it back.
+
+Shipping of a split checkout is charged once, on the order of the group
+named by the chosen delivery option's ``data["shipping_group"]`` (a plugin's
+way to say otherwise), else on the first group's order.
+"""
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
+
+from ..accounts.models import Address
+from ..cart.models import Cart, CartLine
+from ..cart.services import find_cart
+from ..clock import utcnow
+from ..database import write_transaction
+from ..errors import CheckoutBlocked, Conflict, NotFound, OutOfStock, ValidationFailed
+from ..extensions import db
+from ..orders.models import Order, OrderAdjustment, OrderLine
+from ..orders.status import OrderStatus
+from ..orders.transitions import Actor, record_event
+from ..payments.models import Payment, PaymentStatus
+from ..plugins.host import flatten, get_host
+from ..plugins.types import CheckoutGroup, Problem
+from ..settings import get_setting
+from .pricing import Breakdown, delivery_options_for, price_cart, split_breakdown
+
+ADDRESS_FIELDS = ("name", "phone", "province", "city", "district", "line1", "postcode")
+ADDRESS_LIMITS = {"name": 120, "phone": 32, "province": 80, "city": 80, "district": 80, "line1": 255,
+                  "postcode": 16}
+_KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,80}$")
+_PHONE = re.compile(r"^\+?[0-9][0-9 -]{4,30}$")
+
+
+@dataclass
+class CheckoutDraft:
+    """Everything a checkout is about; passed to ``validate_checkout`` and ``split_checkout``."""
+
+    cart: Cart | None
+    buyer: Any
+    breakdown: Breakdown
+    delivery_options: list
+    delivery: Any  # the chosen DeliveryOption or None
+    address: dict | None
+    address_id: int | None = None
+    note: str = ""
+    problems: list[Problem] = field(default_factory=list)
+    groups: list[CheckoutGroup] = field(default_factory=list)
+    group_breakdowns: list[Breakdown] = field(default_factory=list)
+
+    @property
+    def lines(self):
+        return self.breakdown.lines
+
+    @property
+    def blocked(self) -> bool:
+        return bool(self.problems)
+
+
+@dataclass
+class CheckoutResult:
+    payment: Payment
+    orders: list[Order]
+    created: bool  # False when an earlier submission with the same key is returned
+
+
+def clean_address(values: dict | None) -> dict:
+    """Validate a typed address; errors name the field."""
+    values = values or {}
+    cleaned = {}
+    for key in ADDRESS_FIELDS:
+        raw = values.get(key)
+        value = raw.strip() if isinstance(raw, str) else ("" if raw is None else str(raw).strip())
+        if len(value) > ADDRESS_LIMITS[key]:
+            raise ValidationFailed(_("At most %(n)s characters.", n=ADDRESS_LIMITS[key]), field=key)
+        cleaned[key] = value
+    for key in ("name", "phone", "line1"):
+        if not cleaned[key]:
+            raise ValidationFailed(_("This field is required."), field=key)
+    if not _PHONE.match(cleaned["phone"]):
+        raise ValidationFailed(_("Enter a phone number."), field="phone")
+    return cleaned
+
+
+def address_from_row(row: Address) -> dict:
+    return {key: getattr(row, key) or "" for key in ADDRESS_FIELDS}
+
+
+def one_line(address: dict) -> str:
+    parts = [address.get(k, "") for k in ("province", "city", "district", "line1", "postcode")]
+    return ", ".join(p for p in parts if p)
+
+
+def buyer_address(buyer, address_id) -> Address:
+    try:
+        address_id = int(address_id)
+    except (TypeError, ValueError):
+        raise ValidationFailed(_("Choose one of your addresses."), field="address_id") from None
+    row = db.session.get(Address, address_id)
+    if row is None or row.user_id != buyer.id:  # another buyer's address does not exist for you
+        raise NotFound(_("Choose one of your addresses."), field="address_id")
+    return row
+
+
+def default_groups(breakdown: Breakdown) -> list[CheckoutGroup]:
+    """The core split: one order per offer ``group`` (usually just one)."""
+    groups: dict[str, list] = {}
+    promises: dict[str, str | None] = {}
+    for line in breakdown.lines:
+        key = line.group or "main"
+        groups.setdefault(key, []).append(line.sku_id)
+        promises.setdefault(key, line.ship_promise)
+    return [CheckoutGroup(key=k, sku_ids=tuple(v), ship_promise=promises[k]) for k, v in groups.items()]
+
+
+def _split(draft: CheckoutDraft) -> list[CheckoutGroup]:
+    groups = get_host().hook.split_checkout(checkout=draft) or default_groups(draft.breakdown)
+    seen: list[int] = [sku for g in groups for sku in g.sku_ids]
+    wanted = sorted(line.sku_id for line in draft.breakdown.lines)
+    if sorted(seen) != wanted or any(not g.sku_ids for g in groups):
+        raise CheckoutBlocked(_("The order split of this checkout is inconsistent; please try again."),
+                              code="split_invalid")
+    return list(groups)
+
+
+def _shipping_group(draft: CheckoutDraft) -> str | None:
+    data = getattr(draft.delivery, "data", None) or {}
+    wanted = data.get("shipping_group")
+    keys = [g.key for g in draft.groups]
+    return wanted if wanted in keys else (keys[0] if keys else None)
+
+
+def prepare_checkout(buyer, *, delivery_code: str | None = None, address: dict | None = None,
+                     address_id=None, note: str = "", strict: bool = False) -> CheckoutDraft:
+    """Price the buyer's cart and gather every problem that would block placing it.
+
+    ``strict`` (submission) raises on a bad address; the page preview keeps
+    going so the buyer sees the breakdown next to the errors.
+    """
+    cart = find_cart(buyer)
+    note = (note or "").strip()
+    if len(note) > 500:
+        raise ValidationFailed(_("At most %(n)s characters.", n=500), field="note")
+    resolved: dict | None = None
+    if address_id not in (None, "", "new"):
+        resolved = address_from_row(buyer_address(buyer, address_id))
+        address_id = int(address_id)
+    elif address:
+        try:
+            resolved = clean_address(address)
+        except ValidationFailed:
+            if strict:
+                raise
+        address_id = None
+    else:
+        address_id = None
+    options = delivery_options_for(cart, resolved, buyer) if cart is not None and cart.lines else []
+    breakdown = price_cart(cart, buyer, delivery_code=delivery_code, address=resolved)
+    chosen = next((o for o in options if o.code == breakdown.delivery_code), None)
+    draft = CheckoutDraft(cart=cart, buyer=buyer, breakdown=breakdown, delivery_options=options,
+                          delivery=chosen, address=resolved, address_id=address_id, note=note)
+    problems: list[Problem] = []
+    if not breakdown.lines:
+        problems.append(Problem("cart_empty", _("Your cart is empty."), "core"))
+    for line, message in breakdown.problems:
+        problems.append(Problem("line_unavailable", _("%(name)s: %(problem)s", name=line.product_name,
+                                                      problem=message), "core", field=f"sku_{line.sku_id}"))
+    if breakdown.lines and chosen is None:
+        problems.append(Problem("delivery_required", _("Choose a delivery option."), "core", "delivery_code"))
+    if chosen is not None and chosen.needs_address and resolved is None:
+        problems.append(Problem("address_required", _("Choose or enter a delivery address."), "core", "address"))
+    if breakdown.lines:
+        problems.extend(flatten(get_host().hook.validate_checkout(checkout=draft)))
+        draft.groups = _split(draft)
+        carrier = _shipping_group(draft)
+        draft.group_breakdowns = [split_breakdown(breakdown, g.sku_ids, carries_shipping=g.key == carrier)
+                                  for g in draft.groups]
+    draft.problems = problems
+    return draft
+
+
+def clean_idempotency_key(key) -> str:
+    if not isinstance(key, str) or not _KEY.match(key.strip()):
+        raise ValidationFailed(_("This form expired; reload the checkout page and try again."),
+                               field="idempotency_key")
+    return key.strip()
+
+
+def find_checkout(buyer, idempotency_key: str) -> CheckoutResult | None:
+    payment = db.session.execute(
+        select(Payment).where(Payment.idempotency_key == idempotency_key)).scalar_one_or_none()
+    if payment is None:
+        return None
+    if payment.user_id != buyer.id:
+        raise Conflict(_("This checkout key was already used."), code="idempotency_conflict")
+    return CheckoutResult(payment=payment, orders=list(payment.orders), created=False)
+
+
+def place_order(buyer, *, idempotency_key: str, delivery_code: str | None = None, address: dict | None = None,
+                address_id=None, note: str = "", provider: str = "test") -> CheckoutResult:
+    """Place the buyer's cart as one payment and one or more orders (see the module docstring).
+
+    Prices are recomputed here; nothing the client sends about money or
+    status is read. Raises CheckoutBlocked (with ``details["problems"]``),
+    OutOfStock ("Sold out: <name>"), ValidationFailed or Conflict.
+    """
+    idempotency_key = clean_idempotency_key(idempotency_key)
+    existing = find_checkout(buyer, idempotency_key)
+    if existing is not None:
+        return existing
+    draft = prepare_checkout(buyer, delivery_code=delivery_code, address=address, address_id=address_id,
+                             note=note, strict=True)
+    if draft.problems:
+        raise CheckoutBlocked(
+            "; ".join(p.message for p in draft.problems),
+            details={"problems": [{"code": p.code, "message": p.message, "source": p.source, "field": p.field}
+                                  for p in draft.problems]},
+        )
+    for attempt in range(3):
+        try:
+            return _write_checkout(draft, idempotency_key, provider)
+        except IntegrityError:
+            # The same key committed meanwhile (double click, two threads): answer with that checkout.
+            db.session.rollback()
+            existing = find_checkout(buyer, idempotency_key)
+            if existing is not None:
+                return existing
+            if attempt == 2:  # a random order number collided three times: give up cleanly
+                raise Conflict(_("Please submit your order again."), code="retry") from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _order_number(now) -> str:
+    return now.strftime("%Y%m%d") + "".join(secrets.choice("0123456789") for _ in range(8))
+
+
+def _write_checkout(draft: CheckoutDraft, key: str, provider: str) -> CheckoutResult:
+    buyer, breakdown = draft.buyer, draft.breakdown
+    actor = Actor.of(buyer)
+    host = get_host()
+    with write_transaction():
+        now = utcnow()
+        # First write: the payment. A duplicate key fails right here, before any stock moves.
+        payment = Payment(reference=secrets.token_hex(12), idempotency_key=key, user_id=buyer.id,
+                          provider=provider, status=PaymentStatus.PENDING, amount=breakdown.total,
+                          currency=breakdown.currency, data={})
+        db.session.add(payment)
+        db.session.flush()
+        for line in breakdown.lines:
+            result = db.session.execute(
+                text("UPDATE skus SET stock = stock - :q WHERE id = :id AND stock >= :q AND active = :on"),
+                {"q": line.quantity, "id": line.sku_id, "on": True})
+            if result.rowcount != 1:
+                raise OutOfStock(_("Sold out: %(name)s", name=line.product_name),
+                                 details={"sku_id": line.sku_id})
+        # The cart is consumed exactly as priced; a concurrent change makes this checkout stale.
+        for line in breakdown.lines:
+            result = db.session.execute(
+                CartLine.__table__.delete().where(CartLine.cart_id == draft.cart.id,
+                                                  CartLine.sku_id == line.sku_id,
+                                                  CartLine.quantity == line.quantity))
+            if result.rowcount != 1:
+                raise Conflict(_("Your cart changed meanwhile; please review it and submit again."),
+                               code="cart_changed")
+        deadline = now + timedelta(minutes=int(get_setting("unpaid_close_minutes")))
+        orders = []
+        for group, part in zip(draft.groups, draft.group_breakdowns):
+            order = _write_order(draft, group, part, payment, now, deadline)
+            record_event(order, "placed", actor=actor)
+            host.hook.order_placing(order=order, checkout=draft)
+            orders.append(order)
+        if sum(o.total for o in orders) != payment.amount:  # pragma: no cover - split_breakdown guarantees it
+            raise Conflict(_("The order totals do not add up; nothing was charged."), code="pricing_error")
+    return CheckoutResult(payment=payment, orders=orders, created=True)
+
+
+def _write_order(draft: CheckoutDraft, group: CheckoutGroup, part: Breakdown, payment: Payment, now,
+                 deadline) -> Order:
+    address = draft.address or {}
+    order = Order(
+        number=_order_number(now), user_id=draft.buyer.id, payment_id=payment.id,
+        status=OrderStatus.PENDING_PAYMENT, currency=part.currency, subtotal=part.subtotal,
+        discount_total=part.discount_total, shipping_total=part.shipping or 0, total=part.total,
+        delivery_code=part.delivery_code or "", delivery_label=part.delivery_label or "",
+        ship_name=address.get("name", ""), ship_phone=address.get("phone", ""),
+        ship_address=one_line(address), contact_email=draft.buyer.email or "", buyer_note=draft.note,
+        placed_at=now, pay_deadline=deadline,
+        data={"address": address or None, "group": {"key": group.key, "label": group.label,
+                                                    "ship_promise": group.ship_promise}},
+    )
+    db.session.add(order)
+    db.session.flush()
+    line_ids: dict[int, int] = {}
+    for line in part.lines:
+        row = OrderLine(order_id=order.id, sku_id=line.sku_id, product_id=line.product_id,
+                        product_name=line.product_name, sku_code=line.sku_code, sku_label=line.sku_label,
+                        unit_price=line.unit_price, quantity=line.quantity, line_subtotal=line.subtotal,
+                        discount=line.discount, paid_amount=line.paid, refunded_amount=0,
+                        data={"ship_promise": line.ship_promise, "group": line.group,
+                              "badges": [getattr(b, "text", str(b)) for b in line.badges]})
+        db.session.add(row)
+        db.session.flush()
+        line_ids[line.sku_id] = row.id
+    for position, adj in enumerate(part.adjustments):
+        db.session.add(OrderAdjustment(
+            order_id=order.id, position=position, kind=adj.kind, code=adj.code, label=str(adj.label),
+            source=adj.source, amount=adj.amount, data=dict(adj.data or {}),
+            allocation={str(line_ids[sku]): share for sku, share in adj.allocation.items()},
+        ))
+    db.session.flush()
+    return order

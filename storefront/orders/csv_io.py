@@ -1,0 +1,171 @@
+"""Batch shipping for big sale days: export orders awaiting shipment, import tracking numbers.
+
+The export streams rows (keyset batches, never the whole table in memory),
+starts with a UTF-8 BOM so Excel shows Chinese correctly, and neutralises
+formula injection. The import checks every row first, then ships each good
+row in its own transaction through :func:`services.ship_order`; a bad row
+changes nothing and is reported with its line number.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import timezone
+from typing import Iterator
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from ..errors import ServiceError, ValidationFailed
+from ..extensions import db
+from .display import status_label
+from .models import Order
+from .status import OrderStatus
+
+BOM = "\ufeff"
+EXPORT_BATCH = 200
+MAX_IMPORT_BYTES = 1024 * 1024
+MAX_IMPORT_ROWS = 5000
+EXPORT_HEADER = ["number", "placed_at", "name", "phone", "address", "items", "buyer_note"]
+IMPORT_HEADER_NAMES = {"order_number", "number", "订单号", "订单编号"}
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value) -> str:
+    """A spreadsheet must not run a cell typed by a buyer as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _csv_line(cells) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow([neutralise(c) for c in cells])
+    return buffer.getvalue()
+
+
+def _items(order: Order) -> str:
+    return "; ".join(
+        f"{line.product_name}{' (' + line.sku_label + ')' if line.sku_label else ''} x{line.quantity}"
+        for line in order.lines
+    )
+
+
+def _local(moment, tz) -> str:
+    # Staff read the sheet in shop time; the database holds naive UTC.
+    return moment.replace(tzinfo=timezone.utc).astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+def export_awaiting_shipment() -> Iterator[str]:
+    """CSV text chunks of every paid order, oldest first (the order to pack them in)."""
+    yield BOM + _csv_line(EXPORT_HEADER)
+    tz = ZoneInfo(current_app.config.get("STOREFRONT_TIMEZONE") or "UTC")
+    after_id = 0
+    while True:
+        batch = list(db.session.execute(
+            select(Order).options(selectinload(Order.lines))
+            .where(Order.status == OrderStatus.PAID, Order.id > after_id)
+            .order_by(Order.id).limit(EXPORT_BATCH)
+        ).scalars())
+        if not batch:
+            return
+        for order in batch:
+            yield _csv_line([order.number, _local(order.placed_at, tz),
+                             order.ship_name, order.ship_phone, order.ship_address, _items(order),
+                             order.buyer_note])
+        after_id = batch[-1].id
+        for order in batch:  # keep memory flat on a big day (lines cascade)
+            db.session.expunge(order)
+
+
+@dataclass
+class ImportRow:
+    line: int
+    number: str
+    carrier: str
+    tracking_number: str
+    ok: bool = False
+    error: str = ""
+
+
+def decode_upload(raw: bytes) -> str:
+    """UTF-8 (with or without BOM), else GBK/GB18030 as saved by Chinese Excel."""
+    if len(raw) > MAX_IMPORT_BYTES:
+        raise ValidationFailed(_("The file is too large (at most %(kb)s KB).", kb=MAX_IMPORT_BYTES // 1024),
+                               field="file")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("gb18030")
+    except UnicodeDecodeError:
+        raise ValidationFailed(_("Save the file as CSV in UTF-8 or GBK."), field="file") from None
+
+
+def parse_rows(text: str) -> list[ImportRow]:
+    rows: list[ImportRow] = []
+    try:
+        reader = list(csv.reader(io.StringIO(text)))
+    except csv.Error:
+        raise ValidationFailed(_("That is not a readable CSV file."), field="file") from None
+    for index, cells in enumerate(reader, start=1):
+        cells = [c.strip() for c in cells]
+        if not any(cells):
+            continue
+        if index == 1 and cells[0].lstrip("'").casefold() in IMPORT_HEADER_NAMES:
+            continue
+        if len(rows) >= MAX_IMPORT_ROWS:
+            raise ValidationFailed(_("At most %(n)s rows per file.", n=MAX_IMPORT_ROWS), field="file")
+        padded = (cells + ["", "", ""])[:3]
+        row = ImportRow(index, padded[0].lstrip("'"), padded[1], padded[2].lstrip("'"))
+        if len(cells) < 3 or (len(cells) > 3 and any(cells[3:])):
+            row.error = _("Expected 3 columns: order number, carrier, tracking number.")
+        rows.append(row)
+    if not rows:
+        raise ValidationFailed(_("The file has no rows."), field="file")
+    return rows
+
+
+def import_tracking(raw: bytes, staff) -> list[ImportRow]:
+    """Ship every valid row; return one result per row (``ok`` or an ``error``)."""
+    from . import services
+
+    rows = parse_rows(decode_upload(raw))
+    seen: set[str] = set()
+    for row in rows:
+        if row.error:
+            continue
+        if row.number in seen:
+            row.error = _("Duplicate row: this order appears earlier in the file.")
+            continue
+        seen.add(row.number)
+        try:
+            row.carrier = services.validate_carrier(row.carrier)
+            row.tracking_number = services.validate_tracking(row.tracking_number)
+        except ValidationFailed as exc:
+            row.error = exc.message
+    numbers = [r.number for r in rows if not r.error]
+    orders = {o.number: o for o in db.session.execute(select(Order).where(Order.number.in_(numbers))).scalars()} \
+        if numbers else {}
+    for row in rows:
+        if row.error:
+            continue
+        order = orders.get(row.number)
+        if order is None:
+            row.error = _("Unknown order.")
+            continue
+        if OrderStatus(order.status) != OrderStatus.PAID:
+            row.error = _("Not awaiting shipment (it is %(status)s).", status=status_label(order.status))
+            continue
+        try:
+            services.ship_order(order, staff, row.carrier, row.tracking_number)
+        except ServiceError as exc:
+            row.error = exc.message
+        else:
+            row.ok = True
+    return rows

@@ -1,0 +1,142 @@
+"""Read side of orders: buyer and staff lists (keyset) and single-order loads.
+
+Lists never COUNT the whole table: they fetch ``limit + 1`` rows ordered by
+id descending and hand back the id to continue after.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import or_, select
+from sqlalchemy.orm import joinedload, selectinload
+
+from ..clock import utcnow
+from ..errors import NotFound
+from ..extensions import db
+from .models import Order
+from .status import OrderStatus
+
+MAX_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class StaffOrderFilters:
+    status: OrderStatus | None = None
+    date_from: date | None = None  # shop-local calendar dates, inclusive
+    date_to: date | None = None
+    q: str = ""  # order number (exact or prefix) or the ship-to phone
+    overdue_to_ship: bool = False
+
+
+def _clamp(limit: int | None) -> int:
+    return max(1, min(int(limit or 20), MAX_LIMIT))
+
+
+def _page(stmt, after_id: int | None, limit: int) -> tuple[list[Order], int | None]:
+    if after_id:
+        stmt = stmt.where(Order.id < int(after_id))
+    rows = list(db.session.execute(stmt.order_by(Order.id.desc()).limit(limit + 1)).scalars())
+    next_after = rows[limit - 1].id if len(rows) > limit else None
+    return rows[:limit], next_after
+
+
+def buyer_orders(user, status: OrderStatus | str | None = None, after_id: int | None = None,
+                 limit: int = 20) -> tuple[list[Order], int | None]:
+    """The buyer's orders, newest first: ``(orders, next_after_id)``."""
+    limit = _clamp(limit)
+    stmt = select(Order).where(Order.user_id == user.id).options(selectinload(Order.lines))
+    if status:
+        stmt = stmt.where(Order.status == OrderStatus(status))
+    return _page(stmt, after_id, limit)
+
+
+def _local_midnight_utc(day: date) -> datetime:
+    # Staff think in shop-local days; the database holds naive UTC.
+    tz = ZoneInfo(current_app.config.get("STOREFRONT_TIMEZONE") or "UTC")
+    local = datetime.combine(day, time.min, tzinfo=tz)
+    return local.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+
+
+def _like_prefix(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def staff_orders(filters: StaffOrderFilters | dict | None = None, after_id: int | None = None,
+                 limit: int = 50) -> tuple[list[Order], int | None]:
+    """Orders for the admin list, newest first, filtered; ``(orders, next_after_id)``.
+
+    Each filter maps onto an index of ``Order.__table_args__``: status (+id),
+    placed_at, number (unique), ship_phone, and (status, ship_by) for overdue.
+    """
+    if isinstance(filters, dict):
+        filters = StaffOrderFilters(**filters)
+    filters = filters or StaffOrderFilters()
+    limit = _clamp(limit)
+    # Notes come along for the flags shown in the list.
+    stmt = select(Order).options(selectinload(Order.lines), selectinload(Order.notes), joinedload(Order.user))
+    if filters.overdue_to_ship:
+        stmt = stmt.where(Order.status == OrderStatus.PAID, Order.ship_by < utcnow())
+    elif filters.status:
+        stmt = stmt.where(Order.status == OrderStatus(filters.status))
+    if filters.date_from:
+        stmt = stmt.where(Order.placed_at >= _local_midnight_utc(filters.date_from))
+    if filters.date_to:
+        stmt = stmt.where(Order.placed_at < _local_midnight_utc(filters.date_to + timedelta(days=1)))
+    q = (filters.q or "").strip()
+    if q:
+        stmt = stmt.where(or_(Order.number == q, Order.number.like(_like_prefix(q), escape="\\"),
+                              Order.ship_phone == q))
+    return _page(stmt, after_id, limit)
+
+
+def _full(stmt):
+    return stmt.options(selectinload(Order.lines), selectinload(Order.adjustments),
+                        selectinload(Order.events), selectinload(Order.notes), joinedload(Order.user))
+
+
+def get_order_by_number(number: str) -> Order:
+    """Any order by number, with lines, adjustments, timeline and notes (staff)."""
+    order = db.session.execute(_full(select(Order).where(Order.number == str(number)))).scalar_one_or_none()
+    if order is None:
+        raise NotFound(_("Order not found."))
+    return order
+
+
+def get_order(order_id: int) -> Order:
+    order = db.session.get(Order, int(order_id))
+    if order is None:
+        raise NotFound(_("Order not found."))
+    return order
+
+
+def get_buyer_order(user, number: str) -> Order:
+    """The buyer's own order; another buyer's order is simply "not found"."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        raise NotFound(_("Order not found."))
+    order = db.session.execute(
+        _full(select(Order).where(Order.number == str(number), Order.user_id == user.id))
+    ).scalar_one_or_none()
+    if order is None:
+        raise NotFound(_("Order not found."))
+    return order
+
+
+def public_events(order: Order) -> list:
+    return [e for e in order.events if e.public]
+
+
+def buyer_notes(order: Order) -> list:
+    return [n for n in order.notes if not n.is_staff]
+
+
+def staff_flags(order: Order) -> list:
+    """The distinct flags of an order's staff notes, newest first (for the admin list)."""
+    flags = []
+    for note in reversed(order.notes):
+        if note.is_staff and note.flag.value != "none" and note.flag not in flags:
+            flags.append(note.flag)
+    return flags

@@ -1,0 +1,211 @@
+"""Cart: add/update/remove through pages, services and API; bad input changes nothing."""
+from __future__ import annotations
+
+import pytest
+
+from storefront.cart import services
+from storefront.cart.models import Cart, CartLine
+from storefront.errors import NotFound, OutOfStock, ValidationFailed
+from storefront.extensions import db
+
+from ..checkout.helpers import api_token, fresh, fresh_client, sign_in
+from ..factories import login, make_product, make_user
+
+
+def lines_of(user=None):
+    fresh()
+    stmt = db.select(CartLine).join(Cart)
+    if user is not None:
+        stmt = stmt.where(Cart.user_id == user.id)
+    return {line.sku_id: line.quantity for line in db.session.execute(stmt).scalars()}
+
+
+def test_guest_adds_and_sees_cart(web):
+    product = make_product(name="Linen shirt", price=12900, stock=5)
+    sku = product.skus[0]
+    response = web.post("/cart/add", data={"sku_id": sku.id, "quantity": "2"})
+    assert response.status_code == 302
+    page = web.get("/cart/").get_data(as_text=True)
+    assert "Linen shirt" in page
+    assert "258.00" in page  # 2 × 129.00
+    assert lines_of() == {sku.id: 2}
+    web.post("/cart/add", data={"sku_id": sku.id, "quantity": "1"})
+    assert lines_of() == {sku.id: 3}
+
+
+def test_add_more_than_stock_says_only_n_left(web):
+    sku = make_product(stock=3).skus[0]
+    web.post("/cart/add", data={"sku_id": sku.id, "quantity": "2"})
+    response = web.post("/cart/add", data={"sku_id": sku.id, "quantity": "2"}, follow_redirects=True)
+    assert "Only 3 left" in response.get_data(as_text=True)
+    assert lines_of() == {sku.id: 2}
+
+
+@pytest.mark.parametrize("quantity", ["0", "-1", str(10**9), "abc", "", "1.5", "99999999999999999999"])
+def test_bad_quantities_change_nothing(web, quantity):
+    sku = make_product(stock=10).skus[0]
+    web.post("/cart/add", data={"sku_id": sku.id, "quantity": "1"})
+    response = web.post("/cart/add", data={"sku_id": sku.id, "quantity": quantity}, follow_redirects=True)
+    assert response.status_code == 200
+    assert "field-error" in response.get_data(as_text=True) or "flash-error" in response.get_data(as_text=True)
+    assert lines_of() == {sku.id: 1}
+    response = web.post("/cart/update", data={"sku_id": sku.id, "quantity": quantity})
+    assert response.status_code == 422
+    assert 'class="field-error"' in response.get_data(as_text=True)
+    assert lines_of() == {sku.id: 1}
+
+
+def test_missing_and_inactive_skus_are_refused(web):
+    product = make_product(stock=10, skus=2)
+    off = product.skus[1]
+    off.active = False
+    db.session.commit()
+    for sku_id in ("999999", str(off.id), "abc", ""):
+        response = web.post("/cart/add", data={"sku_id": sku_id, "quantity": "1"}, follow_redirects=True)
+        assert response.status_code == 200
+        assert "flash-error" in response.get_data(as_text=True)
+    fresh()
+    hidden = make_product(active=False).skus[0]
+    response = web.post("/cart/add", data={"sku_id": hidden.id, "quantity": "1"}, follow_redirects=True)
+    assert "no longer available" in response.get_data(as_text=True)
+    assert lines_of() == {}
+
+
+def test_over_line_limit_is_refused(app):
+    sku = make_product(stock=500).skus[0]
+    user = make_user()
+    with app.test_request_context():
+        cart = services.get_cart(create=True, user=user)
+        services.add_item(cart, sku.id, 99)
+        with pytest.raises(ValidationFailed):
+            services.add_item(cart, sku.id, 1)
+    assert lines_of(user) == {sku.id: 99}
+
+
+def test_update_and_remove(web):
+    sku = make_product(stock=10).skus[0]
+    web.post("/cart/add", data={"sku_id": sku.id, "quantity": "1"})
+    assert web.post("/cart/update", data={"sku_id": sku.id, "quantity": "4"}).status_code == 302
+    assert lines_of() == {sku.id: 4}
+    response = web.post("/cart/update", data={"sku_id": sku.id, "quantity": "11"})
+    assert response.status_code == 409 and "Only 10 left" in response.get_data(as_text=True)
+    assert lines_of() == {sku.id: 4}
+    assert web.post("/cart/remove", data={"sku_id": sku.id}).status_code == 302
+    assert lines_of() == {}
+
+
+def test_another_buyers_cart_is_not_reachable(app):
+    sku = make_product(stock=10).skus[0]
+    alice, bob = make_user(), make_user()
+    a, b = fresh_client(app), fresh_client(app)
+    sign_in(a, alice)
+    sign_in(b, bob)
+    a.post("/cart/add", data={"sku_id": sku.id, "quantity": "2"})
+    assert "T-shirt" not in b.get("/cart/").get_data(as_text=True)
+    assert b.post("/cart/update", data={"sku_id": sku.id, "quantity": "5"}).status_code == 404
+    b.post("/cart/remove", data={"sku_id": sku.id})
+    assert lines_of(alice) == {sku.id: 2}
+    assert lines_of(bob) == {}
+    # A guest token in the session of another browser does not reach a buyer's cart either.
+    guest = fresh_client(app)
+    with guest.session_transaction() as sess:
+        sess[services.SESSION_KEY] = "not-a-real-token"
+    assert "T-shirt" not in guest.get("/cart/").get_data(as_text=True)
+
+
+def test_guest_cart_merges_on_login_capped_at_stock(app, web):
+    product = make_product(stock=4, skus=2)
+    s1, s2 = product.skus
+    user = make_user()
+    with app.test_request_context():
+        cart = services.get_cart(create=True, user=user)
+        services.add_item(cart, s1.id, 3)
+    web.post("/cart/add", data={"sku_id": s1.id, "quantity": "3"})
+    web.post("/cart/add", data={"sku_id": s2.id, "quantity": "1"})
+    login(web, user)
+    assert lines_of(user) == {s1.id: 4, s2.id: 1}  # 3 + 3 capped at stock 4
+    assert db.session.scalar(db.select(db.func.count()).select_from(Cart)) == 1
+
+
+def test_get_never_creates_a_cart(web):
+    web.get("/cart/")
+    assert db.session.scalar(db.select(db.func.count()).select_from(Cart)) == 0
+
+
+def test_service_errors_are_typed(app):
+    sku = make_product(stock=1).skus[0]
+    user = make_user()
+    with app.test_request_context():
+        cart = services.get_cart(create=True, user=user)
+        with pytest.raises(OutOfStock):
+            services.add_item(cart, sku.id, 2)
+        with pytest.raises(NotFound):
+            services.set_quantity(cart, sku.id, 1)
+        with pytest.raises(ValidationFailed):
+            services.add_item(cart, sku.id, True)
+
+
+def test_csrf_is_required(secure_client):
+    sku = make_product().skus[0]
+    response = secure_client.post("/cart/add", data={"sku_id": sku.id, "quantity": "1"})
+    assert response.status_code == 400
+    assert lines_of() == {}
+
+
+# API --------------------------------------------------------------------------------------
+
+
+def test_api_cart_crud(web):
+    sku = make_product(price=5000, stock=5).skus[0]
+    user = make_user()
+    headers = api_token(user)
+    assert web.get("/api/v1/cart").status_code == 401
+    body = web.get("/api/v1/cart", headers=headers).get_json()
+    assert body["item_count"] == 0
+    response = web.post("/api/v1/cart/lines", json={"sku_id": sku.id, "quantity": 2, "price": 1,
+                                                       "unit_price": 1, "user_id": 999}, headers=headers)
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert body["breakdown"]["subtotal"]["amount"] == 10000
+    assert body["breakdown"]["lines"][0]["unit_price"] == 5000
+    response = web.patch(f"/api/v1/cart/lines/{sku.id}", json={"quantity": 3}, headers=headers)
+    assert response.status_code == 200 and response.get_json()["item_count"] == 3
+    response = web.patch(f"/api/v1/cart/lines/{sku.id}", json={"quantity": 6}, headers=headers)
+    assert response.status_code == 409 and response.get_json()["error"]["code"] == "out_of_stock"
+    response = web.delete(f"/api/v1/cart/lines/{sku.id}", headers=headers)
+    assert response.status_code == 200 and response.get_json()["item_count"] == 0
+    assert web.delete(f"/api/v1/cart/lines/{sku.id}", headers=headers).status_code == 404
+
+
+@pytest.mark.parametrize("quantity", [0, -1, 10**9, "abc", None, 2.5])
+def test_api_bad_quantities_are_422(web, quantity):
+    sku = make_product(stock=5).skus[0]
+    headers = api_token(make_user())
+    web.post("/api/v1/cart/lines", json={"sku_id": sku.id, "quantity": 1}, headers=headers)
+    response = web.post("/api/v1/cart/lines", json={"sku_id": sku.id, "quantity": quantity}, headers=headers)
+    assert response.status_code == 422
+    assert response.get_json()["error"]["code"] == "validation_failed"
+    response = web.patch(f"/api/v1/cart/lines/{sku.id}", json={"quantity": quantity}, headers=headers)
+    assert response.status_code == 422
+    assert lines_of() == {sku.id: 1}
+
+
+def test_api_unknown_and_inactive_skus(web):
+    product = make_product(stock=5)
+    headers = api_token(make_user())
+    response = web.post("/api/v1/cart/lines", json={"sku_id": 999999, "quantity": 1}, headers=headers)
+    assert response.status_code == 404 and response.get_json()["error"]["code"] == "not_found"
+    product.active = False
+    db.session.commit()
+    response = web.post("/api/v1/cart/lines", json={"sku_id": product.skus[0].id, "quantity": 1}, headers=headers)
+    assert response.status_code == 422 and response.get_json()["error"]["code"] == "unavailable"
+    assert lines_of() == {}
+
+
+def test_api_routes_are_documented(web):
+    spec = web.get("/api/v1/openapi.json").get_json()
+    assert {"get"} <= set(spec["paths"]["/api/v1/cart"])
+    assert {"post"} <= set(spec["paths"]["/api/v1/cart/lines"])
+    assert {"patch", "delete"} <= set(spec["paths"]["/api/v1/cart/lines/{sku_id}"])
+    assert {"get", "post"} <= set(spec["paths"]["/api/v1/checkout"])
+    assert "post" in spec["paths"]["/api/v1/payments/{reference}/pay-test"]

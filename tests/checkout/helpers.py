@@ -1,0 +1,79 @@
+"""Helpers shared by the cart, checkout and payments tests (money path)."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from contextlib import contextmanager
+
+from flask.testing import FlaskClient
+
+from storefront.accounts.models import Address, ApiToken
+from storefront.extensions import db
+from storefront.plugins.host import get_host
+
+ADDRESS = {"name": "Li Lei", "phone": "13800138000", "province": "Guangdong", "city": "Shenzhen",
+           "district": "Nanshan", "line1": "1 Keji Road", "postcode": "518000"}
+
+
+def sign_in(client, user) -> None:
+    """Sign ``user`` in through the session cookie (what Flask-Login reads)."""
+    with client.session_transaction() as sess:
+        sess["_user_id"] = user.get_id()
+        sess["_fresh"] = True
+
+
+def api_token(user) -> dict:
+    """A bearer token header for ``user`` (only its SHA-256 is stored, as the app does)."""
+    raw = secrets.token_urlsafe(24)
+    db.session.add(ApiToken(user_id=user.id, token_hash=hashlib.sha256(raw.encode()).hexdigest()))
+    db.session.commit()
+    return {"Authorization": f"Bearer {raw}"}
+
+
+def make_address(user, **overrides) -> Address:
+    row = Address(user_id=user.id, **{**ADDRESS, **overrides})
+    db.session.add(row)
+    db.session.commit()
+    return row
+
+
+def checkout_form(**overrides) -> dict:
+    data = {"address_id": "new", **ADDRESS, "delivery_code": "courier", "note": "",
+            "idempotency_key": uuid.uuid4().hex, "action": "place"}
+    data.update(overrides)
+    return data
+
+
+@contextmanager
+def plugin(app, obj, name: str = "testplugin"):
+    """Register a tiny hook object on the app's plugin manager for one test."""
+    pm = get_host(app).pm
+    pm.register(obj, name=name)
+    try:
+        yield obj
+    finally:
+        pm.unregister(name=name)
+
+
+class FreshContextClient(FlaskClient):
+    """A test client whose every request runs in its own app context.
+
+    The ``app`` fixture keeps one app context pushed for the whole test, and
+    a request reuses a pushed context, so ``g`` (Flask-Login's cached user,
+    settings) would leak from one request, or one buyer, to the next.
+    """
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
+def fresh_client(app) -> FreshContextClient:
+    return FreshContextClient(app, app.response_class, use_cookies=True)
+
+
+def fresh() -> None:
+    """End the test's own read snapshot so it sees what requests committed."""
+    db.session.rollback()
+    db.session.expire_all()

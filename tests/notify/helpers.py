@@ -1,0 +1,38 @@
+"""Orders built directly as rows: notification tests need an order, not a checkout."""
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+
+from storefront.clock import utcnow
+from storefront.extensions import db
+from storefront.orders.models import Order, OrderAdjustment, OrderLine
+from storefront.orders.status import OrderStatus
+
+_seq = itertools.count(1)
+
+
+def make_order(user=None, *, status=OrderStatus.PAID, total=None, contact_email="", currency="CNY",
+               placed_at=None, ship_by=None, **values) -> Order:
+    n = next(_seq)
+    now = utcnow()
+    order = Order(
+        number=f"T{n:08d}", user_id=user.id if user else None, status=status, currency=currency,
+        subtotal=19800, discount_total=1000, shipping_total=1000, total=19800,
+        delivery_code="courier", delivery_label="Courier", ship_name="Li Lei", ship_phone="13800000000",
+        ship_address="1 Nanjing Road, Shanghai", contact_email=contact_email,
+        placed_at=placed_at or now, pay_deadline=now + timedelta(minutes=30),
+        paid_at=now if status != OrderStatus.PENDING_PAYMENT else None,
+        ship_by=ship_by if ship_by is not None else (now + timedelta(hours=48)),
+        **values,
+    )
+    order.lines.append(OrderLine(product_name="Silk scarf", sku_code=f"SC-{n}", sku_label="Red / M",
+                                 unit_price=9900, quantity=2, line_subtotal=19800, discount=1000,
+                                 paid_amount=18800))
+    order.adjustments.append(OrderAdjustment(position=0, kind="discount", code="SAVE10", label="Coupon SAVE10",
+                                             source="coupons", amount=-1000))
+    if total is not None:
+        order.total = total
+    db.session.add(order)
+    db.session.commit()
+    return order

@@ -1,0 +1,74 @@
+"""Closing a paid order refunds it once; list pages do not grow queries with rows."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event, select
+
+from storefront.extensions import db
+from storefront.orders import services
+from storefront.orders.models import OrderEvent
+from storefront.orders.status import CancelReason, OrderStatus
+from storefront.orders.transitions import Actor
+from storefront.payments.models import Refund
+
+from ..factories import make_staff, make_user
+from .factories import make_order, reload, session_login
+
+
+def test_closing_a_paid_order_refunds_it_once(app):
+    pytest.importorskip("storefront.payments.services")
+    buyer = make_user()
+    order = make_order(buyer, OrderStatus.PAID, discount=200)
+    with app.test_request_context("/"):
+        services.cancel_by_buyer(order, buyer)
+    refunds = list(db.session.execute(select(Refund)).scalars())
+    assert [(r.order_id, r.amount, r.idempotency_key) for r in refunds] == [(order.id, order.total, f"close-{order.id}")]
+    order = reload(order)
+    assert order.refunded_total == order.total and order.status == OrderStatus.CLOSED
+    kinds = [e.kind for e in db.session.execute(select(OrderEvent).where(OrderEvent.order_id == order.id)).scalars()]
+    assert kinds.count("status") == 1 and kinds.count("refund") == 1
+
+
+def test_closing_an_unpaid_order_refunds_nothing(app):
+    order = make_order(make_user(), OrderStatus.PENDING_PAYMENT)
+    services.close_order(order, CancelReason.PAYMENT_TIMEOUT, Actor.system())
+    assert db.session.execute(select(Refund)).first() is None
+
+
+class QueryCounter:
+    """Counts statements about orders (user/settings loads depend on what `g` cached)."""
+
+    def __init__(self, engine):
+        self.engine, self.count = engine, 0
+
+    def _hit(self, conn, cursor, statement, *args):
+        if "order" in statement.lower():
+            self.count += 1
+
+    def __enter__(self):
+        event.listen(self.engine, "before_cursor_execute", self._hit)
+        return self
+
+    def __exit__(self, *exc):
+        event.remove(self.engine, "before_cursor_execute", self._hit)
+
+
+def _queries_for(client, url) -> int:
+    with QueryCounter(db.engine) as counter:
+        assert client.get(url).status_code == 200
+    return counter.count
+
+
+def test_list_pages_do_not_query_per_order(client, app):
+    buyer, staff = make_user(), make_staff()
+    make_order(buyer, OrderStatus.PAID)
+    session_login(client, staff)
+    admin_one = _queries_for(client, "/admin/orders")
+    session_login(client, buyer)
+    buyer_one = _queries_for(client, "/orders/")
+    assert buyer_one == 2 and admin_one == 3  # orders, then all lines (and notes) in one go each
+    for _ in range(8):
+        make_order(buyer, OrderStatus.PAID)
+    assert _queries_for(client, "/orders/") == buyer_one
+    session_login(client, staff)
+    assert _queries_for(client, "/admin/orders") == admin_one

@@ -1,0 +1,1 @@
+"""Small plugins used by the admin shell tests (never installed in a real shop)."""
