@@ -46,10 +46,16 @@ def write_transaction() -> Iterator[Session]:
     Whatever the request read before is committed (it wrote nothing) so the
     block starts on a fresh snapshot holding the write lock on SQLite. Any
     exception rolls the whole block back: nothing half-written survives.
+    A nested ``write_transaction`` joins the outer one.
     Callbacks registered with :func:`after_commit` run once it has committed,
     outside the transaction, so they may open write transactions of their own.
     """
     session = db.session
+    if _immediate.get():
+        # Nested use joins the outer transaction: committing half-way would
+        # break the all-or-nothing promise of the outer block.
+        yield session
+        return
     session.commit()
     token = _immediate.set(True)
     try:
@@ -61,6 +67,11 @@ def write_transaction() -> Iterator[Session]:
     finally:
         _immediate.reset(token)
     run_after_commit_callbacks()
+
+
+def in_write_transaction() -> bool:
+    """True inside a :func:`write_transaction` block."""
+    return _immediate.get()
 
 
 def after_commit(callback: Callable[[], None]) -> None:

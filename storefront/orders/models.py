@@ -60,6 +60,8 @@ class Order(db.Model):
     pay_deadline = mapped_column(UTCDateTime)
     paid_at = mapped_column(UTCDateTime)
     ship_by = mapped_column(UTCDateTime)
+    # Set once by the sweep when ship_by passed unshipped ("ship_overdue" event).
+    ship_overdue_at = mapped_column(UTCDateTime)
     shipped_at = mapped_column(UTCDateTime)
     auto_confirm_at = mapped_column(UTCDateTime)
     auto_confirm_extended: Mapped[int] = mapped_column(Integer, default=0)

@@ -13,9 +13,7 @@ they render, in the reader's language.
 from __future__ import annotations
 
 import re
-from contextlib import contextmanager
 from datetime import timedelta
-from typing import Iterator
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -24,7 +22,7 @@ from sqlalchemy import select, update
 from ..audit.services import record as audit
 from ..catalog.models import Sku
 from ..clock import utcnow
-from ..database import _immediate, after_commit, write_transaction
+from ..database import after_commit, write_transaction
 from ..errors import (ConcurrentUpdate, Conflict, Forbidden, InvalidTransition, NotFound,
                       ValidationFailed)
 from ..extensions import db
@@ -49,14 +47,9 @@ class AlreadyShipped(InvalidTransition):
     code = "already_shipped"
 
 
-@contextmanager
-def _transaction() -> Iterator[None]:
-    # Join the caller's write transaction instead of committing it half-way.
-    if _immediate.get():
-        yield
-        return
-    with write_transaction():
-        yield
+def _transaction():
+    # write_transaction joins a caller's open write transaction.
+    return write_transaction()
 
 
 def _fresh(order: Order) -> Order:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Callable
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, true, update
 
 from ..clock import utcnow
 from ..database import write_transaction
@@ -25,10 +25,10 @@ from .transitions import Actor
 BATCH = 50
 
 
-def _candidate_ids(status: OrderStatus, deadline_col, now, after_id: int) -> list[int]:
+def _candidate_ids(status: OrderStatus, deadline_col, now, after_id: int, extra=None) -> list[int]:
     stmt = (
         select(Order.id)
-        .where(Order.status == status, deadline_col < now, Order.id > after_id)
+        .where(Order.status == status, deadline_col < now, Order.id > after_id, extra if extra is not None else true())
         .order_by(Order.id)
         .limit(BATCH)
         .with_for_update(skip_locked=True)  # no-op on SQLite
@@ -50,11 +50,12 @@ def _claim(order_id: int, status: OrderStatus, deadline_col, now) -> Order | Non
     return db.session.execute(stmt).scalar_one_or_none()
 
 
-def _sweep(status: OrderStatus, deadline_col, now, act: Callable[[Order], None], label: str) -> int:
+def _sweep(status: OrderStatus, deadline_col, now, act: Callable[[Order], None], label: str,
+           extra=None) -> int:
     done = 0
     after_id = 0
     while True:
-        ids = _candidate_ids(status, deadline_col, now, after_id)
+        ids = _candidate_ids(status, deadline_col, now, after_id, extra)
         if not ids:
             return done
         after_id = ids[-1]
@@ -91,9 +92,38 @@ def auto_confirm_shipped(now) -> int:
     return _sweep(OrderStatus.SHIPPED, Order.auto_confirm_at, now, auto_confirm, "auto-confirm")
 
 
+def flag_late_shipments(now) -> int:
+    """Record the core's late-shipment event once per paid order past its ship-by deadline.
+
+    Plugins react to it through ``order_event`` (kind ``"ship_overdue"``): the
+    after-sales plugin pays the late-shipment compensation of DOMAIN.md §3.
+    The conditional UPDATE on ``ship_overdue_at`` makes it exactly once even
+    when several machines sweep at the same time.
+    """
+    from .transitions import record_event
+
+    system = Actor.system("ship-by deadline")
+
+    def flag(order: Order) -> None:
+        won = db.session.execute(
+            update(Order)
+            .where(Order.id == order.id, Order.status == OrderStatus.PAID, Order.ship_overdue_at.is_(None))
+            .values(ship_overdue_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if won == 1:
+            record_event(order, "ship_overdue", actor=system, public=False,
+                         data={"ship_by": order.ship_by.isoformat() if order.ship_by else None})
+
+    due = Order.ship_by  # candidates: paid and past ship_by; already-flagged ones are skipped by the UPDATE
+    return _sweep(OrderStatus.PAID, due, now, flag, "late shipment",
+                  extra=Order.ship_overdue_at.is_(None))
+
+
 def run_core_sweeps(now) -> dict[str, int]:
-    """Close unpaid orders past their deadline and auto-confirm shipped ones."""
-    return {"orders_closed_unpaid": close_unpaid(now), "orders_auto_confirmed": auto_confirm_shipped(now)}
+    """Close unpaid orders past their deadline, flag late shipments, auto-confirm shipped ones."""
+    return {"orders_closed_unpaid": close_unpaid(now), "orders_flagged_late": flag_late_shipments(now),
+            "orders_auto_confirmed": auto_confirm_shipped(now)}
 
 
 def run_all_sweeps(now=None) -> dict[str, int]:

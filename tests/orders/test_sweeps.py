@@ -121,3 +121,57 @@ def test_two_workers_close_each_order_exactly_once(app):
     for order_id in ids:
         assert db.session.get(Order, order_id).status == OrderStatus.CLOSED
         assert status_events(order_id) == 1
+
+
+def _late_events(order_id: int) -> int:
+    return db.session.scalar(select(func.count()).select_from(OrderEvent)
+                             .where(OrderEvent.order_id == order_id, OrderEvent.kind == "ship_overdue"))
+
+
+def test_late_shipment_is_flagged_once_and_fires_the_order_event(app):
+    buyer = make_user()
+    late = make_order(buyer, OrderStatus.PAID, ship_by=utcnow() - timedelta(minutes=5))
+    on_time = make_order(buyer, OrderStatus.PAID, ship_by=utcnow() + timedelta(hours=5))
+    seen = []
+
+    class Listener:
+        @hookimpl
+        def order_event(self, order, event):
+            if event.kind == "ship_overdue":
+                seen.append(order.id)
+
+    pm = get_host(app).pm
+    pm.register(Listener(), name="late-listener")
+    try:
+        assert run_core_sweeps(utcnow())["orders_flagged_late"] == 1
+        assert run_core_sweeps(utcnow())["orders_flagged_late"] == 0
+    finally:
+        pm.unregister(name="late-listener")
+    assert seen == [late.id]
+    assert _late_events(late.id) == 1 and _late_events(on_time.id) == 0
+    db.session.expire_all()
+    assert db.session.get(Order, late.id).ship_overdue_at is not None
+    assert db.session.get(Order, late.id).status == OrderStatus.PAID
+
+
+def test_two_sweepers_flag_each_late_order_once(app):
+    buyer = make_user()
+    orders = [make_order(buyer, OrderStatus.PAID, ship_by=utcnow() - timedelta(minutes=1)) for _ in range(20)]
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def sweep():
+        try:
+            with app.app_context():
+                barrier.wait()
+                run_core_sweeps(utcnow())
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=sweep) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert [_late_events(o.id) for o in orders] == [1] * 20
