@@ -136,9 +136,10 @@ def _split_number(text: str, digits: int) -> tuple[str, str] | None:
     if grouped:
         body, group_sep, dec_sep, frac = grouped.groups()
         groups = body.count(group_sep)
-        # A dot groups thousands only in currencies without minor units
+        # A lone dot group is thousands only in currencies without minor units
         # (VND "150.000"); for CNY "12.999" is a typo of a decimal amount and
-        # must be refused, not read as twelve thousand.
+        # must be refused, not read as twelve thousand. "1.234,56" (vi locale)
+        # and "1.000.000" cannot be decimals, so they stay grouped.
         if group_sep == "." and digits > 0 and not dec_sep and groups == 1:
             grouped = None
         # "1,000" alone is one thousand only where a currency cannot have three

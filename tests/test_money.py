@@ -122,6 +122,8 @@ def test_format_per_locale(money, locale, expected):
     ("1,299.00", "CNY", 129900),
     ("1.299,50", "CNY", 129950),
     ("1,000,000", "CNY", 100000000),
+    ("1.000.000", "CNY", 100000000),
+    ("12,999", "CNY", 1299900),
     ("150000", "VND", 150000),
     ("150.000", "VND", 150000),
     ("150.000 ₫", "VND", 150000),
@@ -155,6 +157,8 @@ def test_parse_money_accepts(text, currency, expected):
     ("1.2345", "CNY", "2 decimal places"),
     ("0.001", "CNY", "2 decimal places"),
     ("0,500", "CNY", "2 decimal places"),  # a leading 0 is never a thousands group
+    ("12.999", "CNY", "2 decimal places"),  # a typo, not twelve thousand
+    ("1.005", "CNY", "2 decimal places"),
     ("1000000000000", "CNY", "too large"),
     ("1,000,000,000,000", "VND", "too large"),
     ("9" * 40, "CNY", "too large"),
