@@ -13,7 +13,13 @@ from pathlib import Path
 
 #: Plugins shipped in ``plugins/``; third-party ones come from the
 #: ``storefront.plugins`` entry-point group.
-BUNDLED_PLUGINS: list[str] = []
+BUNDLED_PLUGINS: list[str] = [
+    "plugins.coupons",
+    "plugins.free_shipping",
+    "plugins.promo_popups",
+    "plugins.store_pickup",
+    "plugins.order_tracking",
+]
 
 DEFAULTS: dict[str, object] = {
     # Database: SQLite in the instance folder unless STOREFRONT_DATABASE_URL is set.

@@ -185,7 +185,28 @@ def _insert_all(pictures: dict[str, list]) -> None:
     })
     db.session.flush()
     _demo_orders(users["buyer"], created, now, rng)
+    _enable_plugins()
     get_host().hook.demo_data(now=now)
+
+
+def _enable_plugins() -> None:
+    """Switch every installed plugin on in the demo, so each shows what it does.
+
+    A real shop starts with them off; the seller enables them in Admin → Plugins.
+    """
+    from .extensions import db
+    from .plugins.host import get_host
+    from .settings_models import PluginState
+
+    host = get_host()
+    for name in host.plugins:
+        state = db.session.get(PluginState, name)
+        if state is None:
+            db.session.add(PluginState(name=name, enabled=True, settings={}))
+        else:
+            state.enabled = True
+    db.session.flush()
+    host.forget_states()
 
 
 # (status, placed how long ago)
@@ -266,19 +287,9 @@ def _demo_orders(buyer, products, now, rng) -> None:
 
 def prepare_demo(app) -> None:
     """Upgrade the schema, seed on first start and print the demo logins."""
-    from flask_migrate import upgrade
+    from .database import upgrade_database
 
-    from . import MIGRATIONS_DIR
-    from .extensions import db
-
-    versions = MIGRATIONS_DIR / "versions"
-    if any(versions.glob("*.py")):
-        upgrade(directory=str(MIGRATIONS_DIR), revision="heads")
-    else:
-        # TEMPORARY fallback while the project has no Alembic revisions yet:
-        # create the tables straight from the models. Remove once migrations
-        # exist (create_all never alters an existing table).
-        db.create_all()
+    upgrade_database("heads")
     seeded = seed_demo()
     prefix = app.config.get("STOREFRONT_URL_PREFIX", "")
     import os

@@ -320,3 +320,24 @@ def test_commit_outside_write_transaction_defers_hook_to_teardown(app, recorder)
     run_after_commit_callbacks()
     assert [(e.order_id, e.to_status) for e in recorder.events] == [(order.id, "shipped")]
     assert db.session.scalar(select(func.count()).select_from(OrderEvent)) == 1
+
+
+def test_nested_write_transaction_joins_the_outer_one(app, recorder):
+    """An inner block must not commit half of the outer one."""
+    first, second = insert_order(OrderStatus.PAID), insert_order(OrderStatus.PAID)
+    with pytest.raises(RuntimeError):
+        with write_transaction():
+            with write_transaction():
+                transition(first, OrderStatus.SHIPPED, actor=SYSTEM)
+            assert recorder.events == []  # the inner block did not commit
+            transition(second, OrderStatus.SHIPPED, actor=SYSTEM)
+            raise RuntimeError("the outer block fails after the inner one finished")
+    assert (stored_status(first.id), stored_status(second.id)) == ("paid", "paid")
+    assert recorder.events == []
+
+    with write_transaction():
+        with write_transaction():
+            transition(db.session.get(Order, first.id), OrderStatus.SHIPPED, actor=SYSTEM)
+        transition(db.session.get(Order, second.id), OrderStatus.SHIPPED, actor=SYSTEM)
+    assert (stored_status(first.id), stored_status(second.id)) == ("shipped", "shipped")
+    assert sorted(e.order_id for e in recorder.events) == sorted([first.id, second.id])

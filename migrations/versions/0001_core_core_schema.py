@@ -2,7 +2,7 @@
 
 Revision ID: 0001_core
 Revises: 
-Create Date: 2026-11-21 22:40:40.022463
+Create Date: 2026-11-21 23:56:15.381505
 
 """
 from alembic import op
@@ -187,6 +187,7 @@ def upgrade():
     sa.Column('pay_deadline', sa.DateTime(), nullable=True),
     sa.Column('paid_at', sa.DateTime(), nullable=True),
     sa.Column('ship_by', sa.DateTime(), nullable=True),
+    sa.Column('ship_overdue_at', sa.DateTime(), nullable=True),
     sa.Column('shipped_at', sa.DateTime(), nullable=True),
     sa.Column('auto_confirm_at', sa.DateTime(), nullable=True),
     sa.Column('auto_confirm_extended', sa.Integer(), nullable=False),

@@ -76,6 +76,8 @@ class CheckoutPlaceSchema(Schema):
     line1 = fields.String()
     postcode = fields.String()
     note = fields.String()
+    extra = fields.Dict(keys=fields.String(), values=fields.String(), metadata={
+        "description": "Plugin choices, keys prefixed with the plugin name (e.g. store_pickup_slot)"})
 
 
 class CheckoutOrderSchema(Schema):
@@ -159,7 +161,8 @@ def place(body):
     address = None if address_id else {k: body.get(k) for k in services.ADDRESS_FIELDS if k in body}
     result = services.place_order(current_user._get_current_object(), idempotency_key=key,
                                   delivery_code=body.get("delivery_code"), address_id=address_id,
-                                  address=address or None, note=body.get("note") or "")
+                                  address=address or None, note=body.get("note") or "",
+                                  extra=body.get("extra") or None)
     return {"created": result.created, "payment": _payment_json(result.payment)}, 201 if result.created else 200
 
 

@@ -43,6 +43,10 @@ ADDRESS_LIMITS = {"name": 120, "phone": 32, "province": 80, "city": 80, "distric
                   "postcode": 16}
 _KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,80}$")
 _PHONE = re.compile(r"^\+?[0-9][0-9 -]{4,30}$")
+# Plugin choices posted with the checkout (see ``clean_extra``).
+_EXTRA_KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+EXTRA_MAX_FIELDS = 40
+EXTRA_MAX_LENGTH = 500
 
 
 @dataclass
@@ -57,6 +61,9 @@ class CheckoutDraft:
     address: dict | None
     address_id: int | None = None
     note: str = ""
+    #: Plugin choices posted with the checkout, e.g. ``{"store_pickup_slot": "3@2026-11-11T10:00"}``;
+    #: keys start with the plugin's name (see ``clean_extra``). Plugins validate their own.
+    extra: dict[str, str] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     groups: list[CheckoutGroup] = field(default_factory=list)
     group_breakdowns: list[Breakdown] = field(default_factory=list)
@@ -92,6 +99,27 @@ def clean_address(values: dict | None) -> dict:
             raise ValidationFailed(_("This field is required."), field=key)
     if not _PHONE.match(cleaned["phone"]):
         raise ValidationFailed(_("Enter a phone number."), field="phone")
+    return cleaned
+
+
+def clean_extra(values: dict | None) -> dict[str, str]:
+    """Plugin choices posted with a checkout, kept as plain short strings.
+
+    Keys must look like ``<plugin name>_<field>`` (lowercase, digits,
+    underscores); anything else, non-string values and overlong text are
+    dropped, so a plugin only ever sees bounded strings it then validates.
+    """
+    cleaned: dict[str, str] = {}
+    for key, value in (values or {}).items():
+        if len(cleaned) >= EXTRA_MAX_FIELDS:
+            break
+        if not isinstance(key, str) or not _EXTRA_KEY.match(key):
+            continue
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or len(value) > EXTRA_MAX_LENGTH:
+            continue
+        cleaned[key] = value.strip()
     return cleaned
 
 
@@ -144,11 +172,13 @@ def _shipping_group(draft: CheckoutDraft) -> str | None:
 
 
 def prepare_checkout(buyer, *, delivery_code: str | None = None, address: dict | None = None,
-                     address_id=None, note: str = "", strict: bool = False) -> CheckoutDraft:
+                     address_id=None, note: str = "", strict: bool = False,
+                     extra: dict | None = None) -> CheckoutDraft:
     """Price the buyer's cart and gather every problem that would block placing it.
 
     ``strict`` (submission) raises on a bad address; the page preview keeps
-    going so the buyer sees the breakdown next to the errors.
+    going so the buyer sees the breakdown next to the errors. ``extra`` are
+    plugin choices (see :func:`clean_extra`), handed to hooks as ``checkout.extra``.
     """
     cart = find_cart(buyer)
     note = (note or "").strip()
@@ -158,7 +188,8 @@ def prepare_checkout(buyer, *, delivery_code: str | None = None, address: dict |
     if address_id not in (None, "", "new"):
         resolved = address_from_row(buyer_address(buyer, address_id))
         address_id = int(address_id)
-    elif address:
+    elif address and any(str(v or "").strip() for v in address.values()):
+        # An all-empty typed address is "none given" (e.g. a pickup checkout hides the form).
         try:
             resolved = clean_address(address)
         except ValidationFailed:
@@ -171,7 +202,8 @@ def prepare_checkout(buyer, *, delivery_code: str | None = None, address: dict |
     breakdown = price_cart(cart, buyer, delivery_code=delivery_code, address=resolved)
     chosen = next((o for o in options if o.code == breakdown.delivery_code), None)
     draft = CheckoutDraft(cart=cart, buyer=buyer, breakdown=breakdown, delivery_options=options,
-                          delivery=chosen, address=resolved, address_id=address_id, note=note)
+                          delivery=chosen, address=resolved, address_id=address_id, note=note,
+                          extra=clean_extra(extra))
     problems: list[Problem] = []
     if not breakdown.lines:
         problems.append(Problem("cart_empty", _("Your cart is empty."), "core"))
@@ -210,7 +242,8 @@ def find_checkout(buyer, idempotency_key: str) -> CheckoutResult | None:
 
 
 def place_order(buyer, *, idempotency_key: str, delivery_code: str | None = None, address: dict | None = None,
-                address_id=None, note: str = "", provider: str = "test") -> CheckoutResult:
+                address_id=None, note: str = "", provider: str = "test",
+                extra: dict | None = None) -> CheckoutResult:
     """Place the buyer's cart as one payment and one or more orders (see the module docstring).
 
     Prices are recomputed here; nothing the client sends about money or
@@ -222,7 +255,7 @@ def place_order(buyer, *, idempotency_key: str, delivery_code: str | None = None
     if existing is not None:
         return existing
     draft = prepare_checkout(buyer, delivery_code=delivery_code, address=address, address_id=address_id,
-                             note=note, strict=True)
+                             note=note, strict=True, extra=extra)
     if draft.problems:
         raise CheckoutBlocked(
             "; ".join(p.message for p in draft.problems),
@@ -289,7 +322,9 @@ def _write_checkout(draft: CheckoutDraft, key: str, provider: str) -> CheckoutRe
 
 def _write_order(draft: CheckoutDraft, group: CheckoutGroup, part: Breakdown, payment: Payment, now,
                  deadline) -> Order:
-    address = draft.address or {}
+    # An option that needs no address (store pickup) stores none, even if one was typed.
+    needs_address = draft.delivery is None or getattr(draft.delivery, "needs_address", True)
+    address = (draft.address or {}) if needs_address else {}
     order = Order(
         number=_order_number(now), user_id=draft.buyer.id, payment_id=payment.id,
         status=OrderStatus.PENDING_PAYMENT, currency=part.currency, subtotal=part.subtotal,

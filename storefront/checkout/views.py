@@ -9,6 +9,7 @@ from flask_login import current_user, login_required
 
 from ..errors import CheckoutBlocked, ServiceError
 from ..payments.services import start_payment
+from ..plugins.host import get_host
 from . import services
 from .forms import CheckoutForm
 
@@ -28,13 +29,22 @@ def _choices(form: CheckoutForm, draft) -> None:
     form.delivery_code.data = draft.breakdown.delivery_code
 
 
+def _extra() -> dict:
+    """Posted plugin choices: fields named ``<installed plugin name>_...`` (see hookspecs)."""
+    prefixes = tuple(f"{name}_" for name in get_host().plugins)
+    if not prefixes:
+        return {}
+    return {key: value for key, value in request.form.items() if key.startswith(prefixes)}
+
+
 def _draft(form: CheckoutForm):
     """A preview for rendering; a bad choice falls back to defaults so the page always shows."""
     address_id = form.address_id.data if form.address_id.data not in (None, "", "new") else None
     address = form.typed_address() if address_id is None else None
     try:
         return services.prepare_checkout(current_user, delivery_code=form.delivery_code.data or None,
-                                         address=address, address_id=address_id, note=form.note.data or "")
+                                         address=address, address_id=address_id, note=form.note.data or "",
+                                         extra=_extra())
     except ServiceError:
         return services.prepare_checkout(current_user)
 
@@ -70,7 +80,8 @@ def place():
         result = services.place_order(
             current_user._get_current_object(), idempotency_key=form.idempotency_key.data,
             delivery_code=form.delivery_code.data or None, address_id=address_id,
-            address=form.typed_address() if address_id is None else None, note=form.note.data or "")
+            address=form.typed_address() if address_id is None else None, note=form.note.data or "",
+            extra=_extra())
     except CheckoutBlocked as exc:
         problems = exc.details.get("problems") or [{"message": exc.message}]
         return _render(form, [p["message"] for p in problems], 422)

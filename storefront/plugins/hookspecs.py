@@ -64,6 +64,15 @@ def validate_checkout(checkout):
     return a list of :class:`~storefront.plugins.types.Problem`. Collected;
     any problem blocks submission. Called when the checkout page renders and
     again at submit.
+
+    Plugin choices (a pickup location, a time slot...) arrive in
+    ``checkout.extra``: a dict of short strings whose keys start with the
+    plugin's name (``store_pickup_slot``). The checkout page posts every
+    form field named ``<installed plugin name>_...`` there (render the inputs
+    in the ``checkout_delivery`` template slot, whose context has
+    ``checkout`` and ``form``); the API takes them as the ``extra`` object of
+    ``POST /api/v1/checkout``. Values are untrusted: validate them here and
+    again in ``order_placing``.
     """
 
 
@@ -122,7 +131,8 @@ def template_slot(name, context):
     Return a string (escaped unless it is ``Markup``) or ``None``. Collected and
     joined; errors are logged and the slot renders empty. Slots in core
     templates: ``head``, ``body_end``, ``product_card``, ``product_page``,
-    ``cart_line``, ``cart_summary``, ``checkout_summary``, ``order_page``,
+    ``cart_line``, ``cart_summary``, ``checkout_summary``, ``checkout_delivery``
+    (inside the delivery choice; context ``checkout``, ``form``), ``order_page``,
     ``order_admin``, ``account_page``.
     """
 

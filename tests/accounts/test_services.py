@@ -45,7 +45,7 @@ def test_simultaneous_registrations_create_one_account(app):
 
     def register():
         with app.app_context():
-            barrier.wait()
+            barrier.wait(timeout=120)
             try:
                 services.create_user("race@example.com", PASSWORD, "Racer")
                 results.append("created")

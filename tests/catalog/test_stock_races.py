@@ -19,7 +19,7 @@ def _run_in_threads(app, count, work):
 
     def runner(i):
         with app.app_context():
-            barrier.wait()
+            barrier.wait(timeout=120)
             try:
                 results[i] = work(i)
             except ServiceError as exc:

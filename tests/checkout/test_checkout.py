@@ -157,22 +157,23 @@ def test_same_key_concurrently_gives_one_checkout(app):
     barrier = threading.Barrier(2)
 
     def submit():
-        with app.app_context():
-            buyer = db.session.get(type(user), user.id)
-            barrier.wait()
-            try:
+        try:
+            with app.app_context():
+                buyer = db.session.get(type(user), user.id)
+                # A thread that dies before the barrier must not hang the other one.
+                barrier.wait(timeout=60)
                 with app.test_request_context():
                     result = services.place_order(buyer, idempotency_key=key, delivery_code="courier",
                                                   address=dict(ADDRESS))
                     results.append(result.payment.reference)
-            except Exception as exc:  # noqa: BLE001 - recorded for the assertion
-                errors.append(exc)
+        except Exception as exc:  # noqa: BLE001 - recorded for the assertion
+            errors.append(exc)
 
     threads = [threading.Thread(target=submit) for _ in range(2)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(timeout=120)
     assert errors == [] and len(results) == 2 and results[0] == results[1]
     assert counts() == (1, 1)
     assert db.session.get(Sku, sku.id).stock == 4

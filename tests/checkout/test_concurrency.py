@@ -50,7 +50,7 @@ def test_200_concurrent_checkouts_of_50_units(app):
     def buy(index: int) -> None:
         client = clients[index]
         form = checkout_form(idempotency_key=uuid.uuid4().hex)
-        barrier.wait()
+        barrier.wait(timeout=120)
         try:
             response = client.post("/checkout/", data=form)
             outcomes[index] = (response.status_code, response.get_data(as_text=True))

@@ -131,7 +131,7 @@ def test_two_concurrent_deliverers_send_each_message_once(app):
     def worker():
         try:
             with app.app_context():
-                barrier.wait()
+                barrier.wait(timeout=120)
                 counts.append(deliver_pending(backend=backend))
                 db.session.remove()
         except BaseException as exc:  # pragma: no cover - reported below

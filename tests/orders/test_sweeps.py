@@ -104,7 +104,7 @@ def test_two_workers_close_each_order_exactly_once(app):
     def worker():
         try:
             with app.app_context():
-                barrier.wait()
+                barrier.wait(timeout=120)
                 results.append(run_core_sweeps(utcnow())["orders_closed_unpaid"])
                 db.session.remove()
         except Exception as exc:  # pragma: no cover - reported below
@@ -163,7 +163,7 @@ def test_two_sweepers_flag_each_late_order_once(app):
     def sweep():
         try:
             with app.app_context():
-                barrier.wait()
+                barrier.wait(timeout=120)
                 run_core_sweeps(utcnow())
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)

@@ -125,7 +125,7 @@ def test_concurrent_callbacks_pay_once(app):
 
     def callback():
         with app.app_context():
-            barrier.wait()
+            barrier.wait(timeout=120)
             try:
                 pay(app, reference)
             except Exception as exc:  # noqa: BLE001
@@ -197,7 +197,7 @@ def test_concurrent_refunds_never_exceed_total(app):
 
     def refund(i):
         with app.app_context():
-            barrier.wait()
+            barrier.wait(timeout=120)
             try:
                 with app.test_request_context():
                     order = db.session.get(Order, order_id)

@@ -1,0 +1,97 @@
+"""Hook implementations of the coupons plugin (only called while it is enabled)."""
+from __future__ import annotations
+
+from flask_babel import gettext as _
+
+from storefront.plugins import MenuItem, Problem, hookimpl
+
+
+@hookimpl
+def cart_adjustments(cart, lines, subtotal, buyer, delivery):
+    from .services import selection_for
+
+    selection = selection_for(cart, buyer, lines, delivery)
+    adjustment = selection.adjustment() if selection is not None else None
+    return [adjustment] if adjustment is not None else None
+
+
+@hookimpl
+def validate_checkout(checkout):
+    from .rules import normalize_code
+    from .services import PLUGIN_NAME, selection_for
+
+    problems = []
+    selection = selection_for(checkout.cart, checkout.buyer, checkout.breakdown.lines, checkout.delivery)
+    if selection is not None and selection.problem and not selection.auto:
+        problems.append(Problem("coupon_unavailable", _("%(problem)s The coupon is not applied; remove it or "
+                                                        "choose another to continue.", problem=selection.problem),
+                                PLUGIN_NAME, field="coupons_code"))
+    typed = normalize_code((getattr(checkout, "extra", None) or {}).get("coupons_code", ""))
+    applied = selection.code if selection is not None and not selection.problem else None
+    if typed and typed != applied:
+        problems.append(Problem("coupon_not_applied", _("Press “Apply” to use coupon code %(code)s.", code=typed),
+                                PLUGIN_NAME, field="coupons_code"))
+    return problems
+
+
+@hookimpl
+def order_placing(order, checkout):
+    from .usage import reserve_for_order
+
+    reserve_for_order(order, checkout)
+
+
+@hookimpl
+def order_event(order, event):
+    from .usage import give_back_for_event
+
+    give_back_for_event(order, event)
+
+
+@hookimpl
+def template_slot(name, context):
+    if name in ("cart_summary", "checkout_summary", "product_page", "popup_coupon_claim"):
+        from . import render
+
+        return getattr(render, name)(context)
+    return None
+
+
+@hookimpl
+def account_menu(user):
+    return [MenuItem(_("My coupons"), "coupons.wallet", order=40)]
+
+
+@hookimpl
+def admin_menu(user):
+    if getattr(user, "is_staff", False):
+        return [MenuItem(_("Coupons"), "coupons_admin.index", order=55)]
+    return None
+
+
+@hookimpl
+def api_routes(api):
+    from .api import admin_blp, blp
+
+    prefix = api._app.config.get("STOREFRONT_URL_PREFIX", "")
+    api.register_blueprint(blp, url_prefix=prefix + "/api/v1/coupons")
+    api.register_blueprint(admin_blp, url_prefix=prefix + "/api/v1/admin/coupons")
+
+
+@hookimpl
+def demo_data(now):
+    """A claimable ¥20 off ¥199 coupon and the code DOUBLE11 (10 % off, at most ¥50)."""
+    from datetime import timedelta
+
+    from storefront.extensions import db
+
+    from .admin_services import validate
+    from .models import Coupon
+
+    db.session.add(Coupon(**validate({
+        "name": "¥20 off ¥199", "kind": "fixed", "amount": 2000, "min_spend": 19900, "claimable": True,
+        "claim_quota": 1000, "per_buyer_limit": 1, "starts_at": now - timedelta(days=1),
+        "ends_at": now + timedelta(days=30)})))
+    db.session.add(Coupon(**validate({
+        "name": "Double 11", "code": "DOUBLE11", "kind": "percent", "percent_bp": 1000, "max_discount": 5000,
+        "per_buyer_limit": 1, "starts_at": now - timedelta(days=1), "ends_at": now + timedelta(days=14)})))

@@ -1,0 +1,84 @@
+"""Coupon boxes in the cart, checkout, product page and promo popups (template slots)."""
+from __future__ import annotations
+
+from flask import render_template
+from flask_login import current_user
+from markupsafe import Markup
+from sqlalchemy import select
+
+from storefront.extensions import db
+
+from .models import Coupon
+from .rules import describe, normalize_code
+
+
+def _buyer():
+    return current_user if getattr(current_user, "is_authenticated", False) else None
+
+
+def _context(breakdown, where: str) -> dict:
+    from storefront.cart.services import get_cart
+
+    from .services import claimable_coupons, claimed_count, selection_for, wallet_rows
+
+    buyer = _buyer()
+    context = {"buyer": buyer, "where": where, "describe": describe, "selection": None, "wallet": [],
+               "claimable": [], "applied": None}
+    if buyer is None:
+        return context
+    cart = get_cart(create=False)
+    if cart is not None and breakdown is not None and breakdown.lines:
+        delivery = None
+        if breakdown.shipping is not None:
+            from storefront.plugins import DeliveryOption
+
+            delivery = DeliveryOption(code=breakdown.delivery_code or "", label="", fee=breakdown.shipping,
+                                      source="coupons")
+        context["selection"] = selection_for(cart, buyer, breakdown.lines, delivery)
+    context["applied"] = next((a for a in (breakdown.adjustments if breakdown else ()) if a.source == "coupons"),
+                              None)
+    context["wallet"] = wallet_rows(buyer)
+    held = {row.coupon_id for row in context["wallet"]}
+    context["claimable"] = [c for c in claimable_coupons() if c.id not in held
+                            and claimed_count(buyer, c.id) < (c.per_buyer_limit or 1)]
+    return context
+
+
+def cart_summary(context) -> Markup:
+    return Markup(render_template("coupons/box.html", **_context(context.get("breakdown"), "cart")))
+
+
+def checkout_summary(context) -> Markup:
+    return Markup(render_template("coupons/box.html", **_context(context.get("breakdown"), "checkout")))
+
+
+def product_page(context) -> Markup | None:
+    product = context.get("product")
+    buyer = _buyer()
+    from .services import claimable_coupons, claimed_count
+
+    coupons = [c for c in claimable_coupons() if not c.product_ids or (product is not None and
+                                                                        product.id in c.product_ids)]
+    if buyer is not None:
+        coupons = [c for c in coupons if claimed_count(buyer, c.id) < (c.per_buyer_limit or 1)]
+    if not coupons:
+        return None
+    return Markup(render_template("coupons/claim_list.html", coupons=coupons, describe=describe, buyer=buyer,
+                                  next_url=f"/products/{product.slug}" if product is not None else None))
+
+
+def popup_coupon_claim(context) -> Markup | None:
+    """The promo popups plugin's extension point: a Claim button for a claimable coupon."""
+    code = normalize_code(context.get("coupon_code") or "")
+    if not code:
+        return None
+    coupon = db.session.execute(select(Coupon).where(Coupon.code == code, Coupon.claimable.is_(True))
+                                ).scalar_one_or_none()
+    if coupon is None:
+        return None
+    from storefront.clock import utcnow
+
+    if not coupon.is_live(utcnow()) or (coupon.claim_quota is not None and coupon.claimed >= coupon.claim_quota):
+        return None
+    return Markup(render_template("coupons/popup_claim.html", coupon=coupon, describe=describe,
+                                  preview=bool(context.get("preview")), buyer=_buyer()))

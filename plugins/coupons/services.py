@@ -1,0 +1,283 @@
+"""Buyer-side coupon use cases: codes, the wallet, the cart's choice and what it is worth.
+
+The cart's coupon choice lives in ``Cart.data["coupons"]``:
+
+* ``{"coupon_id": 3, "code_id": null, "wallet_id": null, "code": "DOUBLE11"}`` — a typed code,
+* ``{"coupon_id": 3, "wallet_id": 12}`` — a coupon of the buyer's wallet,
+* ``{"none": true}`` — the buyer chose no coupon,
+* absent — the best applicable wallet coupon is pre-selected.
+
+Pricing only reads; a choice that stopped qualifying gives no discount and
+``validate_checkout`` reports it (see hooks.py), so nothing stale is charged.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from flask_babel import gettext as _
+from sqlalchemy import select, text
+
+from storefront.cart.models import Cart
+from storefront.clock import utcnow
+from storefront.database import write_transaction
+from storefront.errors import Conflict, NotFound, ValidationFailed
+from storefront.extensions import db
+from storefront.plugins import Adjustment
+from storefront.plugins.host import get_host
+
+from .models import BuyerCount, Coupon, CouponCode, WalletCoupon
+from .rules import Evaluation, evaluate, normalize_code
+
+PLUGIN_NAME = "coupons"
+DATA_KEY = "coupons"
+CODE_RE = re.compile(r"^[A-Z0-9_-]{3,40}$")
+DEFAULT_SETTINGS = {"return_on_close": True, "code_attempts_per_minute": 10}
+
+
+def settings() -> dict:
+    return get_host().settings(PLUGIN_NAME)
+
+
+@dataclass(frozen=True)
+class Selection:
+    coupon: Coupon
+    evaluation: Evaluation
+    code_id: int | None = None
+    wallet_id: int | None = None
+    code: str | None = None
+    auto: bool = False
+    problem: str | None = None  # set when the chosen coupon cannot be used now
+
+    def adjustment(self) -> Adjustment | None:
+        if self.problem or not self.evaluation.applies or self.evaluation.discount <= 0:
+            return None
+        data = {"coupon_id": self.coupon.id, "code_id": self.code_id, "wallet_id": self.wallet_id,
+                "code": self.code}
+        label = _("Coupon %(name)s", name=self.coupon.name)
+        if self.coupon.kind == "shipping":
+            return Adjustment(code=f"coupon:{self.coupon.id}", label=label, amount=-self.evaluation.discount,
+                              source=PLUGIN_NAME, kind="shipping", order=300, data=data)
+        return Adjustment(code=f"coupon:{self.coupon.id}", label=label, amount=-self.evaluation.discount,
+                          source=PLUGIN_NAME, lines=self.evaluation.sku_ids, order=200, data=data)
+
+
+# --- what blocks a coupon ---------------------------------------------------------------------
+
+
+def buyer_uses(coupon_id: int, user_id: int) -> int:
+    return db.session.scalar(select(BuyerCount.used).where(BuyerCount.coupon_id == coupon_id,
+                                                           BuyerCount.user_id == user_id)) or 0
+
+
+def unusable_reason(coupon: Coupon | None, buyer, *, now=None, code_id=None, wallet_id=None) -> str | None:
+    """Why ``buyer`` cannot use ``coupon`` now (expired, paused, exhausted, limit...), or None."""
+    now = now or utcnow()
+    if coupon is None:
+        return _("This coupon no longer exists.")
+    if not coupon.active:
+        return _("Coupon %(name)s is paused.", name=coupon.name)
+    if coupon.starts_at is not None and now < coupon.starts_at:
+        return _("Coupon %(name)s is not valid yet.", name=coupon.name)
+    if coupon.ends_at is not None and now >= coupon.ends_at:
+        return _("Coupon %(name)s has expired.", name=coupon.name)
+    if coupon.exhausted:
+        return _("Coupon %(name)s has run out.", name=coupon.name)
+    if coupon.per_buyer_limit is not None and buyer_uses(coupon.id, buyer.id) >= coupon.per_buyer_limit:
+        return _("You have already used coupon %(name)s.", name=coupon.name)
+    if code_id is not None:
+        row = db.session.get(CouponCode, code_id)
+        if row is None or row.coupon_id != coupon.id or row.used_at is not None:
+            return _("This coupon code has already been used.")
+    if wallet_id is not None:
+        row = db.session.get(WalletCoupon, wallet_id)
+        if row is None or row.user_id != buyer.id or row.coupon_id != coupon.id or row.used_at is not None:
+            return _("This coupon is no longer in your wallet.")
+    return None
+
+
+# --- the cart's choice --------------------------------------------------------------------------
+
+
+def cart_choice(cart) -> dict | None:
+    value = (cart.data or {}).get(DATA_KEY) if cart is not None else None
+    return value if isinstance(value, dict) else None
+
+
+def _skus(cart) -> dict:
+    return {line.sku_id: line.sku for line in (cart.lines if cart is not None else [])}
+
+
+def wallet_rows(buyer, *, unused_only: bool = True) -> list[WalletCoupon]:
+    stmt = select(WalletCoupon).where(WalletCoupon.user_id == buyer.id)
+    if unused_only:
+        stmt = stmt.where(WalletCoupon.used_at.is_(None))
+    return list(db.session.execute(stmt.order_by(WalletCoupon.id.desc())).scalars())
+
+
+def best_wallet_selection(cart, buyer, lines, delivery) -> Selection | None:
+    """The wallet coupon giving the largest discount on this cart (ties: the one claimed first)."""
+    best = None
+    skus = _skus(cart)
+    now = utcnow()
+    for row in sorted(wallet_rows(buyer), key=lambda r: r.id):
+        if unusable_reason(row.coupon, buyer, now=now, wallet_id=row.id):
+            continue
+        result = evaluate(row.coupon, lines, skus, delivery)
+        if result.applies and (best is None or result.discount > best.evaluation.discount):
+            best = Selection(row.coupon, result, wallet_id=row.id, auto=True)
+    return best
+
+
+def selection_for(cart, buyer, lines, delivery) -> Selection | None:
+    """The coupon this cart uses now (what pricing and the pages show), with its problem if any."""
+    if cart is None or buyer is None or not getattr(buyer, "is_authenticated", True):
+        return None
+    choice = cart_choice(cart)
+    if choice is None:
+        return best_wallet_selection(cart, buyer, lines, delivery)
+    if choice.get("none") or not choice.get("coupon_id"):
+        return None
+    coupon = db.session.get(Coupon, int(choice["coupon_id"]))
+    code_id, wallet_id = choice.get("code_id"), choice.get("wallet_id")
+    reason = unusable_reason(coupon, buyer, code_id=code_id, wallet_id=wallet_id)
+    if coupon is None:
+        return None
+    result = evaluate(coupon, lines, _skus(cart), delivery)
+    return Selection(coupon, result, code_id=code_id, wallet_id=wallet_id, code=choice.get("code"),
+                     problem=reason or result.reason)
+
+
+def _store_choice(cart: Cart, value: dict) -> None:
+    with write_transaction():
+        row = db.session.get(Cart, cart.id)
+        row.data = {**(row.data or {}), DATA_KEY: value}
+
+
+def find_code(raw) -> tuple[Coupon, CouponCode | None]:
+    code = normalize_code(raw)
+    if not CODE_RE.match(code):
+        raise ValidationFailed(_("Enter a coupon code."), field="code", code="coupon_code_invalid")
+    coupon = db.session.execute(select(Coupon).where(Coupon.code == code)).scalar_one_or_none()
+    if coupon is not None and not coupon.single_use_codes:
+        return coupon, None
+    row = db.session.execute(select(CouponCode).where(CouponCode.code == code)).scalar_one_or_none()
+    if row is None:
+        raise ValidationFailed(_("This coupon code does not exist."), field="code", code="coupon_code_unknown")
+    return db.session.get(Coupon, row.coupon_id), row
+
+
+def _priced(cart, buyer):
+    """The cart's priced lines and delivery, without any coupon (to check a new choice)."""
+    from storefront.checkout.pricing import choose_delivery, delivery_options_for, priced_lines
+
+    lines = priced_lines(cart, buyer)
+    options = delivery_options_for(cart, None, buyer) if lines else []
+    delivery = choose_delivery(options, None, (cart.data or {}).get("delivery_code")) if lines else None
+    return lines, delivery
+
+
+def apply_code(buyer, cart: Cart | None, raw) -> Coupon:
+    """Use a typed code on the buyer's cart; a bad or unusable code changes nothing."""
+    if cart is None or not cart.lines:
+        raise ValidationFailed(_("Your cart is empty."), field="code", code="cart_empty")
+    coupon, row = find_code(raw)
+    reason = unusable_reason(coupon, buyer, code_id=row.id if row else None)
+    if reason:
+        raise ValidationFailed(reason, field="code", code="coupon_unusable")
+    lines, delivery = _priced(cart, buyer)
+    result = evaluate(coupon, lines, _skus(cart), delivery)
+    if not result.applies:
+        raise ValidationFailed(result.reason, field="code", code="coupon_not_applicable")
+    _store_choice(cart, {"coupon_id": coupon.id, "code_id": row.id if row else None, "wallet_id": None,
+                         "code": normalize_code(raw)})
+    return coupon
+
+
+def choose_wallet_coupon(buyer, cart: Cart | None, wallet_id) -> Coupon:
+    """Use a coupon of the buyer's wallet; another buyer's wallet entry does not exist for you."""
+    if cart is None or not cart.lines:
+        raise ValidationFailed(_("Your cart is empty."), field="wallet_id", code="cart_empty")
+    try:
+        row = db.session.get(WalletCoupon, int(wallet_id))
+    except (TypeError, ValueError):
+        row = None
+    if row is None or row.user_id != buyer.id:
+        raise NotFound(_("This coupon is not in your wallet."), field="wallet_id")
+    reason = unusable_reason(row.coupon, buyer, wallet_id=row.id)
+    if reason:
+        raise ValidationFailed(reason, field="wallet_id", code="coupon_unusable")
+    lines, delivery = _priced(cart, buyer)
+    result = evaluate(row.coupon, lines, _skus(cart), delivery)
+    if not result.applies:
+        raise ValidationFailed(result.reason, field="wallet_id", code="coupon_not_applicable")
+    _store_choice(cart, {"coupon_id": row.coupon_id, "code_id": None, "wallet_id": row.id, "code": None})
+    return row.coupon
+
+
+def remove_coupon(buyer, cart: Cart | None) -> None:
+    """No coupon on this cart (also stops the wallet pre-selection)."""
+    if cart is not None:
+        _store_choice(cart, {"none": True})
+
+
+# --- claiming -------------------------------------------------------------------------------------
+
+
+def _ensure_counter(coupon_id: int, user_id: int) -> None:
+    """The per-buyer counter row, created once (INSERT ... ON CONFLICT DO NOTHING)."""
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    db.session.execute(insert(BuyerCount).values(coupon_id=coupon_id, user_id=user_id, used=0, claimed=0)
+                       .on_conflict_do_nothing(index_elements=["coupon_id", "user_id"]))
+
+
+def claimable_coupons(now=None) -> list[Coupon]:
+    now = now or utcnow()
+    rows = db.session.execute(select(Coupon).where(Coupon.claimable.is_(True), Coupon.active.is_(True))
+                              .order_by(Coupon.id)).scalars()
+    return [c for c in rows if c.is_live(now) and (c.claim_quota is None or c.claimed < c.claim_quota)]
+
+
+def claim(buyer, coupon_id) -> WalletCoupon:
+    """Put a claimable coupon in the buyer's wallet: the claim quota and the per-buyer limit hold
+    under concurrency (conditional UPDATEs, row counts checked)."""
+    try:
+        coupon = db.session.get(Coupon, int(coupon_id))
+    except (TypeError, ValueError):
+        coupon = None
+    if coupon is None or not coupon.claimable:
+        raise NotFound(_("This coupon cannot be claimed."), field="coupon_id")
+    now = utcnow()
+    if not coupon.is_live(now):
+        raise Conflict(_("Coupon %(name)s cannot be claimed now.", name=coupon.name), code="coupon_not_live")
+    per_buyer = coupon.per_buyer_limit or 1
+    with write_transaction():
+        taken = db.session.execute(text(
+            "UPDATE coupons_coupons SET claimed = claimed + 1 WHERE id = :id AND claimable = :on "
+            "AND active = :on AND (claim_quota IS NULL OR claimed < claim_quota)"),
+            {"id": coupon.id, "on": True}).rowcount
+        if taken != 1:
+            raise Conflict(_("Coupon %(name)s has all been claimed.", name=coupon.name), code="coupon_claimed_out")
+        _ensure_counter(coupon.id, buyer.id)
+        mine = db.session.execute(text(
+            "UPDATE coupons_buyer_counts SET claimed = claimed + 1 WHERE coupon_id = :c AND user_id = :u "
+            "AND claimed < :n"), {"c": coupon.id, "u": buyer.id, "n": per_buyer}).rowcount
+        if mine != 1:
+            raise Conflict(_("You have already claimed coupon %(name)s.", name=coupon.name),
+                           code="coupon_already_claimed")
+        row = WalletCoupon(coupon_id=coupon.id, user_id=buyer.id, claimed_at=now)
+        db.session.add(row)
+    return row
+
+
+def claimed_count(buyer, coupon_id: int) -> int:
+    return db.session.scalar(select(BuyerCount.claimed).where(BuyerCount.coupon_id == coupon_id,
+                                                              BuyerCount.user_id == buyer.id)) or 0
+
+
+__all__ = ["apply_code", "choose_wallet_coupon", "remove_coupon", "claim", "selection_for", "wallet_rows",
+           "claimable_coupons", "unusable_reason", "normalize_code"]

@@ -1,0 +1,25 @@
+"""Store pickup (到店自提): pickup locations, time slots with capacity, pickup codes and the counter."""
+from __future__ import annotations
+
+import os
+
+from storefront.plugins import Plugin
+
+from . import hooks, models
+from .buyer import bp as buyer_bp
+from .forms import StorePickupSettingsForm
+from .services import DEFAULT_SETTINGS
+
+plugin = Plugin(
+    name="store_pickup",
+    title="Store pickup",
+    version="1.0.0",
+    description="Pick up in store at checkout: locations with opening hours, time slots with capacity, "
+                "pickup codes, a counter screen, reminders and automatic cancellation of uncollected orders.",
+    hooks=hooks,
+    blueprints=[buyer_bp],
+    models=models,
+    migrations=os.path.join(os.path.dirname(os.path.abspath(__file__)), "migrations", "versions"),
+    settings_form=StorePickupSettingsForm,
+    default_settings=dict(DEFAULT_SETTINGS),
+)

@@ -1,0 +1,129 @@
+"""JSON API of the store pickup plugin under ``/api/v1/pickup`` (404 while disabled).
+
+Public: active locations with hours, and a location's free pickup slots (the
+``key`` goes into checkout ``extra.store_pickup_slot``). Staff (bearer
+token): open pickups, mark ready, verify a code at a counter.
+"""
+from __future__ import annotations
+
+from flask import abort
+from flask_login import current_user
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields
+
+from storefront.api.common import ErrorSchema, staff_required
+from storefront.extensions import csrf
+from storefront.plugins.host import get_host
+
+from . import pickups, services
+from .slots import format_range
+
+blp = Blueprint("store_pickup_api", __name__, url_prefix="/api/v1/pickup",
+                description="Store pickup (plugin store_pickup)")
+csrf.exempt(blp)
+
+
+@blp.before_request
+def _404_when_disabled():
+    if not get_host().is_enabled(services.PLUGIN_NAME):
+        abort(404)
+
+
+class LocationSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    address = fields.String()
+    city = fields.String()
+    province = fields.String()
+    phone = fields.String()
+    map_url = fields.String()
+    hours = fields.Dict(keys=fields.String(), values=fields.String(),
+                        metadata={"description": "Weekday (0 = Monday) -> 'HH:MM-HH:MM' shop time; missing = closed"})
+    closed_dates = fields.List(fields.String())
+    prep_minutes = fields.Integer()
+
+
+class SlotSchema(Schema):
+    key = fields.String(metadata={"description": "Send as extra.store_pickup_slot at checkout"})
+    start = fields.String(metadata={"description": "Shop-local start, YYYY-MM-DDTHH:MM"})
+    end = fields.String()
+    start_utc = fields.DateTime()
+
+
+class PickupSchema(Schema):
+    id = fields.Integer()
+    order_number = fields.String()
+    location_id = fields.Integer()
+    status = fields.String()
+    slot_start_utc = fields.DateTime()
+    contact_name = fields.String()
+    reference = fields.String()
+
+
+class VerifySchema(Schema):
+    code = fields.String(required=True)
+
+
+def _location_json(loc):
+    return {"id": loc.id, "name": loc.name, "address": loc.address, "city": loc.city, "province": loc.province,
+            "phone": loc.phone, "map_url": loc.map_url,
+            "hours": {day: format_range(value) for day, value in (loc.hours or {}).items()},
+            "closed_dates": list(loc.closed_dates or []), "prep_minutes": loc.prep_minutes}
+
+
+def _pickup_json(p):
+    return {"id": p.id, "order_number": p.order.number, "location_id": p.location_id, "status": p.status,
+            "slot_start_utc": p.slot_start, "contact_name": p.contact_name, "reference": p.reference}
+
+
+@blp.route("/locations", methods=["GET"])
+@blp.response(200, LocationSchema(many=True))
+def locations():
+    """Active pickup locations, nearest first for a signed-in buyer with a saved address."""
+    buyer = current_user if current_user.is_authenticated else None
+    return [_location_json(loc) for loc in services.locations_for_buyer(buyer)]
+
+
+@blp.route("/locations/<int:location_id>/slots", methods=["GET"])
+@blp.response(200, SlotSchema(many=True))
+@blp.alt_response(404, schema=ErrorSchema, description="not_found")
+def slots(location_id):
+    """Pickup times of an active location that still have room."""
+    location = services.get_location(location_id)
+    if not location.active:
+        abort(404)
+    return [{"key": s.key, "start": s.local_start.strftime("%Y-%m-%dT%H:%M"),
+             "end": s.local_end.strftime("%Y-%m-%dT%H:%M"), "start_utc": s.start}
+            for s in services.available_slots(location)]
+
+
+@blp.route("/pickups", methods=["GET"])
+@staff_required
+@blp.response(200, PickupSchema(many=True))
+@blp.alt_response(401, schema=ErrorSchema, description="unauthorized")
+@blp.alt_response(403, schema=ErrorSchema, description="forbidden")
+def open_list():
+    """Open pickups (preparing or ready), by pickup time."""
+    return [_pickup_json(p) for p in pickups.open_pickups()]
+
+
+@blp.route("/pickups/<int:pickup_id>/ready", methods=["POST"])
+@staff_required
+@blp.response(200, PickupSchema)
+@blp.alt_response(404, schema=ErrorSchema, description="not_found")
+@blp.alt_response(409, schema=ErrorSchema, description="pickup_not_ready_able")
+def ready(pickup_id):
+    """Mark a paid pickup order ready: draws its code and notifies the buyer."""
+    return _pickup_json(pickups.mark_ready(pickup_id, current_user._get_current_object()))
+
+
+@blp.route("/locations/<int:location_id>/verify", methods=["POST"])
+@staff_required
+@blp.arguments(VerifySchema)
+@blp.response(200, PickupSchema)
+@blp.alt_response(404, schema=ErrorSchema, description="pickup_code_unknown")
+@blp.alt_response(409, schema=ErrorSchema, description="pickup_already_collected")
+@blp.alt_response(429, schema=ErrorSchema, description="too_many_attempts")
+def verify(body, location_id):
+    """Hand over the order waiting with ``code`` at this location (exactly once)."""
+    return _pickup_json(pickups.verify_code(location_id, body["code"], current_user._get_current_object()))

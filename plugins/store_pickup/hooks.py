@@ -1,0 +1,145 @@
+"""Hook implementations of the store pickup plugin (only called while it is enabled,
+except ``configure`` and ``api_routes``, which run at start-up for every installed plugin)."""
+from __future__ import annotations
+
+from flask_babel import gettext as _
+
+from storefront.plugins import MenuItem, hookimpl
+
+
+@hookimpl
+def configure(app):
+    # The staff pages are registered here, outside the manifest's blueprints, so
+    # they stay up while the plugin is disabled: open pickups remain serviceable.
+    from .admin import bp
+
+    if bp.name not in app.blueprints:
+        prefix = app.config.get("STOREFRONT_URL_PREFIX", "")
+        app.register_blueprint(bp, url_prefix=prefix + "/admin/pickup")
+
+
+@hookimpl
+def delivery_options(cart, address, buyer):
+    from .services import delivery_option
+
+    option = delivery_option()
+    return [option] if option is not None else None
+
+
+@hookimpl(wrapper=True, specname="delivery_options")
+def pickup_option_last(cart, address, buyer):
+    # Without a remembered choice the checkout preselects the first option:
+    # pickup is offered after the courier so the shop's default stays delivery.
+    results = yield
+    mine = [r for r in results if _is_pickup_result(r)]
+    return [r for r in results if not _is_pickup_result(r)] + mine
+
+
+def _is_pickup_result(result) -> bool:
+    from .services import PLUGIN_NAME
+
+    return isinstance(result, list) and any(getattr(o, "source", None) == PLUGIN_NAME for o in result)
+
+
+@hookimpl
+def validate_checkout(checkout):
+    from .services import validate_checkout as check
+
+    return check(checkout)
+
+
+@hookimpl
+def order_placing(order, checkout):
+    from .services import order_placing as place
+
+    place(order, checkout)
+
+
+@hookimpl
+def transition_guard(obj, to, actor):
+    """A pickup order ships by being marked ready and completes by being collected."""
+    from sqlalchemy import select
+
+    from storefront.extensions import db
+    from storefront.orders.models import Order
+    from storefront.orders.status import OrderStatus
+
+    from .models import COLLECTED, READY, Pickup
+
+    target = OrderStatus(to)
+    if not isinstance(obj, Order) or target not in (OrderStatus.SHIPPED, OrderStatus.COMPLETED):
+        return None
+    # A column query reads the row as this transaction sees it (not a stale identity-map object).
+    status = db.session.execute(select(Pickup.status).where(Pickup.order_id == obj.id)).scalar()
+    if status is None:
+        return None
+    if target == OrderStatus.SHIPPED and status != READY:
+        return _("A store pickup order is not shipped: mark it ready for pickup instead.")
+    if target == OrderStatus.COMPLETED and status != COLLECTED:
+        return _("A store pickup order completes when it is collected at the store.")
+    return None
+
+
+@hookimpl
+def order_event(order, event):
+    if event.to_status == "closed":
+        from .pickups import release_for_closed_order
+
+        release_for_closed_order(order.id)
+
+
+@hookimpl
+def sweep(now):
+    from .pickups import sweep as run
+
+    return run(now)
+
+
+@hookimpl
+def template_slot(name, context):
+    if name == "checkout_delivery":
+        from .render import checkout_fields
+
+        return checkout_fields(context.get("checkout"))
+    if name in ("order_page", "order_admin"):
+        from .render import order_panel
+
+        return order_panel(context.get("order"), staff_page=name == "order_admin")
+    return None
+
+
+@hookimpl
+def admin_menu(user):
+    if getattr(user, "is_staff", False):
+        return [MenuItem(_("Store pickup"), "store_pickup_admin.index", order=55)]
+    return None
+
+
+@hookimpl
+def api_routes(api):
+    from .api import blp
+
+    prefix = api._app.config.get("STOREFRONT_URL_PREFIX", "")
+    api.register_blueprint(blp, url_prefix=prefix + "/api/v1/pickup")
+
+
+@hookimpl
+def demo_data(now):
+    from storefront.extensions import db
+
+    from .models import Location
+    from .services import validate_location
+
+    week = {str(d): "10:00-22:00" for d in range(7)}
+    for data in (
+        {"name": "Shanghai Jing'an store", "address": "1601 Nanjing West Road, Jing'an District",
+         "city": "Shanghai", "province": "Shanghai", "phone": "+86 21 6288 0000",
+         "map_url": "https://www.openstreetmap.org/search?query=1601%20Nanjing%20West%20Road%20Shanghai",
+         "hours": week, "prep_minutes": 120, "slot_minutes": 60, "slot_capacity": 20},
+        {"name": "Hanoi Hoàn Kiếm store", "address": "25 Tràng Tiền, Hoàn Kiếm",
+         "city": "Hà Nội", "province": "Hà Nội", "phone": "+84 24 3825 0000",
+         "map_url": "https://www.openstreetmap.org/search?query=25%20Trang%20Tien%20Hanoi",
+         "hours": {**{str(d): "08:30-21:00" for d in range(6)}, "6": "09:00-18:00"},
+         "prep_minutes": 90, "slot_minutes": 30, "slot_capacity": 8},
+    ):
+        db.session.add(Location(**validate_location(data)))

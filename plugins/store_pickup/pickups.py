@@ -1,0 +1,356 @@
+"""A pickup after placing: ready (code), counter verification, release on close, sweeps.
+
+Order statuses move only through the core's ``transition()``: "ready" is the
+core's paid -> shipped (carrier "Store pickup", tracking = pickup reference,
+no auto-confirm deadline, so only the hand-over or the uncollected sweep ends
+it) and the hand-over is shipped -> completed. Every pickup status change is
+a conditional UPDATE on the pickup's own status, so each happens once.
+"""
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
+
+from storefront.clock import utcnow
+from storefront.database import after_commit, write_transaction
+from storefront.errors import Conflict, Forbidden, NotFound, ServiceError, ValidationFailed
+from storefront.extensions import db
+from storefront.notify.models import InboxMessage, OutboxMessage
+from storefront.notify.services import buyer_locale
+from storefront.orders.models import Order
+from storefront.orders.status import CancelReason, OrderStatus
+from storefront.orders.transitions import Actor, record_event, transition
+
+from . import services
+from .models import CANCELLED, COLLECTED, OPEN_STATUSES, PREPARING, READY, Pickup, VerifyAttempts
+
+CARRIER = "Store pickup"
+CODE_DIGITS = 8
+SOURCE = services.PLUGIN_NAME
+
+
+class TooManyAttempts(ServiceError):
+    code = "too_many_attempts"
+    status = 429
+
+
+def new_code() -> str:
+    """8 random digits from the CSPRNG: typed easily at a counter, 10^8 possibilities."""
+    return "".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS))
+
+
+def _staff(user) -> Actor:
+    if user is None or not getattr(user, "is_staff", False):
+        raise Forbidden(_("Staff only."))
+    return Actor.of(user)
+
+
+def pickup_for_order(order_id: int) -> Pickup | None:
+    return db.session.execute(select(Pickup).options(joinedload(Pickup.location))
+                              .where(Pickup.order_id == order_id)).scalar_one_or_none()
+
+
+def get_pickup(pickup_id) -> Pickup:
+    try:
+        row = db.session.get(Pickup, int(pickup_id))
+    except (TypeError, ValueError):
+        row = None
+    if row is None:
+        raise NotFound(_("No such pickup."))
+    return row
+
+
+def can_see_code(pickup: Pickup, user) -> bool:
+    """The code is shown only to the order's buyer and to staff."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    return bool(getattr(user, "is_staff", False)) or pickup.order.user_id == user.id
+
+
+# -- notifications ------------------------------------------------------------------------
+def _notify(order: Order, kind: str, subject_body) -> None:
+    """One e-mail (outbox) and one message-centre row, in the caller's transaction."""
+    user = order.user if order.user_id else None
+    address = (user.email if user is not None else "") or order.contact_email or ""
+    locale = buyer_locale(user)
+    with force_locale(locale):
+        subject, body = subject_body()
+    now = utcnow()
+    if address:
+        db.session.add(OutboxMessage(kind=kind, channel="email", user_id=order.user_id, order_id=order.id,
+                                     to_address=address, subject=subject[:200], body=body, status="pending",
+                                     attempts=0, next_attempt_at=now, last_error="",
+                                     data={"locale": locale, "order_number": order.number}))
+    if user is not None:
+        db.session.add(InboxMessage(user_id=user.id, order_id=order.id, kind=kind, subject=subject[:200],
+                                    body=body, created_at=now))
+
+
+def _ready_text(order: Order, pickup: Pickup):
+    def render():
+        subject = _("Order %(number)s is ready for pickup", number=order.number)
+        body = _("Your order %(number)s is ready at %(store)s (%(address)s). Show pickup code %(code)s "
+                 "at the counter.", number=order.number, store=pickup.location.name,
+                 address=pickup.location.address, code=pickup.code) + "\n"
+        return subject, body
+    return render
+
+
+def _reminder_text(order: Order, pickup: Pickup):
+    def render():
+        subject = _("Reminder: order %(number)s is waiting for you", number=order.number)
+        body = _("Your order %(number)s is still waiting at %(store)s. Please collect it soon, or it will "
+                 "be cancelled and refunded.", number=order.number, store=pickup.location.name) + "\n"
+        return subject, body
+    return render
+
+
+# -- ready ----------------------------------------------------------------------------------
+def _assign_code(pickup_id: int, now: datetime) -> str:
+    for _attempt in range(5):
+        code = new_code()
+        try:
+            with db.session.begin_nested():  # a collision rolls back only this statement
+                result = db.session.execute(
+                    update(Pickup).where(Pickup.id == pickup_id, Pickup.status == PREPARING)
+                    .values(status=READY, code=code, open_code=code, ready_at=now)
+                    .execution_options(synchronize_session=False))
+        except IntegrityError:
+            continue  # another open pickup has this code: draw again
+        if result.rowcount != 1:
+            raise Conflict(_("This pickup is no longer being prepared."), code="pickup_not_preparing")
+        return code
+    raise Conflict(_("Could not draw a unique pickup code; try again."), code="retry")  # pragma: no cover
+
+
+def mark_ready(pickup_id, staff) -> Pickup:
+    """Staff: the order is packed at the store. Draws the code, ships the order, tells the buyer."""
+    actor = _staff(staff)
+    with write_transaction():
+        pickup = get_pickup(pickup_id)
+        order = db.session.get(Order, pickup.order_id, populate_existing=True)
+        if OrderStatus(order.status) != OrderStatus.PAID or pickup.status != PREPARING:
+            raise Conflict(_("Only a paid order that is being prepared can be marked ready."),
+                           code="pickup_not_ready_able")
+        now = utcnow()
+        _assign_code(pickup.id, now)
+        transition(order, OrderStatus.SHIPPED, actor=actor, reason=f"{CARRIER} {pickup.reference}",
+                   values={"carrier": CARRIER, "tracking_number": pickup.reference, "auto_confirm_at": None},
+                   data={"carrier": CARRIER, "tracking_number": pickup.reference, "pickup": "ready"},
+                   source=SOURCE, expected=OrderStatus.PAID)
+        db.session.refresh(pickup)
+        _notify(order, "store_pickup_ready", _ready_text(order, pickup))
+    return pickup
+
+
+def mark_ready_many(pickup_ids, staff) -> tuple[int, list[str]]:
+    """Bulk "ready": each pickup in its own transaction; returns (done, error messages)."""
+    _staff(staff)
+    done, errors = 0, []
+    for pickup_id in pickup_ids:
+        try:
+            mark_ready(pickup_id, staff)
+            done += 1
+        except ServiceError as exc:
+            errors.append(f"#{pickup_id}: {exc.message}")
+    return done, errors
+
+
+# -- counter verification ------------------------------------------------------------------
+def _attempts_row(user_id: int, location_id: int) -> None:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
+    db.session.execute(insert(VerifyAttempts).values(user_id=user_id, location_id=location_id, failures=0)
+                       .on_conflict_do_nothing(index_elements=["user_id", "location_id"]))
+
+
+def _locked_until(user_id: int, location_id: int, now: datetime) -> datetime | None:
+    until = db.session.execute(select(VerifyAttempts.locked_until).where(
+        VerifyAttempts.user_id == user_id, VerifyAttempts.location_id == location_id)).scalar()
+    return until if until is not None and until > now else None
+
+
+def _record_failure(user_id: int, location_id: int) -> None:
+    conf = services.settings()
+    with write_transaction():
+        now = utcnow()
+        _attempts_row(user_id, location_id)
+        db.session.execute(text("UPDATE store_pickup_verify_attempts SET failures = failures + 1 "
+                                "WHERE user_id = :u AND location_id = :l"), {"u": user_id, "l": location_id})
+        failures = db.session.execute(select(VerifyAttempts.failures).where(
+            VerifyAttempts.user_id == user_id, VerifyAttempts.location_id == location_id)).scalar()
+        if failures >= int(conf["max_wrong_codes"]):
+            db.session.execute(update(VerifyAttempts).where(
+                VerifyAttempts.user_id == user_id, VerifyAttempts.location_id == location_id)
+                .values(failures=0, locked_until=now + timedelta(minutes=int(conf["lockout_minutes"]))))
+
+
+def verify_code(location_id, code: str, staff) -> Pickup:
+    """Staff at a counter enter a code: the matching ready pickup is handed over, exactly once.
+
+    Wrong codes count per staff member and location; after ``max_wrong_codes``
+    the counter is locked for ``lockout_minutes`` (TooManyAttempts).
+    """
+    actor = _staff(staff)
+    location = services.get_location(location_id)
+    code = "".join((code or "").split())
+    if _locked_until(staff.id, location.id, utcnow()) is not None:
+        raise TooManyAttempts(_("Too many wrong codes. Try again later."))
+    if not code.isdigit() or len(code) != CODE_DIGITS:
+        _record_failure(staff.id, location.id)
+        raise ValidationFailed(_("A pickup code has %(n)s digits.", n=CODE_DIGITS), field="code")
+    pickup_id = db.session.execute(select(Pickup.id).where(
+        Pickup.open_code == code, Pickup.location_id == location.id, Pickup.status == READY)).scalar()
+    db.session.commit()
+    if pickup_id is None:
+        _record_failure(staff.id, location.id)
+        raise NotFound(_("No order is waiting with this code here."), code="pickup_code_unknown", field="code")
+    with write_transaction():
+        now = utcnow()
+        # The one door for the hand-over: only one concurrent submission can win it.
+        won = db.session.execute(
+            update(Pickup).where(Pickup.id == pickup_id, Pickup.status == READY, Pickup.open_code == code)
+            .values(status=COLLECTED, open_code=None, collected_at=now, collected_by=staff.id)
+            .execution_options(synchronize_session=False)).rowcount
+        if won != 1:
+            raise Conflict(_("This order was already handed over."), code="pickup_already_collected",
+                           field="code")
+        db.session.execute(update(VerifyAttempts).where(
+            VerifyAttempts.user_id == staff.id, VerifyAttempts.location_id == location.id).values(failures=0))
+        pickup = db.session.get(Pickup, pickup_id, populate_existing=True)
+        order = db.session.get(Order, pickup.order_id, populate_existing=True)
+        record_event(order, "pickup_collected", actor=actor, source=SOURCE,
+                     data={"location_id": location.id, "reference": pickup.reference})
+        if OrderStatus(order.status) == OrderStatus.SHIPPED:
+            transition(order, OrderStatus.COMPLETED, actor=actor, reason=_("Collected in store"),
+                       data={"pickup": "collected"}, source=SOURCE)
+    return pickup
+
+
+# -- closing --------------------------------------------------------------------------------
+def release_for_closed_order(order_id: int) -> bool:
+    """The order closed (unpaid timeout, cancellation): cancel its pickup and free the slot, once."""
+    with write_transaction():
+        pickup = db.session.execute(select(Pickup).where(Pickup.order_id == order_id)).scalar_one_or_none()
+        if pickup is None:
+            return False
+        won = db.session.execute(
+            update(Pickup).where(Pickup.id == pickup.id, Pickup.status.in_(OPEN_STATUSES))
+            .values(status=CANCELLED, open_code=None, cancelled_at=utcnow())
+            .execution_options(synchronize_session=False)).rowcount
+        if won == 1:
+            services.give_slot_back(pickup.location_id, pickup.slot_start)
+        return won == 1
+
+
+def _restock(order: Order) -> None:
+    # The goods waited at the store and go back on sale.
+    for line in order.lines:
+        if line.sku_id is not None and not (line.data or {}).get("no_stock_release"):
+            db.session.execute(text("UPDATE skus SET stock = stock + :q WHERE id = :id"),
+                               {"q": line.quantity, "id": line.sku_id})
+
+
+def _refund_after_commit(order_id: int, actor: Actor) -> None:
+    def _refund() -> None:
+        from storefront.payments import services as payments
+
+        order = db.session.get(Order, order_id, populate_existing=True)
+        amount = int(order.total) - int(order.refunded_total or 0)
+        if amount <= 0:
+            return
+        try:
+            payments.refund(order=order, amount=amount, reason="pickup_uncollected",
+                            idempotency_key=f"pickup-uncollected-{order_id}", actor=actor)
+        except ServiceError as exc:
+            with write_transaction():
+                record_event(order, "refund_failed", actor=actor, public=False, reason=exc.code,
+                             source=SOURCE, data={"amount": amount})
+
+    after_commit(_refund)
+
+
+def cancel_uncollected(pickup_id: int, now: datetime, actor: Actor) -> bool:
+    """Cancel a ready pickup nobody collected: close the order, restock, refund (once)."""
+    with write_transaction():
+        won = db.session.execute(
+            update(Pickup).where(Pickup.id == pickup_id, Pickup.status == READY)
+            .values(status=CANCELLED, open_code=None, cancelled_at=now)
+            .execution_options(synchronize_session=False)).rowcount
+        if won != 1:
+            return False
+        pickup = db.session.get(Pickup, pickup_id, populate_existing=True)
+        order = db.session.get(Order, pickup.order_id, populate_existing=True)
+        record_event(order, "pickup_uncollected", actor=actor, source=SOURCE,
+                     data={"reference": pickup.reference})
+        if OrderStatus(order.status) == OrderStatus.SHIPPED:
+            # shipped -> closed is the core's "fully refunded" path; the refund follows after commit.
+            transition(order, OrderStatus.CLOSED, actor=actor, reason=_("Not collected in time"),
+                       values={"close_reason": CancelReason.REFUNDED.value, "closed_by_seller": False},
+                       data={"close_reason": CancelReason.REFUNDED.value, "pickup": "uncollected"},
+                       source=SOURCE)
+            _restock(order)
+            _refund_after_commit(order.id, actor)
+    return True
+
+
+def remind_uncollected(pickup_id: int, now: datetime, actor: Actor) -> bool:
+    with write_transaction():
+        won = db.session.execute(
+            update(Pickup).where(Pickup.id == pickup_id, Pickup.status == READY, Pickup.reminded_at.is_(None))
+            .values(reminded_at=now).execution_options(synchronize_session=False)).rowcount
+        if won != 1:
+            return False
+        pickup = db.session.get(Pickup, pickup_id, populate_existing=True)
+        order = db.session.get(Order, pickup.order_id, populate_existing=True)
+        record_event(order, "pickup_reminder", actor=actor, source=SOURCE, data={"reference": pickup.reference})
+        _notify(order, "store_pickup_reminder", _reminder_text(order, pickup))
+    return True
+
+
+def sweep(now: datetime) -> dict[str, int]:
+    """Remind after ``remind_after_days`` and cancel with refund after ``cancel_after_days``
+    of being ready. Each step is a conditional UPDATE, so concurrent sweeps act once."""
+    conf = services.settings()
+    actor = Actor.system("store pickup")
+    cancel_before = now - timedelta(days=int(conf["cancel_after_days"]))
+    remind_before = now - timedelta(days=int(conf["remind_after_days"]))
+    counts = {"pickups_cancelled": 0, "pickups_reminded": 0}
+    due = list(db.session.execute(select(Pickup.id).where(
+        Pickup.status == READY, Pickup.ready_at < cancel_before).order_by(Pickup.id)).scalars())
+    db.session.commit()
+    for pickup_id in due:
+        try:
+            counts["pickups_cancelled"] += cancel_uncollected(pickup_id, now, actor)
+        except ServiceError:
+            continue  # the order moved on meanwhile (collected, refunded): nothing to do
+    remind = list(db.session.execute(select(Pickup.id).where(
+        Pickup.status == READY, Pickup.reminded_at.is_(None), Pickup.ready_at < remind_before)
+        .order_by(Pickup.id)).scalars())
+    db.session.commit()
+    for pickup_id in remind:
+        counts["pickups_reminded"] += remind_uncollected(pickup_id, now, actor)
+    return counts
+
+
+# -- counter screen --------------------------------------------------------------------------
+def pickups_for_day(location_id: int, day_start: datetime, day_end: datetime) -> list[Pickup]:
+    return list(db.session.execute(
+        select(Pickup).options(joinedload(Pickup.order))
+        .where(Pickup.location_id == location_id, Pickup.slot_start >= day_start, Pickup.slot_start < day_end)
+        .order_by(Pickup.slot_start, Pickup.id)).scalars())
+
+
+def open_pickups(location_id: int | None = None, limit: int = 200) -> list[Pickup]:
+    stmt = (select(Pickup).options(joinedload(Pickup.order), joinedload(Pickup.location))
+            .where(Pickup.status.in_(OPEN_STATUSES)).order_by(Pickup.slot_start, Pickup.id).limit(limit))
+    if location_id is not None:
+        stmt = stmt.where(Pickup.location_id == location_id)
+    return list(db.session.execute(stmt).scalars())

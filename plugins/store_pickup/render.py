@@ -1,0 +1,48 @@
+"""Markup for the template slots: pickup fields at checkout, the pickup panel on order pages."""
+from __future__ import annotations
+
+from flask import render_template
+from flask_login import current_user
+from markupsafe import Markup
+
+from . import services
+from .qr import qr_svg
+from .pickups import can_see_code, pickup_for_order
+from .slots import WEEKDAYS, format_range, shop_zone, to_local
+
+
+def hours_rows(location) -> list[tuple[int, str]]:
+    return [(int(day), format_range((location.hours or {}).get(day))) for day in WEEKDAYS]
+
+
+def checkout_fields(checkout) -> Markup | None:
+    if checkout is None or not any(o.code == services.OPTION_CODE for o in checkout.delivery_options):
+        return None
+    buyer = checkout.buyer
+    extra = checkout.extra or {}
+    locations = services.locations_for_buyer(buyer)
+    groups = [(loc, services.available_slots(loc)) for loc in locations]
+    problems = {p.field: p.message for p in checkout.problems if p.source == services.PLUGIN_NAME}
+    values = {
+        "slot": extra.get(services.FIELD_SLOT, ""),
+        "name": extra.get(services.FIELD_NAME, getattr(buyer, "name", "") or ""),
+        "phone": extra.get(services.FIELD_PHONE, getattr(buyer, "phone", "") or ""),
+    }
+    return Markup(render_template("store_pickup/checkout_fields.html", groups=groups, values=values,
+                                  problems=problems, chosen=services.is_pickup(checkout), hours_rows=hours_rows,
+                                  fields=(services.FIELD_SLOT, services.FIELD_NAME, services.FIELD_PHONE)))
+
+
+def order_panel(order, staff_page: bool = False) -> Markup | None:
+    if order is None:
+        return None
+    pickup = pickup_for_order(order.id)
+    if pickup is None:
+        return None
+    zone = shop_zone()
+    show_code = can_see_code(pickup, current_user) and pickup.status == "ready" and bool(pickup.open_code)
+    return Markup(render_template(
+        "store_pickup/order_panel.html", pickup=pickup, location=pickup.location, staff_page=staff_page,
+        show_code=show_code, qr=qr_svg(pickup.open_code, label=pickup.open_code) if show_code else None,
+        slot_start=to_local(pickup.slot_start, zone), slot_end=to_local(pickup.slot_end, zone),
+        hours_rows=hours_rows(pickup.location)))

@@ -1,0 +1,280 @@
+"""Store pickup: locations (staff CRUD) and the checkout side (option, choices, slot reservation).
+
+Pickup life after placing (ready, codes, counter, sweeps) is in :mod:`.pickups`.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlparse
+
+from flask_babel import gettext as _
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from storefront.accounts.models import Address
+from storefront.clock import utcnow
+from storefront.database import write_transaction
+from storefront.errors import Conflict, NotFound, ValidationFailed
+from storefront.extensions import db
+from storefront.plugins.host import get_host
+from storefront.plugins.types import DeliveryOption, Problem
+
+from . import slots as slotlib
+from .models import PREPARING, Location, Pickup, SlotUsage
+
+PLUGIN_NAME = "store_pickup"
+OPTION_CODE = "store_pickup"
+DEFAULT_SETTINGS = {"days_ahead": 3, "remind_after_days": 3, "cancel_after_days": 7,
+                    "max_wrong_codes": 5, "lockout_minutes": 15}
+FIELD_SLOT, FIELD_NAME, FIELD_PHONE = "store_pickup_slot", "store_pickup_name", "store_pickup_phone"
+PHONE = re.compile(r"^\+?[0-9][0-9 -]{4,30}$")
+LIMITS = {"name": 120, "address": 255, "city": 80, "province": 80, "phone": 32, "map_url": 500}
+NUMBERS = {"prep_minutes": (0, 10080), "slot_minutes": (5, 720), "slot_capacity": (1, 10000)}
+
+
+def settings() -> dict:
+    return get_host().settings(PLUGIN_NAME)
+
+
+# -- locations ------------------------------------------------------------------------
+def validate_location(data: dict) -> dict:
+    """Clean a location form/API body; raises ValidationFailed with ``details["fields"]``."""
+    errors: dict[str, str] = {}
+    values: dict = {}
+    for key, limit in LIMITS.items():
+        value = str(data.get(key) or "").strip()
+        if len(value) > limit:
+            errors[key] = _("At most %(n)s characters.", n=limit)
+        values[key] = value
+    for key in ("name", "address"):
+        if not values[key] and key not in errors:
+            errors[key] = _("This field is required.")
+    if values["phone"] and "phone" not in errors and not PHONE.match(values["phone"]):
+        errors["phone"] = _("Enter a phone number.")
+    if values["map_url"] and "map_url" not in errors:
+        parsed = urlparse(values["map_url"])
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            errors["map_url"] = _("A map link starts with https:// or http://.")
+    hours_in = data.get("hours") or {}
+    hours: dict[str, list[str]] = {}
+    for day in slotlib.WEEKDAYS:
+        raw = hours_in.get(day) if isinstance(hours_in, dict) else None
+        if isinstance(raw, (list, tuple)):
+            raw = "-".join(str(x) for x in raw)
+        try:
+            parsed_range = slotlib.parse_range(str(raw or ""))
+        except ValueError:
+            errors[f"hours_{day}"] = _("Write opening hours as 09:00-21:00, or leave empty when closed.")
+            continue
+        if parsed_range:
+            hours[day] = parsed_range
+    values["hours"] = hours
+    closed = data.get("closed_dates") or ""
+    if isinstance(closed, (list, tuple)):
+        closed = "\n".join(str(x) for x in closed)
+    try:
+        values["closed_dates"] = slotlib.parse_dates(str(closed))
+    except ValueError:
+        errors["closed_dates"] = _("One date per line, as 2026-11-11.")
+    for key, (low, high) in NUMBERS.items():
+        raw = data.get(key)
+        try:
+            number = int(raw)
+            if isinstance(raw, bool) or isinstance(raw, float) or not low <= number <= high:
+                raise ValueError
+        except (TypeError, ValueError):
+            errors[key] = _("A whole number from %(low)s to %(high)s.", low=low, high=high)
+            continue
+        values[key] = number
+    values["active"] = bool(data.get("active", True))
+    if errors:
+        first = next(iter(errors))
+        raise ValidationFailed(errors[first], field=first, details={"fields": errors})
+    return values
+
+
+def list_locations(active_only: bool = False) -> list[Location]:
+    stmt = select(Location).order_by(Location.name, Location.id)
+    if active_only:
+        stmt = stmt.where(Location.active.is_(True))
+    return list(db.session.execute(stmt).scalars())
+
+
+def get_location(location_id) -> Location:
+    try:
+        row = db.session.get(Location, int(location_id))
+    except (TypeError, ValueError):
+        row = None
+    if row is None:
+        raise NotFound(_("No such pickup location."))
+    return row
+
+
+def create_location(data: dict) -> Location:
+    values = validate_location(data)
+    with write_transaction():
+        row = Location(**values)
+        db.session.add(row)
+    return row
+
+
+def update_location(location_id: int, data: dict) -> Location:
+    values = validate_location(data)
+    with write_transaction():
+        row = get_location(location_id)
+        for key, value in values.items():
+            setattr(row, key, value)
+    return row
+
+
+def delete_location(location_id: int) -> None:
+    """Delete a location without pickups; one with pickups can only be deactivated."""
+    with write_transaction():
+        row = get_location(location_id)
+        used = db.session.execute(select(Pickup.id).where(Pickup.location_id == row.id).limit(1)).first()
+        if used is not None:
+            raise Conflict(_("This location has pickups; deactivate it instead."), code="location_in_use")
+        db.session.delete(row)
+
+
+# -- checkout ---------------------------------------------------------------------------
+def delivery_option() -> DeliveryOption | None:
+    if db.session.execute(select(Location.id).where(Location.active.is_(True)).limit(1)).first() is None:
+        return None
+    return DeliveryOption(code=OPTION_CODE, label=_("Pick up in store"), fee=0, source=PLUGIN_NAME,
+                          description=_("Collect your order at one of our stores: no shipping fee."),
+                          needs_address=False)
+
+
+def _buyer_place(buyer) -> tuple[str, str]:
+    # Only the buyer's OWN saved address is read: never anyone else's.
+    if buyer is None or not getattr(buyer, "is_authenticated", False):
+        return "", ""
+    row = db.session.execute(
+        select(Address).where(Address.user_id == buyer.id)
+        .order_by(Address.is_default.desc(), Address.id).limit(1)).scalar_one_or_none()
+    if row is None:
+        return "", ""
+    return (row.city or "").strip().casefold(), (row.province or "").strip().casefold()
+
+
+def locations_for_buyer(buyer) -> list[Location]:
+    """Active locations, nearest first: same city, then same province, then the rest by name."""
+    city, province = _buyer_place(buyer)
+
+    def rank(loc: Location) -> tuple:
+        same_city = bool(city) and (loc.city or "").strip().casefold() == city
+        same_province = bool(province) and (loc.province or "").strip().casefold() == province
+        return (0 if same_city else 1 if same_province else 2, loc.name, loc.id)
+
+    return sorted(list_locations(active_only=True), key=rank)
+
+
+def available_slots(location: Location, now: datetime | None = None) -> list[slotlib.Slot]:
+    """Upcoming slots of ``location`` that still have room."""
+    now = now or utcnow()
+    zone = slotlib.shop_zone()
+    candidates = slotlib.upcoming_slots(location, now, int(settings()["days_ahead"]), zone)
+    if not candidates:
+        return []
+    used = dict(db.session.execute(
+        select(SlotUsage.slot_start, SlotUsage.used).where(
+            SlotUsage.location_id == location.id, SlotUsage.slot_start >= candidates[0].start,
+            SlotUsage.slot_start <= candidates[-1].start)).all())
+    return [s for s in candidates if used.get(s.start, 0) < location.slot_capacity]
+
+
+@dataclass(frozen=True)
+class Choice:
+    location: Location
+    slot: slotlib.Slot
+    name: str
+    phone: str
+
+
+def clean_choice(extra: dict, now: datetime | None = None) -> tuple[Choice | None, list[Problem]]:
+    """The buyer's pickup choices from ``checkout.extra``, or the problems with them."""
+    problems: list[Problem] = []
+    extra = extra or {}
+    slot = None
+    location = None
+    parsed = slotlib.parse_slot_key(extra.get(FIELD_SLOT, ""))
+    if parsed is None:
+        problems.append(Problem("pickup_slot_required", _("Choose a store and a pickup time."),
+                                PLUGIN_NAME, FIELD_SLOT))
+    else:
+        location = db.session.get(Location, parsed[0])
+        if location is None or not location.active:
+            problems.append(Problem("pickup_location_invalid", _("Choose one of the stores shown."),
+                                    PLUGIN_NAME, FIELD_SLOT))
+        else:
+            slot = next((s for s in available_slots(location, now) if s.local_start == parsed[1]), None)
+            if slot is None:
+                problems.append(Problem("pickup_slot_unavailable",
+                                        _("That pickup time is no longer available; choose another."),
+                                        PLUGIN_NAME, FIELD_SLOT))
+    name = (extra.get(FIELD_NAME) or "").strip()
+    phone = (extra.get(FIELD_PHONE) or "").strip()
+    if not name or len(name) > 120:
+        problems.append(Problem("pickup_name_invalid", _("Enter the name of the person collecting (at most 120 characters)."),
+                                PLUGIN_NAME, FIELD_NAME))
+    if not PHONE.match(phone) or len(phone) > 32:
+        problems.append(Problem("pickup_phone_invalid", _("Enter the phone number of the person collecting."),
+                                PLUGIN_NAME, FIELD_PHONE))
+    if problems:
+        return None, problems
+    return Choice(location, slot, name, phone), []
+
+
+def is_pickup(checkout) -> bool:
+    return getattr(getattr(checkout, "delivery", None), "code", None) == OPTION_CODE
+
+
+def validate_checkout(checkout) -> list[Problem]:
+    if not is_pickup(checkout):
+        return []
+    return clean_choice(checkout.extra)[1]
+
+
+def _ensure_usage_row(location_id: int, slot_start: datetime) -> None:
+    # Created on first use; two checkouts creating it at once both succeed (one inserts).
+    dialect = db.engine.dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    db.session.execute(insert(SlotUsage).values(location_id=location_id, slot_start=slot_start, used=0)
+                       .on_conflict_do_nothing(index_elements=["location_id", "slot_start"]))
+
+
+def take_slot(location: Location, slot_start: datetime) -> None:
+    """Reserve one place in a slot; raises Conflict when it is full (capacity never exceeded)."""
+    _ensure_usage_row(location.id, slot_start)
+    # Through the ORM so the datetime is bound exactly as it was stored (SQLite keeps text).
+    result = db.session.execute(
+        update(SlotUsage).where(SlotUsage.location_id == location.id, SlotUsage.slot_start == slot_start,
+                                SlotUsage.used < int(location.slot_capacity))
+        .values(used=SlotUsage.used + 1).execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        raise Conflict(_("That pickup time has just filled up; choose another."), code="pickup_slot_full",
+                       field=FIELD_SLOT)
+
+
+def give_slot_back(location_id: int, slot_start: datetime) -> None:
+    db.session.execute(
+        update(SlotUsage).where(SlotUsage.location_id == location_id, SlotUsage.slot_start == slot_start,
+                                SlotUsage.used > 0)
+        .values(used=SlotUsage.used - 1).execution_options(synchronize_session=False))
+
+
+def order_placing(order, checkout) -> None:
+    """Inside the checkout transaction: check the choice again, take the slot, write the pickup."""
+    if not is_pickup(checkout):
+        return
+    choice, problems = clean_choice(checkout.extra)
+    if choice is None:
+        raise ValidationFailed(problems[0].message, code=problems[0].code, field=problems[0].field)
+    take_slot(choice.location, choice.slot.start)
+    db.session.add(Pickup(order_id=order.id, location_id=choice.location.id, slot_start=choice.slot.start,
+                          slot_end=choice.slot.end, contact_name=choice.name, contact_phone=choice.phone,
+                          status=PREPARING, reference=f"PU-{order.number}"))
+    db.session.flush()

@@ -1,0 +1,86 @@
+"""Carrier registry: preset, name matching, URL encoding, staff CRUD and permissions."""
+from __future__ import annotations
+
+from plugins.order_tracking import carriers
+from plugins.order_tracking.models import Carrier
+from storefront.extensions import db
+from tests.factories import login
+
+NAMES = ["SF Express", "ZTO", "YTO", "STO", "Yunda", "JD Logistics", "EMS", "J&T Express",
+         "Giao Hàng Nhanh", "Viettel Post"]
+
+
+def test_preset_covers_the_shop_carriers_with_tracking_templates(app):
+    listed = carriers.list_carriers()
+    assert sorted(c.name for c in listed) == sorted(NAMES)
+    assert all("{tracking}" in c.tracking_url and c.tracking_url.startswith("https://") for c in listed)
+
+
+def test_match_by_name_is_case_insensitive(app):
+    assert carriers.carrier_for_name("sf express").code == "sf"
+    assert carriers.carrier_for_name("giao hàng nhanh").code == "ghn"
+    assert carriers.carrier_for_name("Nope") is None
+    assert carriers.carrier_for_name("") is None
+
+
+def test_tracking_number_is_url_encoded(app):
+    sf = carriers.carrier_for_code("sf")
+    url = carriers.tracking_url(sf, "AB 1/2?x=<y>&z")
+    assert url.endswith("AB%201%2F2%3Fx%3D%3Cy%3E%26z")
+    assert carriers.tracking_url(None, "X") is None
+
+
+def test_seed_is_idempotent(app):
+    assert carriers.seed_preset() == len(NAMES)
+    assert carriers.seed_preset() == 0
+    assert db.session.query(Carrier).count() == len(NAMES)
+
+
+def test_staff_create_edit_delete(app, client, enabled, staff):
+    login(client, staff)
+    r = client.post("/admin/tracking/carriers/new", data={
+        "name": "Best Express", "code": "best", "tracking_url": "https://example.com/t/{tracking}",
+        "transit_days": "4", "active": "y"})
+    assert r.status_code == 302, r.get_data(as_text=True)[:500]
+    row = db.session.query(Carrier).filter_by(code="best").one()
+    row_id = row.id
+    assert db.session.query(Carrier).count() == len(NAMES) + 1  # the preset was written first
+    r = client.post(f"/admin/tracking/carriers/{row.id}/edit", data={
+        "name": "Best Express", "code": "best", "tracking_url": "https://example.com/t/{tracking}",
+        "transit_days": "5", "active": "y"})
+    assert r.status_code == 302
+    db.session.rollback()
+    assert db.session.get(Carrier, row_id).transit_days == 5
+    assert client.get("/admin/tracking/carriers").status_code == 200
+    r = client.post(f"/admin/tracking/carriers/{row_id}/delete")
+    assert r.status_code == 302
+    db.session.rollback()
+    assert db.session.get(Carrier, row_id) is None
+
+
+def test_bad_input_shows_field_errors(app, client, enabled, staff):
+    login(client, staff)
+    r = client.post("/admin/tracking/carriers/new", data={
+        "name": "X", "code": "BAD CODE!", "tracking_url": "http://no-placeholder", "transit_days": "4"})
+    assert r.status_code == 422
+    assert "lower-case" in r.get_data(as_text=True)
+    r = client.post("/admin/tracking/carriers/new", data={
+        "name": "X", "code": "xx", "tracking_url": "http://no-placeholder", "transit_days": "4"})
+    assert r.status_code == 422 and "{tracking}" in r.get_data(as_text=True)
+    r = client.post("/admin/tracking/carriers/new", data={
+        "name": "sf express", "code": "sf2", "tracking_url": "", "transit_days": "4"})
+    assert r.status_code == 422 and "already uses" in r.get_data(as_text=True)
+    assert db.session.query(Carrier).filter(Carrier.code.in_(["bad code!", "xx", "sf2"])).count() == 0
+
+
+def test_carrier_pages_need_staff(app, client, enabled, buyer):
+    assert client.get("/admin/tracking/carriers").status_code in (302, 401, 403)
+    login(client, buyer)
+    assert client.get("/admin/tracking/carriers").status_code in (403, 404)
+    assert client.post("/admin/tracking/carriers/preset").status_code in (403, 404)
+    assert db.session.query(Carrier).count() == 0
+
+
+def test_disabled_plugin_pages_answer_404(app, client, staff):
+    login(client, staff)
+    assert client.get("/admin/tracking/carriers").status_code == 404

@@ -1,0 +1,305 @@
+"""After placing: ready (codes, notification), the counter (exactly-once hand-over, lockout), closing."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from plugins.store_pickup import pickups
+from plugins.store_pickup.models import Pickup, SlotUsage
+from storefront.errors import Conflict, Forbidden, NotFound, TransitionVetoed, ValidationFailed
+from storefront.extensions import db
+from storefront.notify.models import InboxMessage, OutboxMessage
+from storefront.orders.models import Order, OrderEvent
+from storefront.orders.services import cancel_by_buyer, confirm_receipt
+from storefront.orders.status import OrderStatus
+from tests.factories import make_staff, make_user
+
+from .conftest import place_pickup_order, set_enabled, sign_in, thread_client
+
+
+def _pickup(order) -> Pickup:
+    db.session.expire_all()
+    return db.session.execute(db.select(Pickup).where(Pickup.order_id == order.id)).scalar_one()
+
+
+def _ready(order, staff) -> Pickup:
+    pickups.mark_ready(_pickup(order).id, staff)
+    return _pickup(order)
+
+
+def test_mark_ready_ships_the_order_draws_a_code_and_notifies(app, location, buyer, staff):
+    order = place_pickup_order(buyer, location)
+    pickup = _ready(order, staff)
+    assert pickup.status == "ready" and pickup.code == pickup.open_code
+    assert len(pickup.code) == 8 and pickup.code.isdigit()
+    order = db.session.get(Order, order.id)
+    assert order.status == OrderStatus.SHIPPED and order.carrier == "Store pickup"
+    assert order.tracking_number == pickup.reference and order.auto_confirm_at is None
+    inbox = db.session.execute(db.select(InboxMessage).where(InboxMessage.kind == "store_pickup_ready")).scalar_one()
+    assert pickup.code in inbox.body and inbox.user_id == buyer.id
+    assert db.session.execute(db.select(OutboxMessage).where(OutboxMessage.kind == "store_pickup_ready")).scalar_one()
+
+
+def test_unpaid_order_cannot_be_marked_ready(app, location, buyer, staff):
+    order = place_pickup_order(buyer, location, pay=False)
+    with pytest.raises(Conflict):
+        pickups.mark_ready(_pickup(order).id, staff)
+    assert _pickup(order).status == "preparing" and _pickup(order).open_code is None
+
+
+def test_mark_ready_twice_is_refused_and_keeps_the_code(app, location, buyer, staff):
+    order = place_pickup_order(buyer, location)
+    code = _ready(order, staff).code
+    with pytest.raises(Conflict):
+        pickups.mark_ready(_pickup(order).id, staff)
+    assert _pickup(order).code == code
+
+
+def test_buyer_cannot_mark_ready(app, location, buyer):
+    order = place_pickup_order(buyer, location)
+    with pytest.raises(Forbidden):
+        pickups.mark_ready(_pickup(order).id, buyer)
+
+
+def test_bulk_ready_page(app, client, location, staff):
+    orders = [place_pickup_order(make_user(), location) for _ in range(3)]
+    unpaid = place_pickup_order(make_user(), location, pay=False)
+    sign_in(client, staff)
+    ids = [str(_pickup(o).id) for o in orders + [unpaid]]
+    response = client.post("/admin/pickup/ready", data={"pickup_id": ids}, follow_redirects=True)
+    assert response.status_code == 200
+    assert [_pickup(o).status for o in orders] == ["ready"] * 3
+    assert _pickup(unpaid).status == "preparing"
+    assert "3 pickup(s) marked ready" in response.get_data(as_text=True)
+
+
+def test_codes_are_random_and_unique_among_open_pickups(app, location, staff, monkeypatch):
+    drawn = iter(["11112222", "11112222", "33334444"])
+    monkeypatch.setattr(pickups, "new_code", lambda: next(drawn))
+    first = _ready(place_pickup_order(make_user(), location), staff)
+    second = _ready(place_pickup_order(make_user(), location), staff)
+    assert (first.open_code, second.open_code) == ("11112222", "33334444")  # collision redrawn
+
+
+def test_codes_come_from_the_csprng():
+    codes = {pickups.new_code() for _ in range(200)}
+    assert len(codes) > 190 and all(len(c) == 8 and c.isdigit() for c in codes)
+
+
+def test_a_closed_pickups_code_can_be_reused(app, location, staff, monkeypatch):
+    monkeypatch.setattr(pickups, "new_code", lambda: "55556666")
+    first = _ready(place_pickup_order(make_user(), location), staff)
+    pickups.verify_code(location.id, first.code, staff)
+    second = _ready(place_pickup_order(make_user(), location), staff)
+    assert second.open_code == "55556666" and _pickup(first.order).open_code is None
+
+
+# -- counter ------------------------------------------------------------------------------
+def test_verify_hands_over_once_and_completes_the_order(app, location, buyer, staff):
+    order = place_pickup_order(buyer, location)
+    code = _ready(order, staff).code
+    pickups.verify_code(location.id, f" {code[:4]} {code[4:]} ", staff)  # spaces typed are ignored
+    pickup = _pickup(order)
+    assert pickup.status == "collected" and pickup.open_code is None and pickup.collected_by == staff.id
+    assert db.session.get(Order, order.id).status == OrderStatus.COMPLETED
+    kinds = db.session.execute(db.select(OrderEvent.kind).where(OrderEvent.order_id == order.id)).scalars().all()
+    assert "pickup_collected" in kinds
+    with pytest.raises(NotFound):
+        pickups.verify_code(location.id, code, staff)
+
+
+def test_code_works_only_at_its_own_location(app, location, buyer, staff):
+    from .conftest import make_location
+
+    other = make_location(name="Other store")
+    code = _ready(place_pickup_order(buyer, location), staff).code
+    with pytest.raises(NotFound):
+        pickups.verify_code(other.id, code, staff)
+
+
+def test_buyer_cannot_confirm_receipt_before_collecting(app, location, buyer, staff):
+    order = place_pickup_order(buyer, location)
+    _ready(order, staff)
+    with pytest.raises(TransitionVetoed):
+        confirm_receipt(db.session.get(Order, order.id), buyer)
+
+
+def test_concurrent_verification_redeems_exactly_once(app, location, buyer):
+    staff_users = [make_staff() for _ in range(8)]
+    order = place_pickup_order(buyer, location)
+    code = _ready(order, staff_users[0]).code
+    clients = []
+    for user in staff_users:
+        c = thread_client(app)
+        sign_in(c, user)
+        clients.append(c)
+    barrier = threading.Barrier(len(clients))
+    statuses = [0] * len(clients)
+    url = f"/admin/pickup/counter/{location.id}/verify"
+
+    def submit(i):
+        barrier.wait(timeout=120)
+        try:
+            statuses[i] = clients[i].post(url,
+                                          data={"code": code}).status_code
+        except Exception as exc:  # noqa: BLE001
+            statuses[i] = repr(exc)
+
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(len(clients))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    db.session.rollback()
+    assert statuses.count(302) == 1, statuses
+    assert all(s in (302, 404, 409) for s in statuses), statuses
+    events = db.session.execute(db.select(OrderEvent).where(OrderEvent.order_id == order.id,
+                                                            OrderEvent.kind == "pickup_collected")).scalars().all()
+    assert len(events) == 1
+    assert db.session.get(Order, order.id).status == OrderStatus.COMPLETED
+
+
+def test_wrong_codes_lock_the_counter_per_staff_and_location(app, location, buyer, staff):
+    set_enabled(True, max_wrong_codes=3, lockout_minutes=15)
+    code = _ready(place_pickup_order(buyer, location), staff).code
+    wrong = "00000000" if code != "00000000" else "11111111"
+    for _ in range(3):
+        with pytest.raises((NotFound, ValidationFailed)):
+            pickups.verify_code(location.id, wrong, staff)
+    with pytest.raises(pickups.TooManyAttempts):
+        pickups.verify_code(location.id, code, staff)  # even the right code waits out the lock
+    assert _pickup_status_by_code(code) == "ready"
+    colleague = make_staff()
+    pickups.verify_code(location.id, code, colleague)  # another staff member is not locked
+    assert _pickup_status_by_code(code) is None
+
+
+def _pickup_status_by_code(code):
+    db.session.expire_all()
+    return db.session.execute(db.select(Pickup.status).where(Pickup.open_code == code)).scalar()
+
+
+def test_malformed_code_counts_as_wrong(app, location, staff):
+    set_enabled(True, max_wrong_codes=2)
+    for bad in ("abc", "1234"):
+        with pytest.raises(ValidationFailed):
+            pickups.verify_code(location.id, bad, staff)
+    with pytest.raises(pickups.TooManyAttempts):
+        pickups.verify_code(location.id, "12345678", staff)
+
+
+def test_counter_page_lists_today_and_verifies(app, client, enabled, buyer, staff):
+    from .conftest import make_location
+
+    location = make_location(prep_minutes=0)
+    order = place_pickup_order(buyer, location)
+    code = _ready(order, staff).code
+    sign_in(client, staff)
+    page = client.get(f"/admin/pickup/counter/{location.id}").get_data(as_text=True)
+    from plugins.store_pickup.slots import shop_zone, to_local
+    from storefront.clock import utcnow
+
+    zone = shop_zone()
+    today = to_local(_pickup(order).slot_start, zone).date() == to_local(utcnow(), zone).date()
+    # The first free slot is tomorrow late in the shop's day: then it is not on today's screen.
+    assert (order.number in page) == today
+    response = client.post(f"/admin/pickup/counter/{location.id}/verify", data={"code": "99999999"})
+    assert response.status_code == 404 and "No order is waiting with this code here." in response.get_data(as_text=True)
+    response = client.post(f"/admin/pickup/counter/{location.id}/verify", data={"code": code})
+    assert response.status_code == 302
+    assert _pickup(order).status == "collected"
+
+
+def test_counter_needs_staff(app, client, location, buyer):
+    sign_in(client, buyer)
+    assert client.get(f"/admin/pickup/counter/{location.id}").status_code == 403
+    assert client.post(f"/admin/pickup/counter/{location.id}/verify", data={"code": "12345678"}).status_code == 403
+    assert client.post("/admin/pickup/ready", data={"pickup_id": ["1"]}).status_code == 403
+
+
+# -- order page: who sees the code --------------------------------------------------------
+def test_code_shown_to_the_buyer_and_staff_only(app, client, location, buyer, staff):
+    order = place_pickup_order(buyer, location)
+    code = _ready(order, staff).code
+    sign_in(client, buyer)
+    page = client.get(f"/orders/{order.number}").get_data(as_text=True)
+    assert code in page and location.address in page and "Ready for pickup" in page
+    staff_client = type(client)(app, app.response_class, use_cookies=True)
+    sign_in(staff_client, staff)
+    assert code in staff_client.get(f"/admin/orders/{order.number}").get_data(as_text=True)
+    other = type(client)(app, app.response_class, use_cookies=True)
+    sign_in(other, make_user())
+    response = other.get(f"/orders/{order.number}")
+    assert response.status_code == 404 and code not in response.get_data(as_text=True)
+
+
+def test_no_code_before_ready(app, client, location, buyer):
+    order = place_pickup_order(buyer, location)
+    sign_in(client, buyer)
+    page = client.get(f"/orders/{order.number}").get_data(as_text=True)
+    assert "Being prepared" in page and "Show this code" not in page
+
+
+# -- closing ------------------------------------------------------------------------------
+def test_cancelled_order_frees_its_slot_once(app, location, buyer):
+    order = place_pickup_order(buyer, location)
+    cancel_by_buyer(db.session.get(Order, order.id), buyer)
+    db.session.expire_all()
+    assert _pickup(order).status == "cancelled"
+    assert db.session.execute(db.select(SlotUsage.used)).scalar() == 0
+    assert pickups.release_for_closed_order(order.id) is False  # a second call changes nothing
+    assert db.session.execute(db.select(SlotUsage.used)).scalar() == 0
+
+
+# -- disabled plugin ----------------------------------------------------------------------
+def test_disabled_plugin_keeps_open_pickups_serviceable(app, client, location, buyer, staff):
+    order = place_pickup_order(buyer, location)
+    set_enabled(False)
+    sign_in(client, staff)
+    assert client.get("/admin/pickup/").status_code == 200
+    response = client.post("/admin/pickup/ready", data={"pickup_id": [str(_pickup(order).id)]})
+    assert response.status_code == 302 and _pickup(order).status == "ready"
+    response = client.post(f"/admin/pickup/counter/{location.id}/verify", data={"code": _pickup(order).code})
+    assert response.status_code == 302 and _pickup(order).status == "collected"
+    assert db.session.get(Order, order.id).status == OrderStatus.COMPLETED
+    assert client.get("/pickup/stores").status_code == 404  # buyer pages of a disabled plugin
+
+
+def test_qr_code_of_the_pickup_code_on_the_buyers_page(app, client, location, buyer, staff):
+    pytest.importorskip("qrcode")
+    from plugins.store_pickup.qr import qr_svg
+
+    svg = str(qr_svg("12345678", label="12345678"))
+    assert svg.startswith('<svg class="sp-qr"') and 'viewBox="0 0 29 29"' in svg  # version 1 + quiet zone
+    assert svg != str(qr_svg("12345679"))
+    order = place_pickup_order(buyer, location)
+    code = _ready(order, staff).code
+    sign_in(client, buyer)
+    page = client.get(f"/orders/{order.number}").get_data(as_text=True)
+    assert 'class="sp-qr"' in page and f'aria-label="{code}"' in page
+
+
+def test_staff_marks_ready_from_the_order_admin_page(app, client, location, buyer, staff):
+    order = place_pickup_order(buyer, location)
+    sign_in(client, staff)
+    page = client.get(f"/admin/orders/{order.number}").get_data(as_text=True)
+    assert "Mark ready for pickup" in page and "Han Meimei" in page
+    response = client.post("/admin/pickup/ready", data={"pickup_id": str(_pickup(order).id),
+                                                        "next": f"/admin/orders/{order.number}"})
+    assert response.status_code == 302 and response.headers["Location"].endswith(f"/admin/orders/{order.number}")
+    assert _pickup(order).status == "ready"
+    response = client.post("/admin/pickup/ready", data={"pickup_id": "1", "next": "//evil.example/x"})
+    assert "evil.example" not in response.headers["Location"]
+
+
+def test_core_shipping_of_a_pickup_order_is_refused(app, location, buyer, staff):
+    from storefront.orders.services import ship_order
+    from storefront.settings import get_setting
+
+    order = place_pickup_order(buyer, location)
+    carrier = (get_setting("carriers") or ["SF Express"])[0]
+    with pytest.raises(TransitionVetoed):
+        ship_order(db.session.get(Order, order.id), staff, carrier, "SF1234567890")
+    assert db.session.get(Order, order.id).status == OrderStatus.PAID
+    assert _ready(order, staff).status == "ready"
