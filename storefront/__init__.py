@@ -20,7 +20,7 @@ from flask import Blueprint, Flask
 from . import config as config_module
 from .database import (configure_alembic, configure_engine, install_session_hooks,
                        run_after_commit_callbacks)
-from .extensions import babel, csrf, db, limiter, login_manager, migrate
+from .extensions import csrf, db, limiter, login_manager, migrate
 
 __version__ = "0.1.0"
 

@@ -14,7 +14,9 @@ import pytest
 from sqlalchemy import text
 
 from storefront import create_app
-from storefront.extensions import db
+from flask.testing import FlaskClient
+
+from storefront.extensions import db, limiter
 
 from .factories import login  # noqa: F401  (re-exported for tests)
 
@@ -93,9 +95,43 @@ def app(_app):
         _wipe(_app)
 
 
+class IsolatedClient(FlaskClient):
+    """A test client whose every request runs in its own app context.
+
+    The ``app`` fixture keeps an app context pushed for the whole test, and
+    Flask reuses a pushed context for requests of the same app: ``g`` (where
+    Flask-Login caches the signed-in user) and the database session would
+    leak from one request, or one client, to the next. Production never
+    shares them, so neither do the tests. The test's own transaction is
+    committed first so the request sees its rows, and the test reads fresh
+    data afterwards (a SQLite read transaction would keep an old snapshot).
+    """
+
+    def open(self, *args, **kwargs):
+        db.session.commit()
+        with self.application.app_context():
+            try:
+                return super().open(*args, **kwargs)
+            finally:
+                db.session.remove()
+
+
+def new_client(app) -> IsolatedClient:
+    return IsolatedClient(app, app.response_class, use_cookies=True)
+
+
 @pytest.fixture
 def client(app):
-    return app.test_client()
+    return new_client(app)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    # The limiter's in-memory counters outlive a test; without a reset one
+    # test's attempts would count against the next one's.
+    if getattr(limiter, "initialized", False):
+        limiter.reset()
+    yield
 
 
 @pytest.fixture(scope="session")
@@ -111,7 +147,7 @@ def secure_app(_secure_app, app):
 
 @pytest.fixture
 def secure_client(secure_app):
-    return secure_app.test_client()
+    return new_client(secure_app)
 
 
 def csrf_token_from(html: str) -> str:

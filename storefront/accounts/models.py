@@ -4,7 +4,7 @@ import enum
 import secrets
 
 from flask_login import UserMixin
-from sqlalchemy import Enum, ForeignKey, Index, String, Boolean, Integer
+from sqlalchemy import Enum, ForeignKey, String, Boolean
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import (CheckConstraint, Enum, ForeignKey, Index, Integer, String, Text,
-                        UniqueConstraint)
+from sqlalchemy import (CheckConstraint, Enum, ForeignKey, Index, Integer, String, Text)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db

@@ -1,54 +1,8 @@
 """Fixtures for the accounts tests."""
 from __future__ import annotations
 
-import pytest
-from flask.testing import FlaskClient
+from tests.conftest import IsolatedClient, new_client  # noqa: F401  (re-exported)
 
-from storefront.extensions import db, limiter
-
-
-class IsolatedClient(FlaskClient):
-    """A test client whose every request runs in its own app context.
-
-    The ``app`` fixture keeps an app context pushed for the whole test, and
-    Flask reuses a pushed context for requests of the same app: ``g`` (where
-    Flask-Login caches the signed-in user) and the database session would
-    leak from one request, or one client, to the next. Production never
-    shares them, so neither do these tests. The test's own transaction is
-    committed first so the request sees its rows and the test reads fresh
-    data afterwards (a SQLite read transaction would keep an old snapshot).
-    """
-
-    def open(self, *args, **kwargs):
-        db.session.commit()
-        with self.application.app_context():
-            try:
-                return super().open(*args, **kwargs)
-            finally:
-                db.session.remove()
-
-
-def new_client(app) -> IsolatedClient:
-    return IsolatedClient(app, app.response_class, use_cookies=True)
-
-
-@pytest.fixture
-def client(app):
-    return new_client(app)
-
-
-@pytest.fixture
-def secure_client(secure_app):
-    return new_client(secure_app)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits():
-    # The limiter's in-memory counters outlive a test; without a reset one
-    # test's sign-ins would count against the next one's.
-    if getattr(limiter, "initialized", False):
-        limiter.reset()
-    yield
 
 
 def is_signed_in(client) -> bool:

@@ -7,7 +7,6 @@ from storefront.extensions import db
 from storefront.settings import SHOP_DEFAULTS, all_settings
 from storefront.settings_models import Setting
 from tests.conftest import csrf_token_from
-from tests.factories import login
 
 VALID = {
     "shop_name": "Tea House",

@@ -14,7 +14,7 @@ from flask_babel import get_locale
 
 from storefront.extensions import db
 from storefront.i18n import TRANSLATIONS_DIR, compile_catalogs, format_money, select_locale
-from tests.factories import login, make_staff, make_user
+from tests.factories import login, make_staff
 
 
 def _locale(app, path="/", **headers) -> str:

@@ -9,7 +9,6 @@ import secrets
 from datetime import datetime
 
 import pytest
-from flask.testing import FlaskClient
 
 import plugins.coupons.models  # noqa: F401  (tables in the metadata before the schema is created)
 from plugins.coupons import admin_services
@@ -18,7 +17,7 @@ from storefront.cart import services as cart_services
 from storefront.extensions import db
 from storefront.plugins.host import get_host
 from storefront.settings_models import PluginState
-from tests.conftest import make_test_app
+from tests.conftest import IsolatedClient, make_test_app
 from tests.factories import make_staff, make_user
 
 PLUGINS = ["plugins.coupons", "plugins.free_shipping"]
@@ -46,16 +45,6 @@ def app(app, _cp_app):
         ctx.pop()
 
 
-class IsolatedClient(FlaskClient):
-    """Each request in a fresh app context; the test's own transaction committed first."""
-
-    def open(self, *args, **kwargs):
-        db.session.commit()
-        with self.application.app_context():
-            try:
-                return super().open(*args, **kwargs)
-            finally:
-                db.session.remove()
 
 
 _ip = iter(range(1, 10**6))

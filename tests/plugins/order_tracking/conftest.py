@@ -12,12 +12,11 @@ import json
 import time
 
 import pytest
-from flask.testing import FlaskClient
 
 import plugins.order_tracking.models  # noqa: F401  (tables in the metadata before the schema is created)
 from storefront.extensions import db, limiter
 from storefront.settings_models import PluginState
-from tests.conftest import make_test_app
+from tests.conftest import IsolatedClient, make_test_app
 from tests.factories import make_staff, make_user
 
 PLUGINS = ["plugins.order_tracking"]
@@ -25,14 +24,6 @@ SECRET = "whsec-test-0123456789abcdef"
 _ips = itertools.count(1)
 
 
-class IsolatedClient(FlaskClient):
-    def open(self, *args, **kwargs):
-        db.session.commit()
-        with self.application.app_context():
-            try:
-                return super().open(*args, **kwargs)
-            finally:
-                db.session.remove()
 
 
 def new_client(flask_app) -> IsolatedClient:

@@ -7,11 +7,11 @@ import time
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from plugins.order_tracking.models import Parcel, ParcelEvent
+from plugins.order_tracking.models import ParcelEvent
 from storefront.extensions import db
 from storefront.orders.models import OrderEvent
 
-from .conftest import SECRET, enable, push, signed_headers
+from .conftest import enable, push, signed_headers
 from .helpers import OrderStatus, reload, shipped_order
 
 PATHS = ["/p/tracking/webhook", "/api/v1/tracking/webhook"]

@@ -20,23 +20,13 @@ from storefront.checkout.services import place_order
 from storefront.extensions import db, limiter
 from storefront.payments.services import confirm_payment
 from storefront.settings_models import PluginState
-from tests.conftest import make_test_app
+from tests.conftest import IsolatedClient, make_test_app
 from tests.factories import make_product, make_staff, make_user
 
 PLUGINS = ["plugins.store_pickup"]
 ALL_DAY = {str(d): "00:00-24:00" for d in range(7)}
 
 
-class IsolatedClient(FlaskClient):
-    """Each request in its own app context; the test's own transaction is committed first."""
-
-    def open(self, *args, **kwargs):
-        db.session.commit()
-        with self.application.app_context():
-            try:
-                return super().open(*args, **kwargs)
-            finally:
-                db.session.remove()
 
 
 def new_client(app) -> IsolatedClient:
