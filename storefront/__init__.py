@@ -47,6 +47,7 @@ class Storefront:
                          compare_type=True)
         if configure_alembic not in migrate.configure_callbacks:
             migrate.configure(configure_alembic)
+        _upgrade_all_branches_by_default()
         csrf.init_app(app)
         login_manager.init_app(app)
         limiter.init_app(app)
@@ -180,6 +181,20 @@ class Storefront:
         app.register_blueprint(payments_bp, url_prefix=f"{prefix}/pay")
         app.register_blueprint(admin_bp, url_prefix=f"{prefix}/admin")
         register_api(state.api, prefix)
+
+
+def _upgrade_all_branches_by_default() -> None:
+    """Make a bare ``flask db upgrade`` upgrade every branch ("heads").
+
+    Each plugin brings its own Alembic branch, and Alembic refuses "head"
+    (Flask-Migrate's default) once there are several. Changing the default
+    of the command's argument keeps ``flask db upgrade <rev>`` as it was.
+    """
+    from flask_migrate.cli import upgrade as upgrade_command
+
+    for param in upgrade_command.params:
+        if param.name == "revision" and param.default == "head":
+            param.default = "heads"
 
 
 def create_app(config: dict[str, Any] | None = None, instance_path: str | None = None) -> Flask:

@@ -30,7 +30,11 @@ def deliver_command():
 @click.option("--workers", default=2, show_default=True)
 def worker_command(workers: int):
     """Run the Huey worker: periodic sweeps and notification delivery."""
+    import logging
+
     from huey.consumer import Consumer
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from .jobs.queue import register_tasks
 

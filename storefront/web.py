@@ -158,10 +158,13 @@ def _admin_menu():
         MenuItem(_("Dashboard"), "admin.dashboard", order=0),
         MenuItem(_("Orders"), "admin.orders", order=10),
         MenuItem(_("Products"), "admin.products", order=20),
-        MenuItem(_("Plugins"), "admin.plugins", order=80),
-        MenuItem(_("Settings"), "admin.settings", order=90),
-        MenuItem(_("Audit log"), "admin.audit", order=95),
     ]
+    if getattr(current_user, "is_owner", False):  # owner-only pages: staff would get 403
+        core += [
+            MenuItem(_("Plugins"), "admin.plugins", order=80),
+            MenuItem(_("Settings"), "admin.settings", order=90),
+            MenuItem(_("Audit log"), "admin.audit", order=95),
+        ]
     extra = flatten(get_host().call_safely("admin_menu", user=current_user))
     return sorted(core + extra, key=lambda item: item.order)
 

@@ -25,8 +25,26 @@ TEST_DB_URL = os.environ.get("STOREFRONT_TEST_DATABASE_URL")
 
 def _database_url(tmp_path_factory) -> str:
     if TEST_DB_URL:
-        return TEST_DB_URL
+        worker = os.environ.get("PYTEST_XDIST_WORKER")
+        return _worker_database(TEST_DB_URL, worker) if worker else TEST_DB_URL
     return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "test.db")
+
+
+def _worker_database(url: str, worker: str) -> str:
+    """Each pytest-xdist worker gets its own PostgreSQL database (``<name>_<worker>``):
+    the session fixture drops and recreates the schema, which workers sharing
+    one database would do under each other's feet."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    admin = base.set(drivername="postgresql", database="postgres")
+    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return base.set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")

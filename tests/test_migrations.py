@@ -41,7 +41,7 @@ def scratch_url(tmp_path):
     import psycopg
 
     base = make_url(TEST_DB_URL)
-    name = f"{base.database}_migr"
+    name = f"{base.database}_migr_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
     with psycopg.connect(_admin_conninfo(base), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -258,3 +258,17 @@ def test_migrated_column_types_per_dialect(scratch_app):
     else:
         settings_type = {c["name"]: c for c in inspect(db.engine).get_columns("plugin_states")}["settings"]["type"]
         assert "JSON" in str(settings_type).upper()
+
+
+def test_bare_flask_db_upgrade_builds_every_branch(scratch_app):
+    """``flask db upgrade`` with no revision builds the core and every plugin branch."""
+    from storefront.plugins.host import get_host
+
+    result = scratch_app.test_cli_runner().invoke(args=["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    tables = set(inspect(db.engine).get_table_names())
+    assert {"orders", "order_tracking_parcels", "coupons_coupons", "promo_popups_popups"} <= tables
+    heads = {row[0] for row in db.session.execute(db.text("SELECT version_num FROM alembic_version"))}
+    # Plugin branches depending on the core leave only their own heads stamped.
+    plugin_heads = {f"0001_{name}" for name, m in get_host(scratch_app).plugins.items() if m.migrations}
+    assert plugin_heads <= heads

@@ -2,7 +2,7 @@
 
 Revision ID: 0001_core
 Revises: 
-Create Date: 2026-11-21 23:56:15.381505
+Create Date: 2026-11-22 00:02:48.949186
 
 """
 from alembic import op

@@ -14,7 +14,7 @@ from flask_login import current_user
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from storefront.api.common import ErrorSchema, staff_required, token_required
+from storefront.api.common import ApiErrorSchema, staff_required, token_required
 from storefront.cart.services import find_cart
 from storefront.extensions import csrf, limiter
 from storefront.plugins.host import get_host
@@ -144,7 +144,7 @@ def _applied(coupon) -> dict:
 @limiter.limit(_attempt_limit, key_func=_buyer_key)
 @blp.arguments(CouponsCodeSchema)
 @blp.response(200, CouponsAppliedSchema)
-@blp.alt_response(422, schema=ErrorSchema)
+@blp.alt_response(422, schema=ApiErrorSchema)
 @token_required
 def apply_code(args):
     """Apply a coupon code to the buyer's cart (case-, space- and full-width-insensitive; rate-limited)."""
@@ -163,7 +163,7 @@ def remove_code():
 @blp.post("/use")
 @blp.arguments(CouponsUseSchema)
 @blp.response(200, CouponsAppliedSchema)
-@blp.alt_response(404, schema=ErrorSchema)
+@blp.alt_response(404, schema=ApiErrorSchema)
 @token_required
 def use_wallet(args):
     """Use a coupon of the buyer's wallet on the cart."""
@@ -174,7 +174,7 @@ def use_wallet(args):
 @limiter.limit("30/minute")
 @blp.arguments(CouponsClaimSchema)
 @blp.response(201, CouponsWalletSchema)
-@blp.alt_response(409, schema=ErrorSchema)
+@blp.alt_response(409, schema=ApiErrorSchema)
 @token_required
 def claim(args):
     """Claim a claimable coupon into the wallet (claim quota and per-buyer limit enforced)."""
@@ -215,7 +215,7 @@ def list_coupons():
 @admin_blp.post("/")
 @admin_blp.arguments(CouponsCouponSchema)
 @admin_blp.response(201, CouponsCouponSchema)
-@admin_blp.alt_response(422, schema=ErrorSchema)
+@admin_blp.alt_response(422, schema=ApiErrorSchema)
 @staff_required
 def create_coupon(payload):
     return svc.create_coupon(payload)
@@ -231,7 +231,7 @@ def get_coupon(coupon_id):
 @admin_blp.patch("/<int:coupon_id>")
 @admin_blp.arguments(CouponsPatchSchema)
 @admin_blp.response(200, CouponsCouponSchema)
-@admin_blp.alt_response(422, schema=ErrorSchema)
+@admin_blp.alt_response(422, schema=ApiErrorSchema)
 @staff_required
 def update_coupon(payload, coupon_id):
     """Change some fields (``active: false`` pauses it)."""
@@ -248,7 +248,7 @@ def duplicate_coupon(coupon_id):
 @admin_blp.post("/<int:coupon_id>/codes")
 @admin_blp.arguments(CouponsGenerateSchema)
 @admin_blp.response(201, CouponsCodesSchema)
-@admin_blp.alt_response(422, schema=ErrorSchema)
+@admin_blp.alt_response(422, schema=ApiErrorSchema)
 @staff_required
 def generate_codes(payload, coupon_id):
     """Generate unique single-use codes (the coupon must use single-use codes)."""

@@ -12,7 +12,7 @@ from flask_login import current_user
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from storefront.api.common import ErrorSchema, staff_required, token_required
+from storefront.api.common import ApiErrorSchema, staff_required, token_required
 from storefront.clock import utcnow
 from storefront.extensions import csrf
 from storefront.plugins.host import get_host
@@ -109,8 +109,8 @@ def _dump(view: tracking.TrackingView) -> dict:
 
 @blp.get("/orders/<number>")
 @blp.response(200, TrackingSchema)
-@blp.alt_response(404, schema=ErrorSchema)
-@blp.alt_response(401, schema=ErrorSchema)
+@blp.alt_response(404, schema=ApiErrorSchema)
+@blp.alt_response(401, schema=ApiErrorSchema)
 @token_required
 def order_tracking(number: str):
     """Tracking of one order: its buyer or staff (another buyer's order is 404)."""
@@ -120,8 +120,8 @@ def order_tracking(number: str):
 @blp.post("/lookup")
 @blp.arguments(LookupSchema)
 @blp.response(200, TrackingSchema)
-@blp.alt_response(404, schema=ErrorSchema, description="Unknown order or wrong contact (same answer)")
-@blp.alt_response(429, schema=ErrorSchema)
+@blp.alt_response(404, schema=ApiErrorSchema, description="Unknown order or wrong contact (same answer)")
+@blp.alt_response(429, schema=ApiErrorSchema)
 def lookup(data):
     """Guest lookup: order number + phone or e-mail on the order; address and phone masked."""
     order = tracking.guest_lookup(data["number"], data["contact"], request.remote_addr or "")
@@ -137,9 +137,9 @@ def lookup(data):
                       "description": "sha256=<hex HMAC-SHA256 of '<timestamp>.<raw body>' with the webhook secret>"}])
 @blp.response(201, WebhookResult)
 @blp.alt_response(200, schema=WebhookResult, description="Duplicate event id: nothing written")
-@blp.alt_response(400, schema=ErrorSchema)
-@blp.alt_response(401, schema=ErrorSchema)
-@blp.alt_response(404, schema=ErrorSchema, description="unknown_parcel")
+@blp.alt_response(400, schema=ApiErrorSchema)
+@blp.alt_response(401, schema=ApiErrorSchema)
+@blp.alt_response(404, schema=ApiErrorSchema, description="unknown_parcel")
 def webhook_push():
     """A tracking aggregator pushes one parcel event (HMAC-signed, replay-protected, idempotent)."""
     body, status = webhook.handle(request.headers, webhook.read_body(request), utcnow())
@@ -149,8 +149,8 @@ def webhook_push():
 @blp.post("/parcels/<int:parcel_id>/events")
 @blp.arguments(EventSchema)
 @blp.response(201, EventOut)
-@blp.alt_response(404, schema=ErrorSchema)
-@blp.alt_response(422, schema=ErrorSchema)
+@blp.alt_response(404, schema=ApiErrorSchema)
+@blp.alt_response(422, schema=ApiErrorSchema)
 @staff_required
 def add_event(data, parcel_id: int):
     """Staff add a parcel event by hand."""

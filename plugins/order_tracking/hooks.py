@@ -82,3 +82,19 @@ def demo_data(now):
             db.session.add(ParcelEvent(parcel_id=parcel.id, at=at, status=status, location=place,
                                        description=text, source="staff", external_id=f"demo-{parcel.id}-{n}"))
             parcel.last_event_at, parcel.last_status = at, status
+
+
+@hookimpl
+def notification_lines(order, kind):
+    """Put the signed tracking link in the shipped notification (no sign-in needed to open it)."""
+    if kind != "order_shipped":
+        return None
+    from flask import current_app, has_request_context
+
+    from .tracking import signed_tracking_url
+
+    # Outside a request (a worker) url_for can only build an absolute URL
+    # when SERVER_NAME is configured; without it the link is left out.
+    if not has_request_context() and not current_app.config.get("SERVER_NAME"):
+        return None
+    return _("Track your parcel: %(url)s", url=signed_tracking_url(order))

@@ -13,7 +13,7 @@ from flask_login import current_user
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from storefront.api.common import ErrorSchema, staff_required
+from storefront.api.common import ApiErrorSchema, staff_required
 from storefront.clock import utcnow
 from storefront.extensions import csrf, limiter
 from storefront.plugins.host import get_host
@@ -141,7 +141,7 @@ def active(args):
 @limiter.limit(BEACON_LIMIT)
 @blp.arguments(PromoPopupEventSchema)
 @blp.response(204)
-@blp.alt_response(400, schema=ErrorSchema)
+@blp.alt_response(400, schema=ApiErrorSchema)
 def post_event(args):
     """Count an impression, click, dismissal or claim (rate-limited; robots ignored)."""
     body, status = handle_event(args)
@@ -161,7 +161,7 @@ def list_popups():
 @blp.post("/")
 @blp.arguments(PromoPopupSchema)
 @blp.response(201, PromoPopupSchema)
-@blp.alt_response(422, schema=ErrorSchema)
+@blp.alt_response(422, schema=ApiErrorSchema)
 @staff_required
 def create_popup(payload):
     """Create a popup (staff). Body HTML is sanitised on save."""
@@ -178,7 +178,7 @@ def get_popup(popup_id):
 @blp.patch("/<int:popup_id>")
 @blp.arguments(PromoPopupPatchSchema)
 @blp.response(200, PromoPopupSchema)
-@blp.alt_response(422, schema=ErrorSchema)
+@blp.alt_response(422, schema=ApiErrorSchema)
 @staff_required
 def update_popup(payload, popup_id):
     """Change some fields of a popup (staff)."""

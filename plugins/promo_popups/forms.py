@@ -19,7 +19,7 @@ PAGE_CHOICES = [("home", _l("Home page")), ("product", _l("Product pages")), ("c
 AUDIENCE_CHOICES = [("everyone", _l("Everyone")), ("new", _l("New visitors (first visit)")),
                     ("signed_in", _l("Signed-in buyers")), ("no_order", _l("Signed-in buyers with no order yet"))]
 TRIGGER_CHOICES = [("load", _l("When the page loads")), ("delay", _l("After N seconds")),
-                   ("scroll", _l("After scrolling N % of the page")), ("exit", _l("On exit intent (desktop)"))]
+                   ("scroll", _l("After scrolling N percent of the page")), ("exit", _l("On exit intent (desktop)"))]
 FREQUENCY_CHOICES = [("always", _l("Every page view")), ("session", _l("Once per visit")),
                      ("day", _l("Once per day")), ("once", _l("Only once"))]
 DT = "%Y-%m-%dT%H:%M"
@@ -40,7 +40,7 @@ class PopupForm(FlaskForm):
     pages = MultiCheckboxField(_l("Pages"), choices=PAGE_CHOICES, default=["home"])
     audience = SelectField(_l("Audience"), choices=AUDIENCE_CHOICES, default="everyone")
     trigger = SelectField(_l("Show"), choices=TRIGGER_CHOICES, default="load")
-    trigger_value = IntegerField(_l("N (seconds or % scrolled)"), default=0,
+    trigger_value = IntegerField(_l("N (seconds, or percent scrolled)"), default=0,
                                  validators=[InputRequired(), NumberRange(min=0, max=3600)])
     frequency = SelectField(_l("How often"), choices=FREQUENCY_CHOICES, default="session")
     priority = IntegerField(_l("Priority (highest shows when several match)"), default=0,

@@ -11,7 +11,7 @@ from flask_login import current_user
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from storefront.api.common import ErrorSchema, staff_required
+from storefront.api.common import ApiErrorSchema, staff_required
 from storefront.extensions import csrf
 from storefront.plugins.host import get_host
 
@@ -86,7 +86,7 @@ def locations():
 
 @blp.route("/locations/<int:location_id>/slots", methods=["GET"])
 @blp.response(200, SlotSchema(many=True))
-@blp.alt_response(404, schema=ErrorSchema, description="not_found")
+@blp.alt_response(404, schema=ApiErrorSchema, description="not_found")
 def slots(location_id):
     """Pickup times of an active location that still have room."""
     location = services.get_location(location_id)
@@ -100,8 +100,8 @@ def slots(location_id):
 @blp.route("/pickups", methods=["GET"])
 @staff_required
 @blp.response(200, PickupSchema(many=True))
-@blp.alt_response(401, schema=ErrorSchema, description="unauthorized")
-@blp.alt_response(403, schema=ErrorSchema, description="forbidden")
+@blp.alt_response(401, schema=ApiErrorSchema, description="unauthorized")
+@blp.alt_response(403, schema=ApiErrorSchema, description="forbidden")
 def open_list():
     """Open pickups (preparing or ready), by pickup time."""
     return [_pickup_json(p) for p in pickups.open_pickups()]
@@ -110,8 +110,8 @@ def open_list():
 @blp.route("/pickups/<int:pickup_id>/ready", methods=["POST"])
 @staff_required
 @blp.response(200, PickupSchema)
-@blp.alt_response(404, schema=ErrorSchema, description="not_found")
-@blp.alt_response(409, schema=ErrorSchema, description="pickup_not_ready_able")
+@blp.alt_response(404, schema=ApiErrorSchema, description="not_found")
+@blp.alt_response(409, schema=ApiErrorSchema, description="pickup_not_ready_able")
 def ready(pickup_id):
     """Mark a paid pickup order ready: draws its code and notifies the buyer."""
     return _pickup_json(pickups.mark_ready(pickup_id, current_user._get_current_object()))
@@ -121,9 +121,9 @@ def ready(pickup_id):
 @staff_required
 @blp.arguments(VerifySchema)
 @blp.response(200, PickupSchema)
-@blp.alt_response(404, schema=ErrorSchema, description="pickup_code_unknown")
-@blp.alt_response(409, schema=ErrorSchema, description="pickup_already_collected")
-@blp.alt_response(429, schema=ErrorSchema, description="too_many_attempts")
+@blp.alt_response(404, schema=ApiErrorSchema, description="pickup_code_unknown")
+@blp.alt_response(409, schema=ApiErrorSchema, description="pickup_already_collected")
+@blp.alt_response(429, schema=ApiErrorSchema, description="too_many_attempts")
 def verify(body, location_id):
     """Hand over the order waiting with ``code`` at this location (exactly once)."""
     return _pickup_json(pickups.verify_code(location_id, body["code"], current_user._get_current_object()))

@@ -14,7 +14,7 @@ from marshmallow import Schema, fields, validate
 
 from ..accounts import services
 from ..accounts.limits import login_account_limit, login_ip_limit, register_ip_limit
-from .common import ErrorSchema, token_required
+from .common import ApiErrorSchema, token_required
 
 blp = Blueprint("api_auth", __name__, url_prefix="", description="Sign-in tokens and the current user.")
 
@@ -58,9 +58,9 @@ def _token_body(user) -> dict:
 @login_account_limit
 @blp.arguments(CredentialsSchema)
 @blp.response(201, TokenSchema)
-@blp.alt_response(401, schema=ErrorSchema, description="invalid_credentials")
-@blp.alt_response(422, schema=ErrorSchema, description="validation_failed")
-@blp.alt_response(429, schema=ErrorSchema, description="rate_limited")
+@blp.alt_response(401, schema=ApiErrorSchema, description="invalid_credentials")
+@blp.alt_response(422, schema=ApiErrorSchema, description="validation_failed")
+@blp.alt_response(429, schema=ApiErrorSchema, description="rate_limited")
 def create_token(body):
     """Issue a bearer token for an e-mail and password.
 
@@ -74,7 +74,7 @@ def create_token(body):
 @blp.route("/auth/token", methods=["DELETE"])
 @token_required
 @blp.response(204)
-@blp.alt_response(401, schema=ErrorSchema, description="unauthorized")
+@blp.alt_response(401, schema=ApiErrorSchema, description="unauthorized")
 @blp.doc(security=[{"bearerAuth": []}])
 def delete_token():
     """Revoke the bearer token sent with this request."""
@@ -86,9 +86,9 @@ def delete_token():
 @register_ip_limit
 @blp.arguments(RegisterSchema)
 @blp.response(201, TokenSchema)
-@blp.alt_response(409, schema=ErrorSchema, description="email_taken")
-@blp.alt_response(422, schema=ErrorSchema, description="validation_failed")
-@blp.alt_response(429, schema=ErrorSchema, description="rate_limited")
+@blp.alt_response(409, schema=ApiErrorSchema, description="email_taken")
+@blp.alt_response(422, schema=ApiErrorSchema, description="validation_failed")
+@blp.alt_response(429, schema=ApiErrorSchema, description="rate_limited")
 def register(body):
     """Create a buyer account and return a bearer token for it."""
     user = services.create_user(body["email"], body["password"], body["name"], phone=body.get("phone"))
@@ -98,7 +98,7 @@ def register(body):
 @blp.route("/me", methods=["GET"])
 @token_required
 @blp.response(200, UserSchema)
-@blp.alt_response(401, schema=ErrorSchema, description="unauthorized")
+@blp.alt_response(401, schema=ApiErrorSchema, description="unauthorized")
 @blp.doc(security=[{"bearerAuth": []}])
 def me():
     """The user the bearer token belongs to."""

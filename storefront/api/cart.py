@@ -7,7 +7,7 @@ from marshmallow import EXCLUDE, Schema, fields
 
 from ..cart import services
 from ..checkout.pricing import price_cart
-from .common import ErrorSchema, MoneySchema, token_required
+from .common import ApiErrorSchema, MoneySchema, token_required
 
 blp = Blueprint("api_cart", __name__, url_prefix="", description="cart")
 
@@ -84,7 +84,7 @@ _ERRORS = ((401, "Missing or bad bearer token"), (404, "Unknown SKU or line"),
 
 def _document_errors(view):
     for status, description in _ERRORS:
-        view = blp.alt_response(status, schema=ErrorSchema, description=description)(view)
+        view = blp.alt_response(status, schema=ApiErrorSchema, description=description)(view)
     return view
 
 

@@ -11,7 +11,7 @@ from marshmallow import Schema, fields, validate
 from ..catalog import queries, services
 from ..errors import NotFound, ValidationFailed
 from ..money import MoneyError, parse_money
-from .common import ErrorSchema, MoneySchema, money_json, staff_required
+from .common import ApiErrorSchema, MoneySchema, money_json, staff_required
 
 blp = Blueprint("api_catalog", __name__, url_prefix="", description="Public catalog: products and categories")
 
@@ -114,7 +114,7 @@ def _buyer():
 class Products(MethodView):
     @blp.arguments(ProductListArgs, location="query")
     @blp.response(200, ProductPageSchema)
-    @blp.alt_response(404, schema=ErrorSchema, description="Unknown category")
+    @blp.alt_response(404, schema=ApiErrorSchema, description="Unknown category")
     def get(self, args):
         """List active products, newest first (keyset pagination with `after`)."""
         category_id = None
@@ -131,7 +131,7 @@ class Products(MethodView):
 @blp.route("/products/<slug>")
 class ProductDetail(MethodView):
     @blp.response(200, ProductDetailSchema)
-    @blp.alt_response(404, schema=ErrorSchema)
+    @blp.alt_response(404, schema=ApiErrorSchema)
     def get(self, slug):
         """One active product with its SKUs, prices, stock state, badges and ship promise."""
         product = queries.get_product(slug)
@@ -186,7 +186,7 @@ class StockResultSchema(Schema):
 def _staff_errors(view):
     for status, code in {401: "unauthorized", 403: "forbidden", 404: "not_found", 409: "conflict",
                          422: "validation_failed"}.items():
-        view = blp.alt_response(status, schema=ErrorSchema, description=code)(view)
+        view = blp.alt_response(status, schema=ApiErrorSchema, description=code)(view)
     return blp.doc(security=[{"bearerAuth": []}])(view)
 
 

@@ -16,7 +16,7 @@ from ..payments import services as payments
 from ..payments.providers import TestProvider
 from ..orders.transitions import Actor
 from .cart import PriceBreakdownSchema
-from .common import ErrorSchema, MoneySchema, money_json, token_required
+from .common import ApiErrorSchema, MoneySchema, money_json, token_required
 
 blp = Blueprint("api_checkout", __name__, url_prefix="", description="checkout")
 
@@ -105,7 +105,7 @@ class CheckoutPlacedSchema(Schema):
 def _errors(*pairs):
     def decorate(view):
         for status, description in pairs:
-            view = blp.alt_response(status, schema=ErrorSchema, description=description)(view)
+            view = blp.alt_response(status, schema=ApiErrorSchema, description=description)(view)
         return view
     return decorate
 

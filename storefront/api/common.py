@@ -19,7 +19,7 @@ class ErrorBody(Schema):
     field_errors = fields.Dict(data_key="fields", metadata={"description": "Errors per input field"})
 
 
-class ErrorSchema(Schema):
+class ApiErrorSchema(Schema):
     error = fields.Nested(ErrorBody, required=True)
 
 

@@ -14,7 +14,7 @@ from ..checkout.pricing import order_breakdown
 from ..orders import services
 from ..orders.display import describe_event
 from ..orders.status import NoteFlag, OrderStatus
-from .common import ErrorSchema, MoneySchema, money_json, token_required
+from .common import ApiErrorSchema, MoneySchema, money_json, token_required
 
 blp = Blueprint("api_orders", __name__, url_prefix="", description="The signed-in buyer's orders.")
 
@@ -152,7 +152,7 @@ ERRORS = {401: "unauthorized", 404: "not_found", 409: "invalid_transition", 422:
 
 def _errors(view):
     for status, code in ERRORS.items():
-        view = blp.alt_response(status, schema=ErrorSchema, description=code)(view)
+        view = blp.alt_response(status, schema=ApiErrorSchema, description=code)(view)
     return blp.doc(security=[{"bearerAuth": []}])(view)
 
 

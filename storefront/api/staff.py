@@ -11,7 +11,7 @@ from marshmallow import Schema, fields, validate
 from ..orders import services
 from ..orders.queries import StaffOrderFilters
 from ..orders.status import SELLER_CANCEL_REASONS, NoteFlag
-from .common import ErrorSchema, staff_required
+from .common import ApiErrorSchema, staff_required
 from .orders import (STATUS_VALUES, BuyerOrderSummarySchema, OrderDetailSchema, OrderNoteSchema, order_json,
                      summary_json)
 
@@ -63,7 +63,7 @@ ERRORS = {401: "unauthorized", 403: "forbidden", 404: "not_found", 409: "invalid
 
 def _errors(view):
     for status, code in ERRORS.items():
-        view = blp.alt_response(status, schema=ErrorSchema, description=code)(view)
+        view = blp.alt_response(status, schema=ApiErrorSchema, description=code)(view)
     return blp.doc(security=[{"bearerAuth": []}])(view)
 
 

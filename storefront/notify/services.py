@@ -18,6 +18,7 @@ from ..checkout.pricing import order_breakdown
 from ..clock import utcnow
 from ..database import write_transaction
 from ..extensions import db
+from ..plugins.host import flatten, get_host
 from ..settings import all_settings
 from .backends import OutgoingMessage, get_backend
 from .models import InboxMessage, OutboxMessage
@@ -74,6 +75,8 @@ def render_notification(order, kind: str) -> tuple[str, str]:
         "shop": all_settings(),
         "status_label": STATUS_LABELS.get(order.status, order.status),
         "close_reason_label": CANCEL_REASON_LABELS.get(order.close_reason, order.close_reason or ""),
+        "plugin_lines": [str(line) for line in flatten(get_host().call_safely("notification_lines",
+                                                                             order=order, kind=kind))],
     })
     subject = " ".join("".join(template.blocks["subject"](context)).split())
     body = "".join(template.blocks["body"](context)).strip() + "\n"

@@ -117,6 +117,16 @@ def order_event(order, event):
 
 
 @hookspec
+def notification_lines(order, kind):
+    """Extra plain-text lines for the buyer's ``kind`` notification about
+    ``order`` (kinds: order_paid, order_shipped, order_closed,
+    order_payment_reminder), e.g. a signed tracking link. Return a string or
+    a list of strings; collected. Rendered in the buyer's locale inside the
+    caller's transaction; errors are logged and the lines dropped.
+    """
+
+
+@hookspec
 def sweep(now):
     """Process deadlines due at ``now`` (naive UTC). Must be idempotent and
     safe to run concurrently on several machines. Return a dict of counts

@@ -228,3 +228,24 @@ def test_eta_uses_carrier_transit_days_and_disappears_when_delivered(app, order,
     view = tracking.tracking_view(reload(order))
     assert view.eta is None
     assert [s.key for s in view.steps if s.done][-1] == "delivered"
+
+
+def test_shipped_notification_carries_a_working_signed_link(client, order):
+    import re
+
+    from storefront.notify.services import render_notification
+
+    with client.application.test_request_context(base_url="http://shop.test"):
+        _subject, body = render_notification(order, "order_shipped")
+    match = re.search(r"http://shop\.test(/p/tracking/t/\S+)", body)
+    assert match, body
+    r = client.get(match.group(1))
+    assert r.status_code == 200 and order.tracking_number in r.get_data(as_text=True)
+
+
+def test_other_notifications_have_no_tracking_link(client, order):
+    from storefront.notify.services import render_notification
+
+    with client.application.test_request_context():
+        _subject, body = render_notification(order, "order_paid")
+    assert "/p/tracking/t/" not in body
