@@ -67,7 +67,9 @@ def make_test_app(database_url: str, instance_dir: str, **overrides):
         "STOREFRONT_HUEY_IMMEDIATE": True,
         "STOREFRONT_LOAD_ENTRY_POINTS": False,
         "SERVER_NAME": None,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 20, "max_overflow": 40, "pool_timeout": 60}
+        # Few idle connections per app (the suite builds many apps), room for
+        # the race tests' bursts: PostgreSQL allows 100 clients by default.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 3, "max_overflow": 57, "pool_timeout": 60}
         if not database_url.startswith("sqlite") else {},
     }
     config.update(overrides)
