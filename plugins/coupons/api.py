@@ -9,15 +9,13 @@ from __future__ import annotations
 
 from datetime import timezone
 
-from flask import abort
 from flask_login import current_user
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from storefront.api.common import ApiErrorSchema, staff_required, token_required
 from storefront.cart.services import find_cart
-from storefront.extensions import csrf, limiter
-from storefront.plugins.host import get_host
+from storefront.extensions import limiter
 
 from . import admin_services as svc
 from . import services
@@ -28,17 +26,8 @@ from .rules import describe
 blp = Blueprint("coupons_api", __name__, url_prefix="/api/v1/coupons", description="Coupons (plugin coupons)")
 admin_blp = Blueprint("coupons_admin_api", __name__, url_prefix="/api/v1/admin/coupons",
                       description="Coupons administration (plugin coupons, staff)")
-csrf.exempt(blp)
-csrf.exempt(admin_blp)
 
 
-def _404_when_disabled():
-    if not get_host().is_enabled(services.PLUGIN_NAME):
-        abort(404)
-
-
-blp.before_request(_404_when_disabled)
-admin_blp.before_request(_404_when_disabled)
 
 
 class UTCDateTime(fields.DateTime):

@@ -71,11 +71,12 @@ def admin_menu(user):
 
 @hookimpl
 def api_routes(api):
+    from storefront.plugins.host import register_plugin_api
+
     from .api import admin_blp, blp
 
-    prefix = api._app.config.get("STOREFRONT_URL_PREFIX", "")
-    api.register_blueprint(blp, url_prefix=prefix + "/api/v1/coupons")
-    api.register_blueprint(admin_blp, url_prefix=prefix + "/api/v1/admin/coupons")
+    register_plugin_api(api, "coupons", blp, "/coupons")
+    register_plugin_api(api, "coupons", admin_blp, "/admin/coupons")
 
 
 @hookimpl

@@ -7,28 +7,19 @@
 """
 from __future__ import annotations
 
-from flask import abort, request
+from flask import request
 from flask_login import current_user
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from storefront.api.common import ApiErrorSchema, staff_required, token_required
 from storefront.clock import utcnow
-from storefront.extensions import csrf
-from storefront.plugins.host import get_host
 
 from . import services, tracking, webhook
 from .models import STATUSES
 
 blp = Blueprint("order_tracking_api", __name__, url_prefix="/api/v1/tracking",
                 description="Order tracking (plugin order_tracking)")
-csrf.exempt(blp)
-
-
-@blp.before_request
-def _404_when_disabled():
-    if not get_host().is_enabled(services.PLUGIN_NAME):
-        abort(404)
 
 
 class EventSchema(Schema):

@@ -38,10 +38,11 @@ def admin_menu(user):
 
 @hookimpl
 def api_routes(api):
+    from storefront.plugins.host import register_plugin_api
+
     from .api import blp
 
-    prefix = api._app.config.get("STOREFRONT_URL_PREFIX", "")
-    api.register_blueprint(blp, url_prefix=prefix + "/api/v1/tracking")
+    register_plugin_api(api, "order_tracking", blp, "/tracking")
 
 
 @hookimpl

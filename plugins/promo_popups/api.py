@@ -8,15 +8,13 @@ from __future__ import annotations
 
 from datetime import timezone
 
-from flask import abort
 from flask_login import current_user
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from storefront.api.common import ApiErrorSchema, staff_required
 from storefront.clock import utcnow
-from storefront.extensions import csrf, limiter
-from storefront.plugins.host import get_host
+from storefront.extensions import limiter
 
 from . import services
 from .buyer import BEACON_LIMIT, handle_event
@@ -28,13 +26,6 @@ from .times import local_to_utc
 
 blp = Blueprint("promo_popups_api", __name__, url_prefix="/api/v1/popups",
                 description="Promo popups (plugin promo_popups)")
-csrf.exempt(blp)
-
-
-@blp.before_request
-def _404_when_disabled():
-    if not get_host().is_enabled(services.PLUGIN_NAME):
-        abort(404)
 
 
 class UTCDateTime(fields.DateTime):

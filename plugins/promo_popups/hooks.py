@@ -30,11 +30,11 @@ def admin_menu(user):
 
 @hookimpl
 def api_routes(api):
+    from storefront.plugins.host import register_plugin_api
+
     from .api import blp
 
-    # Called at start-up outside an app context: the app is the Api's own.
-    prefix = api._app.config.get("STOREFRONT_URL_PREFIX", "")
-    api.register_blueprint(blp, url_prefix=prefix + "/api/v1/popups")
+    register_plugin_api(api, "promo_popups", blp, "/popups")
 
 
 @hookimpl

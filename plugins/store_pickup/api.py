@@ -12,21 +12,12 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from storefront.api.common import ApiErrorSchema, staff_required
-from storefront.extensions import csrf
-from storefront.plugins.host import get_host
 
 from . import pickups, services
 from .slots import format_range
 
 blp = Blueprint("store_pickup_api", __name__, url_prefix="/api/v1/pickup",
                 description="Store pickup (plugin store_pickup)")
-csrf.exempt(blp)
-
-
-@blp.before_request
-def _404_when_disabled():
-    if not get_host().is_enabled(services.PLUGIN_NAME):
-        abort(404)
 
 
 class LocationSchema(Schema):

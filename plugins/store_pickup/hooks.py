@@ -117,10 +117,11 @@ def admin_menu(user):
 
 @hookimpl
 def api_routes(api):
+    from storefront.plugins.host import register_plugin_api
+
     from .api import blp
 
-    prefix = api._app.config.get("STOREFRONT_URL_PREFIX", "")
-    api.register_blueprint(blp, url_prefix=prefix + "/api/v1/pickup")
+    register_plugin_api(api, "store_pickup", blp, "/pickup")
 
 
 @hookimpl

@@ -164,7 +164,9 @@ def dashboard_widgets(user):
 
 @hookspec
 def api_routes(api):
-    """Register the plugin's ``flask_smorest.Blueprint`` objects on ``api``.
+    """Register the plugin's ``flask_smorest.Blueprint`` objects on ``api``
+    with :func:`storefront.plugins.host.register_plugin_api` (mounted under
+    ``/api/v1``, CSRF-exempt, 404 while the plugin is disabled).
 
     Called once at start-up for every installed plugin (routes of a disabled
     plugin answer 404).

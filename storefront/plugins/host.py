@@ -169,3 +169,20 @@ def _guard(name: str):
 def get_host(app: Flask | None = None) -> PluginHost:
     app = app or current_app
     return app.extensions["storefront"].host
+
+
+def register_plugin_api(api, plugin_name: str, blp, path: str) -> None:
+    """Register a plugin's flask-smorest blueprint at ``<prefix>/api/v1<path>``.
+
+    Call it from the plugin's ``api_routes`` hook. The blueprint is
+    CSRF-exempt (API writes need a bearer token, never the session cookie)
+    and answers 404 while the plugin is disabled, like its HTML routes.
+    """
+    from ..extensions import csrf
+
+    csrf.exempt(blp)
+    if not getattr(blp, "_storefront_guarded", False):
+        blp.before_request(_guard(plugin_name))
+        blp._storefront_guarded = True
+    prefix = api._app.config.get("STOREFRONT_URL_PREFIX", "")
+    api.register_blueprint(blp, url_prefix=f"{prefix}/api/v1{path}")
