@@ -155,11 +155,14 @@ def test_same_key_concurrently_gives_one_checkout(app):
     user = buyer_with_cart(app, (sku, 1))
     key, results, errors = uuid.uuid4().hex, [], []
     barrier = threading.Barrier(2)
+    # Read before the threads start: touching the (expired) test-session
+    # object from two threads at once would share the test's session.
+    user_class, user_id = type(user), user.id
 
     def submit():
         try:
             with app.app_context():
-                buyer = db.session.get(type(user), user.id)
+                buyer = db.session.get(user_class, user_id)
                 # A thread that dies before the barrier must not hang the other one.
                 barrier.wait(timeout=60)
                 with app.test_request_context():

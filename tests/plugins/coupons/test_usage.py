@@ -89,12 +89,13 @@ def test_per_buyer_limit_from_parallel_sessions(app, enabled):
         fill_cart(app, user, (make_product(price=5000).skus[0], 1))
         orders.append(place(app, user).orders[0])
     refs = [(o.id, o.payment_id) for o in orders]
+    coupon_id, user_id = coupon.id, user.id  # never touch test-session objects from threads
 
     def reserve(i):
         with app.app_context():
             try:
                 with write_transaction():
-                    reserve_use(coupon_id=coupon.id, user_id=user.id, payment_id=refs[i][1], order_id=refs[i][0],
+                    reserve_use(coupon_id=coupon_id, user_id=user_id, payment_id=refs[i][1], order_id=refs[i][0],
                                 discount=1000)
                 return True
             finally:
@@ -206,13 +207,14 @@ def test_single_use_code_works_once(app, enabled):
 def test_claim_quota_under_concurrency(app, enabled):
     coupon = make_coupon(claimable=True, claim_quota=5, per_buyer_limit=1)
     users = [make_user().id for _i in range(15)]
+    coupon_id = coupon.id  # never touch test-session objects from threads
 
     def grab(i):
         with app.app_context():
             from storefront.accounts.models import User
 
             try:
-                return services.claim(db.session.get(User, users[i]), coupon.id).id
+                return services.claim(db.session.get(User, users[i]), coupon_id).id
             finally:
                 db.session.remove()
 
@@ -224,11 +226,12 @@ def test_claim_quota_under_concurrency(app, enabled):
 
 def test_one_buyer_claims_once_from_parallel_sessions(app, enabled, buyer):
     coupon = make_coupon(claimable=True, per_buyer_limit=1)
+    coupon_id, buyer_class, buyer_id = coupon.id, type(buyer), buyer.id  # not from threads
 
     def grab(_i):
         with app.app_context():
             try:
-                return services.claim(db.session.get(type(buyer), buyer.id), coupon.id).id
+                return services.claim(db.session.get(buyer_class, buyer_id), coupon_id).id
             finally:
                 db.session.remove()
 
