@@ -8,6 +8,7 @@ notification, or a buyer double-clicking, never pays an order twice.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from flask import url_for
@@ -24,23 +25,23 @@ class CallbackResult:
     message: str = ""
 
 
-class PaymentProvider:
+class PaymentProvider(ABC):
     """Interface every provider implements."""
 
     name = "abstract"
 
+    @abstractmethod
     def start(self, payment) -> str:
         """Return the URL the buyer is sent to in order to pay ``payment``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def refund(self, payment, amount: int, key: str) -> str:
         """Send ``amount`` back for ``payment``; ``key`` makes a retried call a no-op at the
         provider. Return the provider's refund reference; raise on failure."""
-        raise NotImplementedError
 
+    @abstractmethod
     def parse_callback(self, form) -> CallbackResult:
         """Read (and verify) a callback request's fields."""
-        raise NotImplementedError
 
 
 class TestProvider(PaymentProvider):
