@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import text
 
 from storefront import create_app
+from flask import has_app_context
 from flask.testing import FlaskClient
 
 from storefront.extensions import db, limiter
@@ -102,16 +104,25 @@ def _wipe(app) -> None:
         db.session.remove()
 
 
-@pytest.fixture
-def app(_app):
-    """The shop app with a clean database; CSRF and rate limits off."""
-    ctx = _app.app_context()
+@contextmanager
+def pushed_app(flask_app):
+    """``flask_app`` with an app context pushed for the test body."""
+    ctx = flask_app.app_context()
     ctx.push()
     try:
-        yield _app
+        yield flask_app
     finally:
         db.session.remove()
         ctx.pop()
+
+
+@pytest.fixture
+def app(_app):
+    """The shop app with a clean database; CSRF and rate limits off."""
+    try:
+        with pushed_app(_app):
+            yield _app
+    finally:
         _wipe(_app)
 
 
@@ -128,7 +139,8 @@ class IsolatedClient(FlaskClient):
     """
 
     def open(self, *args, **kwargs):
-        db.session.commit()
+        if has_app_context():  # a worker thread of a race test has none
+            db.session.commit()
         with self.application.app_context():
             try:
                 return super().open(*args, **kwargs)

@@ -44,3 +44,32 @@ def login(client, user: User, password: str = PASSWORD):
                            follow_redirects=False)
     assert response.status_code in (302, 303), response.get_data(as_text=True)[:500]
     return response
+
+
+def sign_in(client, user: User) -> None:
+    """Sign ``user`` in through the session cookie Flask-Login reads (no login page,
+    no rate limit): for tests whose subject is not signing in."""
+    with client.session_transaction() as sess:
+        sess["_user_id"] = user.get_id()
+        sess["_fresh"] = True
+
+
+def set_plugin_state(name: str, enabled: bool = True, settings: dict | None = None, *,
+                     replace: bool = False) -> None:
+    """Store a plugin's enabled flag and settings as the owner's Plugins page does.
+
+    ``settings`` are merged into the stored ones unless ``replace`` is true.
+    """
+    from storefront.plugins.host import get_host
+    from storefront.settings_models import PluginState
+
+    settings = dict(settings or {})
+    row = db.session.get(PluginState, name)
+    if row is None:
+        db.session.add(PluginState(name=name, enabled=enabled, settings=settings, version=0))
+    else:
+        row.enabled = enabled
+        row.settings = settings if replace else {**(row.settings or {}), **settings}
+        row.version = (row.version or 0) + 1
+    db.session.commit()
+    get_host().forget_states()

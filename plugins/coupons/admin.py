@@ -3,12 +3,23 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 
 from storefront.admin.access import staff_required
 from storefront.errors import NotFound, ValidationFailed
+from storefront.forms import show_service_error
 from storefront.i18n import format_money
 from storefront.money import MoneyError, parse_money
 
@@ -68,9 +79,7 @@ def _fill(form: CouponForm, coupon) -> None:
 
 
 def _show_error(form, exc: ValidationFailed) -> None:
-    name = {"percent_bp": "percent"}.get(exc.field, exc.field)
-    target = form[name] if name in form else form.name
-    target.errors = list(target.errors) + [exc.message]
+    show_service_error(form, exc, default="name", aliases={"percent_bp": "percent"})
 
 
 @bp.get("/")

@@ -8,6 +8,7 @@ from wtforms.fields.choices import SelectChoice
 
 from storefront.admin.access import staff_required
 from storefront.errors import Conflict, NotFound, ValidationFailed
+from storefront.forms import show_service_error
 from storefront.orders.display import status_label
 from storefront.orders.queries import get_order_by_number
 
@@ -24,8 +25,7 @@ def _words():
 
 
 def _show_error(form, exc: ValidationFailed, default: str) -> None:
-    name = exc.field if exc.field in form else default
-    form[name].errors = list(form[name].errors) + [exc.message]
+    show_service_error(form, exc, default=default)
 
 
 @bp.get("/carriers")

@@ -6,6 +6,7 @@ from flask_babel import gettext as _
 
 from storefront.admin.access import staff_required
 from storefront.errors import NotFound, ValidationFailed
+from storefront.forms import show_service_error
 
 from . import services
 from .forms import PopupForm
@@ -31,9 +32,7 @@ def _form_data(form: PopupForm) -> dict:
 
 
 def _show_errors(form: PopupForm, exc: ValidationFailed) -> None:
-    for name, message in (exc.details.get("fields") or {exc.field or "title": exc.message}).items():
-        if name in form:
-            form[name].errors = list(form[name].errors) + [message]
+    show_service_error(form, exc, default="title")
 
 
 @bp.get("/")

@@ -15,6 +15,7 @@ from flask_login import current_user
 from storefront.admin.access import staff_required
 from storefront.clock import utcnow
 from storefront.errors import NotFound, ServiceError, ValidationFailed
+from storefront.forms import show_service_error
 
 from . import pickups, services
 from .forms import LocationForm, VerifyForm
@@ -32,9 +33,7 @@ def _location_or_404(location_id: int):
 
 
 def _show_errors(form, exc: ValidationFailed) -> None:
-    for name, message in (exc.details.get("fields") or {exc.field or "name": exc.message}).items():
-        if name in form:
-            form[name].errors = list(form[name].errors) + [message]
+    show_service_error(form, exc, default="name")
 
 
 @bp.get("/")

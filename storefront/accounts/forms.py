@@ -4,9 +4,17 @@ from __future__ import annotations
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, HiddenField, PasswordField, SelectField, StringField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    PasswordField,
+    SelectField,
+    StringField,
+)
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
+from ..forms import show_service_error
 from ..i18n import LOCALE_NAMES
 from .services import EMAIL_MAX, PASSWORD_MAX, PASSWORD_MIN
 
@@ -87,8 +95,4 @@ class ProfileForm(FlaskForm):
 
 def apply_service_error(form: FlaskForm, exc) -> bool:
     """Put a service error next to its field; False when the form has no such field."""
-    field = getattr(form, exc.field, None) if exc.field else None
-    if field is None:
-        return False
-    field.errors = list(field.errors) + [exc.message]
-    return True
+    return show_service_error(form, exc)

@@ -7,11 +7,19 @@ from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
 from ..catalog import queries, services
-from ..catalog.forms import (ActionForm, CategoryForm, ImageForm, ProductForm, SkuEditForm, SkuForm,
-                             StockForm)
+from ..catalog.forms import (
+    ActionForm,
+    CategoryForm,
+    ImageForm,
+    ProductForm,
+    SkuEditForm,
+    SkuForm,
+    StockForm,
+)
 from ..catalog.models import Category, Sku
 from ..errors import ServiceError
 from ..extensions import db
+from ..forms import show_service_error
 from .access import owner_required, staff_required  # noqa: F401
 from .views import bp
 
@@ -20,12 +28,7 @@ ADMIN_PAGE = 30
 
 def _apply_error(form, exc: ServiceError) -> None:
     """Show a service error next to its field, or as a message when it has none."""
-    field = getattr(form, exc.field, None) if exc.field else None
-    if field is not None and hasattr(field, "errors"):
-        if not isinstance(field.errors, list):
-            field.errors = list(field.errors)
-        field.errors.append(exc.message)
-    else:
+    if not show_service_error(form, exc):
         flash(exc.message, "error")
 
 

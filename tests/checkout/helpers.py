@@ -6,21 +6,15 @@ import secrets
 import uuid
 from contextlib import contextmanager
 
-from flask.testing import FlaskClient
 
 from storefront.accounts.models import Address, ApiToken
 from storefront.extensions import db
 from storefront.plugins.host import get_host
+from tests.conftest import new_client
+from tests.factories import sign_in  # noqa: F401  (re-exported)
 
 ADDRESS = {"name": "Li Lei", "phone": "13800138000", "province": "Guangdong", "city": "Shenzhen",
            "district": "Nanshan", "line1": "1 Keji Road", "postcode": "518000"}
-
-
-def sign_in(client, user) -> None:
-    """Sign ``user`` in through the session cookie (what Flask-Login reads)."""
-    with client.session_transaction() as sess:
-        sess["_user_id"] = user.get_id()
-        sess["_fresh"] = True
 
 
 def api_token(user) -> dict:
@@ -56,21 +50,8 @@ def plugin(app, obj, name: str = "testplugin"):
         pm.unregister(name=name)
 
 
-class FreshContextClient(FlaskClient):
-    """A test client whose every request runs in its own app context.
-
-    The ``app`` fixture keeps one app context pushed for the whole test, and
-    a request reuses a pushed context, so ``g`` (Flask-Login's cached user,
-    settings) would leak from one request, or one buyer, to the next.
-    """
-
-    def open(self, *args, **kwargs):
-        with self.application.app_context():
-            return super().open(*args, **kwargs)
-
-
-def fresh_client(app) -> FreshContextClient:
-    return FreshContextClient(app, app.response_class, use_cookies=True)
+def fresh_client(app):
+    return new_client(app)
 
 
 def fresh() -> None:

@@ -21,7 +21,7 @@ from storefront.orders.models import Order, OrderAdjustment, OrderLine
 from storefront.orders.status import OrderStatus
 from storefront.payments.models import Payment, PaymentStatus
 
-from ..factories import make_product
+from ..factories import make_product, sign_in
 
 _seq = itertools.count(1)
 
@@ -89,9 +89,7 @@ def make_order(user=None, status: OrderStatus | str = OrderStatus.PAID, items=No
 def session_login(client, user) -> None:
     """Sign in without the login page (Flask-Login's session keys)."""
     forget_cached_user()
-    with client.session_transaction() as s:
-        s["_user_id"] = user.get_id()
-        s["_fresh"] = True
+    sign_in(client, user)
 
 
 def forget_cached_user() -> None:

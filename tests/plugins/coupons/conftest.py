@@ -15,10 +15,8 @@ from plugins.coupons import admin_services
 from storefront.accounts.models import ApiToken
 from storefront.cart import services as cart_services
 from storefront.extensions import db
-from storefront.plugins.host import get_host
-from storefront.settings_models import PluginState
-from tests.conftest import IsolatedClient, make_test_app
-from tests.factories import make_staff, make_user
+from tests.conftest import pushed_app, IsolatedClient, make_test_app
+from tests.factories import make_staff, make_user, set_plugin_state, sign_in  # noqa: F401
 
 PLUGINS = ["plugins.coupons", "plugins.free_shipping"]
 
@@ -36,13 +34,8 @@ def _cp_secure_app(_app, database_url, instance_dir):
 
 @pytest.fixture
 def app(app, _cp_app):
-    ctx = _cp_app.app_context()
-    ctx.push()
-    try:
+    with pushed_app(_cp_app):
         yield _cp_app
-    finally:
-        db.session.remove()
-        ctx.pop()
 
 
 
@@ -68,13 +61,7 @@ def secure_web(app, _cp_secure_app):
 
 
 def set_state(name: str, enabled: bool = True, **settings) -> None:
-    row = db.session.get(PluginState, name)
-    if row is None:
-        db.session.add(PluginState(name=name, enabled=enabled, settings=settings, version=0))
-    else:
-        row.enabled, row.settings, row.version = enabled, {**(row.settings or {}), **settings}, row.version + 1
-    db.session.commit()
-    get_host().forget_states()
+    set_plugin_state(name, enabled, settings)
 
 
 @pytest.fixture
@@ -83,10 +70,6 @@ def enabled(app):
     return True
 
 
-def sign_in(client, user) -> None:
-    with client.session_transaction() as sess:
-        sess["_user_id"] = user.get_id()
-        sess["_fresh"] = True
 
 
 def bearer(user) -> dict:

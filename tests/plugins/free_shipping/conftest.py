@@ -4,11 +4,9 @@ from __future__ import annotations
 import pytest
 
 from storefront.cart import services as cart_services
-from storefront.extensions import db
-from storefront.settings_models import PluginState
 from tests.checkout.helpers import fresh_client
-from tests.conftest import make_test_app
-from tests.factories import make_user
+from tests.conftest import pushed_app, make_test_app
+from tests.factories import make_user, set_plugin_state
 
 PLUGINS = ["plugins.free_shipping"]
 
@@ -21,13 +19,8 @@ def _fs_app(_app, database_url, instance_dir):
 @pytest.fixture
 def app(app, _fs_app):
     """The plugin app on a clean database (the core ``app`` fixture wipes it afterwards)."""
-    ctx = _fs_app.app_context()
-    ctx.push()
-    try:
+    with pushed_app(_fs_app):
         yield _fs_app
-    finally:
-        db.session.remove()
-        ctx.pop()
 
 
 @pytest.fixture
@@ -37,16 +30,8 @@ def web(app):
 
 def configure(enabled=True, **settings):
     """Store the plugin's state (what the owner's plugin page does)."""
-    row = db.session.get(PluginState, "free_shipping")
     values = {"thresholds": "courier:99.00", "basis": "after", "excluded_regions": "", **settings}
-    if row is None:
-        db.session.add(PluginState(name="free_shipping", enabled=enabled, settings=values, version=0))
-    else:
-        row.enabled, row.settings, row.version = enabled, values, row.version + 1
-    db.session.commit()
-    from storefront.plugins.host import get_host
-
-    get_host().forget_states()
+    set_plugin_state("free_shipping", enabled, values, replace=True)
 
 
 @pytest.fixture

@@ -14,10 +14,8 @@ import time
 import pytest
 
 import plugins.order_tracking.models  # noqa: F401  (tables in the metadata before the schema is created)
-from storefront.extensions import db, limiter
-from storefront.settings_models import PluginState
-from tests.conftest import IsolatedClient, make_test_app
-from tests.factories import make_staff, make_user
+from tests.conftest import pushed_app, IsolatedClient, make_test_app
+from tests.factories import make_staff, make_user, set_plugin_state
 
 PLUGINS = ["plugins.order_tracking"]
 SECRET = "whsec-test-0123456789abcdef"
@@ -51,20 +49,8 @@ def _ot_secure_app(_app, database_url, instance_dir):
 @pytest.fixture
 def app(app, _ot_app):
     """The plugin app on a clean database (the core ``app`` fixture wipes it afterwards)."""
-    ctx = _ot_app.app_context()
-    ctx.push()
-    try:
+    with pushed_app(_ot_app):
         yield _ot_app
-    finally:
-        db.session.remove()
-        ctx.pop()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits():
-    if getattr(limiter, "initialized", False) or getattr(limiter, "_storage", None) is not None:
-        limiter.reset()
-    yield
 
 
 @pytest.fixture
@@ -83,13 +69,7 @@ def secure_client(app, _ot_secure_app):
 
 
 def enable(settings: dict | None = None, enabled: bool = True) -> None:
-    row = db.session.get(PluginState, "order_tracking")
-    if row is None:
-        db.session.add(PluginState(name="order_tracking", enabled=enabled,
-                                   settings=settings or {"webhook_secret": SECRET}, version=0))
-    else:
-        row.enabled, row.settings = enabled, settings or {"webhook_secret": SECRET}
-    db.session.commit()
+    set_plugin_state("order_tracking", enabled, settings or {"webhook_secret": SECRET}, replace=True)
 
 
 @pytest.fixture

@@ -18,9 +18,8 @@ from plugins.promo_popups import services
 from plugins.promo_popups.targeting import clear_cache
 from storefront.accounts.models import ApiToken
 from storefront.extensions import db
-from storefront.settings_models import PluginState
-from tests.conftest import make_test_app
-from tests.factories import make_staff, make_user
+from tests.conftest import pushed_app, make_test_app
+from tests.factories import make_staff, make_user, set_plugin_state, sign_in  # noqa: F401
 
 PLUGINS = ["plugins.promo_popups"]
 #: Test pages standing in for the shop's pages (any page extending storefront/base.html works the same).
@@ -73,14 +72,9 @@ def _secure_app(_app, database_url, instance_dir):
 @pytest.fixture
 def app(app, _pp_app):
     """The plugin app on a clean database (the core ``app`` fixture wipes it afterwards)."""
-    ctx = _pp_app.app_context()
-    ctx.push()
-    clear_cache()
-    try:
+    with pushed_app(_pp_app):
+        clear_cache()
         yield _pp_app
-    finally:
-        db.session.remove()
-        ctx.pop()
 
 
 def _client(flask_app):
@@ -106,16 +100,8 @@ def secure_client(secure_app):
 
 @pytest.fixture
 def enabled(app):
-    db.session.add(PluginState(name="promo_popups", enabled=True, settings={}, version=0))
-    db.session.commit()
+    set_plugin_state("promo_popups")
     return True
-
-
-def sign_in(client, user):
-    """Put ``user`` in the test client's session (independent of the login page)."""
-    with client.session_transaction() as sess:
-        sess["_user_id"] = user.get_id()
-        sess["_fresh"] = True
 
 
 def bearer(user) -> dict:

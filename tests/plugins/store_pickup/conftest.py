@@ -10,18 +10,16 @@ import uuid
 from datetime import datetime
 
 import pytest
-from flask.testing import FlaskClient
 
 import plugins.store_pickup.models  # noqa: F401  (tables in the metadata before the schema is created)
 from plugins.store_pickup import services
 from storefront.accounts.models import ApiToken
 from storefront.cart.models import Cart, CartLine
 from storefront.checkout.services import place_order
-from storefront.extensions import db, limiter
+from storefront.extensions import db
 from storefront.payments.services import confirm_payment
-from storefront.settings_models import PluginState
-from tests.conftest import IsolatedClient, make_test_app
-from tests.factories import make_product, make_staff, make_user
+from tests.conftest import pushed_app, IsolatedClient, make_test_app
+from tests.factories import make_product, make_staff, make_user, set_plugin_state, sign_in  # noqa: F401
 
 PLUGINS = ["plugins.store_pickup"]
 ALL_DAY = {str(d): "00:00-24:00" for d in range(7)}
@@ -33,19 +31,9 @@ def new_client(app) -> IsolatedClient:
     return IsolatedClient(app, app.response_class, use_cookies=True)
 
 
-class ThreadClient(FlaskClient):
-    """For worker threads (no app context of their own): a fresh app context per request."""
-
-    def open(self, *args, **kwargs):
-        with self.application.app_context():
-            try:
-                return super().open(*args, **kwargs)
-            finally:
-                db.session.remove()
-
-
-def thread_client(app) -> ThreadClient:
-    return ThreadClient(app, app.response_class, use_cookies=True)
+def thread_client(app) -> IsolatedClient:
+    """For worker threads too: IsolatedClient pushes its own app context per request."""
+    return new_client(app)
 
 
 @pytest.fixture(scope="session")
@@ -61,20 +49,8 @@ def _sp_secure_app(_app, database_url, instance_dir):
 @pytest.fixture
 def app(app, _sp_app):
     """The plugin app on a clean database (the core ``app`` fixture wipes it afterwards)."""
-    ctx = _sp_app.app_context()
-    ctx.push()
-    try:
+    with pushed_app(_sp_app):
         yield _sp_app
-    finally:
-        db.session.remove()
-        ctx.pop()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits():
-    if getattr(limiter, "initialized", False):
-        limiter.reset()
-    yield
 
 
 @pytest.fixture
@@ -88,14 +64,7 @@ def secure_client(app, _sp_secure_app):
 
 
 def set_enabled(on: bool, **settings) -> None:
-    row = db.session.get(PluginState, "store_pickup")
-    if row is None:
-        row = PluginState(name="store_pickup", enabled=on, settings=settings, version=0)
-        db.session.add(row)
-    else:
-        row.enabled = on
-        row.settings = {**(row.settings or {}), **settings}
-    db.session.commit()
+    set_plugin_state("store_pickup", on, settings)
 
 
 @pytest.fixture
@@ -104,10 +73,6 @@ def enabled(app):
     return True
 
 
-def sign_in(client, user):
-    with client.session_transaction() as sess:
-        sess["_user_id"] = user.get_id()
-        sess["_fresh"] = True
 
 
 def bearer(user) -> dict:
