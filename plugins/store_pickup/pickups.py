@@ -18,12 +18,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from storefront.clock import utcnow
-from storefront.database import after_commit, write_transaction
+from storefront.database import write_transaction
 from storefront.errors import Conflict, Forbidden, NotFound, ServiceError, ValidationFailed
 from storefront.extensions import db
 from storefront.notify.models import InboxMessage, OutboxMessage
 from storefront.notify.services import buyer_locale
 from storefront.orders.models import Order
+from storefront.orders.services import close_order
 from storefront.orders.status import CancelReason, OrderStatus
 from storefront.orders.transitions import Actor, record_event, transition
 
@@ -250,33 +251,6 @@ def release_for_closed_order(order_id: int) -> bool:
         return won == 1
 
 
-def _restock(order: Order) -> None:
-    # The goods waited at the store and go back on sale.
-    for line in order.lines:
-        if line.sku_id is not None and not (line.data or {}).get("no_stock_release"):
-            db.session.execute(text("UPDATE skus SET stock = stock + :q WHERE id = :id"),
-                               {"q": line.quantity, "id": line.sku_id})
-
-
-def _refund_after_commit(order_id: int, actor: Actor) -> None:
-    def _refund() -> None:
-        from storefront.payments import services as payments
-
-        order = db.session.get(Order, order_id, populate_existing=True)
-        amount = int(order.total) - int(order.refunded_total or 0)
-        if amount <= 0:
-            return
-        try:
-            payments.refund(order=order, amount=amount, reason="pickup_uncollected",
-                            idempotency_key=f"pickup-uncollected-{order_id}", actor=actor)
-        except ServiceError as exc:
-            with write_transaction():
-                record_event(order, "refund_failed", actor=actor, public=False, reason=exc.code,
-                             source=SOURCE, data={"amount": amount})
-
-    after_commit(_refund)
-
-
 def cancel_uncollected(pickup_id: int, now: datetime, actor: Actor) -> bool:
     """Cancel a ready pickup nobody collected: close the order, restock, refund (once)."""
     with write_transaction():
@@ -291,13 +265,9 @@ def cancel_uncollected(pickup_id: int, now: datetime, actor: Actor) -> bool:
         record_event(order, "pickup_uncollected", actor=actor, source=SOURCE,
                      data={"reference": pickup.reference})
         if OrderStatus(order.status) == OrderStatus.SHIPPED:
-            # shipped -> closed is the core's "fully refunded" path; the refund follows after commit.
-            transition(order, OrderStatus.CLOSED, actor=actor, reason=_("Not collected in time"),
-                       values={"close_reason": CancelReason.REFUNDED.value, "closed_by_seller": False},
-                       data={"close_reason": CancelReason.REFUNDED.value, "pickup": "uncollected"},
-                       source=SOURCE)
-            _restock(order)
-            _refund_after_commit(order.id, actor)
+            # The goods waited at the store: they go back on sale and the buyer is refunded.
+            close_order(order, CancelReason.REFUNDED, actor, note=_("Not collected in time"),
+                        goods_returned=True)
     return True
 
 

@@ -121,12 +121,8 @@ def _refund_if_paid(order: Order, was_paid: bool, reason: CancelReason, actor: A
     order_id = order.id
 
     def _refund() -> None:
-        try:
-            from ..payments import services as payments
-        except ImportError:  # pragma: no cover - payments domain not installed
-            return
-        if not hasattr(payments, "refund"):
-            return
+        from ..payments import services as payments
+
         fresh = db.session.get(Order, order_id, populate_existing=True)
         amount = int(fresh.total) - int(fresh.refunded_total or 0)
         if amount <= 0:
@@ -144,7 +140,8 @@ def _refund_if_paid(order: Order, was_paid: bool, reason: CancelReason, actor: A
     after_commit(_refund)
 
 
-def _close(order: Order, reason: CancelReason, actor: Actor, note: str = "") -> OrderEvent:
+def _close(order: Order, reason: CancelReason, actor: Actor, note: str = "", *,
+           goods_returned: bool = False) -> OrderEvent:
     reason = CancelReason(reason)
     status = OrderStatus(order.status)
     # The table allows shipped -> closed only for after-sales' full refund;
@@ -153,7 +150,10 @@ def _close(order: Order, reason: CancelReason, actor: Actor, note: str = "") -> 
         raise InvalidTransition(f"A shipped order cannot be closed for {reason.value}.",
                                 details={"from": status.value, "to": OrderStatus.CLOSED.value})
     before_shipment = status in CANCELLABLE_BY_BUYER
-    was_paid = status == OrderStatus.PAID
+    # Goods that never left the shop (an uncollected pickup) or came back go
+    # on sale again, and a shipped order was paid: refund what is left.
+    back_in_stock = before_shipment or (goods_returned and status == OrderStatus.SHIPPED)
+    was_paid = status == OrderStatus.PAID or back_in_stock and status == OrderStatus.SHIPPED
     event = transition(
         order, OrderStatus.CLOSED, actor=actor,
         reason=note,
@@ -161,7 +161,7 @@ def _close(order: Order, reason: CancelReason, actor: Actor, note: str = "") -> 
                 "closed_by_seller": reason in SELLER_CANCEL_REASONS},
         data={"close_reason": reason.value},
     )
-    if before_shipment:
+    if back_in_stock:
         _release_stock(order)
         _refund_if_paid(order, was_paid, reason, actor)
     if reason != CancelReason.BUYER_CANCELLED:
@@ -169,15 +169,19 @@ def _close(order: Order, reason: CancelReason, actor: Actor, note: str = "") -> 
     return event
 
 
-def close_order(order: Order, reason: CancelReason, actor: Actor, note: str = "") -> OrderEvent:
+def close_order(order: Order, reason: CancelReason, actor: Actor, note: str = "", *,
+                goods_returned: bool = False) -> OrderEvent:
     """Close a pending or paid order, give its stock back once, refund it if paid.
 
-    A shipped order can be closed only with reason ``refunded`` (after-sales
-    refunded everything); nothing is released or refunded then.
+    A shipped order can be closed only with reason ``refunded``. Its stock
+    comes back and the unrefunded rest is refunded only with
+    ``goods_returned=True`` (the goods never left the shop, e.g. an
+    uncollected pickup, or were returned); otherwise after-sales has already
+    refunded everything and nothing more happens.
     """
     with _transaction():
         _fresh(order)
-        return _close(order, reason, actor, note)
+        return _close(order, reason, actor, note, goods_returned=goods_returned)
 
 
 def cancel_by_buyer(order: Order, user) -> OrderEvent:

@@ -29,6 +29,31 @@ def test_closing_a_paid_order_refunds_it_once(app):
     assert kinds.count("status") == 1 and kinds.count("refund") == 1
 
 
+def test_closing_a_shipped_order_whose_goods_came_back_restocks_and_refunds_once(app):
+    from .factories import stock_of
+
+    order = make_order(make_user(), OrderStatus.SHIPPED, quantity=2)
+    sku_id = order.lines[0].sku_id
+    before = stock_of(sku_id)
+    with app.test_request_context("/"):
+        services.close_order(order, CancelReason.REFUNDED, Actor.system(), goods_returned=True)
+    assert stock_of(sku_id) == before + 2
+    order = reload(order)
+    assert order.status == OrderStatus.CLOSED and order.refunded_total == order.total
+    assert [r.idempotency_key for r in db.session.execute(select(Refund)).scalars()] == [f"close-{order.id}"]
+
+
+def test_closing_a_shipped_order_after_a_full_refund_changes_no_stock(app):
+    from .factories import stock_of
+
+    order = make_order(make_user(), OrderStatus.SHIPPED, quantity=2)
+    sku_id = order.lines[0].sku_id
+    before = stock_of(sku_id)
+    services.close_order(order, CancelReason.REFUNDED, Actor.system())
+    assert stock_of(sku_id) == before
+    assert db.session.execute(select(Refund)).first() is None
+
+
 def test_closing_an_unpaid_order_refunds_nothing(app):
     order = make_order(make_user(), OrderStatus.PENDING_PAYMENT)
     services.close_order(order, CancelReason.PAYMENT_TIMEOUT, Actor.system())
