@@ -65,6 +65,34 @@ def create_user_command(email: str, password: str, role: str):
     click.echo(f"created {user.email} ({user.role})")
 
 
+@storefront_cli.command("bench-data")
+@click.option("--orders", default=10_000, show_default=True, help="Orders over the last 90 days.")
+@click.option("--buyers", type=int, default=None, help="Buyers (default: one per 8 orders, at least 50).")
+@click.option("--products", default=200, show_default=True)
+@click.option("--seed", default=11, show_default=True)
+@click.option("--yes", is_flag=True, help="Add to a database that already has orders.")
+def bench_data_command(orders: int, buyers: int | None, products: int, seed: int, yes: bool):
+    """Bulk-generate a large realistic shop for benchmarks (docs/performance.md)."""
+    from sqlalchemy import text
+
+    from .benchdata import GeneratorConfig, generate
+    from .extensions import db
+
+    # Fake orders in a real shop cannot be told apart afterwards: refuse unless asked twice.
+    if not yes and db.session.execute(text("SELECT 1 FROM orders LIMIT 1")).first() is not None:
+        raise click.ClickException("this database already has orders; pass --yes to add benchmark data anyway")
+    db.session.remove()
+
+    counts = generate(GeneratorConfig(orders=orders, buyers=buyers, products=products, seed=seed),
+                      db.engine, db.metadata, log=click.echo)
+    for name, count in sorted(counts.items()):
+        click.echo(f"  {name}: {count}")
+
+
 def register_cli(app: Flask) -> None:
+    from .backup import backup_command, restore_command
+
+    for command in (backup_command, restore_command):
+        storefront_cli.add_command(command)
     if "storefront" not in app.cli.commands:
         app.cli.add_command(storefront_cli)

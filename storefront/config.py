@@ -14,11 +14,13 @@ from pathlib import Path
 #: Plugins shipped in ``plugins/``; third-party ones come from the
 #: ``storefront.plugins`` entry-point group.
 BUNDLED_PLUGINS: list[str] = [
+    "plugins.presale",
     "plugins.coupons",
     "plugins.free_shipping",
     "plugins.promo_popups",
     "plugins.store_pickup",
     "plugins.order_tracking",
+    "plugins.aftersales",
 ]
 
 DEFAULTS: dict[str, object] = {

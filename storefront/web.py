@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from urllib.parse import urlsplit
 
 from flask import Flask, current_app, g, render_template, request, session
 from flask_babel import gettext as _
@@ -28,7 +29,36 @@ def json_error(code: str, message: str, status: int, **extra):
     return body, status
 
 
+# What every JSON error looks like (json_error, ServiceError.to_json). flask-smorest
+# documents its own default error body ({code: int, status, message, errors}),
+# which this app never sends: its "Error" component is replaced by this one,
+# so clients and the schemathesis suite validate errors against the real shape.
+ERROR_ENVELOPE = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {
+        "type": "object",
+        "required": ["code", "message"],
+        "properties": {
+            "code": {"type": "string", "description": "Stable machine-readable code"},
+            "message": {"type": "string"},
+            "field": {"type": "string"},
+            "details": {"type": "object"},
+            "fields": {"type": "object", "description": "Errors per input field"},
+        },
+    }},
+}
+
+
+def document_error_envelope(app: Flask) -> None:
+    state = app.extensions.get("storefront")
+    api = getattr(state, "api", None)
+    if api is not None and "Error" in api.spec.components.schemas:
+        api.spec.components.schemas["Error"] = dict(ERROR_ENVELOPE)
+
+
 def init_web(app: Flask) -> None:
+    document_error_envelope(app)
     login_manager.login_view = "accounts.login"
     login_manager.login_message = None
     login_manager.session_protection = "basic"
@@ -123,7 +153,7 @@ def init_web(app: Flask) -> None:
     @app.context_processor
     def template_globals():
         return {
-            "shop": all_settings(),
+            "shop": _shop_for_templates(),
             "slot": render_slot,
             "locales": LOCALE_NAMES,
             "money": format_money,
@@ -137,6 +167,27 @@ def init_web(app: Flask) -> None:
         lang = request.args.get("lang")
         if lang and lang in current_app.config["STOREFRONT_LOCALES"]:
             session["locale"] = lang
+
+
+def is_http_url(value) -> bool:
+    """An absolute http(s) URL without whitespace: the only kind of link a
+    setting may put into ``href``/``src`` (never ``javascript:`` or ``data:``)."""
+    if not isinstance(value, str) or not value or any(c.isspace() or ord(c) < 32 for c in value):
+        return False
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def _shop_for_templates() -> dict:
+    # The settings form already refuses non-http(s) links; this second check
+    # keeps a value written some other way (an import, the shell, an old
+    # version) from ever reaching an href on every page.
+    values = all_settings()
+    unsafe = [key for key, value in values.items()
+              if (key.endswith("_url") or key.startswith("social_")) and value and not is_http_url(value)]
+    if not unsafe:
+        return values
+    return {**values, **{key: "" for key in unsafe}}
 
 
 def _error_message(code: int) -> str:

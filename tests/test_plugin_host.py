@@ -233,3 +233,31 @@ def test_create_app_is_usable_without_plugins(database_url, tmp_path, app):
     assert get_host(shop).plugins == {}
     with shop.app_context():
         db.engine.dispose()
+
+
+def test_hooks_split_over_several_modules_share_one_switch(app, database_url, tmp_path, monkeypatch):
+    class Cases:
+        @hookimpl
+        def template_slot(self, name, context):
+            return "cases" if name == "split" else None
+
+    class Money:
+        @hookimpl
+        def template_slot(self, name, context):
+            return "money" if name == "split" else None
+
+    module = _fake_module(monkeypatch, "tests._split_plugin",
+                          Plugin(name="split", title="Split", version="1", hooks=[Cases(), Money()]))
+    shop = make_test_app(database_url, str(tmp_path), STOREFRONT_PLUGINS=[module])
+    try:
+        with shop.test_request_context("/"):
+            assert render_slot("split") == ""  # disabled by default: neither module answers
+            db.session.add(PluginState(name="split", enabled=True, settings={}))
+            db.session.commit()
+            get_host(shop).forget_states()
+            assert sorted(str(render_slot("split")).replace("cases", " cases ").split()) == ["cases", "money"]
+    finally:
+        with shop.app_context():
+            db.session.execute(db.delete(PluginState).where(PluginState.name == "split"))
+            db.session.commit()
+            db.engine.dispose()

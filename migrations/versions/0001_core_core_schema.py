@@ -2,7 +2,7 @@
 
 Revision ID: 0001_core
 Revises: 
-Create Date: 2026-11-22 00:02:48.949186
+Create Date: 2026-11-22 01:04:29.727039
 
 """
 from alembic import op
@@ -195,6 +195,7 @@ def upgrade():
     sa.Column('closed_at', sa.DateTime(), nullable=True),
     sa.Column('close_reason', sa.String(length=40), nullable=True),
     sa.Column('closed_by_seller', sa.Boolean(), nullable=False),
+    sa.Column('paid_total', sa.Integer(), server_default='0', nullable=False),
     sa.Column('refunded_total', sa.Integer(), nullable=False),
     sa.Column('data', sa.JSON().with_variant(postgresql.JSONB(), 'postgresql'), nullable=False),
     sa.CheckConstraint('total >= 0', name=op.f('ck_orders_total_not_negative')),
@@ -362,6 +363,23 @@ def upgrade():
     with op.batch_alter_table('order_notes', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_order_notes_order_id'), ['order_id'], unique=False)
 
+    op.create_table('order_payments',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('payment_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('amount', sa.Integer(), nullable=False),
+    sa.Column('refunded', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=True),
+    sa.CheckConstraint('amount >= 0', name=op.f('ck_order_payments_amount_not_negative')),
+    sa.CheckConstraint('refunded >= 0 AND refunded <= amount', name=op.f('ck_order_payments_refunded_within_amount')),
+    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_order_payments_order_id_orders'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['payment_id'], ['payments.id'], name=op.f('fk_order_payments_payment_id_payments'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_order_payments')),
+    sa.UniqueConstraint('order_id', 'payment_id', name='uq_order_payments_order_payment')
+    )
+    with op.batch_alter_table('order_payments', schema=None) as batch_op:
+        batch_op.create_index('ix_order_payments_payment_id', ['payment_id'], unique=False)
+
     op.create_table('outbox',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('kind', sa.String(length=60), nullable=False),
@@ -391,7 +409,7 @@ def upgrade():
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('payment_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('idempotency_key', sa.String(length=80), nullable=False),
+    sa.Column('idempotency_key', sa.String(length=90), nullable=False),
     sa.Column('amount', sa.Integer(), nullable=False),
     sa.Column('currency', sa.String(length=3), nullable=False),
     sa.Column('reason', sa.String(length=200), nullable=False),
@@ -425,6 +443,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_outbox_order_id'))
 
     op.drop_table('outbox')
+    with op.batch_alter_table('order_payments', schema=None) as batch_op:
+        batch_op.drop_index('ix_order_payments_payment_id')
+
+    op.drop_table('order_payments')
     with op.batch_alter_table('order_notes', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_order_notes_order_id'))
 

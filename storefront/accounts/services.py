@@ -180,6 +180,19 @@ def change_password(user: User, current: str, new: str) -> User:
     return user
 
 
+def end_browser_sessions(user: User) -> None:
+    """Make every session and remember-me cookie of ``user`` worthless (sign-out).
+
+    Sessions are signed cookies the server does not keep, so a copy taken
+    before sign-out (a shared computer, malware, a proxy log) would otherwise
+    stay valid: rotating the token embedded in them is the only way to kill
+    it. The price is that signing out on one browser signs out the others;
+    API tokens are left alone (``logout_everywhere`` revokes those too).
+    """
+    with write_transaction():
+        user.session_token = secrets.token_hex(16)
+
+
 def logout_everywhere(user: User) -> None:
     """End every session, remember-me cookie and API token of ``user``."""
     with write_transaction():

@@ -139,6 +139,8 @@ def _end_session() -> None:
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    if current_user.is_authenticated:
+        services.end_browser_sessions(_current_user())
     _end_session()
     flash(_("You are signed out."), "success")
     return redirect(_home())

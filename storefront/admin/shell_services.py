@@ -20,7 +20,7 @@ from sqlalchemy.orm import joinedload
 from ..audit.models import AuditEntry
 from ..audit.services import record
 from ..catalog.models import Sku
-from ..clock import utcnow
+from ..clock import shop_zone, utcnow
 from ..database import write_transaction
 from ..errors import ConcurrentUpdate, NotFound
 from ..extensions import db
@@ -53,14 +53,14 @@ class DashboardSummary:
 
 def local_day_start(now: datetime) -> datetime:
     """Midnight of ``now``'s day in the shop's time zone, as naive UTC."""
-    tz = ZoneInfo(current_app.config["STOREFRONT_TIMEZONE"])
+    tz = shop_zone()
     local = now.replace(tzinfo=ZoneInfo("UTC")).astimezone(tz)
     midnight = datetime.combine(local.date(), time.min, tzinfo=tz)
     return midnight.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
 
 
 def _local_date(now: datetime) -> date:
-    tz = ZoneInfo(current_app.config["STOREFRONT_TIMEZONE"])
+    tz = shop_zone()
     return now.replace(tzinfo=ZoneInfo("UTC")).astimezone(tz).date()
 
 

@@ -14,7 +14,7 @@ from marshmallow import Schema, fields, validate
 
 from ..accounts import services
 from ..accounts.limits import login_account_limit, login_ip_limit, register_ip_limit
-from .common import ApiErrorSchema, token_required
+from .common import ApiErrorSchema, UTCDateTime, token_required
 
 blp = Blueprint("api_auth", __name__, url_prefix="", description="Sign-in tokens and the current user.")
 
@@ -44,7 +44,7 @@ class RegisterSchema(Schema):
 
 class TokenSchema(Schema):
     token = fields.String(required=True, metadata={"description": "Shown once; send as a bearer token"})
-    expires_at = fields.DateTime(required=True, metadata={"description": "UTC"})
+    expires_at = UTCDateTime(required=True, metadata={"description": "UTC"})
     user = fields.Nested(UserSchema, required=True)
 
 

@@ -16,7 +16,7 @@ from ..payments import services as payments
 from ..payments.providers import TestProvider
 from ..orders.transitions import Actor
 from .cart import PriceBreakdownSchema
-from .common import ApiErrorSchema, MoneySchema, money_json, token_required
+from .common import ApiErrorSchema, MoneySchema, UTCDateTime, money_json, token_required
 
 blp = Blueprint("api_checkout", __name__, url_prefix="", description="checkout")
 
@@ -84,7 +84,7 @@ class CheckoutOrderSchema(Schema):
     number = fields.String()
     status = fields.String()
     total = fields.Nested(MoneySchema)
-    pay_deadline = fields.DateTime(allow_none=True, metadata={"description": "Naive UTC"})
+    pay_deadline = UTCDateTime(allow_none=True, metadata={"description": "Naive UTC"})
     breakdown = fields.Nested(PriceBreakdownSchema)
 
 

@@ -1,6 +1,7 @@
 """Helpers shared by the API blueprints."""
 from __future__ import annotations
 
+from datetime import timezone
 from functools import wraps
 
 from flask import g
@@ -61,3 +62,22 @@ def money_json(amount: int, currency: str) -> dict:
     from ..money import Money
 
     return Money(int(amount), currency).to_json()
+
+
+class UTCDateTime(fields.DateTime):
+    """A date-time in RFC 3339 with its offset: the database holds naive UTC,
+    so it is written with ``+00:00``; input with an offset is turned into
+    naive UTC, input without one is taken as UTC."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc).isoformat()
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        parsed = super()._deserialize(value, attr, data, **kwargs)
+        if parsed.tzinfo is not None:
+            parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+        return parsed

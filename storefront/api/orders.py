@@ -14,7 +14,7 @@ from ..checkout.pricing import order_breakdown
 from ..orders import services
 from ..orders.display import describe_event
 from ..orders.status import NoteFlag, OrderStatus
-from .common import ApiErrorSchema, MoneySchema, money_json, token_required
+from .common import ApiErrorSchema, MoneySchema, UTCDateTime, money_json, token_required
 
 blp = Blueprint("api_orders", __name__, url_prefix="", description="The signed-in buyer's orders.")
 
@@ -38,7 +38,7 @@ class OrderLineSchema(Schema):
 
 class OrderEventSchema(Schema):
     id = fields.Integer()
-    at = fields.DateTime(metadata={"description": "UTC"})
+    at = UTCDateTime(metadata={"description": "UTC"})
     kind = fields.String(metadata={"description": "status, note, payment_reminder, refund, plugin kinds..."})
     text = fields.String(metadata={"description": "Human-readable, in the request's language"})
     from_status = fields.String(allow_none=True)
@@ -54,13 +54,13 @@ class OrderNoteSchema(Schema):
     flag = fields.String(validate=validate.OneOf([f.value for f in NoteFlag]))
     is_staff = fields.Boolean()
     author = fields.String()
-    created_at = fields.DateTime()
+    created_at = UTCDateTime()
 
 
 class BuyerOrderSummarySchema(Schema):
     number = fields.String()
     status = fields.String(validate=validate.OneOf(STATUS_VALUES))
-    placed_at = fields.DateTime()
+    placed_at = UTCDateTime()
     total = fields.Nested(MoneySchema)
     item_count = fields.Integer()
     lines = fields.List(fields.Nested(OrderLineSchema))
@@ -71,13 +71,13 @@ class OrderDetailSchema(BuyerOrderSummarySchema):
     breakdown = fields.Dict(metadata={"description": "Breakdown.to_json(): subtotal, adjustments, shipping, total"})
     close_reason = fields.String(allow_none=True)
     closed_by_seller = fields.Boolean()
-    pay_deadline = fields.DateTime(allow_none=True)
-    paid_at = fields.DateTime(allow_none=True)
-    ship_by = fields.DateTime(allow_none=True)
-    shipped_at = fields.DateTime(allow_none=True)
-    auto_confirm_at = fields.DateTime(allow_none=True)
-    completed_at = fields.DateTime(allow_none=True)
-    closed_at = fields.DateTime(allow_none=True)
+    pay_deadline = UTCDateTime(allow_none=True)
+    paid_at = UTCDateTime(allow_none=True)
+    ship_by = UTCDateTime(allow_none=True)
+    shipped_at = UTCDateTime(allow_none=True)
+    auto_confirm_at = UTCDateTime(allow_none=True)
+    completed_at = UTCDateTime(allow_none=True)
+    closed_at = UTCDateTime(allow_none=True)
     carrier = fields.String(allow_none=True)
     tracking_number = fields.String(allow_none=True)
     ship_name = fields.String()

@@ -11,7 +11,7 @@ from marshmallow import Schema, fields, validate
 from ..orders import services
 from ..orders.queries import StaffOrderFilters
 from ..orders.status import SELLER_CANCEL_REASONS, NoteFlag
-from .common import ApiErrorSchema, staff_required
+from .common import ApiErrorSchema, UTCDateTime, staff_required
 from .orders import (STATUS_VALUES, BuyerOrderSummarySchema, OrderDetailSchema, OrderNoteSchema, order_json,
                      summary_json)
 
@@ -21,7 +21,7 @@ blp = Blueprint("api_staff", __name__, url_prefix="", description="Staff: orders
 class StaffOrderSummarySchema(BuyerOrderSummarySchema):
     ship_name = fields.String()
     ship_phone = fields.String()
-    ship_by = fields.DateTime(allow_none=True)
+    ship_by = UTCDateTime(allow_none=True)
     closed_by_seller = fields.Boolean()
 
 

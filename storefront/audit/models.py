@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -28,3 +28,15 @@ class AuditEntry(db.Model):
     before: Mapped[dict | None] = mapped_column(JSONType)
     after: Mapped[dict | None] = mapped_column(JSONType)
     ip: Mapped[str] = mapped_column(String(64), default="")
+
+
+class AuditLogIsAppendOnly(RuntimeError):
+    """Raised when code tries to change or delete an audit entry through the ORM."""
+
+
+@event.listens_for(AuditEntry, "before_update")
+@event.listens_for(AuditEntry, "before_delete")
+def _refuse_rewrite(_mapper, _connection, target: AuditEntry) -> None:
+    # The log is evidence: a bug (or a compromised staff session driving some
+    # code path) must not be able to edit history through the models.
+    raise AuditLogIsAppendOnly(f"audit entry {target.id} cannot be changed or deleted")

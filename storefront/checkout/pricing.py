@@ -45,6 +45,8 @@ class PricedLine:
     problem: str | None = None  # e.g. "only 2 left" — shown next to the line
     #: This line's share of every discount (positive = money off); ``subtotal - discount`` is paid.
     discount: int = 0
+    #: A plugin reserves this line's quantity itself (``Offer.own_stock``): spot stock is not touched.
+    own_stock: bool = False
 
     @property
     def paid(self) -> int:
@@ -123,12 +125,16 @@ class CombinedOffer:
     ship_promise: str | None = None
     group: str | None = None
     blocked_reason: str | None = None
+    #: Any offer said ``own_stock``: that plugin's ``available`` replaces the spot stock.
+    own_stock: bool = False
 
 
 def combine_offers(offers: Iterable[Any]) -> CombinedOffer:
     badges: list = []
     price = available = ship_promise = group = blocked = None
+    own_stock = False
     for offer in offers:
+        own_stock = own_stock or bool(getattr(offer, "own_stock", False))
         badges.extend(offer.badges or ())
         if price is None and offer.price is not None:
             price = int(offer.price)
@@ -137,7 +143,7 @@ def combine_offers(offers: Iterable[Any]) -> CombinedOffer:
         ship_promise = ship_promise if ship_promise is not None else offer.ship_promise
         group = group if group is not None else offer.group
         blocked = blocked if blocked is not None else offer.blocked_reason
-    return CombinedOffer(tuple(badges), price, available, ship_promise, group, blocked)
+    return CombinedOffer(tuple(badges), price, available, ship_promise, group, blocked, own_stock)
 
 
 def offer_for(product, sku, buyer) -> CombinedOffer:
@@ -148,7 +154,13 @@ def offer_for(product, sku, buyer) -> CombinedOffer:
 
 
 def sku_availability(sku, offer: CombinedOffer) -> int:
-    """How many of ``sku`` can be bought now: stock, lowered by any plugin limit."""
+    """How many of ``sku`` can be bought now: stock, lowered by any plugin limit.
+
+    For an ``own_stock`` offer the plugin's count is the stock (a presale
+    quota is sold while spot stock is zero).
+    """
+    if offer.own_stock and offer.available is not None:
+        return max(int(offer.available), 0)
     stock = max(int(sku.stock or 0), 0)
     return stock if offer.available is None else max(min(stock, offer.available), 0)
 
@@ -206,6 +218,7 @@ def priced_lines(cart, buyer) -> list[PricedLine]:
             sku_code=sku.code, sku_label=sku.label, unit_price=unit_price, quantity=cart_line.quantity,
             subtotal=unit_price * cart_line.quantity, badges=offer.badges, ship_promise=offer.ship_promise,
             group=offer.group, available=available, image=cover.filename if cover else None, problem=problem,
+            own_stock=offer.own_stock,
         ))
     return lines
 
@@ -261,7 +274,7 @@ def price_cart(cart, buyer, delivery_code: str | None = None, address=None) -> B
     raw = []
     if lines:
         raw = flatten(get_host().hook.cart_adjustments(cart=cart, lines=tuple(lines), subtotal=subtotal,
-                                                      buyer=buyer, delivery=chosen))
+                                                      buyer=buyer, delivery=chosen, address=address))
     lines, adjustments = apply_adjustments(lines, raw, shipping)
     total = subtotal + sum(a.amount for a in adjustments) + (shipping or 0)
     return Breakdown(currency=currency, lines=tuple(lines), subtotal=subtotal, adjustments=tuple(adjustments),

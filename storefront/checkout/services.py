@@ -32,7 +32,7 @@ from ..extensions import db
 from ..orders.models import Order, OrderAdjustment, OrderLine
 from ..orders.status import OrderStatus
 from ..orders.transitions import Actor, record_event
-from ..payments.models import Payment, PaymentStatus
+from ..payments.models import OrderPayment, Payment, PaymentStatus
 from ..plugins.host import flatten, get_host
 from ..plugins.types import CheckoutGroup, Problem
 from ..settings import get_setting
@@ -293,6 +293,8 @@ def _write_checkout(draft: CheckoutDraft, key: str, provider: str) -> CheckoutRe
         db.session.add(payment)
         db.session.flush()
         for line in breakdown.lines:
+            if line.own_stock:
+                continue  # its plugin reserves it in order_placing (e.g. a presale quota)
             result = db.session.execute(
                 text("UPDATE skus SET stock = stock - :q WHERE id = :id AND stock >= :q AND active = :on"),
                 {"q": line.quantity, "id": line.sku_id, "on": True})
@@ -310,14 +312,30 @@ def _write_checkout(draft: CheckoutDraft, key: str, provider: str) -> CheckoutRe
                                code="cart_changed")
         deadline = now + timedelta(minutes=int(get_setting("unpaid_close_minutes")))
         orders = []
+        charged = 0
         for group, part in zip(draft.groups, draft.group_breakdowns):
             order = _write_order(draft, group, part, payment, now, deadline)
             record_event(order, "placed", actor=actor)
             host.hook.order_placing(order=order, checkout=draft)
+            charged += _link_payment(order, payment, host.hook.payment_due(order=order, checkout=draft), now)
             orders.append(order)
-        if sum(o.total for o in orders) != payment.amount:  # pragma: no cover - split_breakdown guarantees it
+        if sum(o.total for o in orders) != breakdown.total:  # pragma: no cover - split_breakdown guarantees it
             raise Conflict(_("The order totals do not add up; nothing was charged."), code="pricing_error")
+        if charged != payment.amount:  # a deposit: the payment charges less than the orders' totals
+            payment.amount = charged
+            db.session.flush()
     return CheckoutResult(payment=payment, orders=orders, created=True)
+
+
+def _link_payment(order: Order, payment: Payment, due, now) -> int:
+    """Record what the checkout's payment pays towards ``order`` (``payment_due``; None = all)."""
+    if due is None:
+        due = order.total
+    elif isinstance(due, bool) or not isinstance(due, int) or not (0 < due <= order.total):
+        raise Conflict(_("The amount due for this order is inconsistent; nothing was charged."),
+                       code="pricing_error", details={"order": order.number, "due": str(due)})
+    db.session.add(OrderPayment(order_id=order.id, payment_id=payment.id, amount=due, created_at=now))
+    return due
 
 
 def _write_order(draft: CheckoutDraft, group: CheckoutGroup, part: Breakdown, payment: Payment, now,
@@ -345,7 +363,9 @@ def _write_order(draft: CheckoutDraft, group: CheckoutGroup, part: Breakdown, pa
                         unit_price=line.unit_price, quantity=line.quantity, line_subtotal=line.subtotal,
                         discount=line.discount, paid_amount=line.paid, refunded_amount=0,
                         data={"ship_promise": line.ship_promise, "group": line.group,
-                              "badges": [getattr(b, "text", str(b)) for b in line.badges]})
+                              "badges": [getattr(b, "text", str(b)) for b in line.badges],
+                              # Its plugin took (and gives back) the quantity: close must not restock spot stock.
+                              **({"no_stock_release": True} if line.own_stock else {})})
         db.session.add(row)
         db.session.flush()
         line_ids[line.sku_id] = row.id

@@ -9,6 +9,7 @@ then marked sent or rescheduled with exponential backoff.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Callable
 
 from flask import current_app
 from flask_babel import force_locale
@@ -39,13 +40,25 @@ def queue_order_notification(order, kind: str) -> None:
     """
     if kind not in KINDS:
         raise ValueError(f"unknown notification kind {kind!r}")
+    queue_order_message(order, kind, lambda: render_notification(order, kind))
+
+
+def queue_order_message(order, kind: str, render: Callable[[], tuple[str, str]]) -> None:
+    """Queue a buyer message about ``order`` whose text a plugin writes.
+
+    ``render()`` returns ``(subject, body)`` and is called in the buyer's
+    locale, so its gettext calls speak the buyer's language. ``kind`` names
+    the message (``<plugin>_<what>``, e.g. ``presale_balance_open``). Same
+    delivery as the core notifications: one outbox row (e-mail) and one
+    message-centre row, in the caller's transaction.
+    """
     user = order.user if order.user_id else None
     to_address = (user.email if user is not None else "") or order.contact_email or ""
     if user is None and not to_address:
         return
     locale = buyer_locale(user)
     with force_locale(locale):
-        subject, body = render_notification(order, kind)
+        subject, body = render()
     if to_address:
         db.session.add(OutboxMessage(
             kind=kind, channel="email", user_id=order.user_id, order_id=order.id,

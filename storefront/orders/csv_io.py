@@ -13,14 +13,13 @@ import io
 from dataclasses import dataclass
 from datetime import timezone
 from typing import Iterator
-from zoneinfo import ZoneInfo
 
-from flask import current_app
 
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from ..clock import shop_zone
 from ..errors import ServiceError, ValidationFailed
 from ..extensions import db
 from .display import status_label
@@ -63,7 +62,7 @@ def _local(moment, tz) -> str:
 def export_awaiting_shipment() -> Iterator[str]:
     """CSV text chunks of every paid order, oldest first (the order to pack them in)."""
     yield BOM + _csv_line(EXPORT_HEADER)
-    tz = ZoneInfo(current_app.config.get("STOREFRONT_TIMEZONE") or "UTC")
+    tz = shop_zone()
     after_id = 0
     while True:
         batch = list(db.session.execute(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 
+from ..plugins.host import get_host
 from .status import CANCEL_REASON_LABELS, STATUS_LABELS, CancelReason, OrderStatus
 
 
@@ -43,4 +44,7 @@ def describe_event(event) -> str:
         return _("Refund")
     if event.kind == "refund_failed":
         return _("Refund failed: retry it from the payment")
+    labels = get_host().call_safely("order_event_label", include_disabled=True, first=True, event=event)
+    if labels:
+        return str(labels[0])
     return event.kind.replace("_", " ").capitalize()

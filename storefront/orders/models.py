@@ -68,7 +68,10 @@ class Order(db.Model):
     closed_at = mapped_column(UTCDateTime)
     close_reason: Mapped[str | None] = mapped_column(String(40))
     closed_by_seller: Mapped[bool] = mapped_column(default=False)
-    # Refunded so far; only grows by conditional UPDATE, never beyond total.
+    # Money received so far (order_payments applied by confirm_payment); equals
+    # total once paid. Less than total while a deposit waits for its balance.
+    paid_total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Refunded so far; only grows by conditional UPDATE, never beyond paid_total.
     refunded_total: Mapped[int] = mapped_column(Integer, default=0)
     # Free-form data of plugins (presale promise, pickup slot...), namespaced by plugin.
     data: Mapped[dict] = mapped_column(JSONType, default=dict)
@@ -86,7 +89,10 @@ class Order(db.Model):
         back_populates="order", cascade="all, delete-orphan", order_by="OrderNote.id"
     )
     user = relationship("User")
-    payment = relationship("Payment", back_populates="orders")
+    #: The checkout's payment; later payments (a presale balance) are in ``order_payments``.
+    payment = relationship("Payment")
+    #: What each payment pays towards this order (``payments.models.OrderPayment``), oldest first.
+    payment_links = relationship("OrderPayment", cascade="all, delete-orphan", order_by="OrderPayment.id")
 
 
 class OrderLine(db.Model):

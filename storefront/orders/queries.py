@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
-from ..clock import utcnow
+from ..clock import shop_zone, utcnow
 from ..errors import NotFound
 from ..extensions import db
 from .models import Order
@@ -56,7 +55,7 @@ def buyer_orders(user, status: OrderStatus | str | None = None, after_id: int | 
 
 def _local_midnight_utc(day: date) -> datetime:
     # Staff think in shop-local days; the database holds naive UTC.
-    tz = ZoneInfo(current_app.config.get("STOREFRONT_TIMEZONE") or "UTC")
+    tz = shop_zone()
     local = datetime.combine(day, time.min, tzinfo=tz)
     return local.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
 

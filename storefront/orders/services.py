@@ -124,7 +124,7 @@ def _refund_if_paid(order: Order, was_paid: bool, reason: CancelReason, actor: A
         from ..payments import services as payments
 
         fresh = db.session.get(Order, order_id, populate_existing=True)
-        amount = int(fresh.total) - int(fresh.refunded_total or 0)
+        amount = int(fresh.paid_total or 0) - int(fresh.refunded_total or 0)
         if amount <= 0:
             return
         try:
@@ -141,7 +141,7 @@ def _refund_if_paid(order: Order, was_paid: bool, reason: CancelReason, actor: A
 
 
 def _close(order: Order, reason: CancelReason, actor: Actor, note: str = "", *,
-           goods_returned: bool = False) -> OrderEvent:
+           goods_returned: bool = False, keep_paid: bool = False) -> OrderEvent:
     reason = CancelReason(reason)
     status = OrderStatus(order.status)
     # The table allows shipped -> closed only for after-sales' full refund;
@@ -161,6 +161,11 @@ def _close(order: Order, reason: CancelReason, actor: Actor, note: str = "", *,
                 "closed_by_seller": reason in SELLER_CANCEL_REASONS},
         data={"close_reason": reason.value},
     )
+    if status == OrderStatus.PENDING_PAYMENT:
+        # A part-paid order (a deposit): read after the status UPDATE, which
+        # waited for any payment being applied to this row right now.
+        received = db.session.execute(select(Order.paid_total).where(Order.id == order.id)).scalar() or 0
+        was_paid = received > 0 and not keep_paid
     if back_in_stock:
         _release_stock(order)
         _refund_if_paid(order, was_paid, reason, actor)
@@ -170,8 +175,12 @@ def _close(order: Order, reason: CancelReason, actor: Actor, note: str = "", *,
 
 
 def close_order(order: Order, reason: CancelReason, actor: Actor, note: str = "", *,
-                goods_returned: bool = False) -> OrderEvent:
+                goods_returned: bool = False, keep_paid: bool = False) -> OrderEvent:
     """Close a pending or paid order, give its stock back once, refund it if paid.
+
+    A pending order that already received part of its total (a presale
+    deposit) gets that money back, unless ``keep_paid=True`` (the buyer
+    forfeits the deposit); a paid order is always refunded.
 
     A shipped order can be closed only with reason ``refunded``. Its stock
     comes back and the unrefunded rest is refunded only with
@@ -181,7 +190,7 @@ def close_order(order: Order, reason: CancelReason, actor: Actor, note: str = ""
     """
     with _transaction():
         _fresh(order)
-        return _close(order, reason, actor, note, goods_returned=goods_returned)
+        return _close(order, reason, actor, note, goods_returned=goods_returned, keep_paid=keep_paid)
 
 
 def cancel_by_buyer(order: Order, user) -> OrderEvent:

@@ -39,11 +39,12 @@ def _candidate_ids(status: OrderStatus, deadline_col, now, after_id: int, extra=
         db.session.commit()  # a candidate list is only a hint: hold no lock while working
 
 
-def _claim(order_id: int, status: OrderStatus, deadline_col, now) -> Order | None:
+def _claim(order_id: int, status: OrderStatus, deadline_col, now, extra=None) -> Order | None:
     """Inside a write transaction: the order, still due, locked for us, or None."""
     stmt = (
         select(Order)
-        .where(Order.id == order_id, Order.status == status, deadline_col < now)
+        .where(Order.id == order_id, Order.status == status, deadline_col < now,
+               extra if extra is not None else true())
         .with_for_update(skip_locked=True)
         .execution_options(populate_existing=True)
     )
@@ -62,7 +63,7 @@ def _sweep(status: OrderStatus, deadline_col, now, act: Callable[[Order], None],
         for order_id in ids:
             try:
                 with write_transaction():
-                    order = _claim(order_id, status, deadline_col, now)
+                    order = _claim(order_id, status, deadline_col, now, extra)
                     if order is None:
                         continue  # another worker has it or already did it
                     act(order)
@@ -76,13 +77,17 @@ def _sweep(status: OrderStatus, deadline_col, now, act: Callable[[Order], None],
 
 
 def close_unpaid(now) -> int:
-    """Close orders whose payment deadline passed; their stock comes back once."""
+    """Close orders whose payment deadline passed; their stock comes back once.
+
+    Only orders that received nothing: a part-paid order (a presale deposit)
+    waits for its balance, whose deadline belongs to the plugin that split it.
+    """
     from .services import close_order
 
     system = Actor.system("payment timeout")
     return _sweep(OrderStatus.PENDING_PAYMENT, Order.pay_deadline, now,
                   lambda order: close_order(order, CancelReason.PAYMENT_TIMEOUT, system),
-                  "unpaid close")
+                  "unpaid close", extra=Order.paid_total == 0)
 
 
 def auto_confirm_shipped(now) -> int:

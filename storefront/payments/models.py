@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import enum
 
-from sqlalchemy import CheckConstraint, Enum, ForeignKey, Integer, String
+from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -41,7 +41,36 @@ class Payment(db.Model):
     paid_at = mapped_column(UTCDateTime)
     data: Mapped[dict] = mapped_column(JSONType, default=dict)
 
-    orders = relationship("Order", back_populates="payment", order_by="Order.id")
+    #: Every order this payment pays towards (the checkout's orders, or the one
+    #: order of a balance payment), through ``order_payments``.
+    orders = relationship("Order", secondary="order_payments", viewonly=True, order_by="Order.id")
+
+
+class OrderPayment(db.Model):
+    """What one payment pays towards one order.
+
+    A checkout writes one row per order (its due, see the ``payment_due``
+    hook); a later payment of one order (a presale balance) writes one more.
+    ``refunded`` grows by conditional UPDATE and never passes ``amount``, so
+    refunds go back through the payment that took the money, never more.
+    """
+
+    __tablename__ = "order_payments"
+    __table_args__ = (
+        UniqueConstraint("order_id", "payment_id", name="uq_order_payments_order_payment"),
+        Index("ix_order_payments_payment_id", "payment_id"),
+        CheckConstraint("amount >= 0", name="amount_not_negative"),
+        CheckConstraint("refunded >= 0 AND refunded <= amount", name="refunded_within_amount"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id", ondelete="CASCADE"))
+    amount: Mapped[int] = mapped_column(Integer)
+    refunded: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at = mapped_column(UTCDateTime, default=utcnow)
+
+    payment = relationship("Payment")
 
 
 class Refund(db.Model):
@@ -53,7 +82,8 @@ class Refund(db.Model):
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
-    idempotency_key: Mapped[str] = mapped_column(String(80), unique=True)
+    # The caller's key (up to 80); a refund spread over several payments adds "#2", "#3"...
+    idempotency_key: Mapped[str] = mapped_column(String(90), unique=True)
     amount: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3))
     reason: Mapped[str] = mapped_column(String(200), default="")

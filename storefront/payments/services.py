@@ -1,14 +1,20 @@
-"""Payments: confirm (idempotent by provider reference), record failures, refund.
+"""Payments: start, confirm (idempotent by provider reference), record failures, refund.
 
-Refunds reserve the amount first (a conditional UPDATE of
-``orders.refunded_total`` that can never pass ``total``, plus a Refund row
-whose idempotency key is unique), then call the provider outside any
+A payment pays towards one or more orders through ``order_payments`` rows
+(a checkout: one row per order with its due; a balance payment: one row for
+one order). Confirming a payment adds each row's amount to the order's
+``paid_total``; the order becomes paid when that reaches its total.
+
+Refunds (:mod:`.refunds`) reserve the amount first (conditional UPDATEs of
+``orders.refunded_total``, the lines and the payments' rows, plus Refund
+rows whose idempotency keys are unique), then call the provider outside any
 transaction, then record the outcome; a failed provider call gives the
 reservation back. So concurrent refunds can never exceed what was paid.
 """
 from __future__ import annotations
 
 import re
+import secrets
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -17,28 +23,18 @@ from sqlalchemy.exc import IntegrityError
 
 from ..clock import utcnow
 from ..database import write_transaction
-from ..errors import ConcurrentUpdate, Conflict, NotFound, ServiceError, ValidationFailed
+from ..errors import Conflict, NotFound, ServiceError, ValidationFailed
 from ..extensions import db
 from ..notify.services import queue_order_notification
 from ..orders.models import Order
 from ..orders.status import OrderStatus
 from ..orders.transitions import SYSTEM, Actor, record_event, transition
 from ..plugins.host import get_host
-from .models import Payment, PaymentStatus, Refund
+from .models import OrderPayment, Payment, PaymentStatus
+# Re-exported: callers import every payment use case from here.
+from .refunds import RefundFailed, get_provider, refund  # noqa: F401
 
-_KEY = re.compile(r"^[A-Za-z0-9_.:-]{4,80}$")
-
-
-class RefundFailed(ServiceError):
-    code = "refund_failed"
-    status = 502
-
-
-def get_provider(name: str):
-    provider = get_host().hook.payment_provider(name=name)
-    if provider is None:
-        raise NotFound(_("That payment method is not available."), code="provider_not_found")
-    return provider
+_PAYMENT_KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,80}$")
 
 
 def payment_for_buyer(user, reference: str) -> Payment:
@@ -55,6 +51,64 @@ def start_payment(payment: Payment) -> str:
     return get_provider(payment.provider).start(payment)
 
 
+def start_order_payment(order: Order, amount: int, user, idempotency_key: str, provider: str = "test") -> Payment:
+    """A further payment towards one order (a presale balance); idempotent by key.
+
+    Only the order's buyer (anyone else: NotFound), only a pending-payment
+    order (Conflict ``not_pending``), and ``amount`` must be above zero and
+    at most what the order still lacks (the caller says what is due; a
+    plugin that deducts a deposit value has already lowered the total).
+    The same key again returns the same payment; send the buyer to
+    :func:`start_payment`.
+    """
+    if user is None or not getattr(user, "is_authenticated", False) or order.user_id != user.id:
+        raise NotFound(_("Order not found."))
+    if not isinstance(idempotency_key, str) or not _PAYMENT_KEY.match(idempotency_key.strip()):
+        raise ValidationFailed(_("This form expired; reload the page and try again."), field="idempotency_key")
+    key = idempotency_key.strip()
+    existing = _order_payment_by_key(key, order, amount, user)
+    if existing is not None:
+        return existing
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise ValidationFailed(_("Enter an amount above zero."), field="amount")
+    get_provider(provider)
+    try:
+        with write_transaction():
+            db.session.refresh(order)
+            if OrderStatus(order.status) != OrderStatus.PENDING_PAYMENT:
+                raise Conflict(_("This order is not waiting for a payment."), code="not_pending")
+            still_due = int(order.total) - int(order.paid_total or 0)
+            if amount > still_due:
+                raise ValidationFailed(_("That is more than the order still lacks."), code="amount_mismatch",
+                                       field="amount", details={"expected": still_due})
+            now = utcnow()
+            payment = Payment(reference=secrets.token_hex(12), idempotency_key=key, user_id=user.id,
+                              provider=provider, status=PaymentStatus.PENDING, amount=amount,
+                              currency=order.currency, created_at=now,
+                              data={"order_id": order.id, "kind": "order_payment"})
+            db.session.add(payment)
+            db.session.flush()
+            db.session.add(OrderPayment(order_id=order.id, payment_id=payment.id, amount=amount, created_at=now))
+    except IntegrityError:
+        db.session.rollback()
+        existing = _order_payment_by_key(key, order, amount, user)
+        if existing is None:  # pragma: no cover - only the key is unique here
+            raise
+        return existing
+    return payment
+
+
+def _order_payment_by_key(key: str, order: Order, amount, user) -> Payment | None:
+    payment = db.session.execute(select(Payment).where(Payment.idempotency_key == key)).scalar_one_or_none()
+    if payment is None:
+        return None
+    link = db.session.execute(select(OrderPayment).where(OrderPayment.payment_id == payment.id,
+                                                         OrderPayment.order_id == order.id)).scalar_one_or_none()
+    if payment.user_id != user.id or link is None or payment.amount != amount:
+        raise Conflict(_("This payment key was already used."), code="idempotency_conflict")
+    return payment
+
+
 def record_failure(payment: Payment, message: str = "") -> Payment:
     """A failed attempt: the payment stays pending so the buyer can try again before the deadline."""
     with write_transaction():
@@ -67,12 +121,15 @@ def record_failure(payment: Payment, message: str = "") -> Payment:
 
 def confirm_payment(provider_ref: str, amount: int, *, payment_reference: str, provider_name: str | None = None,
                     actor: Actor = SYSTEM) -> Payment:
-    """Mark a payment paid and its pending orders paid; idempotent by ``provider_ref``.
+    """Mark a payment paid and apply it to its orders; idempotent by ``provider_ref``.
 
     A second call with the same ``provider_ref`` changes nothing and returns
-    the same payment. An order that closed meanwhile (timed out) is not
-    reopened: the payment records ``needs_refund`` and that order's amount
-    is refunded through the provider, with a timeline event.
+    the same payment. Each order the payment pays towards receives its
+    share (``paid_total``); it becomes paid when that reaches its total,
+    otherwise a ``part_paid`` event is recorded and it stays pending. An
+    order that closed meanwhile (timed out) is not reopened: the payment
+    records ``needs_refund`` and that order's share is refunded through the
+    provider, with a timeline event.
     """
     provider_ref = (provider_ref or "").strip()
     if not provider_ref or len(provider_ref) > 120:
@@ -117,23 +174,41 @@ def confirm_payment(provider_ref: str, amount: int, *, payment_reference: str, p
 def _pay_orders(payment: Payment, paid_at, actor: Actor) -> list[tuple[int, int]]:
     host = get_host()
     late: list[tuple[int, int]] = []
-    orders = db.session.execute(select(Order).where(Order.payment_id == payment.id).order_by(Order.id)).scalars()
-    for order in orders:
-        if order.status == OrderStatus.PENDING_PAYMENT:
-            ship_by = host.hook.ship_promise(order=order, paid_at=paid_at)
-            try:
+    links = db.session.execute(select(OrderPayment).where(OrderPayment.payment_id == payment.id)
+                               .order_by(OrderPayment.order_id)).scalars().all()
+    for link in links:
+        order = db.session.get(Order, link.order_id, populate_existing=True)
+        # Money counts towards a pending order only; the status condition makes
+        # a concurrent close and this payment exclude each other.
+        applied = db.session.execute(
+            text("UPDATE orders SET paid_total = paid_total + :a "
+                 "WHERE id = :id AND status = :pending AND paid_total + :a <= total"),
+            {"a": link.amount, "id": order.id, "pending": OrderStatus.PENDING_PAYMENT.value}).rowcount
+        if applied == 1:
+            db.session.refresh(order)
+            if order.paid_total >= order.total:
+                # The UPDATE above holds the row, so this conditional transition wins.
+                ship_by = host.hook.ship_promise(order=order, paid_at=paid_at)
                 transition(order, OrderStatus.PAID, actor=actor, reason=_("Payment received"),
                            values={"ship_by": ship_by})
                 queue_order_notification(order, "order_paid")
                 continue
-            except ConcurrentUpdate:
-                pass  # closed by the sweep at this very moment: handled as closed below
-        if order.status == OrderStatus.CLOSED:
-            due = order.total - (order.refunded_total or 0)
-            late.append((order.id, due))
-            record_event(order, "payment_after_close", actor=actor, source="core",
-                         reason=_("Payment arrived after the order closed; it will be refunded."),
-                         data={"payment": payment.reference, "amount": due})
+            record_event(order, "part_paid", actor=actor, source="core",
+                         data={"amount": link.amount, "payment": payment.reference,
+                               "paid_total": order.paid_total, "total": order.total})
+            continue
+        # Received but not needed (the order closed, or was paid meanwhile):
+        # count it as received so the refund of exactly this share is allowed.
+        db.session.execute(text("UPDATE orders SET paid_total = paid_total + :a WHERE id = :id"),
+                           {"a": link.amount, "id": order.id})
+        db.session.refresh(order)
+        if link.amount > 0:
+            late.append((order.id, link.amount))
+        closed = OrderStatus(order.status) == OrderStatus.CLOSED
+        record_event(order, "payment_after_close" if closed else "payment_not_needed", actor=actor, source="core",
+                     reason=_("Payment arrived after the order closed; it will be refunded.") if closed
+                     else _("Payment arrived for an order that no longer needed it; it will be refunded."),
+                     data={"payment": payment.reference, "amount": link.amount})
     if late:
         data = dict(payment.data or {})
         data["needs_refund"] = [{"order_id": oid, "amount": due, "refund_id": None} for oid, due in late]
@@ -148,7 +223,8 @@ def _refund_late(payment: Payment, order_id: int, due: int) -> None:
         return
     order = db.session.get(Order, order_id)
     try:
-        made = refund(order, due, _("Paid after the order closed"), f"late-{payment.id}-{order_id}", SYSTEM)
+        made = refund(order, due, _("Paid after the order closed"), f"late-{payment.id}-{order_id}", SYSTEM,
+                      payment_id=payment.id)
     except ServiceError:
         current_app.logger.exception("refund of late payment %s failed", payment.reference)
         return
@@ -160,65 +236,8 @@ def _refund_late(payment: Payment, order_id: int, due: int) -> None:
         fresh.data = data
 
 
-def refund(order: Order, amount: int, reason: str, idempotency_key: str, actor: Actor) -> Refund:
-    """Send ``amount`` of ``order`` back through its payment's provider; idempotent by key.
-
-    Never lets ``order.refunded_total`` pass ``order.total``, even under
-    concurrent calls. Raises Conflict (``refund_exceeds_total``,
-    ``not_paid``), ValidationFailed, or RefundFailed when the provider fails
-    (the reservation is then released and the Refund row marked failed).
-    """
-    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-        raise ValidationFailed(_("Enter an amount above zero."), field="amount")
-    if not isinstance(idempotency_key, str) or not _KEY.match(idempotency_key):
-        raise ValidationFailed(_("Missing or malformed idempotency key."), field="idempotency_key")
-    existing = _refund_by_key(idempotency_key, order, amount)
-    if existing is not None:
-        return existing
-    payment = db.session.get(Payment, order.payment_id) if order.payment_id else None
-    if payment is None or payment.status != PaymentStatus.PAID:
-        raise Conflict(_("This order has not been paid."), code="not_paid")
-    reason = (reason or "")[:200]
-    try:
-        with write_transaction():
-            row = Refund(payment_id=payment.id, order_id=order.id, idempotency_key=idempotency_key,
-                         amount=amount, currency=order.currency, reason=reason, status="pending", data={})
-            db.session.add(row)
-            db.session.flush()
-            reserved = db.session.execute(
-                text("UPDATE orders SET refunded_total = refunded_total + :a "
-                     "WHERE id = :id AND refunded_total + :a <= total"), {"a": amount, "id": order.id})
-            if reserved.rowcount != 1:
-                raise Conflict(_("A refund cannot exceed what was paid for the order."),
-                               code="refund_exceeds_total", field="amount")
-            record_event(order, "refund", actor=actor, reason=reason,
-                         data={"amount": amount, "refund_key": idempotency_key})
-    except IntegrityError:
-        db.session.rollback()
-        existing = _refund_by_key(idempotency_key, order, amount)
-        if existing is None:  # pragma: no cover - only the key is unique here
-            raise
-        return existing
-    refund_id = row.id
-    provider = get_provider(payment.provider)
-    try:
-        provider_ref = provider.refund(payment, amount, idempotency_key)
-    except Exception as exc:  # any provider failure releases the reservation
-        current_app.logger.exception("provider refund failed")
-        with write_transaction():
-            db.session.execute(update(Refund).where(Refund.id == refund_id).values(status="failed"))
-            db.session.execute(text("UPDATE orders SET refunded_total = refunded_total - :a WHERE id = :id"),
-                               {"a": amount, "id": order.id})
-        raise RefundFailed(_("The payment provider refused the refund; nothing was refunded.")) from exc
-    with write_transaction():
-        db.session.execute(update(Refund).where(Refund.id == refund_id)
-                           .values(status="succeeded", provider_ref=str(provider_ref)[:120]))
-    db.session.expire_all()
-    return db.session.get(Refund, refund_id)
-
-
-def _refund_by_key(key: str, order: Order, amount: int) -> Refund | None:
-    row = db.session.execute(select(Refund).where(Refund.idempotency_key == key)).scalar_one_or_none()
-    if row is not None and (row.order_id != order.id or row.amount != amount):
-        raise Conflict(_("That refund key was already used for another refund."), code="idempotency_conflict")
-    return row
+def order_payment_rows(order: Order) -> list[tuple[OrderPayment, Payment]]:
+    """The payments towards ``order``, oldest first, with what each pays (for pages and plugins)."""
+    return [(row[0], row[1]) for row in db.session.execute(
+        select(OrderPayment, Payment).join(Payment, Payment.id == OrderPayment.payment_id)
+        .where(OrderPayment.order_id == order.id).order_by(OrderPayment.id)).all()]

@@ -37,13 +37,15 @@ def product_offer(product, sku, buyer):
 
 
 @hookspec
-def cart_adjustments(cart, lines, subtotal, buyer, delivery):
+def cart_adjustments(cart, lines, subtotal, buyer, delivery, address):
     """Discounts and fees on a cart: return a list of
     :class:`~storefront.plugins.types.Adjustment`.
 
     ``lines`` are priced :class:`storefront.checkout.pricing.PricedLine`
     objects, ``subtotal`` their sum, ``delivery`` the chosen
-    :class:`~storefront.plugins.types.DeliveryOption` or ``None``. Collected
+    :class:`~storefront.plugins.types.DeliveryOption` or ``None``,
+    ``address`` the delivery address dict being priced (keys ``province``,
+    ``city``...) or ``None`` when none is known yet. Collected
     and applied in ascending ``Adjustment.order``: 100 item discounts, 200
     order discounts (coupons), 300 shipping changes (free shipping), 400
     store credit. Discounts are capped so the total never goes below zero.
@@ -94,10 +96,35 @@ def order_placing(order, checkout):
 
 
 @hookspec(firstresult=True)
+def payment_due(order, checkout):
+    """How much of the new ``order`` the checkout's payment charges (integer
+    minor units, ``0 < due <= order.total``), or ``None`` for the whole total.
+    Called inside the checkout transaction right after ``order_placing``;
+    first non-None wins. A plugin that returns less (a presale deposit)
+    collects the rest later with
+    :func:`storefront.payments.services.start_order_payment` and owns the
+    part-paid order's deadline (the core's unpaid-order sweep skips orders
+    with money received).
+    """
+
+
+@hookspec(firstresult=True)
 def ship_promise(order, paid_at):
     """Ship-by deadline (naive UTC datetime) for ``order`` paid at
     ``paid_at``. First non-None wins; the core default is the
     ``ship_within_hours`` setting after payment.
+    """
+
+
+@hookspec(firstresult=True)
+def promotion_claimable(ref):
+    """Whether the promotion ``ref`` (e.g. ``"coupon:DOUBLE11"``, a claimable
+    coupon's code) can be claimed now: ``True``, ``False`` (known but claimed
+    out, paused or outside its window), or ``None`` when ``ref`` is not yours.
+    First non-None wins. Callers may cache the answer (promo popups keep it
+    until any plugin's state version changes), so an implementation bumps its
+    own ``plugin_states.version`` when an answer changes (e.g. the last claim).
+    Must be cheap: no query per call beyond a cached lookup.
     """
 
 
@@ -113,6 +140,17 @@ def order_event(order, event):
     """Called after the transaction that recorded ``event`` (an
     :class:`~storefront.plugins.types.OrderEventInfo`) has committed.
     Side effects (notifications, follow-up work) belong here; errors are logged.
+    """
+
+
+@hookspec(firstresult=True)
+def order_event_label(event):
+    """The timeline sentence for an :class:`~storefront.orders.models.OrderEvent`
+    of a plugin's own ``kind`` (e.g. ``pickup_ready``), in the reader's
+    language: return a string, or ``None`` when the kind is not yours.
+    First non-None wins; the core's fallback turns the kind into words.
+    Called while rendering, also for plugins that are now disabled, so old
+    timelines keep their wording.
     """
 
 

@@ -41,6 +41,7 @@ class PluginHost:
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, Plugin] = {}
         self._subset_cache: dict[tuple[str, frozenset[str]], Any] = {}
+        self._registered: dict[str, list[str]] = {}
         for core in core_plugins:
             self.pm.register(core, name=f"core:{getattr(core, '__name__', type(core).__name__)}")
         for module_path in app.config.get("STOREFRONT_PLUGINS") or []:
@@ -67,8 +68,20 @@ class PluginHost:
         if manifest.name in self.plugins:
             raise PluginLoadError(f"plugin {manifest.name!r} installed twice")
         self.plugins[manifest.name] = manifest
-        if manifest.hooks is not None:
-            self.pm.register(manifest.hooks, name=manifest.name)
+        # A plugin may split its hooks over several modules (a list); each is
+        # registered under "<name>", "<name>#2"... and gated together.
+        hook_objects = manifest.hooks if isinstance(manifest.hooks, (list, tuple)) else [manifest.hooks]
+        names = []
+        for index, hooks in enumerate(h for h in hook_objects if h is not None):
+            registered = manifest.name if index == 0 else f"{manifest.name}#{index + 1}"
+            self.pm.register(hooks, name=registered)
+            names.append(registered)
+        self._registered[manifest.name] = names
+        if manifest.lasting_hooks is not None:  # never in _registered: the switch does not remove them
+            self.pm.register(manifest.lasting_hooks, name=f"{manifest.name}:lasting")
+        prefix = self.app.config.get("STOREFRONT_URL_PREFIX", "")
+        for bp in manifest.lasting_blueprints:
+            self.app.register_blueprint(bp, url_prefix=prefix + (bp.url_prefix or f"/p/{manifest.name}"))
         for bp in manifest.blueprints:
             if not getattr(bp, "_storefront_guarded", False):
                 bp.before_request(_guard(manifest.name))
@@ -119,20 +132,24 @@ class PluginHost:
         key = (name, disabled)
         caller = self._subset_cache.get(key)
         if caller is None:
-            removed = [self.pm.get_plugin(n) for n in disabled if self.pm.get_plugin(n) is not None]
+            removed = [self.pm.get_plugin(registered) for n in disabled for registered in self._registered.get(n, ())
+                       if self.pm.get_plugin(registered) is not None]
             caller = self.pm.subset_hook_caller(name, remove_plugins=removed)
             self._subset_cache[key] = caller
         return caller
 
-    def call_safely(self, hook_name: str, /, **kwargs) -> list[Any]:
+    def call_safely(self, hook_name: str, /, *, include_disabled: bool = False, first: bool = False,
+                    **kwargs) -> list[Any]:
         """Call a decorating hook: one failing plugin is logged and skipped.
 
         ``hook_name`` is positional-only because hooks have a ``name``
         argument of their own (``template_slot(name, context)``).
+        ``include_disabled`` also asks disabled plugins (wording of records
+        they wrote earlier); ``first`` stops at the first non-None result.
         """
         name = hook_name
         results: list[Any] = []
-        hook_caller = self.caller(name)
+        hook_caller = getattr(self.pm.hook, name) if include_disabled else self.caller(name)
         for impl in reversed(hook_caller.get_hookimpls()):
             try:
                 argnames = impl.argnames
@@ -142,6 +159,8 @@ class PluginHost:
                 continue
             if value is not None:
                 results.append(value)
+                if first:
+                    break
         return results
 
 
@@ -171,17 +190,19 @@ def get_host(app: Flask | None = None) -> PluginHost:
     return app.extensions["storefront"].host
 
 
-def register_plugin_api(api, plugin_name: str, blp, path: str) -> None:
+def register_plugin_api(api, plugin_name: str, blp, path: str, *, lasting: bool = False) -> None:
     """Register a plugin's flask-smorest blueprint at ``<prefix>/api/v1<path>``.
 
     Call it from the plugin's ``api_routes`` hook. The blueprint is
     CSRF-exempt (API writes need a bearer token, never the session cookie)
-    and answers 404 while the plugin is disabled, like its HTML routes.
+    and answers 404 while the plugin is disabled, like its HTML routes --
+    unless ``lasting`` (it serves existing orders; see
+    ``Plugin.lasting_blueprints``).
     """
     from ..extensions import csrf
 
     csrf.exempt(blp)
-    if not getattr(blp, "_storefront_guarded", False):
+    if not lasting and not getattr(blp, "_storefront_guarded", False):
         blp.before_request(_guard(plugin_name))
         blp._storefront_guarded = True
     prefix = api._app.config.get("STOREFRONT_URL_PREFIX", "")

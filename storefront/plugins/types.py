@@ -21,10 +21,18 @@ class Plugin:
     title: str
     version: str
     description: str = ""
-    #: Object or module holding the ``@hookimpl`` functions.
+    #: Object or module holding the ``@hookimpl`` functions, or a list of them
+    #: (a large plugin may split its hooks by concern; all share the switch).
     hooks: Any = None
     #: Blueprint(s) registered at load; their routes answer 404 while disabled.
     blueprints: list[Blueprint] = field(default_factory=list)
+    #: Hooks that keep serving what the plugin already sold (ship promises,
+    #: deadlines and pages of open orders) while it is disabled: called
+    #: whatever the switch says, so they must act only on the plugin's own
+    #: records. Switching a plugin off stops new business, not old promises.
+    lasting_hooks: Any = None
+    #: Blueprints that stay reachable while disabled (pages of existing orders).
+    lasting_blueprints: list[Blueprint] = field(default_factory=list)
     #: Module with the plugin's models, imported so its tables exist.
     models: ModuleType | None = None
     #: Folder of the plugin's Alembic branch (``versions``).
@@ -52,6 +60,10 @@ class Offer:
     ``price`` overrides the SKU price; ``available`` is how many can be
     bought (``None`` = plugin does not limit); ``ship_promise`` is shown
     verbatim wherever the item appears; ``group`` separates orders at checkout.
+    ``own_stock`` means the plugin reserves this line's quantity itself in
+    ``order_placing`` (e.g. a presale quota): the core then neither limits it
+    by, nor takes it from, nor gives it back to the SKU's spot stock, and
+    ``available`` is the plugin's own count.
     """
 
     source: str
@@ -61,6 +73,7 @@ class Offer:
     ship_promise: str | None = None
     group: str | None = None
     blocked_reason: str | None = None
+    own_stock: bool = False
 
 
 @dataclass(frozen=True)

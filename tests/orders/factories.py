@@ -19,7 +19,7 @@ from storefront.clock import utcnow
 from storefront.extensions import db
 from storefront.orders.models import Order, OrderAdjustment, OrderLine
 from storefront.orders.status import OrderStatus
-from storefront.payments.models import Payment, PaymentStatus
+from storefront.payments.models import OrderPayment, Payment, PaymentStatus
 
 from ..factories import make_product, sign_in
 
@@ -72,6 +72,8 @@ def make_order(user=None, status: OrderStatus | str = OrderStatus.PAID, items=No
         order.payment = Payment(reference=f"P{n:08d}", idempotency_key=f"test-{n}-{secrets.token_hex(4)}",
                                 user_id=user.id if user else None, provider="test", status=PaymentStatus.PAID,
                                 amount=total, currency="CNY", paid_at=now)
+        order.paid_total = total
+        order.payment_links.append(OrderPayment(payment=order.payment, amount=total))
     if status in (OrderStatus.SHIPPED, OrderStatus.COMPLETED):
         order.carrier, order.tracking_number = "SF Express", f"SF{n:010d}"
         order.shipped_at = now

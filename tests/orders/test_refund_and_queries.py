@@ -91,7 +91,9 @@ def test_list_pages_do_not_query_per_order(client, app):
     admin_one = _queries_for(client, "/admin/orders")
     session_login(client, buyer)
     buyer_one = _queries_for(client, "/orders/")
-    assert buyer_one == 2 and admin_one == 3  # orders, then all lines (and notes) in one go each
+    # orders, then all lines (and notes) in one go each; a switched-off store
+    # pickup asks once whether open pickups still need its staff menu entry
+    assert buyer_one == 2 and admin_one <= 4
     for _ in range(8):
         make_order(buyer, OrderStatus.PAID)
     assert _queries_for(client, "/orders/") == buyer_one
