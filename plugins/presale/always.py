@@ -1,0 +1,53 @@
+"""Hooks that serve presale orders already sold, whether or not the plugin is enabled.
+
+The manifest's ``lasting_hooks``: the host calls them whatever the plugin's
+switch says, so switching the plugin off stops new
+presale purchases and hides the labels (:mod:`.hooks`) while existing
+orders keep their ship promise, their balance window (reminders, the
+closing sweep, the pay-balance panel) and give their quota back. Every
+function here acts only on orders that have a ``presale_orders`` row.
+"""
+from __future__ import annotations
+
+from storefront.plugins import hookimpl
+
+@hookimpl(tryfirst=True)
+def ship_promise(order, paid_at):
+    from .services import order_ship_by
+
+    return order_ship_by(order, paid_at)
+
+
+@hookimpl
+def order_event(order, event):
+    if event.to_status == "closed":
+        from .services import release_order
+
+        release_order(order.id)
+    elif event.kind == "part_paid":
+        from .services import balance_deadline_on_order
+
+        balance_deadline_on_order(order.id)
+
+
+@hookimpl
+def sweep(now):
+    from .sweeps import run
+
+    return run(now)
+
+
+@hookimpl
+def template_slot(name, context):
+    if name in ("order_page", "order_admin"):
+        from .render import order_panel
+
+        return order_panel(context.get("order"), staff_page=name == "order_admin")
+    return None
+
+
+@hookimpl
+def notification_lines(order, kind):
+    from .labels import notification_lines as lines
+
+    return lines(order, kind)

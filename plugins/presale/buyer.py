@@ -1,0 +1,48 @@
+"""The buyer's balance payment (POST from the order page's presale panel).
+
+Registered from the ``configure`` hook, not the manifest, so it stays up
+while the plugin is disabled: deposit orders already placed keep their
+balance window (the route only serves orders that have a presale record).
+"""
+from __future__ import annotations
+
+from flask import Blueprint, flash, g, redirect, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from wtforms import HiddenField
+from wtforms.validators import InputRequired, Length
+
+from storefront.errors import ServiceError
+from storefront.orders.queries import get_buyer_order
+from storefront.payments.services import start_payment
+
+from .services import start_balance
+
+bp = Blueprint("presale_buyer", __name__, template_folder="templates")
+
+
+class BalanceForm(FlaskForm):
+    idempotency_key = HiddenField(validators=[InputRequired(), Length(min=8, max=80)])
+
+
+@bp.before_request
+def _private():
+    g.no_store = True
+
+
+@bp.post("/orders/<number>/balance")
+@login_required
+def pay_balance(number):
+    order = get_buyer_order(current_user, number)  # another buyer's order: 404
+    form = BalanceForm()
+    back = redirect(url_for("orders.detail", number=order.number), 303)
+    if not form.validate_on_submit():
+        flash(_("This form expired; reload the page and try again."), "error")
+        return back
+    try:
+        payment = start_balance(order, current_user._get_current_object(), form.idempotency_key.data)
+    except ServiceError as exc:
+        flash(exc.message, "error")
+        return back
+    return redirect(start_payment(payment), 303)

@@ -1,0 +1,89 @@
+"""Hook implementations of the presale plugin that run only while it is enabled:
+selling (offers, checkout checks, quota, deposit), labels and the seller's pages.
+
+What existing presale orders need whether or not the plugin is enabled (ship
+promise, balance window sweeps, quota release, order panel, notification
+lines) lives in :mod:`.always` (the manifest's ``lasting_hooks``).
+"""
+from __future__ import annotations
+
+from flask_babel import gettext as _
+
+from storefront.plugins import MenuItem, hookimpl
+
+
+@hookimpl
+def product_offer(product, sku, buyer):
+    from .services import product_offer as offer
+
+    return offer(product, sku, buyer)
+
+
+@hookimpl
+def cart_adjustments(cart, lines, subtotal, buyer, delivery, address):
+    from .services import cart_adjustments as adjustments
+
+    return adjustments(lines)
+
+
+@hookimpl
+def validate_checkout(checkout):
+    from .services import validate_checkout as check
+
+    return check(checkout)
+
+
+@hookimpl
+def order_placing(order, checkout):
+    from .services import order_placing as place
+
+    place(order, checkout)
+
+
+@hookimpl
+def payment_due(order, checkout):
+    from .services import payment_due as due
+
+    return due(order)
+
+
+@hookimpl
+def template_slot(name, context):
+    if name == "checkout_summary":
+        from .render import checkout_notice
+
+        return checkout_notice(context.get("checkout"))
+    return None
+
+
+@hookimpl
+def order_event_label(event):
+    from .labels import event_label
+
+    return event_label(event)
+
+
+@hookimpl
+def admin_menu(user):
+    if getattr(user, "is_staff", False):
+        return [MenuItem(_("Presale"), "presale_admin.index", order=45)]
+    return None
+
+
+@hookimpl
+def api_routes(api):
+    from storefront.plugins.host import register_plugin_api
+
+    from .api import blp, orders_blp
+
+    register_plugin_api(api, "presale", blp, "/presale")
+    # Balance payment and order info stay up while disabled (existing orders);
+    # their own guard answers 404 for orders without a presale record.
+    register_plugin_api(api, "presale", orders_blp, "/presale/orders", lasting=True)
+
+
+@hookimpl
+def demo_data(now):
+    from .demo import seed
+
+    seed(now)

@@ -1,0 +1,342 @@
+"""Buyer side of presale: the offer, checkout checks, quota reservation, deposit and balance.
+
+Quota and the per-buyer limit are taken with conditional UPDATEs inside the
+checkout transaction (``order_placing``), so a refusal there rolls the
+whole checkout back. Quota comes back exactly once per reservation
+(:func:`release_order`), from the ``order_event`` hook and from a sweep.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask_babel import gettext as _
+from sqlalchemy import select, text
+from sqlalchemy.dialects import postgresql, sqlite
+
+from storefront.clock import utcnow
+from storefront.database import write_transaction
+from storefront.errors import Conflict, NotFound, OutOfStock
+from storefront.extensions import db
+from storefront.i18n import format_money
+from storefront.orders.models import Order, OrderLine
+from storefront.orders.status import OrderStatus
+from storefront.payments.services import start_order_payment
+from storefront.plugins.types import Adjustment, Badge, Offer, Problem
+
+from .models import DEPOSIT, BuyerCount, Campaign, PresaleOrder, Quota, Reservation
+from .times import promise_key, promise_text, ship_deadline, when_text
+
+PLUGIN_NAME = "presale"
+DEFAULT_SETTINGS = {"remind_hours_before_close": 24}
+
+
+def campaign_for_sku(sku_id: int, now: datetime | None = None) -> tuple[Campaign, Quota] | None:
+    """The active presale a SKU is on now or soon (not yet ended), with its quota row."""
+    now = now or utcnow()
+    row = db.session.execute(
+        select(Campaign, Quota).join(Quota, Quota.campaign_id == Campaign.id)
+        .where(Quota.sku_id == sku_id, Campaign.active.is_(True), Campaign.ends_at > now)
+        .order_by(Campaign.starts_at, Campaign.id).limit(1)).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+def group_key(campaign: Campaign) -> str:
+    """Orders split per promise; a deposit order holds one campaign (one balance window)."""
+    if campaign.mode == DEPOSIT:
+        return f"presale-deposit:{campaign.id}"
+    return "presale:" + promise_key(campaign.promise_kind, campaign.ship_by_date, campaign.ship_within_days)
+
+
+def campaign_promise(campaign: Campaign) -> str:
+    return promise_text(campaign.promise_kind, campaign.ship_by_date, campaign.ship_within_days)
+
+
+def deposit_label(campaign: Campaign) -> str:
+    deposit, value = format_money(campaign.deposit or 0), format_money(campaign.deposit_value or 0)
+    if (campaign.deposit_value or 0) > (campaign.deposit or 0):
+        return _("Deposit %(deposit)s counts as %(value)s", deposit=deposit, value=value)
+    return _("Deposit %(deposit)s", deposit=deposit)
+
+
+def bought_by(campaign_id: int, user_id: int | None) -> int:
+    if user_id is None:
+        return 0
+    return int(db.session.execute(select(BuyerCount.bought).where(BuyerCount.campaign_id == campaign_id,
+                                                                   BuyerCount.user_id == user_id)).scalar() or 0)
+
+
+@dataclass(frozen=True)
+class Availability:
+    remaining: int  # quota left
+    left_for_buyer: int | None  # per-buyer limit left; None = no limit
+    blocked: str | None
+
+    @property
+    def available(self) -> int:
+        return self.remaining if self.left_for_buyer is None else min(self.remaining, self.left_for_buyer)
+
+
+def availability(campaign: Campaign, quota: Quota, buyer, now: datetime) -> Availability:
+    remaining = max(int(quota.quota) - int(quota.sold), 0)
+    left = None
+    if campaign.per_buyer_limit:
+        user_id = getattr(buyer, "id", None) if getattr(buyer, "is_authenticated", False) else None
+        left = max(int(campaign.per_buyer_limit) - bought_by(campaign.id, user_id), 0)
+    blocked = None
+    if now < campaign.starts_at:
+        blocked = _("Presale opens %(when)s", when=when_text(campaign.starts_at))
+    elif remaining <= 0:
+        blocked = _("Presale sold out")
+    elif left is not None and left <= 0:
+        blocked = _("Limit reached: %(n)s per buyer", n=campaign.per_buyer_limit)
+    return Availability(remaining, left, blocked)
+
+
+def product_offer(product, sku, buyer) -> Offer | None:
+    now = utcnow()
+    found = campaign_for_sku(sku.id, now)
+    if found is None:
+        return None
+    campaign, quota = found
+    state = availability(campaign, quota, buyer, now)
+    badges = [Badge(_("Presale"), kind="presale", source=PLUGIN_NAME)]
+    if campaign.mode == DEPOSIT:
+        badges.append(Badge(deposit_label(campaign), kind="presale", source=PLUGIN_NAME))
+    return Offer(source=PLUGIN_NAME, badges=tuple(badges), price=campaign.price, available=state.available,
+                 ship_promise=campaign_promise(campaign), group=group_key(campaign),
+                 blocked_reason=state.blocked, own_stock=True)
+
+
+def cart_adjustments(lines) -> list[Adjustment]:
+    """Deposit expansion: a deposit that counts for more than it costs lowers the price by the difference."""
+    result = []
+    for line in lines:
+        if not getattr(line, "own_stock", False):
+            continue
+        found = campaign_for_sku(line.sku_id)
+        if found is None or found[0].mode != DEPOSIT:
+            continue
+        campaign = found[0]
+        bonus = (int(campaign.deposit_value or 0) - int(campaign.deposit or 0)) * int(line.quantity)
+        if bonus > 0:
+            result.append(Adjustment(
+                code=f"presale_deposit_bonus_{line.sku_id}",
+                label=_("Presale deposit bonus: %(name)s", name=line.product_name),
+                amount=-bonus, source=PLUGIN_NAME, lines=(line.sku_id,), order=100,
+                data={"campaign_id": campaign.id}))
+    return result
+
+
+def validate_checkout(checkout) -> list[Problem]:
+    """Window, quota and per-buyer limit, checked again at submit (the page may be old)."""
+    now = utcnow()
+    problems = []
+    for line in checkout.lines:
+        found = campaign_for_sku(line.sku_id, now)
+        if found is None or line.problem:
+            continue  # not presale, or the core already names the line's problem
+        campaign, quota = found
+        state = availability(campaign, quota, checkout.buyer, now)
+        message = None
+        if state.blocked:
+            message = state.blocked
+        elif line.quantity > state.remaining:
+            message = _("Only %(n)s left on presale", n=state.remaining)
+        elif state.left_for_buyer is not None and line.quantity > state.left_for_buyer:
+            message = _("At most %(n)s per buyer", n=campaign.per_buyer_limit)
+        if message:
+            problems.append(Problem("presale_unavailable", _("%(name)s: %(problem)s", name=line.product_name,
+                                                             problem=message),
+                                    PLUGIN_NAME, field=f"sku_{line.sku_id}"))
+    return problems
+
+
+def order_placing(order: Order, checkout) -> None:
+    """Reserve quota and the buyer's limit for the order's presale lines; refuse forged or stale ones."""
+    now = utcnow()
+    lines = db.session.execute(select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.id)
+                               ).scalars().all()
+    taken: list[tuple[OrderLine, Campaign, Quota]] = []
+    plain = 0
+    for line in lines:
+        own = bool((line.data or {}).get("no_stock_release"))
+        found = campaign_for_sku(line.sku_id, now) if line.sku_id else None
+        if found is None:
+            if own:
+                raise Conflict(_("The presale of %(name)s has ended.", name=line.product_name),
+                               code="presale_closed")
+            plain += 1
+            continue
+        campaign, quota = found
+        if not own:
+            raise Conflict(_("%(name)s is now on presale; please review your cart.", name=line.product_name),
+                           code="presale_changed")
+        if not campaign.starts_at <= now < campaign.ends_at:
+            raise Conflict(_("The presale of %(name)s is not open.", name=line.product_name), code="presale_closed")
+        taken.append((line, campaign, quota))
+    if not taken:
+        return
+    if plain or len({group_key(c) for _l, c, _q in taken}) > 1:
+        raise Conflict(_("Presale items ship separately; please submit your order again."), code="presale_split")
+    for line, campaign, quota in taken:
+        _take_quota(line, quota)
+        if campaign.per_buyer_limit:
+            _take_buyer_limit(campaign, order.user_id, line.quantity)
+    first = taken[0][1]
+    record = PresaleOrder(
+        order_id=order.id, campaign_id=first.id, mode=first.mode, promise_kind=first.promise_kind,
+        ship_by_date=first.ship_by_date, ship_within_days=first.ship_within_days,
+        deposit_total=sum(int(c.deposit or 0) * line.quantity for line, c, _q in taken if c.mode == DEPOSIT),
+        deposit_value_total=sum(int(c.deposit_value or 0) * line.quantity for line, c, _q in taken
+                                if c.mode == DEPOSIT),
+        balance_opens_at=first.balance_opens_at, balance_closes_at=first.balance_closes_at,
+        return_deposit=bool(first.return_deposit), created_at=now)
+    db.session.add(record)
+    db.session.flush()
+    for line, campaign, quota in taken:
+        db.session.add(Reservation(presale_order_id=record.id, order_id=order.id, line_id=line.id,
+                                   quota_id=quota.id, campaign_id=campaign.id, user_id=order.user_id,
+                                   quantity=line.quantity, created_at=now))
+    db.session.flush()
+
+
+def _take_quota(line: OrderLine, quota: Quota) -> None:
+    won = db.session.execute(text("UPDATE presale_quotas SET sold = sold + :q WHERE id = :id AND sold + :q <= quota"),
+                             {"q": line.quantity, "id": quota.id}).rowcount
+    if won != 1:
+        raise OutOfStock(_("Presale sold out: %(name)s", name=line.product_name),
+                         code="presale_sold_out", details={"sku_id": line.sku_id})
+
+
+def _take_buyer_limit(campaign: Campaign, user_id: int, quantity: int) -> None:
+    insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
+    db.session.execute(insert(BuyerCount).values(campaign_id=campaign.id, user_id=user_id, bought=0)
+                       .on_conflict_do_nothing(index_elements=["campaign_id", "user_id"]))
+    won = db.session.execute(
+        text("UPDATE presale_buyer_counts SET bought = bought + :q "
+             "WHERE campaign_id = :c AND user_id = :u AND bought + :q <= :limit"),
+        {"q": quantity, "c": campaign.id, "u": user_id, "limit": int(campaign.per_buyer_limit)}).rowcount
+    if won != 1:
+        raise Conflict(_("At most %(n)s per buyer on this presale.", n=campaign.per_buyer_limit),
+                       code="presale_limit")
+
+
+def payment_due(order: Order) -> int | None:
+    """A deposit order's checkout payment charges the deposit only."""
+    record = presale_order(order.id)
+    if record is None or record.mode != DEPOSIT:
+        return None
+    due = int(record.deposit_total)
+    return due if 0 < due < int(order.total) else None
+
+
+def presale_order(order_id: int) -> PresaleOrder | None:
+    return db.session.execute(select(PresaleOrder).where(PresaleOrder.order_id == order_id)).scalar_one_or_none()
+
+
+def release_order(order_id: int, now: datetime | None = None) -> int:
+    """Give a closed order's quota (and buyer limit) back, exactly once per reservation."""
+    now = now or utcnow()
+    released = 0
+    with write_transaction():
+        status = db.session.execute(select(Order.status).where(Order.id == order_id)).scalar()
+        if status is None or OrderStatus(status) != OrderStatus.CLOSED:
+            return 0
+        rows = db.session.execute(select(Reservation).where(Reservation.order_id == order_id,
+                                                            Reservation.released_at.is_(None))).scalars().all()
+        for row in rows:
+            won = db.session.execute(
+                text("UPDATE presale_reservations SET released_at = :now WHERE id = :id AND released_at IS NULL"),
+                {"now": now, "id": row.id}).rowcount
+            if won != 1:
+                continue  # another worker gave it back
+            db.session.execute(text("UPDATE presale_quotas SET sold = sold - :q WHERE id = :id"),
+                               {"q": row.quantity, "id": row.quota_id})
+            if row.user_id is not None:
+                db.session.execute(
+                    text("UPDATE presale_buyer_counts SET bought = bought - :q "
+                         "WHERE campaign_id = :c AND user_id = :u AND bought >= :q"),
+                    {"q": row.quantity, "c": row.campaign_id, "u": row.user_id})
+            released += row.quantity
+    return released
+
+
+# -- deposit and balance ------------------------------------------------------------------
+@dataclass(frozen=True)
+class Balance:
+    """Where a deposit order stands, for the order page, the API and notifications."""
+
+    record: PresaleOrder
+    deposit: int
+    deposit_paid: bool
+    balance: int  # still to pay (the deposit value already deducted from the total)
+    opens_at: datetime | None
+    closes_at: datetime | None
+    state: str  # deposit_due | waiting | open | closed | paid | order_closed
+
+    @property
+    def payable(self) -> bool:
+        return self.state == "open"
+
+
+def balance_of(order: Order, now: datetime | None = None) -> Balance | None:
+    record = presale_order(order.id)
+    if record is None or record.mode != DEPOSIT:
+        return None
+    now = now or utcnow()
+    status = OrderStatus(order.status)
+    paid = int(order.paid_total or 0)
+    if status == OrderStatus.CLOSED:
+        state = "order_closed"
+    elif status != OrderStatus.PENDING_PAYMENT:
+        state = "paid"
+    elif paid <= 0:
+        state = "deposit_due"
+    elif record.balance_opens_at and now < record.balance_opens_at:
+        state = "waiting"
+    elif record.balance_closes_at and now >= record.balance_closes_at:
+        state = "closed"
+    else:
+        state = "open"
+    return Balance(record, int(record.deposit_total), paid > 0, max(int(order.total) - paid, 0),
+                   record.balance_opens_at, record.balance_closes_at, state)
+
+
+def start_balance(order: Order, user, idempotency_key: str, now: datetime | None = None):
+    """Start the balance payment of the buyer's deposit order (only while its window is open)."""
+    if user is None or not getattr(user, "is_authenticated", False) or order.user_id != user.id:
+        raise NotFound(_("Order not found."))
+    info = balance_of(order, now)
+    if info is None:
+        raise NotFound(_("This order has no balance to pay."))
+    if info.state == "deposit_due":
+        raise Conflict(_("Pay the deposit first."), code="deposit_unpaid")
+    if info.state == "waiting":
+        raise Conflict(_("The balance can be paid from %(when)s.", when=when_text(info.opens_at)),
+                       code="balance_not_open")
+    if info.state != "open":
+        raise Conflict(_("The balance can no longer be paid."), code="balance_closed")
+    return start_order_payment(order, info.balance, user, idempotency_key)
+
+
+def order_ship_by(order: Order, paid_at: datetime) -> datetime | None:
+    record = presale_order(order.id)
+    if record is None:
+        return None
+    return ship_deadline(record.promise_kind, record.ship_by_date, record.ship_within_days, paid_at)
+
+
+def order_promise(record: PresaleOrder) -> str:
+    return promise_text(record.promise_kind, record.ship_by_date, record.ship_within_days)
+
+
+def balance_deadline_on_order(order_id: int) -> None:
+    """Once the deposit is in, the order's payment deadline is the balance window's end (shown to the buyer)."""
+    record = presale_order(order_id)
+    if record is None or record.mode != DEPOSIT or record.balance_closes_at is None:
+        return
+    with write_transaction():
+        db.session.execute(
+            text("UPDATE orders SET pay_deadline = :closes WHERE id = :id AND status = :pending AND paid_total > 0"),
+            {"closes": record.balance_closes_at, "id": order_id, "pending": OrderStatus.PENDING_PAYMENT.value})
