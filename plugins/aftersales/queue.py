@@ -1,0 +1,112 @@
+"""The staff queue: filters, response targets and what is overdue against them.
+
+Targets (DOMAIN.md §6): a first answer to a new request within 5 minutes, a
+logistics case (parcel not received, late) resolved within 48 hours; both are
+settings. Overdue is decided in SQL so the filter works on a long queue.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask_babel import gettext as _
+from sqlalchemy import and_, func, or_, select
+
+from storefront.clock import utcnow
+from storefront.errors import ValidationFailed
+from storefront.extensions import db
+
+from .models import CATEGORIES, KINDS, OPEN_STATUSES, REASONS, REQUESTED, STATUSES, Case
+from .services import setting_int
+
+PAGE = 50
+LOGISTICS_REASONS = ("not_received", "late_shipment")
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    kind: str = ""
+    status: str = ""  # "" = open ones, "all" = every status
+    reason: str = ""
+    category: str = ""
+    assignee: str = ""  # "" any, "none", or a staff user id
+    overdue: bool = False
+    escalated: bool = False
+    page: int = 1
+
+    @classmethod
+    def from_args(cls, args) -> "QueueFilters":
+        def pick(name, allowed):
+            value = str(args.get(name) or "")
+            if value and value not in allowed:
+                raise ValidationFailed(_("Unknown filter value."), field=name)
+            return value
+
+        assignee = str(args.get("assignee") or "")
+        if assignee not in ("", "none") and not assignee.isdigit():
+            raise ValidationFailed(_("Unknown filter value."), field="assignee")
+        try:
+            page = max(1, min(1000, int(args.get("page") or 1)))
+        except ValueError:
+            page = 1
+        return cls(kind=pick("kind", KINDS), status=pick("status", STATUSES + ("all",)),
+                   reason=pick("reason", REASONS), category=pick("category", CATEGORIES), assignee=assignee,
+                   overdue=str(args.get("overdue") or "") in ("1", "true", "on"),
+                   escalated=str(args.get("escalated") or "") in ("1", "true", "on"), page=page)
+
+
+def _overdue_clause(now):
+    response_due = now - timedelta(minutes=setting_int("first_response_minutes"))
+    logistics_due = now - timedelta(hours=setting_int("logistics_hours"))
+    return and_(Case.status.in_(OPEN_STATUSES), or_(
+        and_(Case.status == REQUESTED, Case.first_response_at.is_(None), Case.created_at < response_due),
+        and_(or_(Case.category == "tracking", Case.reason.in_(LOGISTICS_REASONS)), Case.created_at < logistics_due),
+    ))
+
+
+def staff_queue(filters: QueueFilters, now=None) -> tuple[list[Case], bool]:
+    """One page of cases (oldest open first), and whether there is a next page."""
+    now = now or utcnow()
+    stmt = select(Case)
+    if filters.status == "all":
+        pass
+    elif filters.status:
+        stmt = stmt.where(Case.status == filters.status)
+    else:
+        stmt = stmt.where(Case.status.in_(OPEN_STATUSES))
+    for column, value in ((Case.kind, filters.kind), (Case.reason, filters.reason),
+                          (Case.category, filters.category)):
+        if value:
+            stmt = stmt.where(column == value)
+    if filters.assignee == "none":
+        stmt = stmt.where(Case.assignee_id.is_(None))
+    elif filters.assignee:
+        stmt = stmt.where(Case.assignee_id == int(filters.assignee))
+    if filters.overdue:
+        stmt = stmt.where(_overdue_clause(now))
+    if filters.escalated:
+        stmt = stmt.where(Case.escalated.is_(True))
+    stmt = stmt.order_by(Case.created_at, Case.id).offset((filters.page - 1) * PAGE).limit(PAGE + 1)
+    rows = list(db.session.execute(stmt).scalars())
+    return rows[:PAGE], len(rows) > PAGE
+
+
+def overdue_ids(cases: list[Case], now=None) -> set[int]:
+    if not cases:
+        return set()
+    now = now or utcnow()
+    return set(db.session.execute(select(Case.id).where(Case.id.in_([c.id for c in cases]),
+                                                        _overdue_clause(now))).scalars())
+
+
+def response_due_at(case: Case):
+    return case.created_at + timedelta(minutes=setting_int("first_response_minutes")) if case.created_at else None
+
+
+def open_counts(now=None) -> dict[str, int]:
+    now = now or utcnow()
+    open_total = db.session.execute(select(func.count(Case.id)).where(Case.status.in_(OPEN_STATUSES))).scalar()
+    overdue = db.session.execute(select(func.count(Case.id)).where(_overdue_clause(now))).scalar()
+    escalated = db.session.execute(select(func.count(Case.id)).where(
+        Case.status.in_(OPEN_STATUSES), Case.escalated.is_(True))).scalar()
+    return {"open": int(open_total or 0), "overdue": int(overdue or 0), "escalated": int(escalated or 0)}
