@@ -15,6 +15,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_login import current_user
 from flask_wtf import FlaskForm
 
 from storefront.admin.access import staff_required
@@ -26,6 +27,7 @@ from storefront.money import MoneyError, parse_money
 from . import admin_services as svc
 from .forms import CouponForm, GenerateForm
 from .rules import describe
+from storefront.clock import local_to_utc, utc_to_local
 
 bp = Blueprint("coupons_admin", __name__, url_prefix="/admin/coupons", template_folder="templates")
 MONEY_FIELDS = ("max_discount", "amount", "step", "min_spend")
@@ -52,6 +54,9 @@ def _form_data(form: CouponForm) -> dict:
     data = {name: form[name].data for name in ("name", "kind", "code", "exclude_presale", "exclude_discounted",
                                                "starts_at", "ends_at", "total_quantity", "per_buyer_limit",
                                                "claimable", "claim_quota", "single_use_codes", "active")}
+    # The form shows the shop's wall clock; the database keeps naive UTC.
+    data["starts_at"] = local_to_utc(form.starts_at.data)
+    data["ends_at"] = local_to_utc(form.ends_at.data)
     for name in MONEY_FIELDS:
         data[name] = _money(form, name)
     try:
@@ -70,6 +75,8 @@ def _fill(form: CouponForm, coupon) -> None:
     for name in ("name", "kind", "code", "exclude_presale", "exclude_discounted", "starts_at", "ends_at",
                  "total_quantity", "per_buyer_limit", "claimable", "claim_quota", "single_use_codes", "active"):
         form[name].data = getattr(coupon, name)
+    form.starts_at.data = utc_to_local(coupon.starts_at)
+    form.ends_at.data = utc_to_local(coupon.ends_at)
     for name in MONEY_FIELDS:
         value = getattr(coupon, name)
         form[name].data = f"{value / 100:.2f}" if value else ""
@@ -101,7 +108,7 @@ def create():
     form = CouponForm()
     if form.validate_on_submit():
         try:
-            coupon = svc.create_coupon(_form_data(form))
+            coupon = svc.create_coupon(_form_data(form), actor=current_user._get_current_object())
         except ValidationFailed as exc:
             _show_error(form, exc)
         else:
@@ -119,7 +126,7 @@ def edit(coupon_id: int):
         _fill(form, coupon)
     elif form.validate_on_submit():
         try:
-            svc.update_coupon(coupon_id, _form_data(form))
+            svc.update_coupon(coupon_id, _form_data(form), actor=current_user._get_current_object())
         except ValidationFailed as exc:
             _show_error(form, exc)
         else:
@@ -142,7 +149,8 @@ def toggle(coupon_id: int):
     _coupon_or_404(coupon_id)
     if not FlaskForm().validate_on_submit():
         abort(400)
-    coupon = svc.set_active(coupon_id, request.form.get("active") == "1")
+    coupon = svc.set_active(coupon_id, request.form.get("active") == "1",
+                            actor=current_user._get_current_object())
     flash(_("Coupon activated.") if coupon.active else _("Coupon paused."), "success")
     return redirect(url_for(".detail", coupon_id=coupon_id))
 
@@ -153,7 +161,7 @@ def duplicate(coupon_id: int):
     _coupon_or_404(coupon_id)
     if not FlaskForm().validate_on_submit():
         abort(400)
-    copy = svc.duplicate_coupon(coupon_id)
+    copy = svc.duplicate_coupon(coupon_id, actor=current_user._get_current_object())
     flash(_("Copy saved (paused)."), "success")
     return redirect(url_for(".edit", coupon_id=copy.id))
 
@@ -165,7 +173,7 @@ def generate(coupon_id: int):
     form = GenerateForm()
     if form.validate_on_submit():
         try:
-            codes = svc.generate_codes(coupon_id, form.count.data)
+            codes = svc.generate_codes(coupon_id, form.count.data, actor=current_user._get_current_object())
         except ValidationFailed as exc:
             form.count.errors = list(form.count.errors) + [exc.message]
         else:

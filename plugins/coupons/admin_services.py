@@ -13,14 +13,16 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from storefront.audit.services import record as audit
 from storefront.database import write_transaction
 from storefront.errors import NotFound, ValidationFailed
 from storefront.extensions import db
 from storefront.orders.models import Order
 
+from .claimables import bump_version
 from .models import KINDS, Coupon, CouponCode, CouponUse, WalletCoupon
 from .rules import normalize_code
-from .services import CODE_RE
+from .services import CODE_RE, row_id
 
 FIELDS = ("name", "code", "kind", "percent_bp", "max_discount", "amount", "step", "tiers", "min_spend",
           "product_ids", "exclude_presale", "exclude_discounted", "starts_at", "ends_at", "total_quantity",
@@ -135,23 +137,48 @@ def parse_tiers(text_value: str) -> list[list[int]]:
 
 
 def get_coupon(coupon_id) -> Coupon:
-    coupon = db.session.get(Coupon, coupon_id)
+    key = row_id(coupon_id)
+    coupon = db.session.get(Coupon, key) if key is not None else None
     if coupon is None:
         raise NotFound(_("No such coupon."))
     return coupon
 
 
-def _save(apply) -> Coupon:
+def snapshot(coupon: Coupon) -> dict:
+    """JSON-safe view of the staff-editable fields (for the audit log)."""
+    return {name: _plain(getattr(coupon, name)) for name in FIELDS}
+
+
+def _plain(value):
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def changes(before: dict, after: dict) -> tuple[dict, dict]:
+    """Only the keys that differ, so an audit entry shows what the edit did."""
+    keys = [k for k in after if before.get(k) != after.get(k)]
+    return {k: before.get(k) for k in keys}, {k: after[k] for k in keys}
+
+
+def _save(apply, actor, action: str, before: dict | None = None) -> Coupon:
     try:
         with write_transaction():
             coupon = apply()
             db.session.flush()
+            after = snapshot(coupon)
+            if before is not None:
+                before, after = changes(before, after)
+            audit(actor, action, coupon, before=before, after=after)
+            bump_version()
     except IntegrityError:
         raise ValidationFailed(_("Another coupon already uses this code."), field="code") from None
     return coupon
 
 
-def create_coupon(data: dict) -> Coupon:
+def create_coupon(data: dict, *, actor=None, action: str = "coupons.create") -> Coupon:
     values = validate(data)
 
     def apply():
@@ -159,39 +186,45 @@ def create_coupon(data: dict) -> Coupon:
         db.session.add(coupon)
         return coupon
 
-    return _save(apply)
+    return _save(apply, actor, action)
 
 
-def update_coupon(coupon_id: int, data: dict) -> Coupon:
+def update_coupon(coupon_id: int, data: dict, *, actor=None) -> Coupon:
     coupon = get_coupon(coupon_id)
     values = validate(data, current=coupon)
+    before = {}
 
     def apply():
         row = db.session.get(Coupon, coupon_id)
+        before.update(snapshot(row))
         for key, value in values.items():
             setattr(row, key, value)
         return row
 
-    return _save(apply)
+    return _save(apply, actor, "coupons.update", before)
 
 
-def set_active(coupon_id: int, active: bool) -> Coupon:
+def set_active(coupon_id: int, active: bool, *, actor=None) -> Coupon:
     get_coupon(coupon_id)
     with write_transaction():
         row = db.session.get(Coupon, coupon_id)
+        before = bool(row.active)
         row.active = bool(active)
+        audit(actor, "coupons.activate" if row.active else "coupons.pause", row,
+              before={"active": before}, after={"active": row.active})
+        bump_version()
     return row
 
 
-def duplicate_coupon(coupon_id: int) -> Coupon:
+def duplicate_coupon(coupon_id: int, *, actor=None) -> Coupon:
     """A paused copy with fresh counters (and no code: codes are unique)."""
     source = get_coupon(coupon_id)
     values = {name: getattr(source, name) for name in FIELDS}
     values.update(name=_("Copy of %(name)s", name=source.name)[:120], code=None, active=False)
-    return create_coupon(values)
+    return create_coupon(values, actor=actor, action="coupons.duplicate")
 
 
-def generate_codes(coupon_id: int, count) -> list[str]:
+def generate_codes(coupon_id: int, count, *, actor=None) -> list[str]:
     """``count`` unique single-use codes (secrets); a collision simply draws again."""
     coupon = get_coupon(coupon_id)
     count = _int({"count": count}, "count", low=1, high=MAX_BATCH)
@@ -205,6 +238,8 @@ def generate_codes(coupon_id: int, count) -> list[str]:
         try:
             with write_transaction():
                 db.session.add_all(CouponCode(coupon_id=coupon.id, code=c) for c in batch)
+                # The codes themselves are secrets: the log keeps how many, not which.
+                audit(actor, "coupons.generate_codes", coupon, after={"count": len(batch)})
         except IntegrityError:
             continue  # a concurrent batch drew the same code: draw again
         made.extend(batch)

@@ -7,13 +7,12 @@ Both answer 404 while the plugin is disabled.
 """
 from __future__ import annotations
 
-from datetime import timezone
 
 from flask_login import current_user
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from storefront.api.common import ApiErrorSchema, staff_required, token_required
+from storefront.api.common import ApiErrorSchema, UTCDateTime, staff_required, token_required
 from storefront.cart.services import find_cart
 from storefront.extensions import limiter
 
@@ -26,19 +25,6 @@ from .rules import describe
 blp = Blueprint("coupons_api", __name__, url_prefix="/api/v1/coupons", description="Coupons (plugin coupons)")
 admin_blp = Blueprint("coupons_admin_api", __name__, url_prefix="/api/v1/admin/coupons",
                       description="Coupons administration (plugin coupons, staff)")
-
-
-
-
-class UTCDateTime(fields.DateTime):
-    def _serialize(self, value, attr, obj, **kwargs):
-        return None if value is None else value.replace(tzinfo=timezone.utc).isoformat()
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        parsed = super()._deserialize(value, attr, data, **kwargs)
-        if parsed.tzinfo is not None:
-            parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
-        return parsed
 
 
 class CouponsCouponSchema(Schema):
@@ -88,11 +74,11 @@ class CouponsCodeSchema(Schema):
 
 
 class CouponsClaimSchema(Schema):
-    coupon_id = fields.Integer(required=True)
+    coupon_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**63 - 1))
 
 
 class CouponsUseSchema(Schema):
-    wallet_id = fields.Integer(required=True)
+    wallet_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**63 - 1))
 
 
 class CouponsWalletSchema(Schema):
@@ -207,7 +193,7 @@ def list_coupons():
 @admin_blp.alt_response(422, schema=ApiErrorSchema)
 @staff_required
 def create_coupon(payload):
-    return svc.create_coupon(payload)
+    return svc.create_coupon(payload, actor=current_user._get_current_object())
 
 
 @admin_blp.get("/<int:coupon_id>")
@@ -224,14 +210,14 @@ def get_coupon(coupon_id):
 @staff_required
 def update_coupon(payload, coupon_id):
     """Change some fields (``active: false`` pauses it)."""
-    return svc.update_coupon(coupon_id, payload)
+    return svc.update_coupon(coupon_id, payload, actor=current_user._get_current_object())
 
 
 @admin_blp.post("/<int:coupon_id>/duplicate")
 @admin_blp.response(201, CouponsCouponSchema)
 @staff_required
 def duplicate_coupon(coupon_id):
-    return svc.duplicate_coupon(coupon_id)
+    return svc.duplicate_coupon(coupon_id, actor=current_user._get_current_object())
 
 
 @admin_blp.post("/<int:coupon_id>/codes")
@@ -241,7 +227,7 @@ def duplicate_coupon(coupon_id):
 @staff_required
 def generate_codes(payload, coupon_id):
     """Generate unique single-use codes (the coupon must use single-use codes)."""
-    return {"codes": svc.generate_codes(coupon_id, payload["count"])}
+    return {"codes": svc.generate_codes(coupon_id, payload["count"], actor=current_user._get_current_object())}
 
 
 @admin_blp.get("/<int:coupon_id>/stats")

@@ -34,8 +34,8 @@ class CouponForm(FlaskForm):
                               validators=[Optional(), Length(max=2000)])
     exclude_presale = BooleanField(_l("Exclude presale items"))
     exclude_discounted = BooleanField(_l("Exclude items already on sale"))
-    starts_at = DateTimeLocalField(_l("Valid from (UTC)"), format=DT, validators=[Optional()])
-    ends_at = DateTimeLocalField(_l("Valid until (UTC, exclusive)"), format=DT, validators=[Optional()])
+    starts_at = DateTimeLocalField(_l("Valid from (shop time)"), format=DT, validators=[Optional()])
+    ends_at = DateTimeLocalField(_l("Valid until (shop time, exclusive)"), format=DT, validators=[Optional()])
     total_quantity = IntegerField(_l("Total uses (empty: unlimited)"), validators=[Optional(), NumberRange(min=1)])
     per_buyer_limit = IntegerField(_l("Uses per buyer (empty: unlimited)"), default=1,
                                    validators=[Optional(), NumberRange(min=1)])

@@ -58,6 +58,13 @@ def template_slot(name, context):
 
 
 @hookimpl
+def promotion_claimable(ref):
+    from .claimables import promotion_claimable as answer
+
+    return answer(ref)
+
+
+@hookimpl
 def account_menu(user):
     return [MenuItem(_("My coupons"), "coupons.wallet", order=40)]
 

@@ -4,12 +4,8 @@ from __future__ import annotations
 from flask import render_template
 from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy import select
 
-from storefront.extensions import db
-
-from .models import Coupon
-from .rules import describe, normalize_code
+from .rules import describe
 
 
 def _buyer():
@@ -68,17 +64,16 @@ def product_page(context) -> Markup | None:
 
 
 def popup_coupon_claim(context) -> Markup | None:
-    """The promo popups plugin's extension point: a Claim button for a claimable coupon."""
-    code = normalize_code(context.get("coupon_code") or "")
-    if not code:
-        return None
-    coupon = db.session.execute(select(Coupon).where(Coupon.code == code, Coupon.claimable.is_(True))
-                                ).scalar_one_or_none()
-    if coupon is None:
-        return None
+    """The promo popups plugin's extension point: a Claim button for a claimable coupon.
+
+    Answered from the claimables cache (no query per page; see claimables.py).
+    """
     from storefront.clock import utcnow
 
-    if not coupon.is_live(utcnow()) or (coupon.claim_quota is not None and coupon.claimed >= coupon.claim_quota):
+    from .claimables import find
+
+    coupon = find(context.get("coupon_code"))
+    if coupon is None or not coupon.claimable(utcnow()):
         return None
-    return Markup(render_template("coupons/popup_claim.html", coupon=coupon, describe=describe,
+    return Markup(render_template("coupons/popup_claim.html", coupon=coupon, rule=coupon.rule,
                                   preview=bool(context.get("preview")), buyer=_buyer()))

@@ -26,6 +26,7 @@ from storefront.extensions import db
 from storefront.plugins import Adjustment
 from storefront.plugins.host import get_host
 
+from .claimables import bump_version
 from .models import BuyerCount, Coupon, CouponCode, WalletCoupon
 from .rules import Evaluation, evaluate, normalize_code
 
@@ -94,6 +95,20 @@ def unusable_reason(coupon: Coupon | None, buyer, *, now=None, code_id=None, wal
         if row is None or row.user_id != buyer.id or row.coupon_id != coupon.id or row.used_at is not None:
             return _("This coupon is no longer in your wallet.")
     return None
+
+
+MAX_ROW_ID = 2**63 - 1  # BIGINT; larger numbers cannot name a row (and overflow the database driver)
+
+
+def row_id(value) -> int | None:
+    """A client-sent id as a positive BIGINT, or None (the caller answers "not found")."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if 1 <= number <= MAX_ROW_ID else None
 
 
 # --- the cart's choice --------------------------------------------------------------------------
@@ -198,10 +213,8 @@ def choose_wallet_coupon(buyer, cart: Cart | None, wallet_id) -> Coupon:
     """Use a coupon of the buyer's wallet; another buyer's wallet entry does not exist for you."""
     if cart is None or not cart.lines:
         raise ValidationFailed(_("Your cart is empty."), field="wallet_id", code="cart_empty")
-    try:
-        row = db.session.get(WalletCoupon, int(wallet_id))
-    except (TypeError, ValueError):
-        row = None
+    key = row_id(wallet_id)
+    row = db.session.get(WalletCoupon, key) if key is not None else None
     if row is None or row.user_id != buyer.id:
         raise NotFound(_("This coupon is not in your wallet."), field="wallet_id")
     reason = unusable_reason(row.coupon, buyer, wallet_id=row.id)
@@ -245,10 +258,8 @@ def claimable_coupons(now=None) -> list[Coupon]:
 def claim(buyer, coupon_id) -> WalletCoupon:
     """Put a claimable coupon in the buyer's wallet: the claim quota and the per-buyer limit hold
     under concurrency (conditional UPDATEs, row counts checked)."""
-    try:
-        coupon = db.session.get(Coupon, int(coupon_id))
-    except (TypeError, ValueError):
-        coupon = None
+    key = row_id(coupon_id)
+    coupon = db.session.get(Coupon, key) if key is not None else None
     if coupon is None or not coupon.claimable:
         raise NotFound(_("This coupon cannot be claimed."), field="coupon_id")
     now = utcnow()
@@ -271,6 +282,10 @@ def claim(buyer, coupon_id) -> WalletCoupon:
                            code="coupon_already_claimed")
         row = WalletCoupon(coupon_id=coupon.id, user_id=buyer.id, claimed_at=now)
         db.session.add(row)
+        if coupon.claim_quota is not None and db.session.scalar(text(
+                "SELECT claimed FROM coupons_coupons WHERE id = :id"), {"id": coupon.id}) >= coupon.claim_quota:
+            # This claim took the last one: cached "claimable" answers (popups) must change now.
+            bump_version()
     return row
 
 

@@ -72,13 +72,23 @@ def reserve_use(*, coupon_id: int, user_id: int, payment_id: int, order_id: int,
     return use
 
 
+def _carries_coupon(order_id: int) -> bool:
+    return db.session.scalar(select(OrderAdjustment.id).where(OrderAdjustment.order_id == order_id,
+                                                              OrderAdjustment.source == PLUGIN_NAME).limit(1)) is not None
+
+
 def reserve_for_order(order, checkout) -> CouponUse | None:
-    """``order_placing``: one use per checkout, on the first order carrying the coupon."""
+    """``order_placing``: one use per checkout, recorded on the first order carrying a share of it.
+
+    A split checkout spreads the discount over the lines of every order (each
+    order stores its share as an ``OrderAdjustment`` with the per-line
+    allocation refunds use); the use itself is taken once.
+    """
     adj = coupon_adjustment(checkout.breakdown)
     if adj is None:
         return None
     done = db.session.info.setdefault("coupons_reserved", set())
-    if order.payment_id in done:
+    if order.payment_id in done or not _carries_coupon(order.id):
         return None
     data = adj.data or {}
     use = reserve_use(coupon_id=int(data["coupon_id"]), user_id=checkout.buyer.id, payment_id=order.payment_id,
@@ -96,8 +106,13 @@ RETURNABLE_FROM = (OrderStatus.PENDING_PAYMENT.value, OrderStatus.PAID.value)
 
 
 def give_back_for_event(order, event) -> bool:
-    """``order_event``: an order closed unpaid or cancelled before shipment returns its coupon
-    (setting ``return_on_close``) once every order of that checkout carrying it has closed."""
+    """``order_event``: the coupon of a checkout goes back (setting ``return_on_close``) when the
+    last order carrying a share of it closes, provided none of those orders was ever shipped.
+
+    One coupon use belongs to the whole checkout, so it cannot go back while
+    any order that got part of the discount is still open, nor once any of
+    them shipped (the buyer kept goods bought with the discount).
+    """
     if event.to_status != OrderStatus.CLOSED.value or event.from_status not in RETURNABLE_FROM:
         return False
     if not settings().get("return_on_close", True):
@@ -107,9 +122,9 @@ def give_back_for_event(order, event) -> bool:
     if use is None:
         return False
     carrying = db.session.execute(
-        select(Order.status).join(OrderAdjustment, OrderAdjustment.order_id == Order.id)
-        .where(Order.payment_id == order.payment_id, OrderAdjustment.source == PLUGIN_NAME)).scalars().all()
-    if any(status != OrderStatus.CLOSED.value for status in carrying):
+        select(Order.status, Order.shipped_at).join(OrderAdjustment, OrderAdjustment.order_id == Order.id)
+        .where(Order.payment_id == order.payment_id, OrderAdjustment.source == PLUGIN_NAME)).all()
+    if any(status != OrderStatus.CLOSED.value or shipped_at is not None for status, shipped_at in carrying):
         return False
     return give_back(use.id)
 

@@ -4,23 +4,15 @@ from __future__ import annotations
 from storefront.plugins import hookimpl
 
 
-@hookimpl
-def delivery_options(cart, address, buyer):
-    from .services import remember_address
-
-    remember_address(cart, address)
-    return []
-
-
 # A wrapper sees every other plugin's adjustments, so the threshold can be
 # compared with the amount after discounts; tryfirst makes it the outermost wrapper.
 @hookimpl(wrapper=True, tryfirst=True)
-def cart_adjustments(cart, lines, subtotal, buyer, delivery):
+def cart_adjustments(lines, subtotal, delivery, address):
     from .services import shipping_adjustment
 
     results = yield
     results = list(results or [])
-    adjustment = shipping_adjustment(cart, lines, subtotal, delivery, results)
+    adjustment = shipping_adjustment(lines, subtotal, delivery, address, results)
     if adjustment is not None:
         results.append([adjustment])
     return results

@@ -11,7 +11,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from flask import current_app, g
+from flask import current_app
 from flask_babel import gettext as _
 
 from storefront.checkout.pricing import apply_adjustments
@@ -102,17 +102,6 @@ def region_excluded(address: dict | None, conf: dict | None = None) -> bool:
     return _norm_region(address.get("province", "")) in excluded_regions(conf)
 
 
-# The cart_adjustments hook does not receive the address; delivery_options does,
-# and price_cart always calls it (with the same address) right before. The
-# address is remembered per cart for that pricing call only.
-def remember_address(cart, address) -> None:
-    g.setdefault("_free_shipping_address", {})[id(cart)] = dict(address) if address else None
-
-
-def address_for(cart) -> dict | None:
-    return g.get("_free_shipping_address", {}).get(id(cart))
-
-
 def basis_amount(lines, subtotal: int, others: list, basis: str) -> int:
     """What the threshold is compared with (see the module docstring)."""
     if basis == "before":
@@ -130,12 +119,12 @@ def progress(delivery_code: str | None, amount: int, conf: dict | None = None) -
     return Progress(threshold=threshold, basis_amount=amount, reached=amount >= threshold)
 
 
-def shipping_adjustment(cart, lines, subtotal, delivery, others) -> Adjustment | None:
-    """The "Free shipping" adjustment for this cart, or None."""
+def shipping_adjustment(lines, subtotal, delivery, address, others) -> Adjustment | None:
+    """The "Free shipping" adjustment for this cart delivered to ``address``, or None."""
     if delivery is None or int(delivery.fee) <= 0:
         return None
     conf = settings()
-    if region_excluded(address_for(cart), conf):
+    if region_excluded(address, conf):
         return None
     state = progress(delivery.code, basis_amount(lines, subtotal, flatten(others), conf.get("basis")), conf)
     if state is None or not state.reached:

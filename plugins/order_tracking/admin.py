@@ -38,7 +38,7 @@ def carriers():
 @bp.post("/carriers/preset")
 @staff_required
 def load_preset():
-    added = registry.seed_preset()
+    added = registry.seed_preset(current_user._get_current_object())
     flash(_("%(n)s carriers added.", n=added), "success")
     return redirect(url_for(".carriers"))
 
@@ -58,9 +58,9 @@ def carrier_form(carrier_id: int | None = None):
         data = {k: form[k].data for k in ("code", "name", "tracking_url", "transit_days", "active")}
         try:
             if carrier is None:
-                registry.create_carrier(data)
+                registry.create_carrier(data, current_user._get_current_object())
             else:
-                registry.update_carrier(carrier.id, data)
+                registry.update_carrier(carrier.id, data, current_user._get_current_object())
         except ValidationFailed as exc:
             _show_error(form, exc, "name")
         else:
@@ -74,7 +74,7 @@ def carrier_form(carrier_id: int | None = None):
 @staff_required
 def carrier_delete(carrier_id: int):
     try:
-        registry.delete_carrier(carrier_id)
+        registry.delete_carrier(carrier_id, current_user._get_current_object())
     except NotFound:
         abort(404)
     except Conflict as exc:

@@ -12,7 +12,7 @@ from flask_login import current_user
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from storefront.api.common import ApiErrorSchema, staff_required, token_required
+from storefront.api.common import ApiErrorSchema, UTCDateTime, staff_required, token_required
 from storefront.clock import utcnow
 
 from . import services, tracking, webhook
@@ -23,7 +23,7 @@ blp = Blueprint("order_tracking_api", __name__, url_prefix="/api/v1/tracking",
 
 
 class EventSchema(Schema):
-    at = fields.DateTime(required=True, metadata={"description": "UTC"})
+    at = UTCDateTime(required=True, metadata={"description": "UTC"})
     status = fields.String(required=True, validate=validate.OneOf(STATUSES))
     location = fields.String(load_default="", validate=validate.Length(max=120))
     description = fields.String(load_default="", validate=validate.Length(max=500))
@@ -40,7 +40,7 @@ class ParcelSchema(Schema):
     tracking_number = fields.String()
     url = fields.String(allow_none=True, metadata={"description": "Carrier's tracking page"})
     last_status = fields.String()
-    delivered_at = fields.DateTime(allow_none=True)
+    delivered_at = UTCDateTime(allow_none=True)
     stuck = fields.Boolean()
     events = fields.List(fields.Nested(EventOut))
 
@@ -48,14 +48,14 @@ class ParcelSchema(Schema):
 class StepSchema(Schema):
     key = fields.String()
     label = fields.String()
-    at = fields.DateTime(allow_none=True)
+    at = UTCDateTime(allow_none=True)
     done = fields.Boolean()
 
 
 class TrackingSchema(Schema):
     number = fields.String()
     status = fields.String()
-    ship_by = fields.DateTime(allow_none=True)
+    ship_by = UTCDateTime(allow_none=True)
     promise_kept = fields.Boolean(allow_none=True)
     estimated_delivery = fields.Date(allow_none=True)
     stuck = fields.Boolean()

@@ -13,6 +13,7 @@ from urllib.parse import quote
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
+from storefront.audit.services import record as audit
 from storefront.database import write_transaction
 from storefront.errors import Conflict, NotFound, ValidationFailed
 from storefront.extensions import db
@@ -48,12 +49,19 @@ def registry_is_empty() -> bool:
     return db.session.execute(select(func.count()).select_from(Carrier)).scalar_one() == 0
 
 
-def seed_preset() -> int:
-    """Write the preset when the registry is empty (idempotent); returns rows added."""
+def seed_preset(actor=None) -> int:
+    """Write the preset when the registry is empty (idempotent); returns rows added.
+
+    Staff loading the preset is audited; the automatic seed on a shop's first
+    shipment (no actor) is not a staff action.
+    """
     with write_transaction():
         if not registry_is_empty():
             return 0
         db.session.add_all(_preset_rows())
+        if actor is not None:
+            audit(actor, "order_tracking.carriers_preset", object_type="carrier",
+                  after={"codes": [row[0] for row in PRESET]})
     return len(PRESET)
 
 
@@ -115,30 +123,42 @@ def get_carrier(carrier_id: int) -> Carrier:
     return carrier
 
 
-def create_carrier(data: dict) -> Carrier:
+def snapshot(carrier: Carrier) -> dict:
+    return {key: getattr(carrier, key) for key in ("code", "name", "tracking_url", "transit_days", "active")}
+
+
+def create_carrier(data: dict, actor=None) -> Carrier:
     values = validate(data)
     if registry_is_empty():
-        seed_preset()  # editing starts from the preset, never from an empty list
+        seed_preset(actor)  # editing starts from the preset, never from an empty list
     with write_transaction():
         _check_unique(values, None)
         carrier = Carrier(**values)
         db.session.add(carrier)
+        db.session.flush()
+        audit(actor, "order_tracking.carrier_create", carrier, after=snapshot(carrier))
     return carrier
 
 
-def update_carrier(carrier_id: int, data: dict) -> Carrier:
+def update_carrier(carrier_id: int, data: dict, actor=None) -> Carrier:
     values = validate(data)
     with write_transaction():
         carrier = get_carrier(carrier_id)
         _check_unique(values, carrier.id)
+        before = snapshot(carrier)
         for key, value in values.items():
             setattr(carrier, key, value)
+        after = snapshot(carrier)
+        changed = [key for key in after if before[key] != after[key]]
+        audit(actor, "order_tracking.carrier_update", carrier,
+              before={key: before[key] for key in changed}, after={key: after[key] for key in changed})
     return carrier
 
 
-def delete_carrier(carrier_id: int) -> None:
+def delete_carrier(carrier_id: int, actor=None) -> None:
     with write_transaction():
         carrier = get_carrier(carrier_id)
         if db.session.execute(select(func.count()).select_from(Carrier)).scalar_one() <= 1:
             raise Conflict(_("Keep at least one carrier."))
+        audit(actor, "order_tracking.carrier_delete", carrier, before=snapshot(carrier))
         db.session.delete(carrier)

@@ -13,6 +13,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager, selectinload
 
+from storefront.audit.services import record as audit
 from storefront.clock import utcnow
 from storefront.database import write_transaction
 from storefront.errors import Forbidden, NotFound, ValidationFailed
@@ -98,7 +99,11 @@ def add_parcel(order: Order, staff, carrier_code: str, tracking_number: str) -> 
                     Parcel.order_id == order.id, Parcel.tracking_number == tracking_number)).first():
                 raise ValidationFailed(_("This order already has a parcel with that number."),
                                        field="tracking_number")
-            return _new_parcel(order, carrier.name, tracking_number, utcnow())
+            parcel = _new_parcel(order, carrier.name, tracking_number, utcnow())
+            db.session.flush()
+            audit(staff, "order_tracking.parcel_add", parcel, after={
+                "order_number": order.number, "carrier": parcel.carrier_name, "tracking_number": tracking_number})
+            return parcel
     except IntegrityError:
         raise ValidationFailed(_("This order already has a parcel with that number."), field="tracking_number")
 
@@ -156,6 +161,9 @@ def add_event(parcel_id: int, staff, data: dict) -> ParcelEvent:
     with write_transaction():
         parcel = get_parcel(parcel_id)
         event = _store_event(parcel, values, source="staff", external_id=None, actor=actor)
+        audit(staff, "order_tracking.event_add", event, after={
+            "parcel_id": parcel.id, "status": values["status"], "at": values["at"].isoformat(),
+            "location": values["location"]})
     return event
 
 

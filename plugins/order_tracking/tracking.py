@@ -10,7 +10,6 @@ import hmac
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 from flask import current_app, url_for
 from flask_babel import gettext as _
@@ -19,7 +18,7 @@ from limits import parse as parse_limit
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
-from storefront.clock import utcnow
+from storefront.clock import shop_zone, utcnow
 from storefront.errors import NotFound, ServiceError
 from storefront.extensions import db, limiter
 from storefront.orders.display import describe_event
@@ -99,7 +98,7 @@ def _eta(order: Order, parcels: list[ParcelView]) -> date | None:
     days = [c.transit_days for c in (carrier_for_name(p.carrier) for p in parcels) if c is not None]
     arrival = order.shipped_at + timedelta(days=max(days) if days else 3)
     # A date means a day in the shop's time zone, not UTC.
-    tz = ZoneInfo(current_app.config.get("STOREFRONT_TIMEZONE") or "UTC")
+    tz = shop_zone()
     return arrival.replace(tzinfo=timezone.utc).astimezone(tz).date()
 
 

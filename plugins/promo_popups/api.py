@@ -6,13 +6,11 @@ ISO 8601; a time without offset is read as shop time, answers are UTC.
 """
 from __future__ import annotations
 
-from datetime import timezone
-
 from flask_login import current_user
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from storefront.api.common import ApiErrorSchema, staff_required
+from storefront.api.common import ApiErrorSchema, UTCDateTime, staff_required
 from storefront.clock import utcnow
 from storefront.extensions import limiter
 
@@ -20,20 +18,20 @@ from . import services
 from .buyer import BEACON_LIMIT, handle_event
 from .models import AUDIENCES, EVENTS, FREQUENCIES, PAGES, TRIGGERS
 from .render import render_popup
-from .sanitize import render_html, safe_url
+from .sanitize import render_html, safe_image_url, safe_url
 from .targeting import choose_popup
-from .times import local_to_utc
+from storefront.clock import local_to_utc
 
 blp = Blueprint("promo_popups_api", __name__, url_prefix="/api/v1/popups",
                 description="Promo popups (plugin promo_popups)")
 
 
-class UTCDateTime(fields.DateTime):
-    def _serialize(self, value, attr, obj, **kwargs):
-        return None if value is None else value.replace(tzinfo=timezone.utc).isoformat()
+class ShopDateTime(UTCDateTime):
+    """Answers in UTC; a time typed without an offset is shop time, as in the admin."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        return local_to_utc(super()._deserialize(value, attr, data, **kwargs))
+        parsed = fields.DateTime._deserialize(self, value, attr, data, **kwargs)
+        return local_to_utc(parsed)
 
 
 class PromoPopupSchema(Schema):
@@ -44,8 +42,8 @@ class PromoPopupSchema(Schema):
     image_alt = fields.String()
     cta_label = fields.String()
     cta_url = fields.String()
-    starts_at = UTCDateTime(allow_none=True)
-    ends_at = UTCDateTime(allow_none=True, metadata={"description": "Exclusive"})
+    starts_at = ShopDateTime(allow_none=True)
+    ends_at = ShopDateTime(allow_none=True, metadata={"description": "Exclusive"})
     pages = fields.List(fields.String(validate=validate.OneOf(PAGES)), attribute="page_list", data_key="pages")
     audience = fields.String(validate=validate.OneOf(AUDIENCES))
     trigger = fields.String(validate=validate.OneOf(TRIGGERS))
@@ -122,7 +120,7 @@ def active(args):
     content = popup.content(variant)
     return {"popup": {
         "id": popup.id, "variant": variant, "title": content["title"], "body": str(render_html(content["body"])),
-        "image_url": safe_url(popup.image_url), "image_alt": popup.image_alt, "cta_label": content["cta_label"],
+        "image_url": safe_image_url(popup.image_url), "image_alt": popup.image_alt, "cta_label": content["cta_label"],
         "cta_url": safe_url(content["cta_url"]), "trigger": popup.trigger, "trigger_value": popup.trigger_value,
         "frequency": popup.frequency, "html": str(render_popup(popup, variant)),
     }}
@@ -156,7 +154,7 @@ def list_popups():
 @staff_required
 def create_popup(payload):
     """Create a popup (staff). Body HTML is sanitised on save."""
-    return services.create_popup(_data(payload))
+    return services.create_popup(_data(payload), actor=current_user._get_current_object())
 
 
 @blp.get("/<int:popup_id>")
@@ -173,14 +171,14 @@ def get_popup(popup_id):
 @staff_required
 def update_popup(payload, popup_id):
     """Change some fields of a popup (staff)."""
-    return services.update_popup(popup_id, _data(payload), partial=True)
+    return services.update_popup(popup_id, _data(payload), partial=True, actor=current_user._get_current_object())
 
 
 @blp.delete("/<int:popup_id>")
 @blp.response(204)
 @staff_required
 def delete_popup(popup_id):
-    services.delete_popup(popup_id)
+    services.delete_popup(popup_id, actor=current_user._get_current_object())
     return None
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
 from wtforms import (BooleanField, DateTimeLocalField, IntegerField, SelectField, SelectMultipleField,
                      StringField, TextAreaField)
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
@@ -29,8 +30,9 @@ class PopupForm(FlaskForm):
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=120)])
     body = TextAreaField(_l("Text"), validators=[Optional(), Length(max=5000)],
                          description=_l("Bold, italic, lists, links and images are kept; anything else is removed."))
-    image_url = StringField(_l("Image URL"), validators=[Optional(), Length(max=500)],
-                            description=_l("A shop address starting with / (e.g. an uploaded image)."))
+    image_file = FileField(_l("Image (JPEG, PNG or WebP)"),
+                           description=_l("Uploaded and re-encoded by the shop; leave empty to keep the current one."))
+    image_remove = BooleanField(_l("Remove the current image"))
     image_alt = StringField(_l("Image description"), validators=[Optional(), Length(max=200)])
     cta_label = StringField(_l("Button label"), validators=[Optional(), Length(max=60)])
     cta_url = StringField(_l("Button link"), validators=[Optional(), Length(max=500)],

@@ -9,10 +9,10 @@ from storefront.clock import utcnow
 from storefront.plugins.host import get_host
 from storefront.plugins.slots import render_slot
 
-from .sanitize import render_html, safe_url
+from .sanitize import render_html, safe_image_url, safe_url
 from .services import PLUGIN_NAME
 from .targeting import Choice, Snapshot, choose_popup, page_kind
-from .times import shop_today
+from storefront.clock import shop_today
 
 #: Slot another plugin (coupons) answers with its claim button; see README.md.
 COUPON_SLOT = "popup_coupon_claim"
@@ -37,7 +37,7 @@ def render_popup(popup: Snapshot, variant: str, *, preview: bool = False, uid: s
         "promo_popups/popup.html", popup=popup, variant=variant, preview=preview, uid=f"{popup.id}{uid}",
         title=content["title"], body=render_html(content["body"]), cta_label=content["cta_label"],
         cta_url=safe_url(content["cta_url"]) if content["cta_label"] else None,
-        image_url=safe_url(popup.image_url), claim=claim,
+        image_url=safe_image_url(popup.image_url), claim=claim,
         day=shop_today(utcnow()).strftime("%Y%m%d"),
         phones=bool(settings.get("show_on_phones", True)),
     ))

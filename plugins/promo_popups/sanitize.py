@@ -44,7 +44,20 @@ def safe_url(value: str | None) -> str | None:
     return None
 
 
+def safe_image_url(value: str | None) -> str | None:
+    """``value`` if it is a shop-relative path ("/media/..."), else ``None``.
+
+    The shop's Content-Security-Policy is ``img-src 'self'``: an image on
+    another host would be blocked in the buyer's browser, so it is refused
+    when saved and dropped when shown. Images are uploaded (and re-encoded).
+    """
+    url = safe_url(value)
+    return url if url is not None and url.startswith("/") else None
+
+
 def _attribute_filter(element: str, attribute: str, value: str) -> str | None:
+    if (element, attribute) == ("img", "src"):
+        return safe_image_url(value)
     if (element, attribute) in URL_ATTRIBUTES:
         return safe_url(value)
     return value

@@ -14,14 +14,15 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from storefront.audit.services import record as audit
 from storefront.clock import utcnow
 from storefront.database import write_transaction
 from storefront.errors import NotFound, ValidationFailed
 from storefront.extensions import db
 
 from .models import AUDIENCES, EVENTS, FREQUENCIES, PAGES, TRIGGERS, VARIANTS, Popup, PopupStat
-from .sanitize import clean_html, safe_url
-from .times import shop_today
+from .sanitize import clean_html, safe_image_url, safe_url
+from storefront.clock import shop_today
 
 PLUGIN_NAME = "promo_popups"
 
@@ -72,9 +73,12 @@ def validate(data: dict[str, Any], *, partial_of: Popup | None = None) -> dict[s
             errors[name] = _("At most %(n)s characters.", n=BODY_LIMIT)
             raw = ""
         out[name] = clean_html(raw)
-    for name in ("cta_url", "b_cta_url", "image_url"):
+    for name in ("cta_url", "b_cta_url"):
         if out.get(name) and safe_url(out[name]) is None:
             errors[name] = _("Use a shop page starting with / or an http(s):// address.")
+    if out.get("image_url") and safe_image_url(out["image_url"]) is None:
+        errors["image_url"] = _("Upload the image: images from other sites are blocked by the shop's "
+                                "security policy.")
     for label, url in (("cta_label", "cta_url"), ("b_cta_label", "b_cta_url")):
         if bool(out.get(label)) != bool(out.get(url)) and url not in errors:
             errors[url if out.get(label) else label] = _("A button needs both a label and a link.")
@@ -135,44 +139,69 @@ def list_popups() -> list[Popup]:
 
 
 def get_popup(popup_id: int) -> Popup:
-    popup = db.session.get(Popup, popup_id)
+    # Larger than a BIGINT cannot name a row, and would overflow the database driver.
+    in_range = isinstance(popup_id, int) and not isinstance(popup_id, bool) and 1 <= popup_id < 2**63
+    popup = db.session.get(Popup, popup_id) if in_range else None
     if popup is None:
         raise NotFound(_("No such popup."))
     return popup
 
 
-def create_popup(data: dict[str, Any]) -> Popup:
+def snapshot(popup: Popup) -> dict[str, Any]:
+    """JSON-safe view of the staff-editable fields (for the audit log)."""
+    out = {}
+    for name in FIELDS:
+        value = getattr(popup, name)
+        out[name] = value.isoformat() if isinstance(value, datetime) else value
+    return out
+
+
+def _changes(before: dict, after: dict) -> tuple[dict, dict]:
+    # Only what the edit changed: a popup body is long and mostly untouched.
+    keys = [k for k in after if before.get(k) != after.get(k)]
+    return {k: before.get(k) for k in keys}, {k: after[k] for k in keys}
+
+
+def create_popup(data: dict[str, Any], *, actor=None) -> Popup:
     values = validate(data)
     with write_transaction() as session:
         popup = Popup(**values)
         session.add(popup)
         session.flush()
+        audit(actor, "promo_popups.create", popup, after=snapshot(popup))
         bump_version()
     return popup
 
 
-def update_popup(popup_id: int, data: dict[str, Any], *, partial: bool = False) -> Popup:
+def update_popup(popup_id: int, data: dict[str, Any], *, partial: bool = False, actor=None) -> Popup:
     popup = get_popup(popup_id)
     values = validate(data, partial_of=popup if partial else None)
     with write_transaction():
         popup = get_popup(popup_id)
+        before = snapshot(popup)
         for name, value in values.items():
             setattr(popup, name, value)
+        before, after = _changes(before, snapshot(popup))
+        audit(actor, "promo_popups.update", popup, before=before, after=after)
         bump_version()
     return popup
 
 
-def set_active(popup_id: int, active: bool) -> Popup:
+def set_active(popup_id: int, active: bool, *, actor=None) -> Popup:
     with write_transaction():
         popup = get_popup(popup_id)
+        before = bool(popup.active)
         popup.active = bool(active)
+        audit(actor, "promo_popups.activate" if popup.active else "promo_popups.pause", popup,
+              before={"active": before}, after={"active": popup.active})
         bump_version()
     return popup
 
 
-def delete_popup(popup_id: int) -> None:
+def delete_popup(popup_id: int, *, actor=None) -> None:
     with write_transaction() as session:
         popup = get_popup(popup_id)
+        audit(actor, "promo_popups.delete", popup, before=snapshot(popup))
         session.execute(PopupStat.__table__.delete().where(PopupStat.popup_id == popup_id))
         session.delete(popup)
         bump_version()

@@ -1,10 +1,12 @@
 """Which popup (if any) a buyer sees on this page: cache, page, audience, caps, priority.
 
 Cache: the active popups are read once per process into immutable snapshots
-and reused until the plugin's version stamp changes. The stamp is the
-``plugin_states`` row of this plugin, which the host already reads once per
-request to know whether the plugin is enabled, so checking it costs no extra
-query. A 30 s TTL refreshes the list anyway, as a safety net against rows
+and reused until the version stamp changes. The stamp is the ``plugin_states``
+rows (this plugin's and every other's), which the host already reads once per
+request to know which plugins are enabled, so checking it costs no extra
+query. A popup linked to a coupon asks ``promotion_claimable`` once, when the
+cache is filled; the coupons plugin bumps its own row when a coupon claims
+out, which refreshes the cache on the next request. A 30 s TTL refreshes the list anyway, as a safety net against rows
 edited outside the services. Schedules are checked per request against the
 clock, so a popup starts and ends on time without any cache invalidation.
 
@@ -36,7 +38,7 @@ from storefront.plugins.host import get_host
 
 from .models import Popup
 from .services import PLUGIN_NAME
-from .times import shop_today
+from storefront.clock import shop_today
 
 CACHE_TTL_SECONDS = 30
 SEEN_COOKIE, NEW_COOKIE, CAP_PREFIX = "pp_seen", "pp_new", "pp_f"
@@ -81,11 +83,15 @@ class Snapshot:
     b_cta_url: str
     split_percent: int
     coupon_code: str
+    #: The linked coupon's answer to ``promotion_claimable`` when the cache was filled:
+    #: False (claimed out, paused, ended) hides the popup; None (no coupon, or no plugin
+    #: knows it) shows it without a Claim button.
+    claimable: bool | None = None
 
     @classmethod
-    def of(cls, popup: Popup) -> "Snapshot":
-        names = [f for f in cls.__dataclass_fields__ if f != "pages"]
-        return cls(pages=tuple(popup.page_list), **{n: getattr(popup, n) for n in names})
+    def of(cls, popup: Popup, claimable: bool | None = None) -> "Snapshot":
+        names = [f for f in cls.__dataclass_fields__ if f not in ("pages", "claimable")]
+        return cls(pages=tuple(popup.page_list), claimable=claimable, **{n: getattr(popup, n) for n in names})
 
     def is_live(self, now: datetime) -> bool:
         return Popup.is_live(self, now)  # same rule as the model (end exclusive)
@@ -104,8 +110,18 @@ class Choice:
 
 
 def _stamp() -> Any:
-    state = get_host().states().get(PLUGIN_NAME)
-    return (state.version, state.updated_at) if state is not None else None
+    """Every plugin's state version: this plugin's changes with each popup edit, and a plugin
+    answering ``promotion_claimable`` bumps its own when an answer changes (the coupons plugin
+    on the claim that takes the last of a quota), or is switched on or off."""
+    return tuple(sorted((name, state.enabled, state.version, state.updated_at)
+                        for name, state in get_host().states().items()))
+
+
+def coupon_claimable(code: str) -> bool | None:
+    """The linked coupon's state through the hook (never an import of the coupons plugin)."""
+    if not code:
+        return None
+    return get_host().hook.promotion_claimable(ref=f"coupon:{code}")
 
 
 def active_popups() -> tuple[Snapshot, ...]:
@@ -117,7 +133,7 @@ def active_popups() -> tuple[Snapshot, ...]:
         return entry[2]
     rows = db.session.execute(select(Popup).where(Popup.active.is_(True))
                               .order_by(Popup.priority.desc(), Popup.id.desc())).scalars()
-    items = tuple(Snapshot.of(p) for p in rows)
+    items = tuple(Snapshot.of(p, coupon_claimable(p.coupon_code)) for p in rows)
     cache["entry"] = (stamp, time.monotonic(), items)
     return items
 
@@ -218,6 +234,8 @@ def choose_popup(page: str | None, user, now: datetime) -> Choice | None:
         if not popup.is_live(now):
             continue
         if "all" not in popup.pages and page not in popup.pages:
+            continue
+        if popup.claimable is False:
             continue
         if capped(popup, cookies, now) or not audience_matches(popup.audience, user):
             continue

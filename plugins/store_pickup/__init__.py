@@ -5,7 +5,8 @@ import os
 
 from storefront.plugins import Plugin
 
-from . import hooks, models
+from . import hooks, lasting, models
+from .admin import bp as admin_bp
 from .buyer import bp as buyer_bp
 from .forms import StorePickupSettingsForm
 from .services import DEFAULT_SETTINGS
@@ -18,6 +19,9 @@ plugin = Plugin(
                 "pickup codes, a counter screen, reminders and automatic cancellation of uncollected orders.",
     hooks=hooks,
     blueprints=[buyer_bp],
+    lasting_hooks=lasting,
+    # Staff pages serve open pickups while disabled; admin.py decides which answer then.
+    lasting_blueprints=[admin_bp],
     models=models,
     migrations=os.path.join(os.path.dirname(os.path.abspath(__file__)), "migrations", "versions"),
     settings_form=StorePickupSettingsForm,

@@ -2,18 +2,20 @@
 
 Public: active locations with hours, and a location's free pickup slots (the
 ``key`` goes into checkout ``extra.store_pickup_slot``). Staff (bearer
-token): open pickups, mark ready, verify a code at a counter.
+token): open pickups, mark ready, verify a code at a counter, a location's stock.
 """
 from __future__ import annotations
 
 from flask import abort
 from flask_login import current_user
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
-from storefront.api.common import ApiErrorSchema, staff_required
+from storefront.api.common import ApiErrorSchema, UTCDateTime, staff_required
 
 from . import pickups, services
+from . import stock as stocklib
+from .limits import verify_limit
 from .slots import format_range
 
 blp = Blueprint("store_pickup_api", __name__, url_prefix="/api/v1/pickup",
@@ -34,11 +36,17 @@ class LocationSchema(Schema):
     prep_minutes = fields.Integer()
 
 
+class PlaceArgs(Schema):
+    city = fields.String(load_default="", validate=validate.Length(max=80),
+                         metadata={"description": "Nearest first: stores in this city, then this province"})
+    province = fields.String(load_default="", validate=validate.Length(max=80))
+
+
 class SlotSchema(Schema):
     key = fields.String(metadata={"description": "Send as extra.store_pickup_slot at checkout"})
     start = fields.String(metadata={"description": "Shop-local start, YYYY-MM-DDTHH:MM"})
     end = fields.String()
-    start_utc = fields.DateTime()
+    start_utc = UTCDateTime()
 
 
 class PickupSchema(Schema):
@@ -46,13 +54,29 @@ class PickupSchema(Schema):
     order_number = fields.String()
     location_id = fields.Integer()
     status = fields.String()
-    slot_start_utc = fields.DateTime()
+    slot_start_utc = UTCDateTime()
     contact_name = fields.String()
     reference = fields.String()
 
 
 class VerifySchema(Schema):
     code = fields.String(required=True)
+
+
+class StockSchema(Schema):
+    sku_id = fields.Integer()
+    sku_code = fields.String()
+    product_name = fields.String()
+    quantity = fields.Integer(allow_none=True, metadata={"description": "null = not tracked at this store"})
+
+
+class StockUpdateSchema(Schema):
+    sku = fields.String(required=True, metadata={"description": "SKU code or id"})
+    quantity = fields.Integer(required=True, allow_none=True,
+                              metadata={"description": "Count at this store; null stops tracking it"})
+    expected = fields.Integer(allow_none=True, metadata={
+        "description": "If given, write only if the store still holds this many (null = not tracked); "
+                       "409 stock_changed otherwise"})
 
 
 def _location_json(loc):
@@ -68,11 +92,13 @@ def _pickup_json(p):
 
 
 @blp.route("/locations", methods=["GET"])
+@blp.arguments(PlaceArgs, location="query")
 @blp.response(200, LocationSchema(many=True))
-def locations():
-    """Active pickup locations, nearest first for a signed-in buyer with a saved address."""
+def locations(args):
+    """Active pickup locations, nearest first for the ``city``/``province`` given, else for a
+    signed-in buyer's own saved address."""
     buyer = current_user if current_user.is_authenticated else None
-    return [_location_json(loc) for loc in services.locations_for_buyer(buyer)]
+    return [_location_json(loc) for loc in services.locations_for_buyer(buyer, address=args)]
 
 
 @blp.route("/locations/<int:location_id>/slots", methods=["GET"])
@@ -110,6 +136,7 @@ def ready(pickup_id):
 
 @blp.route("/locations/<int:location_id>/verify", methods=["POST"])
 @staff_required
+@verify_limit
 @blp.arguments(VerifySchema)
 @blp.response(200, PickupSchema)
 @blp.alt_response(404, schema=ApiErrorSchema, description="pickup_code_unknown")
@@ -118,3 +145,35 @@ def ready(pickup_id):
 def verify(body, location_id):
     """Hand over the order waiting with ``code`` at this location (exactly once)."""
     return _pickup_json(pickups.verify_code(location_id, body["code"], current_user._get_current_object()))
+
+
+def _stock_json(sku, quantity):
+    return {"sku_id": sku.id, "sku_code": sku.code, "product_name": sku.product.name, "quantity": quantity}
+
+
+@blp.route("/locations/<int:location_id>/stock", methods=["GET"])
+@staff_required
+@blp.response(200, StockSchema(many=True))
+@blp.alt_response(401, schema=ApiErrorSchema, description="unauthorized")
+@blp.alt_response(403, schema=ApiErrorSchema, description="forbidden")
+@blp.alt_response(404, schema=ApiErrorSchema, description="not_found")
+def stock_list(location_id):
+    """The SKUs tracked at a location with their counts (SKUs not listed are not tracked)."""
+    location = services.get_location(location_id)
+    return [_stock_json(row.sku, row.quantity) for row in stocklib.rows_for(location.id)]
+
+
+@blp.route("/locations/<int:location_id>/stock", methods=["PUT"])
+@staff_required
+@blp.arguments(StockUpdateSchema)
+@blp.response(200, StockSchema)
+@blp.alt_response(404, schema=ApiErrorSchema, description="not_found / sku_unknown")
+@blp.alt_response(409, schema=ApiErrorSchema, description="stock_changed")
+@blp.alt_response(422, schema=ApiErrorSchema, description="validation_failed")
+def stock_set(body, location_id):
+    """Set a location's count of a SKU, or stop tracking it (``quantity: null``)."""
+    location = services.get_location(location_id)
+    check = "expected" in body
+    sku, row = stocklib.update_stock(location.id, body["sku"], body["quantity"], body.get("expected"), check=check,
+                                     actor=current_user._get_current_object())
+    return _stock_json(sku, row.quantity if row is not None else None)

@@ -1,9 +1,9 @@
-"""Staff forms: a location, the counter's verify box, bulk ready, plugin settings."""
+"""Staff forms: a location, its stock, the counter's verify box, plugin settings."""
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, IntegerField, StringField, TextAreaField
+from wtforms import BooleanField, HiddenField, IntegerField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 HOUR_HINT = _l("e.g. 09:00-21:00; empty = closed")
@@ -35,6 +35,17 @@ class LocationForm(FlaskForm):
                                                  "slot_capacity", "active")}
         data["hours"] = {str(day): self[f"hours_{day}"].data or "" for day in range(7)}
         return data
+
+
+class StockForm(FlaskForm):
+    """One SKU's count at a store. ``expected`` (hidden, the number shown) guards
+    against overwriting stock reserved while the form was open; blank = not tracked."""
+
+    sku = StringField(_l("Product variant (SKU code)"), validators=[InputRequired(), Length(max=64)])
+    quantity = StringField(_l("In this store"), validators=[Length(max=10)],
+                           description=_l("Empty = not tracked here"))
+    expected = HiddenField()
+    check = HiddenField()
 
 
 class VerifyForm(FlaskForm):

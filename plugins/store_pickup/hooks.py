@@ -1,28 +1,18 @@
-"""Hook implementations of the store pickup plugin (only called while it is enabled,
-except ``configure`` and ``api_routes``, which run at start-up for every installed plugin)."""
+"""Hook implementations of the store pickup plugin that run only while it is
+enabled: the checkout option, its checks and reservations, sweeps and the API.
+What pickups already placed need whatever the switch says (status guard,
+release on close, timeline wording, order panel, staff menu) is in
+:mod:`.lasting`."""
 from __future__ import annotations
 
-from flask_babel import gettext as _
-
-from storefront.plugins import MenuItem, hookimpl
-
-
-@hookimpl
-def configure(app):
-    # The staff pages are registered here, outside the manifest's blueprints, so
-    # they stay up while the plugin is disabled: open pickups remain serviceable.
-    from .admin import bp
-
-    if bp.name not in app.blueprints:
-        prefix = app.config.get("STOREFRONT_URL_PREFIX", "")
-        app.register_blueprint(bp, url_prefix=prefix + "/admin/pickup")
+from storefront.plugins import hookimpl
 
 
 @hookimpl
 def delivery_options(cart, address, buyer):
     from .services import delivery_option
 
-    option = delivery_option()
+    option = delivery_option(getattr(cart, "lines", None))
     return [option] if option is not None else None
 
 
@@ -56,41 +46,8 @@ def order_placing(order, checkout):
 
 
 @hookimpl
-def transition_guard(obj, to, actor):
-    """A pickup order ships by being marked ready and completes by being collected."""
-    from sqlalchemy import select
-
-    from storefront.extensions import db
-    from storefront.orders.models import Order
-    from storefront.orders.status import OrderStatus
-
-    from .models import COLLECTED, READY, Pickup
-
-    target = OrderStatus(to)
-    if not isinstance(obj, Order) or target not in (OrderStatus.SHIPPED, OrderStatus.COMPLETED):
-        return None
-    # A column query reads the row as this transaction sees it (not a stale identity-map object).
-    status = db.session.execute(select(Pickup.status).where(Pickup.order_id == obj.id)).scalar()
-    if status is None:
-        return None
-    if target == OrderStatus.SHIPPED and status != READY:
-        return _("A store pickup order is not shipped: mark it ready for pickup instead.")
-    if target == OrderStatus.COMPLETED and status != COLLECTED:
-        return _("A store pickup order completes when it is collected at the store.")
-    return None
-
-
-@hookimpl
-def order_event(order, event):
-    if event.to_status == "closed":
-        from .pickups import release_for_closed_order
-
-        release_for_closed_order(order.id)
-
-
-@hookimpl
 def sweep(now):
-    from .pickups import sweep as run
+    from .sweeps import sweep as run
 
     return run(now)
 
@@ -101,17 +58,6 @@ def template_slot(name, context):
         from .render import checkout_fields
 
         return checkout_fields(context.get("checkout"))
-    if name in ("order_page", "order_admin"):
-        from .render import order_panel
-
-        return order_panel(context.get("order"), staff_page=name == "order_admin")
-    return None
-
-
-@hookimpl
-def admin_menu(user):
-    if getattr(user, "is_staff", False):
-        return [MenuItem(_("Store pickup"), "store_pickup_admin.index", order=55)]
     return None
 
 

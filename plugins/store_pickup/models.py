@@ -3,6 +3,7 @@
 Times are naive UTC; opening hours are shop-local wall-clock times
 (``STOREFRONT_TIMEZONE``). Slot capacity is a counter row per location and
 slot start, taken with ``UPDATE ... SET used = used + 1 WHERE used < :cap``.
+Location stock (optional, per SKU) is taken the same way, ``WHERE quantity >= :q``.
 """
 from __future__ import annotations
 
@@ -91,9 +92,35 @@ class Pickup(db.Model):
     collected_at: Mapped[datetime | None] = mapped_column(DateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime)
     collected_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    #: [[sku_id, quantity], ...] taken from the location's stock at checkout (tracked SKUs only).
+    stock_lines: Mapped[list] = mapped_column(JSONType, default=list)
+    #: Set by the one transaction that gave the slot place and the location stock back
+    #: (the order closed before collection); NULL while they are held or were used up.
+    released_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     location: Mapped[Location] = relationship()
     order = relationship("Order")
+
+
+class LocationStock(db.Model):
+    """A store's allocation of a SKU (part of the core's ``skus.stock``, see README).
+
+    No row = not tracked at this store: only the core stock limits it.
+    """
+
+    __tablename__ = "store_pickup_location_stock"
+    __table_args__ = (
+        UniqueConstraint("location_id", "sku_id", name="uq_store_pickup_location_stock_location_sku"),
+        CheckConstraint("quantity >= 0", name="quantity_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    location_id: Mapped[int] = mapped_column(ForeignKey("store_pickup_locations.id", ondelete="CASCADE"))
+    sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id", ondelete="CASCADE"), index=True)
+    quantity: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    sku = relationship("Sku")
 
 
 class VerifyAttempts(db.Model):

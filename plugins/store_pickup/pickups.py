@@ -1,4 +1,6 @@
-"""A pickup after placing: ready (code), counter verification, release on close, sweeps.
+"""A pickup after placing: ready (code), counter verification, release on close.
+
+The sweeps (reminder, uncollected, reconciliation) are in :mod:`.sweeps`.
 
 Order statuses move only through the core's ``transition()``: "ready" is the
 core's paid -> shipped (carrier "Store pickup", tracking = pickup reference,
@@ -11,24 +13,23 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
-from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
+from storefront.audit.services import record as audit
 from storefront.clock import utcnow
 from storefront.database import write_transaction
 from storefront.errors import Conflict, Forbidden, NotFound, ServiceError, ValidationFailed
 from storefront.extensions import db
-from storefront.notify.models import InboxMessage, OutboxMessage
-from storefront.notify.services import buyer_locale
+from storefront.notify.services import queue_order_message
 from storefront.orders.models import Order
-from storefront.orders.services import close_order
-from storefront.orders.status import CancelReason, OrderStatus
+from storefront.orders.status import OrderStatus
 from storefront.orders.transitions import Actor, record_event, transition
 
 from . import services
+from . import stock as stocklib
 from .models import CANCELLED, COLLECTED, OPEN_STATUSES, PREPARING, READY, Pickup, VerifyAttempts
 
 CARRIER = "Store pickup"
@@ -76,21 +77,7 @@ def can_see_code(pickup: Pickup, user) -> bool:
 
 # -- notifications ------------------------------------------------------------------------
 def _notify(order: Order, kind: str, subject_body) -> None:
-    """One e-mail (outbox) and one message-centre row, in the caller's transaction."""
-    user = order.user if order.user_id else None
-    address = (user.email if user is not None else "") or order.contact_email or ""
-    locale = buyer_locale(user)
-    with force_locale(locale):
-        subject, body = subject_body()
-    now = utcnow()
-    if address:
-        db.session.add(OutboxMessage(kind=kind, channel="email", user_id=order.user_id, order_id=order.id,
-                                     to_address=address, subject=subject[:200], body=body, status="pending",
-                                     attempts=0, next_attempt_at=now, last_error="",
-                                     data={"locale": locale, "order_number": order.number}))
-    if user is not None:
-        db.session.add(InboxMessage(user_id=user.id, order_id=order.id, kind=kind, subject=subject[:200],
-                                    body=body, created_at=now))
+    queue_order_message(order, kind, subject_body)
 
 
 def _ready_text(order: Order, pickup: Pickup):
@@ -146,6 +133,9 @@ def mark_ready(pickup_id, staff) -> Pickup:
                    data={"carrier": CARRIER, "tracking_number": pickup.reference, "pickup": "ready"},
                    source=SOURCE, expected=OrderStatus.PAID)
         db.session.refresh(pickup)
+        record_event(order, "pickup_ready", actor=actor, source=SOURCE,
+                     data={"location_id": pickup.location_id, "store": pickup.location.name,
+                           "reference": pickup.reference})
         _notify(order, "store_pickup_ready", _ready_text(order, pickup))
     return pickup
 
@@ -178,10 +168,13 @@ def _locked_until(user_id: int, location_id: int, now: datetime) -> datetime | N
     return until if until is not None and until > now else None
 
 
-def _record_failure(user_id: int, location_id: int) -> None:
+def _record_failure(staff, location_id: int) -> None:
     conf = services.settings()
+    user_id = staff.id
     with write_transaction():
         now = utcnow()
+        # Wrong codes leave a trace: guessing at a counter shows up in the audit log.
+        audit(staff, "store_pickup.wrong_code", object_type="store_pickup_location", object_id=str(location_id))
         _attempts_row(user_id, location_id)
         db.session.execute(text("UPDATE store_pickup_verify_attempts SET failures = failures + 1 "
                                 "WHERE user_id = :u AND location_id = :l"), {"u": user_id, "l": location_id})
@@ -205,13 +198,13 @@ def verify_code(location_id, code: str, staff) -> Pickup:
     if _locked_until(staff.id, location.id, utcnow()) is not None:
         raise TooManyAttempts(_("Too many wrong codes. Try again later."))
     if not code.isdigit() or len(code) != CODE_DIGITS:
-        _record_failure(staff.id, location.id)
+        _record_failure(staff, location.id)
         raise ValidationFailed(_("A pickup code has %(n)s digits.", n=CODE_DIGITS), field="code")
     pickup_id = db.session.execute(select(Pickup.id).where(
         Pickup.open_code == code, Pickup.location_id == location.id, Pickup.status == READY)).scalar()
     db.session.commit()
     if pickup_id is None:
-        _record_failure(staff.id, location.id)
+        _record_failure(staff, location.id)
         raise NotFound(_("No order is waiting with this code here."), code="pickup_code_unknown", field="code")
     with write_transaction():
         now = utcnow()
@@ -227,87 +220,49 @@ def verify_code(location_id, code: str, staff) -> Pickup:
             VerifyAttempts.user_id == staff.id, VerifyAttempts.location_id == location.id).values(failures=0))
         pickup = db.session.get(Pickup, pickup_id, populate_existing=True)
         order = db.session.get(Order, pickup.order_id, populate_existing=True)
+        audit(staff, "store_pickup.handed_over", order, object_type="order",
+              after={"pickup": pickup.reference, "location_id": location.id})
         record_event(order, "pickup_collected", actor=actor, source=SOURCE,
-                     data={"location_id": location.id, "reference": pickup.reference})
+                     data={"location_id": location.id, "store": location.name, "reference": pickup.reference})
         if OrderStatus(order.status) == OrderStatus.SHIPPED:
-            transition(order, OrderStatus.COMPLETED, actor=actor, reason=_("Collected in store"),
-                       data={"pickup": "collected"}, source=SOURCE)
+            transition(order, OrderStatus.COMPLETED, actor=actor, data={"pickup": "collected"}, source=SOURCE)
     return pickup
 
 
 # -- closing --------------------------------------------------------------------------------
+def release(pickup_id: int, now: datetime, actor: Actor | None = None) -> bool:
+    """Give back the slot place and the store stock of a pickup whose order closed before
+    collection, and cancel it. Call inside a write transaction.
+
+    The conditional UPDATE on ``released_at`` is the one door: whoever runs it
+    (the closed-order event, the uncollected sweep, the reconciliation after the
+    plugin was off), the place and the stock come back exactly once.
+    """
+    won = db.session.execute(
+        update(Pickup).where(Pickup.id == pickup_id, Pickup.released_at.is_(None), Pickup.status != COLLECTED)
+        .values(released_at=now).execution_options(synchronize_session=False)).rowcount
+    if won != 1:
+        return False
+    db.session.execute(
+        update(Pickup).where(Pickup.id == pickup_id, Pickup.status.in_(OPEN_STATUSES))
+        .values(status=CANCELLED, open_code=None, cancelled_at=now).execution_options(synchronize_session=False))
+    pickup = db.session.get(Pickup, pickup_id, populate_existing=True)
+    services.give_slot_back(pickup.location_id, pickup.slot_start)
+    stocklib.give_back(pickup.location_id, pickup.stock_lines)
+    order = db.session.get(Order, pickup.order_id)
+    record_event(order, "pickup_released", actor=actor or Actor.system("store pickup"), source=SOURCE,
+                 public=False, data={"reference": pickup.reference, "stock_lines": pickup.stock_lines or []})
+    return True
+
+
 def release_for_closed_order(order_id: int) -> bool:
-    """The order closed (unpaid timeout, cancellation): cancel its pickup and free the slot, once."""
+    """The order closed (unpaid timeout, cancellation, refund): free its pickup's slot and stock, once."""
     with write_transaction():
-        pickup = db.session.execute(select(Pickup).where(Pickup.order_id == order_id)).scalar_one_or_none()
-        if pickup is None:
+        row = db.session.execute(select(Pickup.id, Order.status).join(Order, Order.id == Pickup.order_id)
+                                 .where(Pickup.order_id == order_id)).first()
+        if row is None or OrderStatus(row.status) != OrderStatus.CLOSED:
             return False
-        won = db.session.execute(
-            update(Pickup).where(Pickup.id == pickup.id, Pickup.status.in_(OPEN_STATUSES))
-            .values(status=CANCELLED, open_code=None, cancelled_at=utcnow())
-            .execution_options(synchronize_session=False)).rowcount
-        if won == 1:
-            services.give_slot_back(pickup.location_id, pickup.slot_start)
-        return won == 1
-
-
-def cancel_uncollected(pickup_id: int, now: datetime, actor: Actor) -> bool:
-    """Cancel a ready pickup nobody collected: close the order, restock, refund (once)."""
-    with write_transaction():
-        won = db.session.execute(
-            update(Pickup).where(Pickup.id == pickup_id, Pickup.status == READY)
-            .values(status=CANCELLED, open_code=None, cancelled_at=now)
-            .execution_options(synchronize_session=False)).rowcount
-        if won != 1:
-            return False
-        pickup = db.session.get(Pickup, pickup_id, populate_existing=True)
-        order = db.session.get(Order, pickup.order_id, populate_existing=True)
-        record_event(order, "pickup_uncollected", actor=actor, source=SOURCE,
-                     data={"reference": pickup.reference})
-        if OrderStatus(order.status) == OrderStatus.SHIPPED:
-            # The goods waited at the store: they go back on sale and the buyer is refunded.
-            close_order(order, CancelReason.REFUNDED, actor, note=_("Not collected in time"),
-                        goods_returned=True)
-    return True
-
-
-def remind_uncollected(pickup_id: int, now: datetime, actor: Actor) -> bool:
-    with write_transaction():
-        won = db.session.execute(
-            update(Pickup).where(Pickup.id == pickup_id, Pickup.status == READY, Pickup.reminded_at.is_(None))
-            .values(reminded_at=now).execution_options(synchronize_session=False)).rowcount
-        if won != 1:
-            return False
-        pickup = db.session.get(Pickup, pickup_id, populate_existing=True)
-        order = db.session.get(Order, pickup.order_id, populate_existing=True)
-        record_event(order, "pickup_reminder", actor=actor, source=SOURCE, data={"reference": pickup.reference})
-        _notify(order, "store_pickup_reminder", _reminder_text(order, pickup))
-    return True
-
-
-def sweep(now: datetime) -> dict[str, int]:
-    """Remind after ``remind_after_days`` and cancel with refund after ``cancel_after_days``
-    of being ready. Each step is a conditional UPDATE, so concurrent sweeps act once."""
-    conf = services.settings()
-    actor = Actor.system("store pickup")
-    cancel_before = now - timedelta(days=int(conf["cancel_after_days"]))
-    remind_before = now - timedelta(days=int(conf["remind_after_days"]))
-    counts = {"pickups_cancelled": 0, "pickups_reminded": 0}
-    due = list(db.session.execute(select(Pickup.id).where(
-        Pickup.status == READY, Pickup.ready_at < cancel_before).order_by(Pickup.id)).scalars())
-    db.session.commit()
-    for pickup_id in due:
-        try:
-            counts["pickups_cancelled"] += cancel_uncollected(pickup_id, now, actor)
-        except ServiceError:
-            continue  # the order moved on meanwhile (collected, refunded): nothing to do
-    remind = list(db.session.execute(select(Pickup.id).where(
-        Pickup.status == READY, Pickup.reminded_at.is_(None), Pickup.ready_at < remind_before)
-        .order_by(Pickup.id)).scalars())
-    db.session.commit()
-    for pickup_id in remind:
-        counts["pickups_reminded"] += remind_uncollected(pickup_id, now, actor)
-    return counts
+        return release(row.id, utcnow())
 
 
 # -- counter screen --------------------------------------------------------------------------

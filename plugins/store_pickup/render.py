@@ -20,7 +20,7 @@ def checkout_fields(checkout) -> Markup | None:
         return None
     buyer = checkout.buyer
     extra = checkout.extra or {}
-    locations = services.locations_for_buyer(buyer)
+    locations = services.locations_for_buyer(buyer, checkout.lines, checkout.address)
     groups = [(loc, services.available_slots(loc)) for loc in locations]
     problems = {p.field: p.message for p in checkout.problems if p.source == services.PLUGIN_NAME}
     values = {

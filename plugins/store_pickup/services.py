@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storefront.accounts.models import Address
+from storefront.audit.services import record as audit
 from storefront.clock import utcnow
 from storefront.database import write_transaction
 from storefront.errors import Conflict, NotFound, ValidationFailed
@@ -22,6 +23,7 @@ from storefront.plugins.host import get_host
 from storefront.plugins.types import DeliveryOption, Problem
 
 from . import slots as slotlib
+from . import stock as stocklib
 from .models import PREPARING, Location, Pickup, SlotUsage
 
 PLUGIN_NAME = "store_pickup"
@@ -112,44 +114,59 @@ def get_location(location_id) -> Location:
     return row
 
 
-def create_location(data: dict) -> Location:
+def _snapshot(row: Location) -> dict:
+    return {key: getattr(row, key) for key in (*LIMITS, *NUMBERS, "hours", "closed_dates", "active")}
+
+
+def create_location(data: dict, actor=None) -> Location:
     values = validate_location(data)
     with write_transaction():
         row = Location(**values)
         db.session.add(row)
+        db.session.flush()
+        audit(actor, "store_pickup.location_create", row, after=_snapshot(row))
     return row
 
 
-def update_location(location_id: int, data: dict) -> Location:
+def update_location(location_id: int, data: dict, actor=None) -> Location:
     values = validate_location(data)
     with write_transaction():
         row = get_location(location_id)
+        before = _snapshot(row)
         for key, value in values.items():
             setattr(row, key, value)
+        audit(actor, "store_pickup.location_update", row, before=before, after=_snapshot(row))
     return row
 
 
-def delete_location(location_id: int) -> None:
+def delete_location(location_id: int, actor=None) -> None:
     """Delete a location without pickups; one with pickups can only be deactivated."""
     with write_transaction():
         row = get_location(location_id)
         used = db.session.execute(select(Pickup.id).where(Pickup.location_id == row.id).limit(1)).first()
         if used is not None:
             raise Conflict(_("This location has pickups; deactivate it instead."), code="location_in_use")
+        audit(actor, "store_pickup.location_delete", row, before=_snapshot(row))
         db.session.delete(row)
 
 
 # -- checkout ---------------------------------------------------------------------------
-def delivery_option() -> DeliveryOption | None:
-    if db.session.execute(select(Location.id).where(Location.active.is_(True)).limit(1)).first() is None:
+def delivery_option(lines=None) -> DeliveryOption | None:
+    """The pickup option, when an active location can fill every line (``lines`` of a cart)."""
+    active = list(db.session.execute(select(Location.id).where(Location.active.is_(True))).scalars())
+    if not active or not set(active) - stocklib.short_locations(active, stocklib.needs_of(lines)):
         return None
     return DeliveryOption(code=OPTION_CODE, label=_("Pick up in store"), fee=0, source=PLUGIN_NAME,
                           description=_("Collect your order at one of our stores: no shipping fee."),
                           needs_address=False)
 
 
-def _buyer_place(buyer) -> tuple[str, str]:
-    # Only the buyer's OWN saved address is read: never anyone else's.
+def _buyer_place(buyer, address: dict | None = None) -> tuple[str, str]:
+    # The address the buyer gave in this checkout (or a city they typed) wins; else only
+    # the buyer's OWN saved address is read: never anyone else's.
+    if address and str(address.get("city") or "").strip():
+        return (str(address.get("city") or "").strip().casefold(),
+                str(address.get("province") or "").strip().casefold())
     if buyer is None or not getattr(buyer, "is_authenticated", False):
         return "", ""
     row = db.session.execute(
@@ -160,16 +177,23 @@ def _buyer_place(buyer) -> tuple[str, str]:
     return (row.city or "").strip().casefold(), (row.province or "").strip().casefold()
 
 
-def locations_for_buyer(buyer) -> list[Location]:
-    """Active locations, nearest first: same city, then same province, then the rest by name."""
-    city, province = _buyer_place(buyer)
+def locations_for_buyer(buyer, lines=None, address: dict | None = None) -> list[Location]:
+    """Active locations, nearest first: same city, then same province, then the rest by name.
+
+    The place is ``address`` (``city``/``province`` given in this checkout or
+    request) or else the buyer's own default address. With ``lines`` (a
+    cart's), only the locations whose stock can fill all of them.
+    """
+    city, province = _buyer_place(buyer, address)
+    locations = list_locations(active_only=True)
+    short = stocklib.short_locations([loc.id for loc in locations], stocklib.needs_of(lines))
 
     def rank(loc: Location) -> tuple:
         same_city = bool(city) and (loc.city or "").strip().casefold() == city
         same_province = bool(province) and (loc.province or "").strip().casefold() == province
         return (0 if same_city else 1 if same_province else 2, loc.name, loc.id)
 
-    return sorted(list_locations(active_only=True), key=rank)
+    return sorted((loc for loc in locations if loc.id not in short), key=rank)
 
 
 def available_slots(location: Location, now: datetime | None = None) -> list[slotlib.Slot]:
@@ -194,8 +218,8 @@ class Choice:
     phone: str
 
 
-def clean_choice(extra: dict, now: datetime | None = None) -> tuple[Choice | None, list[Problem]]:
-    """The buyer's pickup choices from ``checkout.extra``, or the problems with them."""
+def clean_choice(extra: dict, lines=None, now: datetime | None = None) -> tuple[Choice | None, list[Problem]]:
+    """The buyer's pickup choices from ``checkout.extra`` for the checkout's ``lines``, or the problems."""
     problems: list[Problem] = []
     extra = extra or {}
     slot = None
@@ -208,6 +232,10 @@ def clean_choice(extra: dict, now: datetime | None = None) -> tuple[Choice | Non
         location = db.session.get(Location, parsed[0])
         if location is None or not location.active:
             problems.append(Problem("pickup_location_invalid", _("Choose one of the stores shown."),
+                                    PLUGIN_NAME, FIELD_SLOT))
+        elif not stocklib.can_fill(location.id, stocklib.needs_of(lines)):
+            problems.append(Problem("pickup_stock_short",
+                                    _("This store does not have everything in your cart; choose another store."),
                                     PLUGIN_NAME, FIELD_SLOT))
         else:
             slot = next((s for s in available_slots(location, now) if s.local_start == parsed[1]), None)
@@ -235,7 +263,7 @@ def is_pickup(checkout) -> bool:
 def validate_checkout(checkout) -> list[Problem]:
     if not is_pickup(checkout):
         return []
-    return clean_choice(checkout.extra)[1]
+    return clean_choice(checkout.extra, checkout.lines)[1]
 
 
 def _ensure_usage_row(location_id: int, slot_start: datetime) -> None:
@@ -267,14 +295,18 @@ def give_slot_back(location_id: int, slot_start: datetime) -> None:
 
 
 def order_placing(order, checkout) -> None:
-    """Inside the checkout transaction: check the choice again, take the slot, write the pickup."""
+    """Inside the checkout transaction: check the choice again, take the slot and the
+    store's stock of this order's lines, write the pickup."""
     if not is_pickup(checkout):
         return
-    choice, problems = clean_choice(checkout.extra)
+    # A split checkout places several orders: each checks and takes only its own lines
+    # (the whole cart was checked by validate_checkout before the transaction).
+    choice, problems = clean_choice(checkout.extra, order.lines)
     if choice is None:
         raise ValidationFailed(problems[0].message, code=problems[0].code, field=problems[0].field)
     take_slot(choice.location, choice.slot.start)
+    taken = stocklib.reserve(choice.location.id, stocklib.needs_of(order.lines))
     db.session.add(Pickup(order_id=order.id, location_id=choice.location.id, slot_start=choice.slot.start,
                           slot_end=choice.slot.end, contact_name=choice.name, contact_phone=choice.phone,
-                          status=PREPARING, reference=f"PU-{order.number}"))
+                          status=PREPARING, reference=f"PU-{order.number}", stock_lines=taken))
     db.session.flush()

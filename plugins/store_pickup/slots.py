@@ -12,16 +12,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from flask import current_app
+from storefront.clock import shop_zone  # noqa: F401  (re-exported: the pickup modules import it from here)
 
 WEEKDAYS = ("0", "1", "2", "3", "4", "5", "6")  # Monday first, like date.weekday()
 _RANGE = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)\s*-\s*([01]?\d|2[0-4]):([0-5]\d)\s*$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 SLOT_KEY = re.compile(r"^(\d{1,12})@(\d{4}-\d{2}-\d{2}T\d{2}:\d{2})$")
-
-
-def shop_zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config.get("STOREFRONT_TIMEZONE") or "UTC")
 
 
 def to_utc(local: datetime, zone: ZoneInfo) -> datetime:

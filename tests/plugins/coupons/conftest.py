@@ -14,7 +14,7 @@ import plugins.coupons.models  # noqa: F401  (tables in the metadata before the 
 from plugins.coupons import admin_services
 from storefront.accounts.models import ApiToken
 from storefront.cart import services as cart_services
-from storefront.extensions import db
+from storefront.extensions import db, limiter
 from tests.conftest import pushed_app, IsolatedClient, make_test_app
 from tests.factories import make_staff, make_user, set_plugin_state, sign_in  # noqa: F401
 
@@ -57,7 +57,13 @@ def web(app):
 
 @pytest.fixture
 def secure_web(app, _cp_secure_app):
-    return new_client(_cp_secure_app)
+    # Flask-Limiter has one ``enabled`` flag for every app, set by the app created last.
+    before = limiter.enabled
+    limiter.enabled = True
+    try:
+        yield new_client(_cp_secure_app)
+    finally:
+        limiter.enabled = before
 
 
 def set_state(name: str, enabled: bool = True, **settings) -> None:

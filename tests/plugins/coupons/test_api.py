@@ -6,7 +6,7 @@ from storefront.extensions import db
 from tests.checkout.helpers import fresh
 from tests.factories import make_product, make_user
 
-from .conftest import bearer, fill_cart, make_coupon, set_state
+from .conftest import bearer, fill_cart, make_coupon, set_state, sign_in
 
 
 def test_apply_remove_and_wallet(app, enabled, web, buyer):
@@ -50,6 +50,17 @@ def test_bad_input_is_422(app, enabled, web, buyer):
     auth = bearer(buyer)
     assert web.post("/api/v1/coupons/claim", json={"coupon_id": "x"}, headers=auth).status_code == 422
     assert web.post("/api/v1/coupons/apply", json={}, headers=auth).status_code == 422
+    for huge in (2**63, 2**70, 0, -1):  # beyond BIGINT used to overflow the driver: a 500
+        assert web.post("/api/v1/coupons/claim", json={"coupon_id": huge}, headers=auth).status_code == 422
+        assert web.post("/api/v1/coupons/use", json={"wallet_id": huge}, headers=auth).status_code == 422
+    sign_in(web, buyer)
+    assert web.post("/p/coupons/claim", data={"coupon_id": str(2**70)}).status_code == 303  # not found, flashed
+
+
+def test_huge_ids_in_admin_paths_are_404(app, enabled, web, staff):
+    auth = bearer(staff)
+    assert web.get(f"/api/v1/admin/coupons/{2**70}", headers=auth).status_code == 404
+    assert web.patch(f"/api/v1/admin/coupons/{2**63}", json={"name": "x"}, headers=auth).status_code == 404
 
 
 def test_staff_crud(app, enabled, web, staff, buyer):

@@ -18,10 +18,10 @@ from storefront.errors import CheckoutBlocked, Conflict, ValidationFailed
 from storefront.extensions import db
 from storefront.orders.models import Order
 from storefront.orders.services import close_order
-from storefront.orders.status import CancelReason
+from storefront.orders.status import CancelReason, OrderStatus
 from storefront.orders.transitions import Actor
-from storefront.plugins import OrderEventInfo
-from tests.checkout.helpers import ADDRESS, fresh
+from storefront.plugins import CheckoutGroup, OrderEventInfo, hookimpl
+from tests.checkout.helpers import ADDRESS, fresh, plugin
 from tests.factories import make_product, make_user
 
 from .conftest import fill_cart, make_coupon, set_state
@@ -51,37 +51,8 @@ def run_threads(n, target):
     return results, errors
 
 
-def test_100_concurrent_checkouts_with_10_uses(app, enabled):
-    coupon = make_coupon(code="TENONLY", amount=1000, total_quantity=10, per_buyer_limit=1)
-    sku = make_product(price=5000, stock=1000).skus[0]
-    buyers = []
-    for _i in range(100):
-        user = make_user()
-        fill_cart(app, user, (sku, 1))
-        services.apply_code(user, find_cart(user), "tenonly")
-        buyers.append(user.id)
-    db.session.commit()
-
-    def submit(i):
-        with app.app_context():
-            from storefront.accounts.models import User
-
-            user = db.session.get(User, buyers[i])
-            try:
-                return place(app, user).orders[0].discount_total
-            finally:
-                db.session.remove()
-
-    results, errors = run_threads(100, submit)
-    assert sorted(results) == [1000] * 10
-    assert len(errors) == 90 and all(isinstance(e, CheckoutBlocked) for e in errors)
-    fresh()
-    assert db.session.get(Coupon, coupon.id).used == 10
-    assert db.session.scalar(select(func.count()).select_from(CouponUse)) == 10
-    assert db.session.scalar(select(func.count()).select_from(Order).where(Order.discount_total == 1000)) == 10
-
-
-def test_per_buyer_limit_from_parallel_sessions(app, enabled):
+def test_per_buyer_limit_on_the_reservation_itself(app, enabled):
+    """The counter alone (through real checkouts: test_races.py)."""
     coupon = make_coupon(code="ONCE", per_buyer_limit=1)
     user = make_user()
     orders = []
@@ -240,3 +211,72 @@ def test_one_buyer_claims_once_from_parallel_sessions(app, enabled, buyer):
     fresh()
     assert db.session.scalar(select(func.count()).select_from(WalletCoupon)) == 1
     assert db.session.get(Coupon, coupon.id).claimed == 1
+
+
+# --- split checkout: one use per checkout, its discount allocated over the orders -------------------
+
+
+class SplitPerSku:
+    """A test plugin splitting every checkout into one order per SKU."""
+
+    @hookimpl
+    def split_checkout(self, checkout):
+        return [CheckoutGroup(key=f"g{line.sku_id}", sku_ids=(line.sku_id,)) for line in checkout.breakdown.lines]
+
+
+def _split_checkout_with_coupon(app, buyer):
+    coupon = make_coupon(code="SPLIT", amount=1000, per_buyer_limit=1)
+    fill_cart(app, buyer, (make_product(price=5000).skus[0], 1), (make_product(price=15000).skus[0], 1))
+    services.apply_code(buyer, find_cart(buyer), "split")
+    result = place(app, buyer)
+    return coupon, result
+
+
+def _close(app, order_id):
+    with app.test_request_context():
+        close_order(db.session.get(Order, order_id), CancelReason.PAYMENT_TIMEOUT, Actor.system())
+
+
+def test_split_checkout_allocates_the_coupon_and_uses_it_once(app, enabled, buyer):
+    with plugin(app, SplitPerSku(), "split_per_sku"):
+        coupon, result = _split_checkout_with_coupon(app, buyer)
+    assert len(result.orders) == 2
+    fresh()
+    orders = [db.session.get(Order, o.id) for o in result.orders]
+    shares = sorted(sum(-a.amount for a in o.adjustments if a.source == "coupons") for o in orders)
+    assert shares == [250, 750]  # spread by line value: 5000 and 15000 of 20000
+    assert sum(o.discount_total for o in orders) == 1000
+    for order in orders:  # each order's share is allocated to its own lines (refunds use it)
+        [adj] = [a for a in order.adjustments if a.source == "coupons"]
+        assert sum(adj.allocation.values()) == -adj.amount
+        assert {int(k) for k in adj.allocation} <= {line.id for line in order.lines}
+    use = db.session.execute(select(CouponUse)).scalar_one()
+    assert use.order_id in {o.id for o in orders} and use.discount == 1000
+    assert db.session.get(Coupon, coupon.id).used == 1
+
+
+def test_split_coupon_goes_back_only_when_every_order_closed_unshipped(app, enabled, buyer):
+    with plugin(app, SplitPerSku(), "split_per_sku"):
+        coupon, result = _split_checkout_with_coupon(app, buyer)
+    first, second = (o.id for o in result.orders)
+    _close(app, first)
+    fresh()
+    assert db.session.get(Coupon, coupon.id).used == 1  # the other order still has its share
+    assert db.session.execute(select(CouponUse.status)).scalar_one() == "used"
+    _close(app, second)
+    fresh()
+    assert db.session.get(Coupon, coupon.id).used == 0
+    assert db.session.execute(select(CouponUse.status)).scalar_one() == "returned"
+
+
+def test_split_coupon_stays_used_when_one_order_had_shipped(app, enabled, buyer):
+    with plugin(app, SplitPerSku(), "split_per_sku"):
+        coupon, result = _split_checkout_with_coupon(app, buyer)
+    first, second = (o.id for o in result.orders)
+    with write_transaction():  # as if shipped, then closed after the goods came back
+        row = db.session.get(Order, first)
+        row.shipped_at, row.status = datetime(2026, 1, 2), OrderStatus.CLOSED
+    _close(app, second)
+    fresh()
+    assert db.session.get(Coupon, coupon.id).used == 1
+    assert db.session.execute(select(CouponUse.status)).scalar_one() == "used"

@@ -224,3 +224,30 @@ def test_owner_account_menu_has_my_coupons(app, enabled, web):
     owner = make_user(role=Role.OWNER)
     sign_in(web, owner)
     assert "My coupons" in web.get("/p/coupons/wallet").get_data(as_text=True)
+
+
+def test_admin_times_are_shop_time(app, enabled, web, staff, buyer):
+    """Typed and shown in the shop's time zone (Asia/Shanghai, UTC+8), stored as naive UTC."""
+    from datetime import datetime
+
+    assert app.config["STOREFRONT_TIMEZONE"] == "Asia/Shanghai"
+    sign_in(web, staff)
+    form = web.get("/admin/coupons/new").get_data(as_text=True)
+    assert "Valid from (shop time)" in form and "(UTC" not in form
+    response = web.post("/admin/coupons/new", data={
+        "name": "Double 11", "kind": "fixed", "amount": "10", "code": "D11", "active": "y", "claimable": "y",
+        "starts_at": "2026-11-11T00:00", "ends_at": "2026-11-12T00:00"})
+    assert response.status_code == 302
+    fresh()
+    coupon = db.session.execute(select(Coupon)).scalar_one()
+    assert (coupon.starts_at, coupon.ends_at) == (datetime(2026, 11, 10, 16, 0), datetime(2026, 11, 11, 16, 0))
+    edit = web.get(f"/admin/coupons/{coupon.id}/edit").get_data(as_text=True)
+    assert 'value="2026-11-11T00:00"' in edit and 'value="2026-11-12T00:00"' in edit
+    # Saving the form unchanged keeps the same instants (no drift by the offset).
+    web.post(f"/admin/coupons/{coupon.id}/edit", data={
+        "name": "Double 11", "kind": "fixed", "amount": "10", "code": "D11", "active": "y", "claimable": "y",
+        "starts_at": "2026-11-11T00:00", "ends_at": "2026-11-12T00:00"})
+    fresh()
+    assert db.session.get(Coupon, coupon.id).starts_at == datetime(2026, 11, 10, 16, 0)
+    detail = web.get(f"/admin/coupons/{coupon.id}").get_data(as_text=True)
+    assert "<dd>11/11/26, 12:00\u202fAM – 11/12/26, 12:00\u202fAM</dd>" in detail.replace("12:00 AM", "12:00\u202fAM")

@@ -163,6 +163,13 @@ def test_cart_page_shows_free_shipping_once_reached(app, enabled, web):
     assert "free-shipping-reached" in html and "more for free shipping" not in html
 
 
+def test_checkout_page_shows_free_shipping_once_reached(app, enabled, web):
+    user = buyer_with_cart(app, (make_product(price=9900).skus[0], 1))
+    sign_in(web, user)
+    html = web.get("/checkout/").get_data(as_text=True)
+    assert '<div class="adj adj-shipping"><dt>Free shipping</dt>' in html
+
+
 def test_no_hint_when_disabled(app, web):
     configure(enabled=False)
     user = buyer_with_cart(app, (make_product(price=7600).skus[0], 1))

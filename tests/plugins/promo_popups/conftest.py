@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import secrets
+from contextlib import contextmanager
 from datetime import datetime
 
 import pytest
@@ -17,7 +18,7 @@ import plugins.promo_popups.models  # noqa: F401  (tables in the metadata before
 from plugins.promo_popups import services
 from plugins.promo_popups.targeting import clear_cache
 from storefront.accounts.models import ApiToken
-from storefront.extensions import db
+from storefront.extensions import db, limiter
 from tests.conftest import pushed_app, make_test_app
 from tests.factories import make_staff, make_user, set_plugin_state, sign_in  # noqa: F401
 
@@ -95,7 +96,30 @@ def client(app):
 def secure_client(secure_app):
     with secure_app.app_context():
         clear_cache()
-    return _client(secure_app)
+    with rate_limits_on():
+        yield _client(secure_app)
+
+
+@contextmanager
+def rate_limits_on():
+    """Flask-Limiter keeps one ``enabled`` flag for every app, set by the app created last: a
+    session fixture creating an app without rate limits after the secure one would switch them
+    off for it. The secure app's tests switch them on for their own duration."""
+    before = limiter.enabled
+    limiter.enabled = True
+    try:
+        yield
+    finally:
+        limiter.enabled = before
+
+
+def make_app_keeping_limits(*args, **kwargs):
+    """``make_test_app`` that leaves the shared limiter's ``enabled`` flag as it was."""
+    before = limiter.enabled
+    try:
+        return make_test_app(*args, **kwargs)
+    finally:
+        limiter.enabled = before
 
 
 @pytest.fixture

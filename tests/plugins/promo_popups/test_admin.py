@@ -99,6 +99,30 @@ def test_bad_input_shows_error_next_to_field(client, enabled, staff, change, fie
     assert count() == 0
 
 
+def test_unsaved_form_previews_at_both_widths_without_saving(client, enabled, staff):
+    sign_in(client, staff)
+    data = {**FORM, "title": "Draft <b>title</b>", "body": "<p>Hi<script>alert(1)</script></p>", "action": "preview"}
+    response = client.post("/admin/popups/new", data=data)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert count() == 0  # nothing written
+    assert html.count('class="pp-overlay pp-preview"') == 2  # desktop and phone frames
+    assert "pp-frame-desktop" in html and "pp-frame-phone" in html and "promo_popups.css" in html
+    assert "Draft &lt;b&gt;title&lt;/b&gt;" in html and "<script>alert(1)" not in html
+    assert 'value="Draft &lt;b&gt;title&lt;/b&gt;"' in html  # the form keeps what was typed
+
+    popup = make_popup(title="Saved")
+    response = client.post(f"/admin/popups/{popup.id}/edit", data={**data, "title": "Edited, unsaved",
+                                                                    "b_enabled": "y", "b_title": "Variant B draft",
+                                                                    "preview_variant": "b"})
+    assert "Variant B draft" in response.get_data(as_text=True)
+    db.session.refresh(popup)
+    assert popup.title == "Saved"
+    bad = client.post("/admin/popups/new", data={**data, "cta_url": "javascript:alert(1)"})
+    assert bad.status_code == 422 and 'id="cta_url-error"' in bad.get_data(as_text=True)
+    assert "pp-preview" not in bad.get_data(as_text=True)
+
+
 def test_preview_shows_the_buyer_markup_in_two_frames(client, enabled, staff):
     popup = make_popup(title="Preview me", body="<p><b>Hi</b></p>", cta_label="Go", cta_url="/sale",
                        b_enabled=True, b_title="Variant B here")

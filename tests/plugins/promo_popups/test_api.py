@@ -66,6 +66,14 @@ def test_staff_crud(client, enabled, staff):
     assert client.get(f"{BASE}/{pid}", headers=auth).status_code == 404
 
 
+def test_ids_beyond_bigint_are_404_not_500(client, enabled, staff):
+    auth = bearer(staff)
+    for huge in (2**63, 2**70):
+        assert client.get(f"{BASE}/{huge}", headers=auth).status_code == 404
+        assert client.delete(f"{BASE}/{huge}", headers=auth).status_code == 404
+        assert client.get(f"{BASE}/{huge}/stats", headers=auth).status_code == 404
+
+
 def test_staff_endpoints_need_a_staff_token(client, enabled, buyer, staff):
     popup = make_popup()
     assert client.get(f"{BASE}/").status_code == 401

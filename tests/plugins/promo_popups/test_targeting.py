@@ -8,10 +8,12 @@ from sqlalchemy import event
 
 from plugins.promo_popups import services
 from plugins.promo_popups.models import Popup
-from plugins.promo_popups.times import local_to_utc, shop_today, utc_to_local
+from plugins.promo_popups.targeting import clear_cache
+from storefront.clock import local_to_utc, shop_today, utc_to_local
 from storefront.clock import utcnow
 from storefront.extensions import db
 from storefront.orders.models import Order
+from tests.factories import set_plugin_state
 
 from .conftest import PAGES, make_popup, sign_in
 
@@ -240,3 +242,56 @@ def test_coupon_claim_button_comes_from_another_plugin(client, enabled, app):
         assert '<button type="button" data-pp-claim>D11-10</button>' in html
     finally:
         pm.unregister(name="fake_coupons")
+
+
+def _answering(answer):
+    """Stands in for a plugin answering ``promotion_claimable`` (the real one is tested with coupons)."""
+    from storefront.plugins import hookimpl
+
+    class ClaimAnswers:
+        def __init__(self):
+            self.answer, self.asked = answer, []
+
+        @hookimpl
+        def promotion_claimable(self, ref):
+            self.asked.append(ref)
+            return self.answer
+
+    return ClaimAnswers()
+
+
+@pytest.mark.parametrize("answer, shown", [(True, True), (None, True), (False, False)])
+def test_claimed_out_coupon_hides_its_popup(client, enabled, app, answer, shown):
+    from storefront.plugins.host import get_host
+
+    make_popup(title="Claim", coupon_code="D11-10")
+    fake = _answering(answer)
+    get_host().pm.register(fake, name="fake_claims")
+    try:
+        clear_cache()
+        assert ("data-pp-popup" in client.get(PAGES["home"]).get_data(as_text=True)) is shown
+        assert fake.asked == ["coupon:D11-10"]
+    finally:
+        get_host().pm.unregister(name="fake_claims")
+
+
+def test_claimable_answer_is_cached_until_a_plugin_state_changes(client, enabled, app):
+    from storefront.plugins.host import get_host
+
+    make_popup(title="Claim", coupon_code="D11-10")
+    make_popup(title="Plain", priority=-5)  # no coupon: never asked about
+    fake = _answering(True)
+    get_host().pm.register(fake, name="fake_claims")
+    try:
+        clear_cache()
+        for _i in range(3):
+            assert ">Claim</h2>" in client.get(PAGES["home"]).get_data(as_text=True)
+        assert fake.asked == ["coupon:D11-10"]  # once per cache fill, not per page
+        fake.answer = False  # claimed out; the answering plugin bumps its own state version
+        set_plugin_state("fake_claims", True)
+        html = client.get(PAGES["home"]).get_data(as_text=True)
+        assert ">Claim</h2>" not in html and ">Plain</h2>" in html
+        assert fake.asked == ["coupon:D11-10", "coupon:D11-10"]
+    finally:
+        get_host().pm.unregister(name="fake_claims")
+

@@ -46,6 +46,18 @@ def _sp_secure_app(_app, database_url, instance_dir):
     return make_test_app(database_url, instance_dir, STOREFRONT_PLUGINS=PLUGINS, WTF_CSRF_ENABLED=True)
 
 
+@pytest.fixture(scope="session")
+def _sp_limited_app(_app, database_url, instance_dir):
+    return make_test_app(database_url, instance_dir, STOREFRONT_PLUGINS=PLUGINS, RATELIMIT_ENABLED=True,
+                         STOREFRONT_PICKUP_VERIFY_LIMIT="3 per minute")
+
+
+@pytest.fixture
+def limited_client(app, _sp_limited_app):
+    """A client of the plugin app with rate limits on (code entry: 3 per minute)."""
+    return new_client(_sp_limited_app)
+
+
 @pytest.fixture
 def app(app, _sp_app):
     """The plugin app on a clean database (the core ``app`` fixture wipes it afterwards)."""

@@ -206,3 +206,34 @@ def test_courier_stays_the_default_choice(app, location, buyer):
     draft = prepare_checkout(buyer)
     assert [o.code for o in draft.delivery_options] == ["courier", "store_pickup"]
     assert draft.delivery.code == "courier"
+
+
+def test_nearest_first_from_the_city_given_in_this_checkout_or_request(app, client, enabled):
+    from .conftest import bearer
+
+    hanoi = make_location(name="A Hanoi", city="Hà Nội", province="Hà Nội")
+    shanghai = make_location(name="B Shanghai", city="Shanghai", province="Shanghai")
+    buyer = make_user()
+    db.session.add(Address(user_id=buyer.id, name="Y", phone="13800000000", city="Hà Nội", province="Hà Nội",
+                           line1="1 Road", is_default=True))
+    db.session.commit()
+    assert [loc.id for loc in services.locations_for_buyer(buyer)] == [hanoi.id, shanghai.id]
+    typed = {"city": "shanghai", "province": ""}  # the address typed in this checkout wins
+    assert [loc.id for loc in services.locations_for_buyer(buyer, address=typed)] == [shanghai.id, hanoi.id]
+    names = [row["name"] for row in client.get("/api/v1/pickup/locations?city=Shanghai").get_json()]
+    assert names == ["B Shanghai", "A Hanoi"]
+    signed = thread_client(app)
+    names = [row["name"] for row in signed.get("/api/v1/pickup/locations", headers=bearer(buyer)).get_json()]
+    assert names == ["A Hanoi", "B Shanghai"]  # the buyer's own saved address
+    assert client.get("/api/v1/pickup/locations?city=" + "x" * 81).status_code == 422
+
+
+def test_location_list_never_carries_buyer_addresses(app, client, location):
+    other = make_user()
+    db.session.add(Address(user_id=other.id, name="Someone Else", phone="13800000000", city="Shanghai",
+                           province="Shanghai", line1="secret street 1", is_default=True))
+    db.session.commit()
+    body = client.get("/api/v1/pickup/locations").get_data(as_text=True)
+    assert "secret street" not in body and "Someone Else" not in body
+    page = client.get("/pickup/stores").get_data(as_text=True)
+    assert location.address in page and "secret street" not in page

@@ -116,7 +116,7 @@ FORM = {"name": "Hanoi Hoàn Kiếm store", "address": "25 Tràng Tiền", "city
         "closed_dates": "", "prep_minutes": "90", "slot_minutes": "30", "slot_capacity": "8", "active": "y"}
 
 
-def test_staff_creates_and_edits_a_location(app, client, staff):
+def test_staff_creates_and_edits_a_location(app, client, staff, enabled):
     sign_in(client, staff)
     response = client.post("/admin/pickup/locations/new", data=FORM)
     assert response.status_code == 302
@@ -129,7 +129,7 @@ def test_staff_creates_and_edits_a_location(app, client, staff):
     assert "Write opening hours as 09:00-21:00" in response.get_data(as_text=True)
 
 
-def test_bad_form_shows_field_errors_and_writes_nothing(app, client, staff):
+def test_bad_form_shows_field_errors_and_writes_nothing(app, client, staff, enabled):
     sign_in(client, staff)
     response = client.post("/admin/pickup/locations/new", data={**FORM, "map_url": "javascript:alert(1)"})
     assert response.status_code == 422
@@ -137,14 +137,14 @@ def test_bad_form_shows_field_errors_and_writes_nothing(app, client, staff):
     assert db.session.execute(db.select(Location)).first() is None
 
 
-def test_location_pages_need_staff(app, client):
+def test_location_pages_need_staff(app, client, enabled):
     assert client.get("/admin/pickup/").status_code == 302  # anonymous: to sign-in
     sign_in(client, make_user())
     assert client.get("/admin/pickup/").status_code == 403
     assert client.post("/admin/pickup/locations/new", data=FORM).status_code == 403
 
 
-def test_csrf_is_required(app, secure_client, staff):
+def test_csrf_is_required(app, secure_client, staff, enabled):
     sign_in(secure_client, staff)
     assert secure_client.post("/admin/pickup/locations/new", data=FORM).status_code == 400
     assert db.session.execute(db.select(Location)).first() is None

@@ -303,3 +303,58 @@ def test_core_shipping_of_a_pickup_order_is_refused(app, location, buyer, staff)
         ship_order(db.session.get(Order, order.id), staff, carrier, "SF1234567890")
     assert db.session.get(Order, order.id).status == OrderStatus.PAID
     assert _ready(order, staff).status == "ready"
+
+
+def test_code_entry_is_rate_limited_per_staff_member(app, limited_client, location, staff):
+    from .conftest import bearer
+
+    set_enabled(True, max_wrong_codes=50)  # the lockout stays out of the way: this is the request limit
+    sign_in(limited_client, staff)
+    url = f"/admin/pickup/counter/{location.id}/verify"
+    assert [limited_client.post(url, data={"code": "00000001"}).status_code for _ in range(3)] == [404] * 3
+    response = limited_client.post(url, data={"code": "00000001"})
+    assert response.status_code == 429 and "Too many attempts" in response.get_data(as_text=True)
+    api = type(limited_client)(limited_client.application, limited_client.application.response_class)
+    response = api.post(f"/api/v1/pickup/locations/{location.id}/verify", headers=bearer(staff),
+                        json={"code": "00000001"})
+    assert response.status_code == 429  # one budget for the page and the API
+    colleague = type(limited_client)(limited_client.application, limited_client.application.response_class,
+                                     use_cookies=True)
+    sign_in(colleague, make_staff())
+    assert colleague.post(url, data={"code": "00000001"}).status_code == 404
+
+
+def test_counter_screen_lists_todays_pickups_by_status(app, client, location, staff):
+    from datetime import timedelta
+
+    from storefront.clock import utcnow
+
+    preparing, ready, collected, later = (place_pickup_order(make_user(), location) for _ in range(4))
+    now = utcnow().replace(second=0, microsecond=0)
+    for order, start in ((preparing, now), (ready, now), (collected, now), (later, now + timedelta(days=2))):
+        db.session.execute(db.update(Pickup).where(Pickup.order_id == order.id).values(slot_start=start))
+    db.session.commit()
+    _ready(ready, staff)
+    pickups.verify_code(location.id, _ready(collected, staff).code, staff)
+    sign_in(client, staff)
+    page = client.get(f"/admin/pickup/counter/{location.id}").get_data(as_text=True)
+    assert all(o.number in page for o in (preparing, ready, collected)) and later.number not in page
+    assert "1 ready, 1 being prepared, 1 collected" in page
+    assert 'inputmode="numeric"' in page and "Mark ready" in page
+
+
+def test_order_page_shows_store_hours_map_slot_and_each_status(app, client, location, buyer, staff):
+    from plugins.store_pickup.slots import shop_zone, to_local
+
+    order = place_pickup_order(buyer, location)
+    sign_in(client, buyer)
+    page = client.get(f"/orders/{order.number}").get_data(as_text=True)
+    start = to_local(_pickup(order).slot_start, shop_zone()).strftime("%Y-%m-%d %H:%M")
+    assert location.address in page and 'href="https://example.com/map"' in page
+    assert "Monday" in page and "00:00-24:00" in page and start in page and "Being prepared" in page
+    assert "Ship to" not in page and "Deliver to" not in page
+    code = _ready(order, staff).code
+    assert "Ready for pickup" in client.get(f"/orders/{order.number}").get_data(as_text=True)
+    pickups.verify_code(location.id, code, staff)
+    page = client.get(f"/orders/{order.number}").get_data(as_text=True)
+    assert "Collected" in page and code not in page.split("sp-order", 1)[1].split("</section>", 1)[0]

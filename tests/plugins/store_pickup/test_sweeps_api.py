@@ -4,12 +4,12 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
-from plugins.store_pickup import pickups, services
+from plugins.store_pickup import pickups, services, sweeps
 from plugins.store_pickup.models import Location, Pickup
 from storefront.catalog.models import Sku
 from storefront.clock import utcnow
 from storefront.extensions import db
-from storefront.notify.models import InboxMessage
+from storefront.notify.models import InboxMessage, OutboxMessage
 from storefront.orders.models import Order, OrderEvent
 from storefront.orders.status import OrderStatus
 from storefront.payments.models import Refund
@@ -35,18 +35,21 @@ def test_reminder_after_n_days_once(app, location, staff):
     set_enabled(True, remind_after_days=2, cancel_after_days=5)
     order, pickup = _ready_order(location, staff)
     now = utcnow()
-    assert pickups.sweep(now + timedelta(days=1))["pickups_reminded"] == 0
-    assert pickups.sweep(now + timedelta(days=2, minutes=1))["pickups_reminded"] == 1
-    assert pickups.sweep(now + timedelta(days=3))["pickups_reminded"] == 0
+    assert sweeps.sweep(now + timedelta(days=1))["pickups_reminded"] == 0
+    assert sweeps.sweep(now + timedelta(days=2, minutes=1))["pickups_reminded"] == 1
+    assert sweeps.sweep(now + timedelta(days=3))["pickups_reminded"] == 0
     assert len(_events(order, "pickup_reminder")) == 1
-    assert db.session.execute(db.select(InboxMessage).where(InboxMessage.kind == "store_pickup_reminder")).scalar_one()
+    inbox = db.session.execute(db.select(InboxMessage).where(InboxMessage.kind == "store_pickup_reminder")).scalar_one()
+    assert order.number in inbox.body and location.name in inbox.body and inbox.user_id == order.user_id
+    outbox = db.session.execute(db.select(OutboxMessage).where(OutboxMessage.kind == "store_pickup_reminder")).scalar_one()
+    assert outbox.order_id == order.id and outbox.status == "pending"
 
 
 def test_uncollected_order_is_cancelled_refunded_and_restocked(app, location, staff):
     set_enabled(True, remind_after_days=2, cancel_after_days=5)
     product = make_product(stock=10, price=5000)
     order, pickup = _ready_order(location, staff, product=product)
-    counts = pickups.sweep(utcnow() + timedelta(days=5, minutes=1))
+    counts = sweeps.sweep(utcnow() + timedelta(days=5, minutes=1))
     assert counts["pickups_cancelled"] == 1
     db.session.expire_all()
     order = db.session.get(Order, order.id)
@@ -56,7 +59,7 @@ def test_uncollected_order_is_cancelled_refunded_and_restocked(app, location, st
     assert db.session.get(Sku, product.skus[0].id).stock == 10
     assert db.session.execute(db.select(Refund).where(Refund.order_id == order.id)).scalar_one().amount == order.total
     assert len(_events(order, "pickup_uncollected")) == 1
-    assert pickups.sweep(utcnow() + timedelta(days=6))["pickups_cancelled"] == 0
+    assert sweeps.sweep(utcnow() + timedelta(days=6))["pickups_cancelled"] == 0
 
 
 def test_concurrent_sweeps_cancel_once(app, location, staff):
@@ -70,7 +73,7 @@ def test_concurrent_sweeps_cancel_once(app, location, staff):
         with app.app_context():
             barrier.wait(timeout=120)
             try:
-                results.append(pickups.sweep(later)["pickups_cancelled"])
+                results.append(sweeps.sweep(later)["pickups_cancelled"])
             finally:
                 db.session.remove()
 
@@ -90,7 +93,8 @@ def test_collected_pickup_is_never_cancelled(app, location, staff):
     set_enabled(True, cancel_after_days=1)
     order, pickup = _ready_order(location, staff)
     pickups.verify_code(location.id, pickup.code, staff)
-    assert pickups.sweep(utcnow() + timedelta(days=3)) == {"pickups_cancelled": 0, "pickups_reminded": 0}
+    counts = sweeps.sweep(utcnow() + timedelta(days=3))
+    assert counts["pickups_cancelled"] == 0 and counts["pickups_reminded"] == 0
 
 
 # -- API ----------------------------------------------------------------------------------

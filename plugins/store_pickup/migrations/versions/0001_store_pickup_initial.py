@@ -1,8 +1,8 @@
-"""store_pickup initial: locations, slot usage, pickups, verify attempts
+"""store_pickup initial: locations, slot usage, pickups, location stock, verify attempts
 
 Revision ID: 0001_store_pickup
 Revises: 
-Create Date: 2026-11-21 23:26:01.243717
+Create Date: 2026-11-22 01:04:26.471322
 
 """
 from alembic import op
@@ -59,6 +59,21 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_store_pickup_verify_attempts')),
     sa.UniqueConstraint('user_id', 'location_id', name='uq_store_pickup_verify_user_location')
     )
+    op.create_table('store_pickup_location_stock',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('location_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('sku_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('quantity', sa.Integer(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.CheckConstraint('quantity >= 0', name=op.f('ck_store_pickup_location_stock_quantity_not_negative')),
+    sa.ForeignKeyConstraint(['location_id'], ['store_pickup_locations.id'], name=op.f('fk_store_pickup_location_stock_location_id_store_pickup_locations'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['sku_id'], ['skus.id'], name=op.f('fk_store_pickup_location_stock_sku_id_skus'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_store_pickup_location_stock')),
+    sa.UniqueConstraint('location_id', 'sku_id', name='uq_store_pickup_location_stock_location_sku')
+    )
+    with op.batch_alter_table('store_pickup_location_stock', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_store_pickup_location_stock_sku_id'), ['sku_id'], unique=False)
+
     op.create_table('store_pickup_pickups',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -77,6 +92,8 @@ def upgrade():
     sa.Column('collected_at', sa.DateTime(), nullable=True),
     sa.Column('cancelled_at', sa.DateTime(), nullable=True),
     sa.Column('collected_by', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('stock_lines', sa.JSON().with_variant(postgresql.JSONB(), 'postgresql'), nullable=False),
+    sa.Column('released_at', sa.DateTime(), nullable=True),
     sa.ForeignKeyConstraint(['collected_by'], ['users.id'], name=op.f('fk_store_pickup_pickups_collected_by_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['location_id'], ['store_pickup_locations.id'], name=op.f('fk_store_pickup_pickups_location_id_store_pickup_locations')),
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_store_pickup_pickups_order_id_orders'), ondelete='CASCADE'),
@@ -100,6 +117,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_store_pickup_pickups_location_id'))
 
     op.drop_table('store_pickup_pickups')
+    with op.batch_alter_table('store_pickup_location_stock', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_store_pickup_location_stock_sku_id'))
+
+    op.drop_table('store_pickup_location_stock')
     op.drop_table('store_pickup_verify_attempts')
     op.drop_table('store_pickup_slot_usage')
     op.drop_table('store_pickup_locations')

@@ -1,0 +1,88 @@
+"""What other plugins (promo popups) may ask about claimable coupons, answered from a cache.
+
+``promotion_claimable("coupon:<code>")`` and the popup's Claim button are
+asked on buyer pages, where no extra query per page is allowed. The
+claimable coupons are read once per process into immutable snapshots and
+kept until this plugin's ``plugin_states`` row changes (the host reads that
+row once per request anyway, so checking it costs nothing). Every change
+that can alter an answer bumps that row's version in the same transaction:
+the claim that takes the last of a quota, and every staff edit. A 30 s TTL
+covers the rest (a validity window that starts or ends meanwhile).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy import select, text
+
+from storefront.clock import utcnow
+from storefront.extensions import db
+from storefront.plugins.host import get_host
+
+from .models import Coupon
+from .rules import describe, normalize_code
+
+PLUGIN_NAME = "coupons"
+CACHE_KEY = "coupons_claimables"
+CACHE_TTL_SECONDS = 30
+REF_PREFIX = "coupon:"
+
+
+@dataclass(frozen=True)
+class ClaimableCoupon:
+    id: int
+    code: str
+    name: str
+    rule: str  # describe(coupon) in the language of the request that filled the cache
+    active: bool
+    starts_at: datetime | None
+    ends_at: datetime | None
+    quota_left: bool
+
+    def claimable(self, now: datetime) -> bool:
+        return (self.active and self.quota_left and (self.starts_at is None or self.starts_at <= now)
+                and (self.ends_at is None or now < self.ends_at))
+
+
+def bump_version() -> None:
+    """Invalidate every process's cached answers (call inside the writing transaction)."""
+    db.session.execute(text("UPDATE plugin_states SET version = version + 1, updated_at = :now WHERE name = :name"),
+                       {"now": utcnow(), "name": PLUGIN_NAME})
+
+
+def _stamp():
+    state = get_host().states().get(PLUGIN_NAME)
+    return (state.version, state.updated_at) if state is not None else None
+
+
+def claimable_by_code() -> dict[str, ClaimableCoupon]:
+    """Claimable coupons that have a code, by normalised code (from the per-process cache)."""
+    cache = current_app.extensions.setdefault(CACHE_KEY, {})
+    stamp = _stamp()
+    entry = cache.get("entry")
+    if entry is not None and entry[0] == stamp and time.monotonic() - entry[1] < CACHE_TTL_SECONDS:
+        return entry[2]
+    rows = db.session.execute(select(Coupon).where(Coupon.claimable.is_(True), Coupon.code.is_not(None))).scalars()
+    items = {c.code: ClaimableCoupon(id=c.id, code=c.code, name=c.name, rule=str(describe(c)), active=bool(c.active),
+                                     starts_at=c.starts_at, ends_at=c.ends_at,
+                                     quota_left=c.claim_quota is None or c.claimed < c.claim_quota)
+             for c in rows}
+    cache["entry"] = (stamp, time.monotonic(), items)
+    return items
+
+
+def find(code: str | None) -> ClaimableCoupon | None:
+    return claimable_by_code().get(normalize_code(code or "")) if code else None
+
+
+def promotion_claimable(ref) -> bool | None:
+    """``True``/``False`` for ``"coupon:<code>"`` of a claimable coupon; ``None`` for anything else."""
+    if not isinstance(ref, str) or not ref.startswith(REF_PREFIX):
+        return None
+    coupon = find(ref[len(REF_PREFIX):])
+    if coupon is None:
+        return None
+    return coupon.claimable(utcnow())
