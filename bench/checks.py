@@ -1,0 +1,95 @@
+"""Correctness checks after the load: nothing oversold, coupon within its limit, no 5xx."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import text
+
+from storefront.extensions import db
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def flash_checks(app, flash: dict, lua: dict) -> list[Check]:
+    """Stock conserved exactly, one order per checkout, coupon uses within the limit."""
+    sku, initial = flash["sku_id"], flash["stock"]
+    counts = lua.get("counts", {})
+    tag = flash["tag"]
+    out: list[Check] = []
+    with app.app_context():
+        stock = db.session.execute(text("SELECT stock FROM skus WHERE id = :id"), {"id": sku}).scalar_one()
+        held = db.session.execute(text(
+            "SELECT COALESCE(SUM(l.quantity), 0) FROM order_lines l JOIN orders o ON o.id = l.order_id "
+            "WHERE l.sku_id = :id AND o.status <> 'closed'"), {"id": sku}).scalar_one()
+        orders = db.session.execute(text(
+            "SELECT COUNT(DISTINCT l.order_id) FROM order_lines l WHERE l.sku_id = :id"), {"id": sku}).scalar_one()
+        paid = db.session.execute(text(
+            "SELECT COUNT(DISTINCT o.id) FROM order_lines l JOIN orders o ON o.id = l.order_id "
+            "WHERE l.sku_id = :id AND o.status = 'paid'"), {"id": sku}).scalar_one()
+        presale = flash.get("presale")
+        if presale:
+            sold = db.session.execute(text("SELECT sold FROM presale_quotas WHERE id = :id"),
+                                      {"id": presale["quota_id"]}).scalar_one()
+            out.append(Check(f"flash {tag}: presale quota conserved", 0 <= sold <= initial and sold == held
+                             and stock == 0, f"quota {initial}: sold {sold} = in orders {held}; spot stock {stock}"))
+        else:
+            out.append(Check(f"flash {tag}: stock conserved", stock >= 0 and stock + held == initial,
+                             f"initial {initial} = stock {stock} + in orders {held}"))
+        out.append(Check(f"flash {tag}: no oversell", paid <= initial and held <= initial,
+                         f"paid orders {paid} <= {initial}"))
+        # wrk stops at its deadline with up to one request per connection in flight: the server may
+        # have committed an order or a payment whose answer wrk never read.
+        if lua.get("crashed"):
+            out.append(Check(f"flash {tag}: load tool result", False, "wrk crashed: client-side counts lost"))
+            counts = {"placed": orders, "paid": paid}  # nothing to compare against
+        slack = int(flash.get("connections") or 0)
+        placed, accepted = int(counts.get("placed", 0)), int(counts.get("paid", 0))
+        out.append(Check(f"flash {tag}: one order per accepted checkout", placed <= orders <= placed + slack,
+                         f"orders {orders}, accepted checkouts {placed} (+ up to {slack} in flight)"))
+        out.append(Check(f"flash {tag}: every accepted payment is a paid order",
+                         accepted <= paid <= accepted + slack,
+                         f"paid orders {paid}, accepted payments {accepted} (+ up to {slack} in flight)"))
+        coupon = flash.get("coupon")
+        if coupon:
+            used = db.session.execute(text("SELECT used FROM coupons_coupons WHERE id = :id"),
+                                      {"id": coupon["id"]}).scalar_one()
+            uses = db.session.execute(text(
+                "SELECT COUNT(*) FROM coupons_uses WHERE coupon_id = :id AND status = 'used'"),
+                {"id": coupon["id"]}).scalar_one()
+            out.append(Check(f"flash {tag}: coupon uses <= limit", used <= coupon["limit"] and uses == used,
+                             f"counter {used}, use rows {uses}, limit {coupon['limit']}"))
+        db.session.remove()
+    return out
+
+
+def reference_checks(state: dict) -> list[Check]:
+    return [Check("reference checkout: stock conserved", state["sold"] == state["orders"],
+                  f"sold {state['sold']} = orders {state['orders']}"),
+            Check("reference checkout: two lines per order", state["lines"] == 2 * state["orders"],
+                  f"lines {state['lines']}")]
+
+
+def status_checks(results: list[dict]) -> list[Check]:
+    """No 5xx anywhere, and every page scenario answered 200 (a 302 means a broken cookie)."""
+    out = []
+    server_errors, unexpected = {}, {}
+    for r in results:
+        for key, n in (r.get("statuses") or {}).items():
+            code = key.rsplit("_", 1)[-1]
+            if code.startswith("5"):
+                server_errors[f"{r['scenario']}:{key}"] = n
+            elif r["scenario"] != "flash" and not (r["scenario"] == "ref_checkout" and code == "201") \
+                    and code != "200":
+                unexpected[f"{r['scenario']}:{key}"] = n
+        # A flash buyer may wait longer than wrk's timeout in a 64-deep queue: slow, not wrong.
+        if r["scenario"] != "flash" and (r.get("socket_errors") or r.get("timeouts")):
+            unexpected[f"{r['scenario']}:socket/timeouts"] = (r.get("socket_errors") or 0) + (r.get("timeouts") or 0)
+    out.append(Check("no 5xx", not server_errors, ", ".join(f"{k}={v}" for k, v in server_errors.items()) or "0"))
+    out.append(Check("pages answered 200", not unexpected,
+                     ", ".join(f"{k}={v}" for k, v in unexpected.items()) or "all 200"))
+    return out

@@ -1,0 +1,173 @@
+"""Medians over runs, the results table, ratios to the reference endpoints, profile summaries."""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from pathlib import Path
+from statistics import median
+
+#: scenario -> (reference scenario, target share of its throughput, from issue 9)
+RATIO_TO = {
+    "product_page": ("ref_product", 0.50), "cart_page": ("ref_product", 0.40),
+    "checkout_page": ("ref_product", 0.40), "home": ("ref_product", None), "catalog_list": ("ref_product", None),
+    "search": ("ref_product", None), "buyer_orders": ("ref_product", None), "order_detail": ("ref_product", None),
+    "tracking_page": ("ref_product", None), "staff_orders": ("ref_product", None),
+    "staff_dashboard": ("ref_product", None), "aftersales_queue": ("ref_product", None),
+    "aftersales_metrics": ("ref_product", None),
+    "ref_product": ("ref_hello", None),
+}
+
+
+def aggregate(results: list[dict]) -> dict[str, dict]:
+    by_name: dict[str, list[dict]] = defaultdict(list)
+    for r in results:
+        by_name[r["scenario"]].append(r)
+    summary = {}
+    for name, runs in by_name.items():
+        statuses: Counter = Counter()
+        for r in runs:
+            statuses.update(r.get("statuses") or {})
+        row = {"runs": len(runs), "connections": runs[0]["connections"], "statuses": dict(statuses),
+               "errors": sum(n for k, n in statuses.items() if not k.rsplit("_", 1)[-1].startswith(("2",))),
+               "server_errors": sum(n for k, n in statuses.items() if k.rsplit("_", 1)[-1].startswith("5"))}
+        for key in ("rps", "p50_ms", "p95_ms", "p99_ms"):
+            row[key] = median(r[key] for r in runs)
+        if name == "flash":
+            runs = [r for r in runs if not r.get("crashed")] or runs
+            row["orders_per_s"] = median(r["orders_per_s"] for r in runs)
+            for step in ("order", "checkout", "pay", "cart"):
+                for pct in ("p50", "p95", "p99"):
+                    values = [r["steps"][step][f"{pct}_ms"] for r in runs if step in r.get("steps", {})]
+                    row[f"{step}_{pct}_ms"] = median(values) if values else 0
+            counts: Counter = Counter()
+            for r in runs:
+                counts.update(r.get("counts") or {})
+            row["counts"] = dict(counts)
+            # A paying buyer's requests are not errors: sold-out answers (409/422) are the expected outcome.
+            row["errors"] = row["server_errors"]
+        if name == "ref_checkout":
+            row["orders_per_s"] = median(r["statuses"].get("201", 0) / r["duration_s"] for r in runs)
+        summary[name] = row
+    return summary
+
+
+def ratios(summary: dict) -> dict[str, tuple[float, float | None]]:
+    out = {}
+    for name, (ref, target) in RATIO_TO.items():
+        if name in summary and ref in summary and summary[ref]["rps"]:
+            out[name] = (summary[name]["rps"] / summary[ref]["rps"], target)
+    if "flash" in summary and "ref_checkout" in summary and summary["ref_checkout"].get("orders_per_s"):
+        out["flash"] = (summary["flash"]["orders_per_s"] / summary["ref_checkout"]["orders_per_s"], 0.35)
+    return out
+
+
+def print_table(report: dict, args) -> None:
+    summary = report["summary"]
+    rel = ratios(summary)
+    print(f"\n== {report['db']}: {report['orders']} orders, {args.runs} run(s) of {args.duration:g}s, "
+          f"{args.workers} gunicorn sync workers (medians) ==")
+    print(f"{'scenario':<18}{'conns':>6}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'non-2xx':>9}"
+          f"{'5xx':>6}  ratio")
+    for name, row in summary.items():
+        ratio = ""
+        if name in rel:
+            value, target = rel[name]
+            ref = RATIO_TO.get(name, ("ref_checkout",))[0]
+            ratio = f"{value:.0%} of {ref}" + (f" (target {target:.0%})" if target else "")
+        print(f"{name:<18}{row['connections']:>6}{row['rps']:>9.1f}{row['p50_ms']:>9.1f}{row['p95_ms']:>9.1f}"
+              f"{row['p99_ms']:>9.1f}{row['errors']:>9}{row['server_errors']:>6}  {ratio}")
+    if "flash" in summary:
+        f = summary["flash"]
+        print(f"flash sale: {f['orders_per_s']:.1f} paid orders/s"
+              + (f" = {rel['flash'][0]:.0%} of reference checkout {summary['ref_checkout']['orders_per_s']:.1f}/s "
+                 "(target 35%)" if "flash" in rel else ""))
+        print(f"  place+pay latency p50/p95/p99 {f['order_p50_ms']:.0f}/{f['order_p95_ms']:.0f}/"
+              f"{f['order_p99_ms']:.0f} ms; checkout p99 {f['checkout_p99_ms']:.0f} ms, pay p99 "
+              f"{f['pay_p99_ms']:.0f} ms" + (f"; reference checkout p99 {summary['ref_checkout']['p99_ms']:.0f} ms"
+                                           if "ref_checkout" in summary else ""))
+        print(f"  outcomes (all runs): {dict(sorted(f['counts'].items()))}")
+    print("checks:")
+    for check in report["checks"]:
+        print(f"  [{'ok' if check['ok'] else 'FAIL'}] {check['name']}: {check['detail']}")
+    for name, text in report.get("profiles", {}).items():
+        print(f"profile of {name}:\n{text}")
+
+
+IDLE = ("SyncWorker.wait", "Arbiter.", "select (selectors.py")
+PROJECT = ("(storefront/", "(plugins/", "/storefront/", "/plugins/")
+
+
+def _function(frame: str) -> str:
+    """``name (path:line)`` -> ``name (path)``: samples of one function on different lines add up."""
+    name, _, where = frame.partition(" (")
+    return f"{name} ({where.rsplit(':', 1)[0]})" if where else name
+
+
+def summarize_profile(path: Path, top: int = 25) -> str:
+    """Top functions of a py-spy raw (collapsed) profile, over the workers' busy samples only.
+
+    Own time is by leaf function; inclusive time is for project functions
+    (storefront/, plugins/), each counted once per sample.
+    """
+    if not path.exists():
+        return "(no profile: py-spy missing or not permitted)"
+    own: Counter = Counter()
+    inclusive: Counter = Counter()
+    busy = idle = 0
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        frames = stack.split(";")
+        if any(marker in frames[-1] for marker in IDLE) or any("Arbiter.run" in f for f in frames[:3]) \
+                and not any("handle_request" in f for f in frames):
+            idle += n
+            continue
+        busy += n
+        own[_function(frames[-1])] += n
+        for function in {_function(f) for f in frames if any(m in f for m in PROJECT)}:
+            inclusive[function] += n
+    if not busy:
+        return "(empty profile)"
+    lines = [f"  {busy} busy samples ({idle} idle left out); own time:"]
+    lines += [f"    {n / busy:6.1%}  {frame}" for frame, n in own.most_common(top)]
+    lines.append("  inclusive, project functions:")
+    lines += [f"    {n / busy:6.1%}  {frame}" for frame, n in inclusive.most_common(top)]
+    return "\n".join(lines)
+
+
+def markdown(report: dict) -> str:
+    """The summary as a Markdown table (for docs/performance.md)."""
+    summary, rel = report["summary"], ratios(report["summary"])
+    lines = ["| scenario | conns | req/s | p50 ms | p95 ms | p99 ms | non-2xx | 5xx | ratio |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for name, row in summary.items():
+        ratio = ""
+        if name in rel:
+            value, target = rel[name]
+            ratio = f"{value:.0%} of {RATIO_TO.get(name, ('ref_checkout',))[0]}" + \
+                (f" (target ≥ {target:.0%})" if target else "")
+        lines.append(f"| {name} | {row['connections']} | {row['rps']:.1f} | {row['p50_ms']:.0f} | "
+                     f"{row['p95_ms']:.0f} | {row['p99_ms']:.0f} | {row['errors']} | {row['server_errors']} | "
+                     f"{ratio} |")
+    if "flash" in summary:
+        f = summary["flash"]
+        lines.append("")
+        lines.append(f"Flash sale: **{f['orders_per_s']:.1f} paid orders/s**"
+                     + (f" = {rel['flash'][0]:.0%} of the reference checkout's "
+                        f"{summary['ref_checkout']['orders_per_s']:.1f}/s (target ≥ 35 %)" if "flash" in rel else "")
+                     + f"; place+pay p50/p95/p99 {f['order_p50_ms']:.0f}/{f['order_p95_ms']:.0f}/"
+                       f"{f['order_p99_ms']:.0f} ms; checkout request p99 {f['checkout_p99_ms']:.0f} ms"
+                     + (f" vs reference checkout p99 {summary['ref_checkout']['p99_ms']:.0f} ms"
+                        if "ref_checkout" in summary else "") + ".")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # python -m bench.report results.json
+    import json
+    import sys
+
+    for rep in json.loads(Path(sys.argv[1]).read_text(encoding="utf-8")):
+        print(f"### {rep['db']}, {rep['orders']} orders\n")
+        print(markdown(rep))
+        print()
