@@ -224,7 +224,7 @@ def _demo_orders(buyer, products, now, rng) -> None:
     from .extensions import db
     from .orders.models import Order, OrderEvent, OrderLine
     from .orders.status import OrderStatus
-    from .payments.models import Payment, PaymentStatus
+    from .payments.models import OrderPayment, Payment, PaymentStatus
     from .settings import get_setting
 
     address = buyer.addresses[0]
@@ -252,7 +252,9 @@ def _demo_orders(buyer, products, now, rng) -> None:
                       placed_at=placed, pay_deadline=placed + timedelta(minutes=int(get_setting("unpaid_close_minutes"))),
                       data={"demo": True})
         events = [("placed", None, None, placed, "")]
+        order.payment_links.append(OrderPayment(payment_id=payment.id, amount=order.total, created_at=placed))
         if paid:
+            order.paid_total = order.total
             order.paid_at = payment.paid_at
             order.ship_by = order.paid_at + timedelta(hours=int(get_setting("ship_within_hours")))
             events.append(("status", "pending_payment", "paid", order.paid_at, ""))
