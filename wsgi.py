@@ -5,6 +5,7 @@ shop and prints the demo logins.
 """
 from __future__ import annotations
 
+import logging
 import os
 
 from storefront import create_app
@@ -15,6 +16,10 @@ app = create_app()
 def main() -> None:
     from storefront.demo import prepare_demo, start_background_worker
 
+    # The demo's "log" mail backend writes every mail to this logger: show
+    # them, so sign-up and password-reset links can be followed without SMTP.
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("storefront.notify").setLevel(logging.INFO)
     with app.app_context():
         prepare_demo(app)
     start_background_worker(app)

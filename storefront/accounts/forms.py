@@ -29,10 +29,16 @@ class LoginForm(FlaskForm):
 
 
 class RegisterForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)],
-                       render_kw={"autocomplete": "name"})
+    """Step one of registration: only the address (the mailed link leads to step two)."""
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=EMAIL_MAX)],
-                       render_kw={"autocomplete": "email"})
+                       render_kw={"autocomplete": "email", "autofocus": True})
+    next = HiddenField()
+
+
+class FinishRegistrationForm(FlaskForm):
+    """Step two, behind the confirmation link: the rest of the account."""
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)],
+                       render_kw={"autocomplete": "name", "autofocus": True})
     phone = StringField(_l("Phone (optional)"), validators=[Optional(), Length(max=32)],
                         render_kw={"autocomplete": "tel", "inputmode": "tel"})
     password = PasswordField(
@@ -42,7 +48,21 @@ class RegisterForm(FlaskForm):
     confirm = PasswordField(_l("Repeat the password"),
                             validators=[DataRequired(), EqualTo("password", _l("The passwords differ."))],
                             render_kw={"autocomplete": "new-password"})
-    next = HiddenField()
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=EMAIL_MAX)],
+                       render_kw={"autocomplete": "email", "autofocus": True})
+
+
+class ResetPasswordForm(FlaskForm):
+    new_password = PasswordField(
+        _l("New password"), validators=[DataRequired(), Length(min=PASSWORD_MIN, max=PASSWORD_MAX)],
+        description=_l("At least %(n)s characters.", n=PASSWORD_MIN),
+        render_kw={"autocomplete": "new-password", "minlength": PASSWORD_MIN, "autofocus": True})
+    confirm = PasswordField(_l("Repeat the new password"),
+                            validators=[DataRequired(), EqualTo("new_password", _l("The passwords differ."))],
+                            render_kw={"autocomplete": "new-password"})
 
 
 class PasswordForm(FlaskForm):

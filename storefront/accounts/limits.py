@@ -1,4 +1,4 @@
-"""Sign-in throttles shared by the login page, registration and the token API.
+"""Sign-in throttles shared by the login page, registration, password reset and the token API.
 
 Two limits guard password guessing: one per client IP (all attempts,
 ``STOREFRONT_LOGIN_LIMIT``) and one per submitted account (failed attempts
@@ -15,6 +15,9 @@ from flask_limiter.util import get_remote_address
 from ..extensions import limiter
 
 DEFAULT_ACCOUNT_LIMIT = "5 per minute"
+# Every reset or registration request sends a mail to the address: a tighter
+# budget per address keeps the shop from being used to flood a mailbox.
+DEFAULT_MAIL_LIMIT = "3 per 10 minutes;10 per day"
 
 
 def _disabled() -> bool:
@@ -29,6 +32,10 @@ def _ip_limit() -> str:
 
 def _account_limit() -> str:
     return current_app.config.get("STOREFRONT_LOGIN_ACCOUNT_LIMIT") or DEFAULT_ACCOUNT_LIMIT
+
+
+def _mail_limit() -> str:
+    return current_app.config.get("STOREFRONT_ACCOUNT_MAIL_LIMIT") or DEFAULT_MAIL_LIMIT
 
 
 def _submitted_email() -> str:
@@ -69,6 +76,20 @@ password_limit = limiter.shared_limit(_account_limit, scope="password-change", k
                                       deduct_when=_failed, error_message=_message)
 register_ip_limit = limiter.shared_limit(_ip_limit, scope="register-ip", methods=["POST"],
                                          exempt_when=_disabled, error_message=_message)
+
+# Password reset and registration by e-mail link (see recovery.py). The
+# per-address buckets count every request, known address or not, so a 429
+# says nothing about whether an account exists.
+reset_ip_limit = limiter.shared_limit(_ip_limit, scope="reset-ip", methods=["POST"],
+                                      exempt_when=_disabled, error_message=_message)
+reset_account_limit = limiter.shared_limit(_mail_limit, scope="reset-account", key_func=_submitted_email,
+                                           methods=["POST"], exempt_when=_disabled, error_message=_message)
+register_account_limit = limiter.shared_limit(_mail_limit, scope="register-account",
+                                              key_func=_submitted_email, methods=["POST"],
+                                              exempt_when=_disabled, error_message=_message)
+# The pages behind a mailed link (reset, finish registration), every method.
+link_ip_limit = limiter.shared_limit(_ip_limit, scope="link-ip", exempt_when=_disabled,
+                                     error_message=_message)
 
 
 def mark_failed(response):

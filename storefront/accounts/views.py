@@ -1,4 +1,8 @@
-"""Account pages: sign in/out, registration, password, profile, addresses, messages."""
+"""Account pages: sign in/out, password, profile, addresses, messages.
+
+Registration and password reset by mailed link live in :mod:`.recovery_views`
+(same blueprint, imported at the end of this module).
+"""
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -8,12 +12,11 @@ from flask import (Blueprint, current_app, flash, g, make_response, redirect, re
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
-from ..errors import Conflict, ServiceError
+from ..errors import ServiceError
 from ..extensions import db
 from . import services
-from .forms import AddressForm, LoginForm, PasswordForm, ProfileForm, RegisterForm, apply_service_error
-from .limits import (login_account_limit, login_ip_limit, mark_failed, password_limit,
-                     register_ip_limit)
+from .forms import AddressForm, LoginForm, PasswordForm, ProfileForm, apply_service_error
+from .limits import login_account_limit, login_ip_limit, mark_failed, password_limit
 
 bp = Blueprint("accounts", __name__)
 
@@ -97,34 +100,6 @@ def login():
             return redirect(target or _home())
     response = make_response(render_template("accounts/login.html", form=form, error=error))
     return mark_failed(response) if error else response
-
-
-@bp.route("/register", methods=["GET", "POST"])
-@register_ip_limit
-def register():
-    form = RegisterForm()
-    target = safe_next((request.method == "POST" and form.next.data) or request.args.get("next"))
-    if request.method == "GET":
-        form.next.data = target or ""
-    if form.validate_on_submit():
-        try:
-            user = services.create_user(form.email.data, form.password.data, form.name.data,
-                                        phone=form.phone.data)
-        except Conflict as exc:
-            if exc.code != "email_taken":
-                raise
-            # Registration cannot hide that an address is known, but it need
-            # not say more than this; no second account is created.
-            form.email.errors = [_("This e-mail address cannot be registered. "
-                                   "If it is yours, sign in instead.")]
-        except ServiceError as exc:
-            if not apply_service_error(form, exc):
-                raise
-        else:
-            sign_in(user)
-            flash(_("Welcome, %(name)s! Your account is ready.", name=user.name), "success")
-            return redirect(target or _home())
-    return render_template("accounts/register.html", form=form)
 
 
 def _end_session() -> None:
@@ -294,3 +269,7 @@ def mark_read():
         services.mark_messages_read(_current_user(), ids or None)
     after = _after_param()
     return redirect(url_for("accounts.messages", after=after) if after else url_for("accounts.messages"))
+
+
+# Registration and password reset add their routes to ``bp``.
+from . import recovery_views  # noqa: E402,F401

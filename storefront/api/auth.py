@@ -1,19 +1,23 @@
 """API: bearer tokens, registration and the signed-in user.
 
-``POST /auth/token`` trades an e-mail and password for a bearer token (the
-plaintext is shown once; only its SHA-256 is stored). Send it as
+``POST /auth/register`` mails a confirmation link (the account is created
+on the shop's page behind it). ``POST /auth/token`` trades an e-mail and
+password for a bearer token (the plaintext is shown once; only its SHA-256
+is stored). Send it as
 ``Authorization: Bearer <token>``. Token requests share the sign-in page's
 rate limits (per IP and per account).
 """
 from __future__ import annotations
 
 from flask import g
+from flask_babel import gettext as _
 from flask_login import current_user
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from ..accounts import services
-from ..accounts.limits import login_account_limit, login_ip_limit, register_ip_limit
+from ..accounts import recovery, services
+from ..accounts.limits import (login_account_limit, login_ip_limit, register_account_limit,
+                               register_ip_limit)
 from .common import ApiErrorSchema, UTCDateTime, token_required
 
 blp = Blueprint("api_auth", __name__, url_prefix="", description="Sign-in tokens and the current user.")
@@ -36,10 +40,10 @@ class CredentialsSchema(Schema):
 
 class RegisterSchema(Schema):
     email = fields.String(required=True, validate=validate.Length(min=3, max=services.EMAIL_MAX))
-    password = fields.String(required=True, load_only=True,
-                             validate=validate.Length(min=services.PASSWORD_MIN, max=services.PASSWORD_MAX))
-    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
-    phone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32))
+
+
+class RegisterStartedSchema(Schema):
+    message = fields.String(required=True)
 
 
 class TokenSchema(Schema):
@@ -84,15 +88,21 @@ def delete_token():
 
 @blp.route("/auth/register", methods=["POST"])
 @register_ip_limit
+@register_account_limit
 @blp.arguments(RegisterSchema)
-@blp.response(201, TokenSchema)
-@blp.alt_response(409, schema=ApiErrorSchema, description="email_taken")
+@blp.response(202, RegisterStartedSchema)
 @blp.alt_response(422, schema=ApiErrorSchema, description="validation_failed")
 @blp.alt_response(429, schema=ApiErrorSchema, description="rate_limited")
 def register(body):
-    """Create a buyer account and return a bearer token for it."""
-    user = services.create_user(body["email"], body["password"], body["name"], phone=body.get("phone"))
-    return _token_body(user)
+    """Start creating a buyer account: mail the address a confirmation link.
+
+    The link opens the shop's page that takes the name and password and
+    creates the account; then ask ``POST /auth/token`` for a token. The
+    answer is the same 202 for an address that already has an account (it
+    is sent a reminder instead), so the API does not reveal who is a customer.
+    """
+    recovery.start_registration(body["email"])
+    return {"message": _("Check your inbox to finish creating your account.")}
 
 
 @blp.route("/me", methods=["GET"])

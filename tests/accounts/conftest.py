@@ -29,3 +29,40 @@ def secure_login(client, user, password: str | None = None, **extra):
     response = client.post("/account/login", data=data)
     assert response.status_code == 302, response.get_data(as_text=True)[:300]
     return response
+
+
+def outbox(kind: str | None = None, to: str | None = None) -> list:
+    """Outbox rows (oldest first), optionally of one kind / to one address."""
+    from sqlalchemy import select
+
+    from storefront.extensions import db
+    from storefront.notify.models import OutboxMessage
+
+    db.session.commit()  # a fresh snapshot: the rows were written by requests
+    query = select(OutboxMessage).order_by(OutboxMessage.id)
+    if kind:
+        query = query.where(OutboxMessage.kind == kind)
+    if to:
+        query = query.where(OutboxMessage.to_address == to)
+    return list(db.session.execute(query).scalars())
+
+
+def mailed_link(kind: str, to: str) -> str:
+    """The path of the one link in the last ``kind`` mail to ``to``."""
+    import re
+    from urllib.parse import urlsplit
+
+    rows = outbox(kind, to)
+    assert rows, f"no {kind} mail to {to}"
+    links = re.findall(r"https?://\S+", rows[-1].body)
+    assert len(links) == 1, links
+    parts = urlsplit(links[0])
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def without_csrf(html: str) -> str:
+    """A page with its CSRF token values blanked (they differ per session)."""
+    import re
+
+    html = re.sub(r'(name="csrf_token"[^>]*value=")[^"]+', r"\1", html)
+    return re.sub(r'(<meta name="csrf-token" content=")[^"]+', r"\1", html)
