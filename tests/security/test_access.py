@@ -25,6 +25,8 @@ def url_values(app, rule, world, *, owned: dict) -> dict:
             values[param] = "x"
         elif param == "token":
             values[param] = "x"
+        elif param == "job_id":  # background-job progress pages (storefront.jobs.progress)
+            values[param] = "0" * 16
         elif rule._converters[param].__class__.__name__ == "IntegerConverter":
             values[param] = any_row_id(param)
     return values

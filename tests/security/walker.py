@@ -24,6 +24,8 @@ PUBLIC_ENDPOINTS = {
     "static", "storefront.static", "catalog.image",
     # The catalogue is the shop window.
     "catalog.home", "catalog.products", "catalog.product", "catalog.category",
+    # The language switcher: visitors may choose a language too (session only; CSRF-checked POST).
+    "language.set_language",
     # Guests shop with a cart kept by a random cookie token and may check out as guests.
     "cart.view_cart", "cart.add", "cart.remove", "cart.update",
     "checkout.checkout_page", "checkout.place",
@@ -33,6 +35,10 @@ PUBLIC_ENDPOINTS = {
     "payments.test_callback",
     # Signing in and registering.
     "accounts.login", "accounts.register", "accounts.logout",
+    # Registration and password reset by mailed link: the request forms and their
+    # "check your inbox" pages, and the pages behind the link (the signed token is the proof).
+    "accounts.register_sent", "accounts.finish_registration",
+    "accounts.forgot_password", "accounts.forgot_password_sent", "accounts.reset_password",
     # The API's anonymous entry points.
     "api-docs.openapi_json", "api_auth.register", "api_auth.create_token",
     "api_catalog.Categories", "api_catalog.Products", "api_catalog.ProductDetail",
@@ -81,6 +87,7 @@ NEUTRAL_PARAMS = {
     "location_id",                 # pickup locations are public store addresses
     "token",                       # signed tracking links carry their own proof
     "action", "name",              # admin-only parameters (plugin name, image action)
+    "job_id",                      # admin-only: progress of a background job
 }
 
 
