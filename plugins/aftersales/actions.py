@@ -1,11 +1,13 @@
-"""Staff decisions on a case: approve, reject, receive and inspect, refund,
-reship, assign, note, extend auto-confirm. The auto rules call the same
-functions with a system actor.
+"""Staff decisions on a case: approve, reject, the return's arrival and its
+inspection, refund, reship, assign, note, extend auto-confirm. The auto rules
+call the same functions with a system actor.
 
 Money leaves only through :func:`storefront.payments.services.refund` with one
 idempotency key per case, after the case was claimed by a conditional status
 change: a double click or two staff members make one refund, and the payment
-service caps every refund per line and per order.
+service caps every refund per line and per order. A refund paid as store
+credit (:mod:`.credit_refunds`) is claimed, capped and credited in one
+transaction.
 """
 from __future__ import annotations
 
@@ -27,9 +29,10 @@ from storefront.orders.status import CancelReason, OrderStatus
 from storefront.orders.transitions import Actor
 
 from .cases import split_amount
-from .models import (APPROVED, AWAITING_RETURN, CATEGORIES, EXCHANGE, INSPECTION_RESULTS, RECEIVED,
-                     REFUND_SHIPPED, REFUND_UNSHIPPED, REFUNDED, REJECTED, REQUESTED, RESHIPPED, RETURN_KINDS,
-                     RETURN_REFUND, RETURNING, Case, CaseLine)
+from .credit_refunds import pay_as_credit
+from .models import (APPROVED, ARRIVED, AWAITING_RETURN, CATEGORIES, EXCHANGE, INSPECTED, INSPECTION_RESULTS,
+                     REFUND_CREDIT, REFUND_METHODS, REFUND_ORIGINAL, REFUND_SHIPPED, REFUND_UNSHIPPED, REFUNDED,
+                     REJECTED, REQUESTED, RESHIPPED, RETURN_KINDS, RETURN_REFUND, RETURNING, Case, CaseLine)
 from .notices import notify
 from .services import get_case, log, move, require_decider, require_staff, setting_int, settings
 
@@ -53,12 +56,21 @@ def _note(text: str | None, *, required: bool = False, field: str = "note") -> s
 
 
 # -- approve -----------------------------------------------------------------------------
+def _method(method: str | None) -> str:
+    method = method or REFUND_ORIGINAL
+    if method not in REFUND_METHODS:
+        raise ValidationFailed(_("Choose how the refund is paid."), field="method")
+    return method
+
+
 def approve(case: Case, staff=None, *, return_address: str | None = None, actor: Actor | None = None,
-            auto: bool = False) -> Case:
+            auto: bool = False, method: str | None = None) -> Case:
     """Approve a request. Refund-only on an unshipped order closes the order at
-    once (stock back, refund of what is left); a return gets the return address
-    and the posting deadline; a refund-only on a shipped order waits for the refund."""
+    once (stock back, refund of what is left, to the original payment or as
+    store credit: ``method``); a return gets the return address and the
+    posting deadline; a refund-only on a shipped order waits for the refund."""
     actor = actor or require_decider(case, staff)
+    method = _method(method)
     kind_event = "auto_approved" if auto else "approved"
     values = {"auto_approved": True} if auto else {}
     if case.kind in RETURN_KINDS:
@@ -76,15 +88,18 @@ def approve(case: Case, staff=None, *, return_address: str | None = None, actor:
             notify(case, "awaiting_return")
         return case
     if case.kind == REFUND_UNSHIPPED:
-        return _refund_unshipped(case, actor, kind_event, values)
+        return _refund_unshipped(case, actor, kind_event, values, method)
     with write_transaction():
         move(case, (REQUESTED,), APPROVED, actor, kind_event, values={**values, **_decision(case, True)})
         notify(case, "approved")
     return case
 
 
-def _refund_unshipped(case: Case, actor: Actor, kind_event: str, values: dict) -> Case:
-    """Not shipped yet: cancel the order through the core (stock back once, refund after commit)."""
+def _refund_unshipped(case: Case, actor: Actor, kind_event: str, values: dict, method: str) -> Case:
+    """Not shipped yet: cancel the order through the core (stock back once, refund after commit).
+
+    As store credit, the credit is posted and counted as refunded before the
+    close, so the core's refund of "what is left" finds nothing left to send."""
     with write_transaction():
         order = db.session.get(Order, case.order_id)
         db.session.refresh(order)
@@ -95,8 +110,13 @@ def _refund_unshipped(case: Case, actor: Actor, kind_event: str, values: dict) -
         move(case, (REQUESTED,), APPROVED, actor, kind_event, values={**values, **_decision(case, True)})
         # Approved and done in one go: the case is no longer open, so the
         # transition guard lets the order close.
-        move(case, (APPROVED,), REFUNDED, actor, "refunded", values={"amount_refunded": amount},
-             data={"amount": amount})
+        move(case, (APPROVED,), REFUNDED, actor, "refunded",
+             values={"amount_refunded": amount, "refund_method": method},
+             data={"amount": amount, "method": method})
+        if method == REFUND_CREDIT and amount > 0:
+            pay_as_credit(case, order, amount, actor,
+                          lines={line.id: int(line.paid_amount) - int(line.refunded_amount or 0)
+                                 for line in order.lines if int(line.paid_amount) > int(line.refunded_amount or 0)})
         order_services.close_order(order, CancelReason.BUYER_CANCELLED, actor, note=case.number)
         notify(case, "refunded")
     return case
@@ -107,26 +127,64 @@ def reject(case: Case, staff, reason: str) -> Case:
     actor = require_decider(case, staff)
     reason = _note(reason, required=True, field="reason")
     with write_transaction():
-        move(case, (REQUESTED, RECEIVED), REJECTED, actor, "rejected", note=reason,
+        move(case, (REQUESTED, INSPECTED), REJECTED, actor, "rejected", note=reason,
              values=_decision(case, False))
         notify(case, "rejected")
     return case
 
 
 # -- the return comes back --------------------------------------------------------------
-def receive(case: Case, staff, inspection_result: str, note: str = "") -> Case:
-    """Mark the returned goods received; ``restock`` puts them back on sale (once)."""
+def _require_return(case: Case, staff) -> Actor:
     actor = require_staff(staff)
     if case.kind not in RETURN_KINDS:
         raise Conflict(_("Only a return has goods to receive."), code="not_a_return")
-    if inspection_result not in INSPECTION_RESULTS:
+    return actor
+
+
+def _inspection(result: str | None) -> str:
+    if result not in INSPECTION_RESULTS:
         raise ValidationFailed(_("Choose the inspection result."), field="inspection_result")
+    return result
+
+
+def arrive(case: Case, staff, note: str = "") -> Case:
+    """The return parcel is at the shop (ends the transit segment; inspection follows)."""
+    actor = _require_return(case, staff)
     note = _note(note)
     with write_transaction():
-        move(case, (AWAITING_RETURN, RETURNING), RECEIVED, actor, "received", note=note,
-             values={"inspection_result": inspection_result}, data={"inspection": inspection_result})
-        if inspection_result == "restock":
-            _restock(case)
+        move(case, (AWAITING_RETURN, RETURNING), ARRIVED, actor, "arrived", note=note)
+    return case
+
+
+def inspect(case: Case, staff, inspection_result: str, note: str = "") -> Case:
+    """The arrived goods were inspected; ``restock`` puts them back on sale (once)."""
+    actor = _require_return(case, staff)
+    inspection_result = _inspection(inspection_result)
+    note = _note(note)
+    with write_transaction():
+        _inspect(case, actor, inspection_result, note)
+    return case
+
+
+def _inspect(case: Case, actor: Actor, inspection_result: str, note: str) -> None:
+    move(case, (ARRIVED,), INSPECTED, actor, "inspected", note=note,
+         values={"inspection_result": inspection_result}, data={"inspection": inspection_result})
+    if inspection_result == "restock":
+        _restock(case)
+
+
+def receive(case: Case, staff, inspection_result: str, note: str = "") -> Case:
+    """Arrival and inspection in one step (the API's ``receive``, for clients that
+    record both at once): two timeline entries with the same time, so the
+    inspection segment of the metrics is zero for such a case."""
+    actor = _require_return(case, staff)
+    inspection_result = _inspection(inspection_result)
+    note = _note(note)
+    with write_transaction():
+        db.session.refresh(case)
+        if case.status != ARRIVED:
+            move(case, (AWAITING_RETURN, RETURNING), ARRIVED, actor, "arrived")
+        _inspect(case, actor, inspection_result, note)
     return case
 
 
@@ -147,21 +205,24 @@ def refundable_from(case: Case) -> tuple[str, ...]:
     if case.kind == REFUND_SHIPPED:
         return (REQUESTED, APPROVED)
     if case.kind == RETURN_REFUND:
-        return (RECEIVED,)
+        return (INSPECTED,)
     return ()
 
 
 def refund(case: Case, staff=None, amount: int | None = None, *, actor: Actor | None = None,
-           auto: bool = False) -> Case:
-    """Refund (all or part of) what the case asks for, through the payment provider.
+           auto: bool = False, method: str | None = None) -> Case:
+    """Refund (all or part of) what the case asks for, through the payment
+    provider (``method="original"``) or as store credit (``"credit"``).
 
     The case is claimed first (conditional move to ``refunded``), then the
     provider is called with the case's key; if the provider fails the case
-    goes back to where it was, with a timeline entry.
+    goes back to where it was, with a timeline entry. Store credit is capped
+    and posted in the claiming transaction itself.
     """
     actor = actor or require_decider(case, staff)
+    method = _method(method)
     if case.kind == REFUND_UNSHIPPED:
-        return approve(case, staff, actor=actor, auto=auto)
+        return approve(case, staff, actor=actor, auto=auto, method=method)
     allowed = refundable_from(case)
     if not allowed:
         raise Conflict(_("This request is not refunded with money."), code="not_refundable")
@@ -175,21 +236,26 @@ def refund(case: Case, staff=None, amount: int | None = None, *, actor: Actor | 
     with write_transaction():
         db.session.refresh(case)
         before = case.status
-        values = {"amount_refunded": amount, **_decision(case, True)}
+        # A failed provider call puts these back as they were.
+        stamps = {"approved_at": case.approved_at, "inspected_at": case.inspected_at}
+        values = {"amount_refunded": amount, "refund_method": method, **_decision(case, True)}
         if before == REQUESTED:
             values["approved_at"] = utcnow()
             if auto:
                 values["auto_approved"] = True
         move(case, allowed, REFUNDED, actor, "auto_refunded" if auto else "refunded",
-             values=values, data={"amount": amount})
-    _pay_out(case, before, amount, actor)
+             values=values, data={"amount": amount, "method": method})
+        if method == REFUND_CREDIT:
+            pay_as_credit(case, db.session.get(Order, case.order_id, populate_existing=True), amount, actor)
+    if method == REFUND_ORIGINAL:
+        _pay_out(case, before, amount, actor, stamps)
     with write_transaction():
         notify(case, "refunded")
     _close_if_fully_refunded(case.order_id, actor)
     return case
 
 
-def _pay_out(case: Case, before: str, amount: int, actor: Actor) -> None:
+def _pay_out(case: Case, before: str, amount: int, actor: Actor, stamps: dict) -> None:
     from storefront.payments import services as payments
 
     order = db.session.get(Order, case.order_id, populate_existing=True)
@@ -205,7 +271,8 @@ def _pay_out(case: Case, before: str, amount: int, actor: Actor) -> None:
     except Exception as exc:  # whatever failed, no money left: the case must not say refunded
         code = getattr(exc, "code", type(exc).__name__)
         current_app.logger.warning("after-sales refund of case %s failed: %s", case.number, code)
-        undo = {"amount_refunded": 0, "refunded_at": None, "completed_at": None}
+        undo = {"amount_refunded": 0, "refunded_at": None, "completed_at": None, "refund_method": None,
+                **stamps}
         if before == REQUESTED:
             undo.update(approved_at=None, auto_approved=False)
         with write_transaction():
@@ -236,7 +303,7 @@ def reship(case: Case, staff, carrier: str, tracking_number: str) -> Case:
     carrier = order_services.validate_carrier(carrier)
     tracking_number = order_services.validate_tracking(tracking_number)
     with write_transaction():
-        move(case, (REQUESTED, AWAITING_RETURN, RETURNING, RECEIVED), RESHIPPED, actor, "reshipped",
+        move(case, (REQUESTED, AWAITING_RETURN, RETURNING, ARRIVED, INSPECTED), RESHIPPED, actor, "reshipped",
              values=_decision(case, True), data={"carrier": carrier, "tracking_number": tracking_number})
         notify(case, "reshipped")
     return case

@@ -16,8 +16,8 @@ from storefront.money import MoneyError, parse_money
 from storefront.settings import get_setting
 
 from . import actions, cases
-from .forms import (ApproveForm, AssignForm, EmptyForm, MessageForm, NoteForm, ReceiveForm, RefundForm,
-                    RejectForm, ReshipForm)
+from .forms import (ApproveForm, ArriveForm, AssignForm, EmptyForm, InspectForm, MessageForm, NoteForm,
+                    RefundForm, RejectForm, ReshipForm)
 from .models import CATEGORIES, KINDS, REASONS, STATUSES, CaseMessage, Evidence
 from .queue import QueueFilters, overdue_ids, response_due_at, staff_queue
 from .render import CATEGORY_LABELS, labels
@@ -63,7 +63,8 @@ def queue():
 def _forms(**given):
     carriers = [SelectChoice(c, c) for c in get_setting("carriers") or []]
     forms = {"approve_form": ApproveForm(prefix="approve"), "reject_form": RejectForm(prefix="reject"),
-             "receive_form": ReceiveForm(prefix="receive"), "refund_form": RefundForm(prefix="refund"),
+             "arrive_form": ArriveForm(prefix="arrive"), "inspect_form": InspectForm(prefix="inspect"),
+             "refund_form": RefundForm(prefix="refund"),
              "reship_form": ReshipForm(prefix="reship"), "assign_form": AssignForm(prefix="assign"),
              "note_form": NoteForm(prefix="note"), "message_form": MessageForm(prefix="message"),
              "action_form": EmptyForm()}
@@ -119,7 +120,8 @@ def _act(number: str, form_key: str, form, run, done: str, default_field: str | 
 @staff_required
 def approve(number: str):
     return _act(number, "approve_form", ApproveForm(prefix="approve"),
-                lambda case, f: actions.approve(case, _me(), return_address=f.return_address.data),
+                lambda case, f: actions.approve(case, _me(), return_address=f.return_address.data,
+                                                method=f.method.data),
                 _("Request approved."), "return_address")
 
 
@@ -130,12 +132,19 @@ def reject(number: str):
                 lambda case, f: actions.reject(case, _me(), f.reason.data), _("Request declined."), "reason")
 
 
-@bp.post("/<number>/receive")
+@bp.post("/<number>/arrive")
 @staff_required
-def receive(number: str):
-    return _act(number, "receive_form", ReceiveForm(prefix="receive"),
-                lambda case, f: actions.receive(case, _me(), f.inspection_result.data, f.note.data),
-                _("Return received."), "inspection_result")
+def arrive(number: str):
+    return _act(number, "arrive_form", ArriveForm(prefix="arrive"),
+                lambda case, f: actions.arrive(case, _me(), f.note.data), _("Return parcel marked arrived."), "note")
+
+
+@bp.post("/<number>/inspect")
+@staff_required
+def inspect(number: str):
+    return _act(number, "inspect_form", InspectForm(prefix="inspect"),
+                lambda case, f: actions.inspect(case, _me(), f.inspection_result.data, f.note.data),
+                _("Inspection recorded."), "inspection_result")
 
 
 def _refund(case, form):
@@ -146,7 +155,7 @@ def _refund(case, form):
             amount = parse_money(text, case.currency).amount
         except MoneyError:
             raise ValidationFailed(_("Enter an amount like 12.50."), field="amount") from None
-    actions.refund(case, _me(), amount)
+    actions.refund(case, _me(), amount, method=form.method.data)
 
 
 @bp.post("/<number>/refund")

@@ -2,8 +2,9 @@
 
 Buyer (bearer token) under ``/api/v1/aftersales``: list, open (multipart, with
 photos), show, cancel, message, return tracking. Staff under
-``/api/v1/admin/aftersales``: queue, show, approve, reject, receive, refund,
-reship, assign, note, message. Amounts are integer minor units. Errors are
+``/api/v1/admin/aftersales``: queue, show, approve, reject, arrive, inspect,
+receive (arrive + inspect in one call), refund (to the original payment or
+as store credit), reship, assign, note, message. Amounts are integer minor units. Errors are
 ``{"error": {"code", "message", "field"?}}`` with stable codes.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ from storefront.errors import NotFound, ValidationFailed
 from storefront.extensions import limiter
 
 from . import actions, cases
-from .models import CATEGORIES, INSPECTION_RESULTS, KINDS, REASONS, STATUSES, CaseMessage
+from .models import CATEGORIES, INSPECTION_RESULTS, KINDS, REASONS, REFUND_METHODS, STATUSES, CaseMessage
 from .queue import QueueFilters, overdue_ids, staff_queue
 from .services import case_for_buyer, events_of, get_case_by_number
 
@@ -70,6 +71,9 @@ class AftersalesCaseSchema(Schema):
     return_deadline = UTCDateTime(allow_none=True)
     return_carrier = fields.String(allow_none=True)
     return_tracking = fields.String(allow_none=True)
+    arrived_at = UTCDateTime(allow_none=True)
+    inspected_at = UTCDateTime(allow_none=True)
+    refund_method = fields.String(allow_none=True, metadata={"description": "original | credit (store credit)"})
     created_at = UTCDateTime()
     lines = fields.List(fields.Nested(AftersalesLineSchema))
     events = fields.List(fields.Nested(AftersalesEventSchema))
@@ -112,8 +116,14 @@ class AftersalesTrackingSchema(Schema):
     tracking_number = fields.String(required=True)
 
 
+_METHOD_DOC = {"description": "original (back through the payment provider, default) or credit (store credit)"}
+
+
 class AftersalesApproveSchema(Schema):
     return_address = fields.String(load_default=None, allow_none=True)
+    method = fields.String(load_default="original", validate=validate.OneOf(REFUND_METHODS),
+                           metadata={"description": "refund_unshipped only (approval refunds at once): "
+                                                    + _METHOD_DOC["description"]})
 
 
 class AftersalesRejectSchema(Schema):
@@ -125,9 +135,14 @@ class AftersalesReceiveSchema(Schema):
     note = fields.String(load_default="")
 
 
+class AftersalesArriveSchema(Schema):
+    note = fields.String(load_default="")
+
+
 class AftersalesRefundSchema(Schema):
     amount = fields.Integer(load_default=None, allow_none=True,
                             metadata={"description": "Minor units; empty = the amount asked"})
+    method = fields.String(load_default="original", validate=validate.OneOf(REFUND_METHODS), metadata=_METHOD_DOC)
 
 
 class AftersalesAssignSchema(Schema):
@@ -164,7 +179,8 @@ def case_json(case, staff: bool = False) -> dict:
         "amount_refunded": case.amount_refunded, "currency": case.currency, "escalated": case.escalated,
         "auto_approved": case.auto_approved, "return_address": case.return_address,
         "return_deadline": case.return_deadline, "return_carrier": case.return_carrier,
-        "return_tracking": case.return_tracking, "created_at": case.created_at,
+        "return_tracking": case.return_tracking, "arrived_at": case.arrived_at,
+        "inspected_at": case.inspected_at, "refund_method": case.refund_method, "created_at": case.created_at,
         "lines": [{"order_line_id": cl.order_line_id, "quantity": cl.quantity, "amount": cl.amount}
                   for cl in case.lines],
         "events": [{"at": e.at, "kind": e.kind, "actor_kind": e.actor_kind, "from_status": e.from_status,
@@ -277,8 +293,8 @@ def _case(number):
 
 
 _STAFF_ERRORS = [(403, "forbidden, escalated_owner_only"), (404, "not_found"),
-                 (409, "concurrent_update, order_not_unshipped, not_refundable, refund_exceeds_total, "
-                       "refund_exceeds_line, idempotency_conflict"),
+                 (409, "concurrent_update, order_not_unshipped, not_refundable, not_a_return, "
+                       "refund_exceeds_total, refund_exceeds_line, idempotency_conflict, credit_needs_account"),
                  (422, "validation_failed, amount_out_of_range")]
 
 
@@ -325,13 +341,19 @@ def _staff_action(path: str, schema, doc: str, run):
 
 
 _staff_action("approve", AftersalesApproveSchema, "Approve; returns get the return address (default: settings).",
-              lambda c, b: actions.approve(c, _me(), return_address=b.get("return_address")))
+              lambda c, b: actions.approve(c, _me(), return_address=b.get("return_address"),
+                                           method=b.get("method")))
 _staff_action("reject", AftersalesRejectSchema, "Decline with a reason shown to the buyer.",
               lambda c, b: actions.reject(c, _me(), b["reason"]))
-_staff_action("receive", AftersalesReceiveSchema, "Returned goods received; restock puts them back on sale.",
+_staff_action("arrive", AftersalesArriveSchema, "The return parcel arrived at the shop (inspection follows).",
+              lambda c, b: actions.arrive(c, _me(), b.get("note") or ""))
+_staff_action("inspect", AftersalesReceiveSchema, "The arrived goods were inspected; restock puts them back on sale.",
+              lambda c, b: actions.inspect(c, _me(), b["inspection_result"], b.get("note") or ""))
+_staff_action("receive", AftersalesReceiveSchema, "Arrival and inspection in one call (two timeline entries).",
               lambda c, b: actions.receive(c, _me(), b["inspection_result"], b.get("note") or ""))
-_staff_action("refund", AftersalesRefundSchema, "Refund through the payment provider (idempotent per request).",
-              lambda c, b: actions.refund(c, _me(), b.get("amount")))
+_staff_action("refund", AftersalesRefundSchema, "Refund through the payment provider or as store credit "
+              "(one refund per request: a repeated call is refused with concurrent_update).",
+              lambda c, b: actions.refund(c, _me(), b.get("amount"), method=b.get("method")))
 _staff_action("reship", AftersalesTrackingSchema, "Ship the replacement of an exchange.",
               lambda c, b: actions.reship(c, _me(), b["carrier"], b["tracking_number"]))
 _staff_action("assign", AftersalesAssignSchema, "Assign to a staff member (null: nobody) and/or set the category.",

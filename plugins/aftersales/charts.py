@@ -1,56 +1,29 @@
-"""Server-side SVG charts: no JavaScript, no CDN, scale with the page (viewBox).
+"""After-sales metric charts: drawn by the core's :mod:`storefront.charts`.
 
-The markup is built here from numbers and escaped labels only, so it is
-returned as ``Markup``.
+This module keeps the plugin's own names (``bar_chart``, ``percent``,
+``duration``) so its pages and API do not change; the SVG itself comes from
+the core so every chart in the admin looks and behaves the same (accessible
+title and summary, readable on a phone).
 """
 from __future__ import annotations
 
 from typing import Callable, Sequence
 
 from flask_babel import gettext as _
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
-WIDTH, HEIGHT = 640, 180
-PAD_LEFT, PAD_BOTTOM, PAD_TOP = 8, 22, 14
+from storefront import charts as core_charts
 
 
 def bar_chart(labels: Sequence[str], values: Sequence[int | None], *, title: str,
               fmt: Callable[[int], str] = str, css_class: str = "") -> Markup:
-    """One bar per label (a day); ``None`` is "no data" (no bar, a dot on the axis)."""
-    count = max(len(labels), 1)
-    present = [v for v in values if v is not None]
-    top = max(present) if present else 0
-    plot_h = HEIGHT - PAD_BOTTOM - PAD_TOP
-    slot = (WIDTH - PAD_LEFT * 2) / count
-    bar_w = max(slot * 0.7, 1.0)
-    parts = [
-        f'<svg class="as-chart {escape(css_class)}" viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" role="img" '
-        f'aria-label="{escape(title)}" preserveAspectRatio="none" xmlns="http://www.w3.org/2000/svg">',
-        f"<title>{escape(title)}</title>",
-        f'<line x1="{PAD_LEFT}" y1="{HEIGHT - PAD_BOTTOM}" x2="{WIDTH - PAD_LEFT}" y2="{HEIGHT - PAD_BOTTOM}" '
-        f'class="as-chart-axis" stroke="currentColor" stroke-width="1"/>',
-    ]
-    for i, (label, value) in enumerate(zip(labels, values)):
-        x = PAD_LEFT + i * slot + (slot - bar_w) / 2
-        tip = f"{label}: {fmt(value)}" if value is not None else f"{label}: —"
-        if value is None:
-            parts.append(f'<circle cx="{x + bar_w / 2:.1f}" cy="{HEIGHT - PAD_BOTTOM}" r="1.5" '
-                         f'class="as-chart-empty"><title>{escape(tip)}</title></circle>')
-            continue
-        h = (value / top * plot_h) if top > 0 else 0
-        y = HEIGHT - PAD_BOTTOM - h
-        parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{max(h, 0.5):.1f}" '
-                     f'class="as-chart-bar" fill="currentColor"><title>{escape(tip)}</title></rect>')
-    if labels:
-        parts.append(f'<text x="{PAD_LEFT}" y="{HEIGHT - 6}" font-size="11" class="as-chart-label">'
-                     f"{escape(labels[0])}</text>")
-        parts.append(f'<text x="{WIDTH - PAD_LEFT}" y="{HEIGHT - 6}" font-size="11" text-anchor="end" '
-                     f'class="as-chart-label">{escape(labels[-1])}</text>')
-    if present:
-        parts.append(f'<text x="{PAD_LEFT}" y="{PAD_TOP - 3}" font-size="11" class="as-chart-label">'
-                     f"{escape(fmt(top))}</text>")
-    parts.append("</svg>")
-    return Markup("".join(parts))
+    """One bar per label (a day); ``None`` is "no data" (no bar, a dot on the axis).
+
+    The metrics are rates and durations, whose sum over days means nothing:
+    the summary names the highest day only.
+    """
+    return core_charts.bar_chart(labels, values, title=title, fmt=fmt,
+                                 css_class=" ".join(c for c in ("as-chart", css_class) if c), with_total=False)
 
 
 def percent(bp: int | None) -> str:

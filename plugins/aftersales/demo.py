@@ -10,17 +10,18 @@ from storefront.extensions import db
 from storefront.orders.models import Order
 from storefront.orders.status import OrderStatus
 
-from .models import (APPROVED, AWAITING_RETURN, RECEIVED, REFUND_SHIPPED, REFUNDED, REJECTED, REQUESTED,
+from .models import (APPROVED, ARRIVED, AWAITING_RETURN, INSPECTED, REFUND_SHIPPED, REFUNDED, REJECTED, REQUESTED,
                      RETURN_REFUND, RETURNING, Case, CaseEvent, CaseLine)
 
 _PLAN = [
     (REFUND_SHIPPED, "price_difference", REQUESTED, "tracking"),
     (RETURN_REFUND, "changed_mind", AWAITING_RETURN, "back_office"),
     (RETURN_REFUND, "quality", RETURNING, "back_office"),
-    (RETURN_REFUND, "not_as_described", RECEIVED, "difficult"),
+    (RETURN_REFUND, "not_as_described", INSPECTED, "difficult"),
     (REFUND_SHIPPED, "damaged", APPROVED, "complaint"),
     (REFUND_SHIPPED, "not_received", REJECTED, "tracking"),
     (RETURN_REFUND, "wrong_item", REFUNDED, "back_office"),
+    (RETURN_REFUND, "damaged", ARRIVED, "back_office"),
 ]
 
 
@@ -43,19 +44,22 @@ def add_demo_cases(now) -> None:
                     created_at=created, updated_at=created)
         if status != REQUESTED:
             case.first_response_at = created + timedelta(minutes=3)
-        if status in (APPROVED, AWAITING_RETURN, RETURNING, RECEIVED, REFUNDED):
+        if status in (APPROVED, AWAITING_RETURN, RETURNING, ARRIVED, INSPECTED, REFUNDED):
             case.approved_at = created + timedelta(minutes=3)
-        if status in (AWAITING_RETURN, RETURNING, RECEIVED, REFUNDED) and kind == RETURN_REFUND:
+        if status in (AWAITING_RETURN, RETURNING, ARRIVED, INSPECTED, REFUNDED) and kind == RETURN_REFUND:
             case.return_address = "Returns desk, 1 Demo Road, Shanghai"
             case.return_deadline = case.approved_at + timedelta(days=7)
-        if status in (RETURNING, RECEIVED, REFUNDED) and kind == RETURN_REFUND:
+        if status in (RETURNING, ARRIVED, INSPECTED, REFUNDED) and kind == RETURN_REFUND:
             case.buyer_shipped_at = created + timedelta(hours=2)
             case.return_carrier, case.return_tracking = "SF Express", f"SF{secrets.randbelow(10**10):010d}"
-        if status in (RECEIVED, REFUNDED) and kind == RETURN_REFUND:
-            case.received_at = created + timedelta(hours=4)
+        if status in (ARRIVED, INSPECTED, REFUNDED) and kind == RETURN_REFUND:
+            case.arrived_at = created + timedelta(hours=4)
+        if status in (INSPECTED, REFUNDED) and kind == RETURN_REFUND:
+            case.inspected_at = created + timedelta(hours=4, minutes=30)
             case.inspection_result = "no_restock"
         if status == REFUNDED:
             case.refunded_at = case.completed_at = created + timedelta(hours=5)
+            case.refund_method = "original"
         if status == REJECTED:
             case.closed_at = created + timedelta(hours=1)
         case.lines.append(CaseLine(order_line_id=line.id, quantity=1, amount=amount))

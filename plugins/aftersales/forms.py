@@ -67,15 +67,28 @@ class EmptyForm(FlaskForm):
     """Buttons without fields still carry a CSRF token."""
 
 
+def _method_choices():
+    return [SelectChoice("original", _l("To the original payment method")),
+            SelectChoice("credit", _l("As store credit"))]
+
+
 class ApproveForm(FlaskForm):
     return_address = TextAreaField(_l("Return address"), validators=[Optional(), Length(max=400)])
+    # Shown for a refund before shipment, which approval pays at once.
+    method = SelectField(_l("Pay the refund"), choices=_method_choices(), default="original")
 
 
 class RejectForm(FlaskForm):
     reason = TextAreaField(_l("Reason (shown to the buyer)"), validators=[InputRequired(), Length(max=1000)])
 
 
-class ReceiveForm(FlaskForm):
+class ArriveForm(FlaskForm):
+    """The return parcel is at the shop; inspection is a separate step."""
+
+    note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=1000)])
+
+
+class InspectForm(FlaskForm):
     inspection_result = SelectField(_l("Inspection"), choices=[
         SelectChoice("restock", _l("Fine: back on sale")), SelectChoice("no_restock", _l("Not resaleable"))])
     note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=1000)])
@@ -83,6 +96,7 @@ class ReceiveForm(FlaskForm):
 
 class RefundForm(FlaskForm):
     amount = StringField(_l("Amount"), validators=[Optional(), Length(max=20)])
+    method = SelectField(_l("Pay the refund"), choices=_method_choices(), default="original")
 
 
 class ReshipForm(FlaskForm):

@@ -1,47 +1,14 @@
 """Hook implementations of the cases side (only called while the plugin is enabled,
-except ``configure``, ``api_routes`` and ``order_event_label``)."""
+except ``configure``, ``api_routes`` and ``order_event_label``).
+
+``transition_guard`` and closing requests with their order live in
+:mod:`.lasting` (the manifest's ``lasting_hooks``): open requests still hold
+their order while the plugin is switched off."""
 from __future__ import annotations
 
 from flask_babel import gettext as _
 
 from storefront.plugins import MenuItem, hookimpl
-
-
-@hookimpl
-def transition_guard(obj, to, actor):
-    """An open case pauses auto-confirm (and any completion); an open refund
-    request on an unshipped order stops the parcel in the warehouse."""
-    from sqlalchemy import select
-
-    from storefront.extensions import db
-    from storefront.orders.models import Order
-    from storefront.orders.status import OrderStatus
-
-    from .models import OPEN_STATUSES, REFUND_UNSHIPPED, Case
-
-    if not isinstance(obj, Order):
-        return None
-    target = OrderStatus(to)
-    if target not in (OrderStatus.COMPLETED, OrderStatus.SHIPPED):
-        return None
-    # A column query reads what this transaction sees, not a stale object.
-    kinds = set(db.session.execute(
-        select(Case.kind).where(Case.order_id == obj.id, Case.status.in_(OPEN_STATUSES))).scalars())
-    if not kinds:
-        return None
-    if target == OrderStatus.COMPLETED:
-        return _("An after-sales request is open on this order; it completes once the request is settled.")
-    if REFUND_UNSHIPPED in kinds:
-        return _("The buyer asked for a refund before shipment: decide the request before shipping.")
-    return None
-
-
-@hookimpl
-def order_event(order, event):
-    if event.to_status == "closed":
-        from .rules import close_with_order
-
-        close_with_order(order.id)
 
 
 @hookimpl

@@ -7,6 +7,10 @@ only adds up at most ``days`` aggregated rows. Each query is bounded by an
 indexed column: ``orders.placed_at``, ``aftersales_cases.created_at`` /
 ``refunded_at`` / ``completed_at``.
 
+Past days are read from ``aftersales_metric_days`` (:mod:`.metric_days`,
+kept by the sweep) and only today -- or a day without a row -- is
+aggregated live, so a view costs one day of orders, not thirty.
+
 Definitions (rates are integer basis points, 10000 = 100 %; times seconds):
 
 - product-experience refund rate: orders whose *first* request has a
@@ -14,11 +18,12 @@ Definitions (rates are integer basis points, 10000 = 100 %; times seconds):
   placed that day;
 - refund-only / return-refund completion time: request → completion
   (``completed_at``) of refunded cases, by completion
-  day; the return's five segments are approval (created→approved), buyer
-  posting (approved→buyer shipped), transit (buyer shipped→received),
-  inspection (received→refunded: the shop records receipt with its
-  inspection, then decides the refund) and refund (refunded→completed);
-  they add up to the total;
+  day; the return's five segments (DOMAIN.md §7) are approval
+  (created→approved), buyer posting (approved→buyer shipped), transit
+  (buyer shipped→parcel arrived), inspection (arrived→inspected) and refund
+  (inspected→refunded); a missing stamp (no tracking entered, arrival and
+  inspection recorded in one step) makes its segment zero and the next one
+  longer, so the five always add up to the total;
 - dispute refund rate: escalated requests decided against the seller and
   refunded, by refund day ÷ paid orders placed that day;
 - seller-cancellation rate: orders closed by the seller for a listed reason
@@ -47,12 +52,13 @@ from .models import Case
 PRODUCT_REASONS = ("quality", "not_as_described")
 REFUND_ONLY_KINDS = ("refund_unshipped", "refund_shipped")
 RETURN_KIND = "return_refund"
+#: The return's five segments: (name, stamp it starts at, stamp it ends at).
 SEGMENTS = (
     ("approval", "created_at", "approved_at"),
     ("posting", "approved_at", "buyer_shipped_at"),
-    ("transit", "buyer_shipped_at", "received_at"),
-    ("inspection", "received_at", "refunded_at"),
-    ("refund", "refunded_at", "completed_at"),
+    ("transit", "buyer_shipped_at", "arrived_at"),
+    ("inspection", "arrived_at", "inspected_at"),
+    ("refund", "inspected_at", "refunded_at"),
 )
 MAX_DAYS = 366
 
@@ -163,9 +169,9 @@ def _completed(start, end, offset) -> dict[str, dict]:
                func.sum(case((refund_only, total), else_=0)),
                func.sum(case((is_return, 1), else_=0)),
                func.sum(case((is_return, total), else_=0))]
-    for _name, a, b in SEGMENTS:
-        columns.append(func.sum(case((is_return, func.coalesce(seconds_between(getattr(Case, b), getattr(Case, a)), 0)),
-                                     else_=0)))
+    points = _segment_points()
+    for index in range(len(SEGMENTS)):
+        columns.append(func.sum(case((is_return, seconds_between(points[index + 1], points[index])), else_=0)))
     rows = _grouped(columns, day_of(done, offset), [Case.status == "refunded", done >= start, done <= end])
     result = {}
     for d, r in rows.items():
@@ -175,6 +181,17 @@ def _completed(start, end, offset) -> dict[str, dict]:
             figures[f"segment_{name}_seconds"] = float(value or 0)
         result[d] = figures
     return result
+
+
+def _segment_points():
+    """The six instants bounding the five segments; a missing stamp falls back to the next one,
+    so its segment is zero and the segments add up to request → refund (= completion)."""
+    end = func.coalesce(Case.refunded_at, Case.completed_at)
+    inspected = func.coalesce(Case.inspected_at, end)
+    arrived = func.coalesce(Case.arrived_at, inspected)
+    shipped = func.coalesce(Case.buyer_shipped_at, arrived)
+    approved = func.coalesce(Case.approved_at, Case.created_at)
+    return (Case.created_at, approved, shipped, arrived, inspected, end)
 
 
 def _disputes(start, end, offset) -> dict[str, dict]:
@@ -224,14 +241,49 @@ def _derive(raw: dict) -> dict:
     return out
 
 
-def report(now: datetime, days: int = 30, *, first_response_minutes: int = 5) -> Report:
-    start, labels, offset = window(now, days)
-    merged: dict[str, dict] = {label: {} for label in labels}
-    for part in (_orders(start, now, now, offset), _product_experience(start, now, offset),
-                 _completed(start, now, offset), _disputes(start, now, offset),
-                 _requests(start, now, offset, int(first_response_minutes) * 60)):
+def raw_days(start: datetime, end: datetime, now: datetime, offset: int, target_seconds: int) -> dict[str, dict]:
+    """The raw sums (``COUNTS``) per shop-local day of everything between ``start`` and ``end``."""
+    merged: dict[str, dict] = {}
+    for part in (_orders(start, end, now, offset), _product_experience(start, end, offset),
+                 _completed(start, end, offset), _disputes(start, end, offset),
+                 _requests(start, end, offset, target_seconds)):
         for day_label, figures in part.items():
-            if day_label in merged:
+            merged.setdefault(day_label, {}).update(figures)
+    return merged
+
+
+def day_start(label: str, offset: int) -> datetime:
+    """UTC instant of the shop-local midnight starting day ``label``."""
+    return datetime.combine(date.fromisoformat(label), datetime.min.time()) - timedelta(minutes=offset)
+
+
+def report(now: datetime, days: int = 30, *, first_response_minutes: int = 5, stored: bool = True) -> Report:
+    """The window's figures. Past days come from the roll-up when it has them
+    (``stored``); today and days without a row are aggregated live, in one
+    pass from the first such day to ``now``."""
+    from .metric_days import stored_days
+
+    start, labels, offset = window(now, days)
+    target = int(first_response_minutes) * 60
+    merged: dict[str, dict] = {label: {} for label in labels}
+    have = stored_days(labels[:-1], offset, target) if stored else {}
+    for label, figures in have.items():
+        merged[label] = dict(figures)
+    # Runs of consecutive days without a row (always at least today), one live pass each.
+    runs: list[list[str]] = []
+    for index, label in enumerate(labels):
+        if label in have:
+            continue
+        if runs and labels.index(runs[-1][-1]) == index - 1:
+            runs[-1].append(label)
+        else:
+            runs.append([label])
+    for run in runs:
+        last = labels.index(run[-1])
+        run_end = now if last == len(labels) - 1 else day_start(labels[last + 1], offset)
+        for day_label, figures in raw_days(max(day_start(run[0], offset), start), run_end, now, offset,
+                                           target).items():
+            if day_label in run:
                 merged[day_label].update(figures)
     totals = {key: sum(merged[d].get(key, 0) for d in labels) for key in COUNTS}
     return Report(start=start, end=now, days=labels,

@@ -29,13 +29,14 @@ REQUESTED = "requested"
 APPROVED = "approved"  # refund-only approved, refund pending
 AWAITING_RETURN = "awaiting_return"  # return approved, buyer to ship
 RETURNING = "returning"  # buyer entered tracking
-RECEIVED = "received"  # inspected
+ARRIVED = "arrived"  # the parcel is at the shop, not inspected yet
+INSPECTED = "inspected"  # inspected (restock or not), refund pending
 REFUNDED = "refunded"
 RESHIPPED = "reshipped"
 REJECTED = "rejected"
 CANCELLED = "cancelled"
 CLOSED = "closed"
-STATUSES = (REQUESTED, APPROVED, AWAITING_RETURN, RETURNING, RECEIVED, REFUNDED, RESHIPPED,
+STATUSES = (REQUESTED, APPROVED, AWAITING_RETURN, RETURNING, ARRIVED, INSPECTED, REFUNDED, RESHIPPED,
             REJECTED, CANCELLED, CLOSED)
 TERMINAL_STATUSES = (REFUNDED, RESHIPPED, REJECTED, CANCELLED, CLOSED)
 OPEN_STATUSES = tuple(s for s in STATUSES if s not in TERMINAL_STATUSES)
@@ -51,6 +52,10 @@ CATEGORIES = ("back_office", "tracking", "difficult", "complaint")
 DECISION_BUYER, DECISION_SELLER = "buyer", "seller"
 
 INSPECTION_RESULTS = ("restock", "no_restock")
+
+# How a refund is paid: back through the original payment, or as store credit.
+REFUND_ORIGINAL, REFUND_CREDIT = "original", "credit"
+REFUND_METHODS = (REFUND_ORIGINAL, REFUND_CREDIT)
 
 ACTOR_KINDS = ("buyer", "staff", "system")
 
@@ -97,11 +102,16 @@ class Case(db.Model):
     return_tracking: Mapped[str | None] = mapped_column(String(64))
     return_deadline = mapped_column(UTCDateTime)
     inspection_result: Mapped[str | None] = mapped_column(String(16))
+    #: ``original`` (the payment provider) or ``credit`` (the buyer's store credit), set when refunded.
+    refund_method: Mapped[str | None] = mapped_column(String(16))
     created_at = mapped_column(UTCDateTime, default=utcnow, index=True)
     first_response_at = mapped_column(UTCDateTime)
     approved_at = mapped_column(UTCDateTime)
     buyer_shipped_at = mapped_column(UTCDateTime)
-    received_at = mapped_column(UTCDateTime)
+    # The return's five segments (DOMAIN.md §7) end at approved_at, buyer_shipped_at,
+    # arrived_at (parcel at the shop), inspected_at and refunded_at.
+    arrived_at = mapped_column(UTCDateTime)
+    inspected_at = mapped_column(UTCDateTime)
     refunded_at = mapped_column(UTCDateTime)
     completed_at = mapped_column(UTCDateTime)
     closed_at = mapped_column(UTCDateTime)

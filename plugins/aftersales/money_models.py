@@ -10,9 +10,9 @@ from sqlalchemy import (Boolean, CheckConstraint, ForeignKey, Index, Integer, St
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storefront.extensions import db
-from storefront.models_base import BigIntPK, UTCDateTime, utcnow
+from storefront.models_base import BigIntPK, JSONType, UTCDateTime, utcnow
 
-__all__ = ["CreditBalance", "CreditEntry", "Compensation", "WrongShipment", "ParcelClaim",
+__all__ = ["CreditBalance", "CreditEntry", "Compensation", "WrongShipment", "ParcelClaim", "MetricDay",
            "CREDIT_KINDS", "COMPENSATION_KINDS", "PARCEL_KINDS", "PARCEL_STATUSES", "RESOLUTIONS"]
 
 #: Why a ledger entry exists. ``checkout`` debits and ``checkout_return`` gives back an order's credit.
@@ -141,3 +141,22 @@ class ParcelClaim(db.Model):
     created_by_label: Mapped[str] = mapped_column(String(120), default="")
     created_at = mapped_column(UTCDateTime, default=utcnow)
     updated_at = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MetricDay(db.Model):
+    """The metrics' raw sums of one shop-local day (``metrics.COUNTS``), kept by the sweep.
+
+    The metrics page and the dashboard widget read up to 90 of these rows
+    instead of aggregating every order of the window on each view; only
+    today (and a day without a row) is aggregated live. ``utc_offset``
+    is the shop zone's offset the day was cut with: a row cut with another
+    offset (the time zone setting changed) is treated as missing.
+    """
+
+    __tablename__ = "aftersales_metric_days"
+    __table_args__ = (Index("ix_aftersales_metric_days_computed_at", "computed_at"),)
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, shop-local
+    utc_offset: Mapped[int] = mapped_column(Integer)  # minutes
+    figures: Mapped[dict] = mapped_column(JSONType, default=dict)
+    computed_at = mapped_column(UTCDateTime, default=utcnow)

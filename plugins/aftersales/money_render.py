@@ -13,19 +13,26 @@ def order_panel(order, staff_page: bool = False) -> Markup | None:
         return None
     from . import compensation, credit
 
+    from .credit_refunds import credit_refunded_on_order
+
     rows = compensation.for_order(order.id)
     used = credit.credit_used_by_order(order.id)
     spent = credit.credit_spent_by_order(order.id)
-    if not rows and not spent:
+    refunded_as_credit = credit_refunded_on_order(order.id)
+    if not rows and not spent and not refunded_as_credit:
         return None
     return Markup(render_template("aftersales/money_order_panel.html", order=order, compensations=rows,
-                                  credit_used=used, credit_spent=spent, staff_page=staff_page))
+                                  credit_used=used, credit_spent=spent, refunded_as_credit=refunded_as_credit,
+                                  staff_page=staff_page))
 
 
 def dashboard_widget() -> Markup:
     from . import metrics
     from .charts import duration, percent
 
-    rep = metrics.report(utcnow(), 30)
+    from .credit import _settings
+
+    # Past days come from the roll-up (metric_days.py): this costs today's orders only.
+    rep = metrics.report(utcnow(), 30, first_response_minutes=int(_settings().get("first_response_minutes", 5) or 5))
     return Markup(render_template("aftersales/money_widget.html", s=rep.summary, percent=percent,
                                   duration=duration))

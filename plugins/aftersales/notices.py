@@ -21,7 +21,7 @@ def notify(case: Case, what: str) -> None:
     if order is None:
         return
     number, currency = case.number, case.currency
-    amount = case.amount_refunded
+    amount, method = case.amount_refunded, case.refund_method
     address, deadline = case.return_address or "", case.return_deadline
 
     def render() -> tuple[str, str]:
@@ -35,6 +35,10 @@ def notify(case: Case, what: str) -> None:
         elif what == "rejected":
             body = _("Your request %(number)s on order %(order)s was declined. You may reply in the request's "
                      "messages.", number=number, order=order.number)
+        elif what == "refunded" and method == "credit":
+            body = _("We refunded %(amount)s for your request %(number)s as store credit. It is in your store "
+                     "credit balance and is spent automatically at your next checkout.",
+                     amount=_money(amount, currency), number=number)
         elif what == "refunded":
             body = _("We refunded %(amount)s for your request %(number)s.", amount=_money(amount, currency),
                      number=number)
@@ -60,6 +64,9 @@ _LABELS = {
     "aftersales_rejected": lambda: _("After-sales request declined"),
     "aftersales_cancelled": lambda: _("After-sales request cancelled by the buyer"),
     "aftersales_return_posted": lambda: _("Return parcel posted by the buyer"),
+    "aftersales_arrived": lambda: _("Return parcel arrived at the shop"),
+    "aftersales_inspected": lambda: _("Returned goods inspected"),
+    # Written before arrival and inspection were separate steps.
     "aftersales_received": lambda: _("Returned goods received and inspected"),
     "aftersales_refunded": lambda: _("After-sales refund made"),
     "aftersales_auto_refunded": lambda: _("After-sales refund made automatically"),
@@ -71,9 +78,14 @@ _LABELS = {
 
 
 def event_label(event) -> str | None:
-    label = _LABELS.get(getattr(event, "kind", ""))
+    kind = getattr(event, "kind", "")
+    label = _LABELS.get(kind)
     if label is None:
         return None
     text = label()
+    data = getattr(event, "data", None) or {}
+    if kind in ("aftersales_refunded", "aftersales_auto_refunded") and data.get("method") == "credit":
+        text = _("After-sales refund of %(amount)s paid as store credit",
+                 amount=_money(int(data.get("amount") or 0), data.get("currency")))
     number = (getattr(event, "data", None) or {}).get("case")
     return f"{text} ({number})" if number else text

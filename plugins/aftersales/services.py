@@ -21,7 +21,7 @@ from storefront.orders.models import Order
 from storefront.orders.transitions import Actor, record_event
 
 from .forms import DEFAULT_SETTINGS
-from .models import (APPROVED, AWAITING_RETURN, CANCELLED, CLOSED, OPEN_STATUSES, RECEIVED, REFUNDED,
+from .models import (APPROVED, ARRIVED, AWAITING_RETURN, CANCELLED, CLOSED, INSPECTED, OPEN_STATUSES, REFUNDED,
                      REJECTED, RESHIPPED, RETURNING, Case, CaseEvent)
 
 PLUGIN_NAME = "aftersales"
@@ -31,7 +31,8 @@ _STAMP = {
     APPROVED: "approved_at",
     AWAITING_RETURN: "approved_at",
     RETURNING: "buyer_shipped_at",
-    RECEIVED: "received_at",
+    ARRIVED: "arrived_at",
+    INSPECTED: "inspected_at",
     REFUNDED: "refunded_at",
 }
 _COMPLETED = (REFUNDED, RESHIPPED)

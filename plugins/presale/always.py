@@ -11,6 +11,20 @@ from __future__ import annotations
 
 from storefront.plugins import hookimpl
 
+@hookimpl
+def transition_guard(obj, to, actor):
+    """A buyer cancels a deposit-paid order from the presale panel, which shows what
+    happens to the deposit first (cancel.py); the core's one-click cancel is refused."""
+    from storefront.orders.models import Order
+    from storefront.orders.status import OrderStatus
+
+    if not isinstance(obj, Order) or OrderStatus(to) != OrderStatus.CLOSED:
+        return None
+    from .cancel import guard_buyer_cancel
+
+    return guard_buyer_cancel(obj, actor)
+
+
 @hookimpl(tryfirst=True)
 def ship_promise(order, paid_at):
     from .services import order_ship_by

@@ -5,7 +5,9 @@
 statistics, create, edit, set a quota.
 
 ``/api/v1/presale/orders`` (bearer token, the buyer's own orders): an
-order's presale terms and the balance payment. These stay up while the
+order's presale terms (including what cancelling now does to a paid
+deposit), the balance payment and the cancellation of a deposit-paid order
+(``{"confirm": true}``). These stay up while the
 plugin is disabled so existing deposit orders can still be paid; an order
 without a presale record answers 404.
 """
@@ -65,6 +67,14 @@ class PresaleOrderTermsSchema(Schema):
     balance_state = fields.String(allow_none=True, metadata={
         "description": "deposit_due | waiting | open | closed | paid | order_closed (deposit mode)"})
     deposit_returned_if_unpaid = fields.Boolean()
+    cancel_now = fields.Dict(allow_none=True, metadata={
+        "description": "Deposit paid, balance not: what cancelling now does, "
+                       '{"deposit": Money, "deposit_kept": bool}; cancel with POST .../cancel'})
+
+
+class PresaleCancelBodySchema(Schema):
+    confirm = fields.Boolean(required=True, metadata={
+        "description": "true: the buyer saw cancel_now (whether the deposit is kept) and confirms"})
 
 
 class PresaleBalanceBodySchema(Schema):
@@ -227,7 +237,17 @@ def _order_terms(order) -> dict:
             "balance_due": _money(info.balance, order.currency) if info else None,
             "balance_opens_at": record.balance_opens_at, "balance_closes_at": record.balance_closes_at,
             "balance_state": info.state if info else None,
-            "deposit_returned_if_unpaid": bool(record.return_deposit)}
+            "deposit_returned_if_unpaid": bool(record.return_deposit),
+            "cancel_now": _cancel_now(order)}
+
+
+def _cancel_now(order) -> dict | None:
+    from .cancel import terms_for
+
+    terms = terms_for(order)
+    if terms is None:
+        return None
+    return {"deposit": _money(terms.deposit_paid, terms.currency), "deposit_kept": terms.kept}
 
 
 @orders_blp.route("/<number>", methods=["GET"])
@@ -256,3 +276,20 @@ def balance(body, number):
             "amount": _money(payment.amount, payment.currency), "pay_url": start_payment(payment)}, 201
 
 
+
+
+@orders_blp.route("/<number>/cancel", methods=["POST"])
+@token_required
+@orders_blp.arguments(PresaleCancelBodySchema)
+@orders_blp.response(200, PresaleOrderTermsSchema)
+@orders_blp.alt_response(404, schema=ApiErrorSchema, description="not_found")
+@orders_blp.alt_response(409, schema=ApiErrorSchema, description="not_deposit_paid, concurrent_update")
+@orders_blp.alt_response(422, schema=ApiErrorSchema, description="validation_failed (confirm is not true)")
+def cancel(body, number):
+    """Cancel a deposit-paid order whose balance is unpaid: the deposit is kept or refunded as ``cancel_now`` said."""
+    from .cancel import cancel_deposit_order
+
+    order = get_buyer_order(current_user, number)
+    cancel_deposit_order(order, current_user._get_current_object(), body["confirm"])
+    db.session.expire_all()
+    return _order_terms(get_buyer_order(current_user, number))

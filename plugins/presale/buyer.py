@@ -1,4 +1,5 @@
-"""The buyer's balance payment (POST from the order page's presale panel).
+"""The buyer's balance payment and the cancellation of a deposit-paid order
+(POSTs from the order page's presale panel).
 
 Registered from the ``configure`` hook, not the manifest, so it stays up
 while the plugin is disabled: deposit orders already placed keep their
@@ -10,13 +11,14 @@ from flask import Blueprint, flash, g, redirect, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from wtforms import HiddenField
+from wtforms import BooleanField, HiddenField
 from wtforms.validators import InputRequired, Length
 
 from storefront.errors import ServiceError
 from storefront.orders.queries import get_buyer_order
 from storefront.payments.services import start_payment
 
+from .cancel import cancel_deposit_order
 from .services import start_balance
 
 bp = Blueprint("presale_buyer", __name__, template_folder="templates")
@@ -24,6 +26,12 @@ bp = Blueprint("presale_buyer", __name__, template_folder="templates")
 
 class BalanceForm(FlaskForm):
     idempotency_key = HiddenField(validators=[InputRequired(), Length(min=8, max=80)])
+
+
+class CancelDepositForm(FlaskForm):
+    """The buyer ticks that they read what happens to the deposit (shown right above)."""
+
+    confirm = BooleanField()
 
 
 @bp.before_request
@@ -46,3 +54,22 @@ def pay_balance(number):
         flash(exc.message, "error")
         return back
     return redirect(start_payment(payment), 303)
+
+
+@bp.post("/orders/<number>/cancel")
+@login_required
+def cancel_deposit(number):
+    order = get_buyer_order(current_user, number)  # another buyer's order: 404
+    form = CancelDepositForm()
+    back = redirect(url_for("orders.detail", number=order.number), 303)
+    if not form.validate_on_submit():
+        flash(_("This form expired; reload the page and try again."), "error")
+        return back
+    try:
+        terms = cancel_deposit_order(order, current_user._get_current_object(), bool(form.confirm.data))
+    except ServiceError as exc:
+        flash(exc.message, "error")
+        return back
+    flash(_("Your order was cancelled; the deposit was kept as the presale terms say.") if terms.kept
+          else _("Your order was cancelled; the deposit will be refunded."), "success")
+    return back

@@ -23,6 +23,10 @@ def event_label(event) -> str | None:
                      "(this presale keeps deposits when the balance is not paid)", amount=amount)
         return _("Balance not paid in time: order closed, deposit of %(amount)s returned "
                  "(this presale returns deposits when the balance is not paid)", amount=amount)
+    if event.kind == "presale_buyer_cancelled":
+        from .cancel import event_label as cancelled
+
+        return cancelled(data)
     if event.kind == "part_paid" and presale_order(event.order_id) is not None:
         return _("Deposit received: %(amount)s", amount=format_money(int(data.get("amount") or 0)))
     return None

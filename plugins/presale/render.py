@@ -39,7 +39,10 @@ def order_panel(order, staff_page: bool = False) -> Markup | None:
     if record is None:
         return None
     info = balance_of(order)
+    from .cancel import terms_for
+
     return Markup(render_template("presale/order_panel.html", order=order, record=record, info=info,
+                                  cancel_terms=None if staff_page else terms_for(order),
                                   promise=order_promise(record), staff_page=staff_page,
                                   opens=when_text(record.balance_opens_at),
                                   closes=when_text(record.balance_closes_at), key=uuid.uuid4().hex))

@@ -48,7 +48,8 @@ def test_refund_and_assign_record_before_and_after(app, buyer, staff):
     assert assigned.before == {"assignee_id": None, "category": "back_office"}
     assert assigned.after == {"assignee_id": other.id, "category": "complaint"}
     assert refunded.action == "aftersales.refunded" and refunded.actor_id == staff.id
-    assert (refunded.before, refunded.after) == ({"status": "requested"}, {"status": "refunded", "amount": 1000})
+    assert (refunded.before, refunded.after) == ({"status": "requested"},
+                                                 {"status": "refunded", "amount": 1000, "method": "original"})
     actions.assign(fresh_case(case), staff, None)
     unassigned = entries("aftersales.assigned")[-1]
     assert (unassigned.before, unassigned.after) == ({"assignee_id": other.id}, {"assignee_id": None})

@@ -105,8 +105,8 @@ def test_full_return_flow_restocks_refunds_and_closes_the_order(app, buyer, staf
     assert fresh.status == OrderStatus.CLOSED and fresh.close_reason == "refunded"
     assert fresh.refunded_total == fresh.total
     assert stock_of(sku_id) == 5  # closing did not restock a second time
-    assert [k for k, _a in case_events(case)] == ["requested", "approved", "return_posted", "received", "refunded"]
-    assert [a for _k, a in case_events(case)] == ["buyer", "staff", "buyer", "staff", "staff"]
+    assert [k for k, _a in case_events(case)] == ["requested", "approved", "return_posted", "arrived", "inspected", "refunded"]
+    assert [a for _k, a in case_events(case)] == ["buyer", "staff", "buyer", "staff", "staff", "staff"]
 
 
 def test_no_restock_keeps_stock(app, buyer, staff):

@@ -46,7 +46,7 @@ def data(app, enabled, buyer):
                close_reason="out_of_stock", status=OrderStatus.CLOSED)  # 23:00 on 21 Oct local: outside
     make_case(o1, "quality", kind="return_refund", status="refunded", lines=False, created_at=at(19, 6),
               first_response_at=at(19, 6, 3), approved_at=at(19, 7), buyer_shipped_at=at(19, 10),
-              received_at=at(19, 22), refunded_at=at(20, 0), completed_at=at(20, 0))
+              arrived_at=at(19, 22), inspected_at=at(19, 23), refunded_at=at(20, 0), completed_at=at(20, 0))
     make_case(o1, "quality", status="refunded", lines=False, created_at=at(20, 1), first_response_at=at(20, 1, 10),
               approved_at=at(20, 1, 10), auto_approved=True, refunded_at=at(20, 2), completed_at=at(20, 2),
               escalated=True, escalation_decision="buyer")
@@ -84,7 +84,8 @@ def test_hand_computed_figures(app, data):
     # completion, by completion day (all on B)
     assert (s["refund_only_completed"], s["refund_only_avg_seconds"]) == (2, 3600)
     assert (s["return_completed"], s["return_avg_seconds"]) == (1, 18 * 3600)
-    assert [s[f"segment_{n}_avg_seconds"] for n, _a, _b in metrics.SEGMENTS] == [3600, 10800, 43200, 7200, 0]
+    # approval, posting, transit, inspection (arrived -> inspected), refund (inspected -> refunded)
+    assert [s[f"segment_{n}_avg_seconds"] for n, _a, _b in metrics.SEGMENTS] == [3600, 10800, 43200, 3600, 3600]
     assert sum(s[f"segment_{n}_avg_seconds"] for n, _a, _b in metrics.SEGMENTS) == s["return_avg_seconds"]
     assert a["refund_only_completed"] == 0 and a["refund_only_avg_seconds"] is None
     # disputes: one escalated request refunded against the seller ÷ 4 paid orders

@@ -27,8 +27,9 @@ def test_demo_data_adds_cases_in_several_states(app, enabled):
     add_demo_cases(utcnow())
     db.session.commit()
     cases = db.session.query(Case).all()
-    assert len(cases) == 7
-    assert {c.status for c in cases} >= {"requested", "awaiting_return", "returning", "received", "refunded"}
+    assert len(cases) == 8
+    assert {c.status for c in cases} >= {"requested", "awaiting_return", "returning", "arrived", "inspected",
+                                         "refunded"}
     assert {c.order_id for c in cases} <= {o.id for o in orders}
     assert db.session.query(CaseEvent).count() >= len(cases)
 
