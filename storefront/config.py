@@ -55,6 +55,10 @@ DEFAULTS: dict[str, object] = {
     # Run the Huey queue in-process, synchronously (tests).
     "STOREFRONT_HUEY_IMMEDIATE": False,
     # Login and lookup throttles (Flask-Limiter syntax).
+    # Past days of the dashboard's sales chart are re-read at most this often
+    # (today is always live): at a million orders the 30-day aggregate costs
+    # seconds, and a chart a few minutes behind on closed days is fine. 0: never cached.
+    "STOREFRONT_DASHBOARD_CACHE_SECONDS": 300,
     "STOREFRONT_LOGIN_LIMIT": "10 per minute;50 per hour",
     "STOREFRONT_API_TOKEN_DAYS": 30,
     # Behind a reverse proxy: how many proxies set X-Forwarded-For/-Proto/-Host
@@ -64,7 +68,9 @@ DEFAULTS: dict[str, object] = {
     "STOREFRONT_PROXY_COUNT": 0,
     # Served over HTTPS: cookies are sent only over HTTPS, URLs built https://.
     "STOREFRONT_HTTPS": False,
-    "RATELIMIT_STORAGE_URI": "memory://",
+    # In-process counters without limits' per-key timer thread (extensions.SweepingMemoryStorage);
+    # replaced by STOREFRONT_REDIS_URL when that is set.
+    "RATELIMIT_STORAGE_URI": "storefront-memory://",
     "RATELIMIT_HEADERS_ENABLED": True,
     # OpenAPI (flask-smorest)
     "API_TITLE": "Storefront API",

@@ -1,16 +1,19 @@
-"""Locales (en, zh_Hans, vi), the language switcher and money formatting."""
+"""Locales (en, zh_Hans, vi), the language switcher, money and date formatting."""
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
+from datetime import date, datetime, timezone
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from babel import Locale
+from babel.dates import format_skeleton
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from flask import Flask, current_app, g, has_request_context, request, session
-from flask_babel import get_locale, refresh
+from flask import Blueprint, Flask, abort, current_app, g, has_request_context, redirect, request, session, url_for
+from flask_babel import format_date, format_time, get_locale, refresh
 
 from .extensions import babel
 from .money import Money
@@ -113,6 +116,15 @@ def init_i18n(app: Flask) -> None:
     def money_filter(amount, currency: str | None = None) -> str:
         return format_money(amount, currency)
 
+    # One way to show a moment everywhere: Flask-Babel's own filters are
+    # replaced so that every template (core, plugins, e-mails) shows shop time
+    # in the reader's locale ("2026年12月2日 14:05", "14:05 2 thg 12, 2026").
+    app.jinja_env.filters["datetimeformat"] = format_shop_datetime
+    app.jinja_env.filters["dateformat"] = format_shop_date
+    app.jinja_env.filters["shopdatetime"] = format_shop_datetime
+    app.jinja_env.filters["shopdate"] = format_shop_date
+    app.register_blueprint(language_bp, url_prefix=(app.config.get("STOREFRONT_URL_PREFIX") or "") + "/language")
+
 
 def format_money(amount: int | Money | None, currency: str | None = None) -> str:
     if amount is None:
@@ -131,3 +143,86 @@ def babel_locale_name() -> str:
 
 def locale_display(code: str) -> str:
     return LOCALE_NAMES.get(code) or Locale.parse(code).display_name
+
+
+# Dates and times ------------------------------------------------------------
+
+def _as_utc(value: datetime) -> datetime:
+    # The database holds naive UTC; Flask-Babel converts to the shop's zone
+    # (STOREFRONT_TIMEZONE via the timezone selector) when it formats.
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def format_shop_datetime(value: datetime | None, format: str = "medium") -> str:
+    """A stored moment in the shop's time zone, per locale, to the minute.
+
+    ``short`` and ``medium`` (the default) give the locale's medium date and
+    short time joined the locale's way: "Dec 2, 2026, 2:05 PM",
+    "2026年12月2日 14:05", "14:05 2 thg 12, 2026". ``long``/``full`` or a
+    Babel pattern are passed to Flask-Babel. ``None`` is an empty string.
+    """
+    if value is None:
+        return ""
+    if not isinstance(value, datetime):  # a plain date has no time to show
+        return format_shop_date(value, format)
+    value = _as_utc(value)
+    if format in ("short", "medium"):
+        locale = Locale.parse(babel_locale_name())
+        pattern = locale.datetime_formats.get("medium", "{1} {0}")
+        pattern = getattr(pattern, "pattern", pattern)
+        return pattern.replace("{1}", format_date(value, "medium")).replace("{0}", format_time(value, "short"))
+    from flask_babel import format_datetime
+
+    return format_datetime(value, format)
+
+
+def format_shop_date(value: date | datetime | None, format: str = "medium") -> str:
+    """A day per locale ("2026年12月2日", "2 thg 12, 2026"); a moment is first moved to shop time."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return format_date(_as_utc(value), format)  # Flask-Babel moves it to the shop's zone
+    return format_date(value, format)
+
+
+def short_day(value: date) -> str:
+    """Month and day only, for chart axes: "Dec 2", "12月2日", "2 thg 12"."""
+    return format_skeleton("MMMd", value, locale=babel_locale_name())
+
+
+# Language switcher ------------------------------------------------------------
+
+language_bp = Blueprint("language", __name__)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site (no scheme, no host, no ``//evil``) is followed back."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc:
+            # A ``?lang=`` left in the address would switch straight back.
+            query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "lang"])
+            return parts.path + ("?" + query if query else "")
+    return url_for("catalog.home") if "catalog.home" in current_app.view_functions else "/"
+
+
+@language_bp.post("/")
+def set_language():
+    """The footer switcher for signed-in users: remembered in the session and
+    on the account, so it follows the user to another device.
+
+    A POST (with CSRF, checked by the app's CSRFProtect) because it writes to
+    the database; anonymous visitors use ``?lang=`` links (session only).
+    """
+    from flask_login import current_user
+
+    from .database import write_transaction
+
+    lang = request.form.get("lang", "")
+    if lang not in current_app.config["STOREFRONT_LOCALES"]:
+        abort(400)
+    session["locale"] = lang
+    if getattr(current_user, "is_authenticated", False) and current_user.locale != lang:
+        with write_transaction():
+            current_user.locale = lang
+    return redirect(_safe_next(request.form.get("next")), 303)

@@ -42,7 +42,8 @@ def all_settings() -> dict[str, Any]:
     if has_app_context() and "_shop_settings" in g:
         return g._shop_settings
     values = dict(SHOP_DEFAULTS)
-    for row in db.session.execute(db.select(Setting)).scalars():
+    # "job:<id>" rows are background-job progress (storefront.jobs.progress), not settings.
+    for row in db.session.execute(db.select(Setting).where(~Setting.key.startswith("job:"))).scalars():
         values[row.key] = row.value
     if has_app_context():
         g._shop_settings = values

@@ -68,6 +68,8 @@ def make_test_app(database_url: str, instance_dir: str, **overrides):
         "RATELIMIT_ENABLED": False,
         "STOREFRONT_HUEY_IMMEDIATE": True,
         "STOREFRONT_LOAD_ENTRY_POINTS": False,
+        # Tests create orders on past days and look at the chart at once.
+        "STOREFRONT_DASHBOARD_CACHE_SECONDS": 0,
         "SERVER_NAME": None,
         # Few idle connections per app (the suite builds many apps), room for
         # the race tests' bursts: PostgreSQL allows 100 clients by default,

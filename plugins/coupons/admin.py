@@ -22,6 +22,7 @@ from storefront.admin.access import staff_required
 from storefront.errors import NotFound, ValidationFailed
 from storefront.forms import show_service_error
 from storefront.i18n import format_money
+from storefront.jobs.progress import runner, start_job
 from storefront.money import MoneyError, parse_money
 
 from . import admin_services as svc
@@ -166,19 +167,50 @@ def duplicate(coupon_id: int):
     return redirect(url_for(".edit", coupon_id=copy.id))
 
 
+GENERATE_CHUNK = 500  # codes per transaction between two progress reports
+
+
+def _describe_generation(summary: dict) -> str:
+    return _("%(n)s codes generated.", n=summary.get("generated", 0))
+
+
+@runner("coupons.generate_codes", describe=_describe_generation)
+def _generate_in_chunks(progress, *, coupon_id: int, count: int, actor_id: int | None) -> dict:
+    """The background job behind "Generate codes": chunks of :data:`GENERATE_CHUNK`,
+    each committed and audited on its own, with a progress report after each."""
+    from storefront.accounts.models import User
+    from storefront.extensions import db
+
+    actor = db.session.get(User, actor_id) if actor_id else None
+    left = int(count)
+    while left > 0:
+        made = svc.generate_codes(coupon_id, min(left, GENERATE_CHUNK), actor=actor)
+        left -= len(made)
+        progress.advance(len(made), generated=len(made))
+    return {}
+
+
 @bp.post("/<int:coupon_id>/codes")
 @staff_required
 def generate(coupon_id: int):
+    """Check the request here (errors next to the field), generate in a background
+    job and show its progress page, which ends with the codes CSV to download."""
     coupon = _coupon_or_404(coupon_id)
     form = GenerateForm()
     if form.validate_on_submit():
-        try:
-            codes = svc.generate_codes(coupon_id, form.count.data, actor=current_user._get_current_object())
-        except ValidationFailed as exc:
-            form.count.errors = list(form.count.errors) + [exc.message]
+        if not coupon.single_use_codes:
+            # The detail page shows the code form only for single-use coupons: say it in a flash too.
+            message = _("Turn on single-use codes for this coupon first.")
+            form.count.errors = list(form.count.errors) + [message]
+            flash(message, "error")
         else:
-            flash(_("%(n)s codes generated.", n=len(codes)), "success")
-            return redirect(url_for(".detail", coupon_id=coupon_id))
+            job_id = start_job(
+                "coupons.generate_codes", title=_("Generate codes: %(name)s", name=coupon.name),
+                owner_id=current_user.id, total=form.count.data,
+                args={"coupon_id": coupon_id, "count": form.count.data, "actor_id": current_user.id},
+                links=[{"label": _("Download the codes (CSV)"), "url": url_for(".export_codes", coupon_id=coupon_id)}],
+                back_url=url_for(".detail", coupon_id=coupon_id))
+            return redirect(url_for("admin.job", job_id=job_id))
     return render_template("coupons/admin_detail.html", coupon=coupon, stats=svc.stats([coupon.id])[coupon.id],
                            describe=describe, action=FlaskForm(), generate=form, money=format_money), 422
 

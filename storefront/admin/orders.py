@@ -141,16 +141,16 @@ def order_export():
 @bp.post("/orders/import")
 @staff_required
 def order_import():
+    """Check the file here (problems with the file itself go next to the field),
+    then ship in a background job and show its progress page."""
     form = ImportTrackingForm()
-    results = None
-    status_code = 200
     if form.validate_on_submit():
         raw = form.file.data.stream.read(csv_io.MAX_IMPORT_BYTES + 1)
         try:
-            results = csv_io.import_tracking(raw, current_user)
+            job_id = csv_io.start_tracking_import(raw, current_user, title=_("Import tracking numbers"),
+                                                  back_url=url_for("admin.order_batch"))
         except ServiceError as exc:
             form.file.errors = [*form.file.errors, exc.message]
-            status_code = 422
-    else:
-        status_code = 422
-    return render_template("admin/orders/batch.html", form=form, results=results), status_code
+        else:
+            return redirect(url_for("admin.job", job_id=job_id), 303)
+    return render_template("admin/orders/batch.html", form=form, results=None), 422

@@ -7,13 +7,14 @@ a CLI command can call the same functions.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from time import monotonic
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app, g
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
@@ -101,6 +102,107 @@ def dashboard_summary(now: datetime | None = None) -> DashboardSummary:
             select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "failed")
         ).scalar_one(),
     )
+
+
+# Dashboard charts -----------------------------------------------------------
+
+CHART_DAYS = 30        # sales chart: the last 30 shop days, today included
+SHIP_CHART_DAYS = 14   # orders to ship: overdue, the next 14 days, later
+REVENUE_STATUSES = (OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.COMPLETED)
+
+
+@dataclass(frozen=True)
+class SalesDay:
+    day: date
+    orders: int
+    paid: int  # minor units of the shop currency
+
+
+@dataclass(frozen=True)
+class ShipBucket:
+    key: str           # "overdue", an ISO date, or "later"
+    day: date | None   # the shop day of the ship-by deadline (None for overdue / later)
+    orders: int
+
+
+def _local_midnights(first: date, count: int) -> list[datetime]:
+    """``count + 1`` day boundaries from ``first`` as naive UTC, correct across DST changes."""
+    tz = shop_zone()
+    utc = ZoneInfo("UTC")
+    return [datetime.combine(first + timedelta(days=i), time.min, tzinfo=tz).astimezone(utc).replace(tzinfo=None)
+            for i in range(count + 1)]
+
+
+def _day_bucket(column, bounds: list[datetime]):
+    """SQL ``CASE`` giving the index of the shop day ``column`` falls in.
+
+    The day boundaries are computed in Python (time-zone and DST aware) and
+    the database only compares timestamps, so one indexed range scan groups
+    the rows the same way on SQLite and PostgreSQL.
+    """
+    return case(*[(column < bounds[i + 1], i) for i in range(len(bounds) - 1)], else_=len(bounds) - 1)
+
+
+def sales_per_day(now: datetime | None = None, days: int = CHART_DAYS, *,
+                  cache_seconds: float = 0) -> list[SalesDay]:
+    """Orders placed and paid amount per shop day, oldest first, every day present.
+
+    Same definition as the dashboard's "Today's revenue": orders placed that
+    day that were paid and not closed since. One aggregate over the
+    ``placed_at`` index, bounded to ``days``. With ``cache_seconds`` the past
+    days come from a per-process cache (refreshed after that many seconds)
+    and only today is read live.
+    """
+    now = now or utcnow()
+    today = _local_date(now)
+    first = today - timedelta(days=days - 1)
+    if cache_seconds <= 0 or days < 2:
+        return _sales_days(first, days)
+    key = (str(db.engine.url), first, days - 1, str(shop_zone()))
+    hit = _past_sales.get(key)
+    if hit is None or hit[0] <= monotonic():
+        hit = (monotonic() + cache_seconds, _sales_days(first, days - 1))
+        _past_sales.clear()  # one entry per process: yesterday's key is dead
+        _past_sales[key] = hit
+    return hit[1] + _sales_days(today, 1)
+
+
+_past_sales: dict[tuple, tuple[float, list[SalesDay]]] = {}
+
+
+def _sales_days(first: date, days: int) -> list[SalesDay]:
+    bounds = _local_midnights(first, days)
+    inner = (select(_day_bucket(Order.placed_at, bounds).label("d"), Order.total.label("total"))
+             .where(Order.placed_at >= bounds[0], Order.placed_at < bounds[-1],
+                    Order.status.in_(REVENUE_STATUSES))
+             .subquery())
+    rows = db.session.execute(
+        select(inner.c.d, func.count(), func.coalesce(func.sum(inner.c.total), 0)).group_by(inner.c.d)
+    ).all()
+    found = {int(d): (int(n), int(total)) for d, n, total in rows}
+    return [SalesDay(first + timedelta(days=i), *found.get(i, (0, 0))) for i in range(days)]
+
+
+def orders_to_ship(now: datetime | None = None, days: int = SHIP_CHART_DAYS) -> list[ShipBucket]:
+    """Paid orders awaiting shipment by ship-by deadline: overdue, per shop day, later.
+
+    "Overdue" is everything whose deadline has passed (also earlier today);
+    one aggregate over the ``(status, ship_by)`` index.
+    """
+    now = now or utcnow()
+    today = _local_date(now)
+    bounds = _local_midnights(today, days)
+    # Index 0: overdue; 1..days: the shop days from today; days + 1: later or no deadline.
+    bucket = case((Order.ship_by.is_(None), days + 1), (Order.ship_by < now, 0),
+                  *[(Order.ship_by < bounds[i + 1], i + 1) for i in range(days)], else_=days + 1)
+    inner = select(bucket.label("b")).where(Order.status == OrderStatus.PAID).subquery()
+    found = {int(b): int(n) for b, n in db.session.execute(
+        select(inner.c.b, func.count()).group_by(inner.c.b)).all()}
+    buckets = [ShipBucket("overdue", None, found.get(0, 0))]
+    buckets += [ShipBucket((today + timedelta(days=i)).isoformat(), today + timedelta(days=i), found.get(i + 1, 0))
+                for i in range(days)]
+    buckets.append(ShipBucket("later", None, found.get(days + 1, 0)))
+    return buckets
 
 
 # Plugins --------------------------------------------------------------------

@@ -5,4 +5,4 @@ from flask import Blueprint
 
 bp = Blueprint("admin", __name__)
 
-from . import dashboard, products, orders, plugins, settings, audit  # noqa: E402,F401
+from . import dashboard, products, orders, plugins, settings, audit, jobs  # noqa: E402,F401

@@ -8,6 +8,6 @@ are written by name when present in the database; the core imports no plugin.
 """
 from __future__ import annotations
 
-from .generate import GeneratorConfig, generate
+from .generate import GeneratorConfig, generate, generate_with_progress_bar
 
-__all__ = ["GeneratorConfig", "generate"]
+__all__ = ["GeneratorConfig", "generate", "generate_with_progress_bar"]

@@ -78,5 +78,10 @@ def register_tasks(huey, app_factory: Callable[[], Flask]):
         with app_ctx():
             return run_delivery()
 
+    # Long admin actions (storefront.jobs.progress): the worker must know the
+    # task the web process queues.
+    from .progress import register_job_task
+
+    register_job_task(huey, app_factory)
     huey._storefront_tasks = (sweep_deadlines, deliver_notifications)
     return huey._storefront_tasks

@@ -4,7 +4,9 @@ The export streams rows (keyset batches, never the whole table in memory),
 starts with a UTF-8 BOM so Excel shows Chinese correctly, and neutralises
 formula injection. The import checks every row first, then ships each good
 row in its own transaction through :func:`services.ship_order`; a bad row
-changes nothing and is reported with its line number.
+changes nothing and is reported with its line number. The admin upload runs
+as a background job (:mod:`storefront.jobs.progress`) that ships in chunks
+and reports progress; :func:`import_tracking` does the same in one call.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from sqlalchemy.orm import selectinload
 from ..clock import shop_zone
 from ..errors import ServiceError, ValidationFailed
 from ..extensions import db
+from ..jobs.progress import runner, start_job
 from .display import status_label
 from .models import Order
 from .status import OrderStatus
@@ -130,11 +133,13 @@ def parse_rows(text: str) -> list[ImportRow]:
     return rows
 
 
-def import_tracking(raw: bytes, staff) -> list[ImportRow]:
-    """Ship every valid row; return one result per row (``ok`` or an ``error``)."""
+IMPORT_CHUNK = 100  # rows shipped between two progress reports
+
+
+def check_rows(rows: list[ImportRow]) -> None:
+    """Mark rows that cannot ship whatever the database says (no writes)."""
     from . import services
 
-    rows = parse_rows(decode_upload(raw))
     seen: set[str] = set()
     for row in rows:
         if row.error:
@@ -148,6 +153,12 @@ def import_tracking(raw: bytes, staff) -> list[ImportRow]:
             row.tracking_number = services.validate_tracking(row.tracking_number)
         except ValidationFailed as exc:
             row.error = exc.message
+
+
+def ship_rows(rows: list[ImportRow], staff) -> None:
+    """Ship each good row of ``rows`` in its own transaction (a bad row changes nothing)."""
+    from . import services
+
     numbers = [r.number for r in rows if not r.error]
     orders = {o.number: o for o in db.session.execute(select(Order).where(Order.number.in_(numbers))).scalars()} \
         if numbers else {}
@@ -167,4 +178,53 @@ def import_tracking(raw: bytes, staff) -> list[ImportRow]:
             row.error = exc.message
         else:
             row.ok = True
+
+
+def import_tracking(raw: bytes, staff) -> list[ImportRow]:
+    """Ship every valid row at once; return one result per row (``ok`` or an ``error``)."""
+    rows = parse_rows(decode_upload(raw))
+    check_rows(rows)
+    ship_rows(rows, staff)
     return rows
+
+
+def _row_error(row: ImportRow) -> dict:
+    return {"line": row.line, "ref": row.number, "message": row.error}
+
+
+def describe_import(summary: dict) -> str:
+    return _("%(ok)s shipped, %(bad)s with problems.", ok=summary.get("shipped", 0), bad=summary.get("problems", 0))
+
+
+@runner("orders.import_tracking", describe=describe_import)
+def run_tracking_import(progress, *, rows: list, staff_id: int) -> dict:
+    """The background job behind the batch-shipping upload (rows parsed by the view).
+
+    Rows that fail the checks are reported at once; the others ship in chunks
+    of :data:`IMPORT_CHUNK`, with a progress report after each chunk.
+    """
+    from ..accounts.models import User
+
+    staff = db.session.get(User, staff_id)
+    if staff is None or not staff.is_staff:
+        raise PermissionError("the staff member who started the import is gone")
+    items = [ImportRow(*row) for row in rows]
+    check_rows(items)
+    bad = [r for r in items if r.error]
+    good = [r for r in items if not r.error]
+    progress.advance(len(bad), [_row_error(r) for r in bad], problems=len(bad))
+    for start in range(0, len(good), IMPORT_CHUNK):
+        chunk = good[start:start + IMPORT_CHUNK]
+        ship_rows(chunk, staff)
+        failed = [r for r in chunk if r.error]
+        progress.advance(len(chunk), [_row_error(r) for r in failed],
+                         shipped=len(chunk) - len(failed), problems=len(failed))
+    return {}
+
+
+def start_tracking_import(raw: bytes, staff, *, title: str, back_url: str | None = None) -> str:
+    """Check the file now (errors go next to the upload field), ship in the background; the job id."""
+    rows = parse_rows(decode_upload(raw))
+    payload = [[r.line, r.number, r.carrier, r.tracking_number, False, r.error] for r in rows]
+    return start_job("orders.import_tracking", title=title, owner_id=staff.id, total=len(rows),
+                     args={"rows": payload, "staff_id": staff.id}, back_url=back_url)

@@ -51,7 +51,8 @@ def test_export_awaiting_shipment(staff_client, app):
 
 def _upload(client, text: str, encoding="utf-8", name="tracking.csv"):
     data = {"file": (io.BytesIO(text.encode(encoding)), name)}
-    return client.post("/admin/orders/import", data=data, content_type="multipart/form-data")
+    return client.post("/admin/orders/import", data=data, content_type="multipart/form-data",
+                       follow_redirects=True)  # the upload redirects to the job's report
 
 
 def test_import_mix_of_good_and_bad_rows(staff_client, app):

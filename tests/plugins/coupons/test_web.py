@@ -250,4 +250,5 @@ def test_admin_times_are_shop_time(app, enabled, web, staff, buyer):
     fresh()
     assert db.session.get(Coupon, coupon.id).starts_at == datetime(2026, 11, 10, 16, 0)
     detail = web.get(f"/admin/coupons/{coupon.id}").get_data(as_text=True)
-    assert "<dd>11/11/26, 12:00\u202fAM – 11/12/26, 12:00\u202fAM</dd>" in detail.replace("12:00 AM", "12:00\u202fAM")
+    # Dates go through the shop's one date filter (storefront.i18n.format_shop_datetime).
+    assert "<dd>Nov 11, 2026, 12:00\u202fAM – Nov 12, 2026, 12:00\u202fAM</dd>" in detail.replace("12:00 AM", "12:00\u202fAM")
