@@ -38,6 +38,18 @@ def list_orders():
                            labels=STATUS_LABELS, next_url=next_url)
 
 
+def _may_confirm(order) -> bool:
+    """Shipped, and no plugin would veto completing it (a pickup completes at the
+    counter, an open after-sales request pauses it): never offer a button that can only fail."""
+    if OrderStatus(order.status) != OrderStatus.SHIPPED:
+        return False
+    from ..plugins.host import flatten, get_host
+    from .transitions import Actor
+
+    vetoes = get_host().hook.transition_guard(obj=order, to=OrderStatus.COMPLETED, actor=Actor.of(current_user))
+    return not list(flatten(vetoes))
+
+
 def _render_detail(order, note_form=None, status_code=200):
     return render_template(
         "orders/detail.html", order=order, breakdown=order_breakdown(order),
@@ -45,7 +57,7 @@ def _render_detail(order, note_form=None, status_code=200):
         action_form=ActionForm(), describe_event=describe_event, status_label=status_label,
         close_reason_label=close_reason_label,
         can_cancel=OrderStatus(order.status) in (OrderStatus.PENDING_PAYMENT, OrderStatus.PAID),
-        can_confirm=OrderStatus(order.status) == OrderStatus.SHIPPED,
+        can_confirm=_may_confirm(order),
         is_open=OrderStatus(order.status) in OPEN_STATUSES,
     ), status_code
 
