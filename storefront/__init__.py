@@ -147,7 +147,7 @@ class Storefront:
             app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
             app.wsgi_app._storefront_proxy_fix = True
         redis_url = app.config.get("STOREFRONT_REDIS_URL")
-        if redis_url and app.config.get("RATELIMIT_STORAGE_URI") == "memory://":
+        if redis_url and app.config.get("RATELIMIT_STORAGE_URI") in ("memory://", "storefront-memory://"):
             app.config["RATELIMIT_STORAGE_URI"] = redis_url
 
     @staticmethod

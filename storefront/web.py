@@ -85,7 +85,11 @@ def init_web(app: Flask) -> None:
         from .accounts.models import ApiToken
 
         digest = hashlib.sha256(header[7:].strip().encode()).hexdigest()
-        token = db.session.execute(db.select(ApiToken).filter_by(token_hash=digest)).scalar_one_or_none()
+        # The token and its user in one query (joined): every API request pays this.
+        from sqlalchemy.orm import joinedload
+
+        token = db.session.execute(db.select(ApiToken).options(joinedload(ApiToken.user))
+                                   .filter_by(token_hash=digest)).scalar_one_or_none()
         if token is None or token.revoked or (token.expires_at and token.expires_at < utcnow()):
             return None
         if not token.user.is_active:

@@ -15,7 +15,7 @@ def _buyer():
 def _context(breakdown, where: str) -> dict:
     from storefront.cart.services import get_cart
 
-    from .services import claimable_coupons, claimed_count, selection_for, wallet_rows
+    from .services import claimable_coupons, claimed_counts, selection_for, wallet_rows
 
     buyer = _buyer()
     context = {"buyer": buyer, "where": where, "describe": describe, "selection": None, "wallet": [],
@@ -35,8 +35,9 @@ def _context(breakdown, where: str) -> dict:
                               None)
     context["wallet"] = wallet_rows(buyer)
     held = {row.coupon_id for row in context["wallet"]}
-    context["claimable"] = [c for c in claimable_coupons() if c.id not in held
-                            and claimed_count(buyer, c.id) < (c.per_buyer_limit or 1)]
+    offered = [c for c in claimable_coupons() if c.id not in held]
+    claimed = claimed_counts(buyer, [c.id for c in offered])  # one query, not one per coupon
+    context["claimable"] = [c for c in offered if claimed.get(c.id, 0) < (c.per_buyer_limit or 1)]
     return context
 
 
@@ -51,12 +52,13 @@ def checkout_summary(context) -> Markup:
 def product_page(context) -> Markup | None:
     product = context.get("product")
     buyer = _buyer()
-    from .services import claimable_coupons, claimed_count
+    from .services import claimable_coupons, claimed_counts
 
     coupons = [c for c in claimable_coupons() if not c.product_ids or (product is not None and
                                                                         product.id in c.product_ids)]
-    if buyer is not None:
-        coupons = [c for c in coupons if claimed_count(buyer, c.id) < (c.per_buyer_limit or 1)]
+    if buyer is not None and coupons:
+        claimed = claimed_counts(buyer, [c.id for c in coupons])
+        coupons = [c for c in coupons if claimed.get(c.id, 0) < (c.per_buyer_limit or 1)]
     if not coupons:
         return None
     return Markup(render_template("coupons/claim_list.html", coupons=coupons, describe=describe, buyer=buyer,

@@ -23,7 +23,7 @@ from storefront.clock import utcnow
 from storefront.database import write_transaction
 from storefront.errors import Conflict, NotFound, ValidationFailed
 from storefront.extensions import db
-from storefront.plugins import Adjustment
+from storefront.plugins import Adjustment, forget_request_memo, request_memo
 from storefront.plugins.host import get_host
 
 from .claimables import bump_version
@@ -71,8 +71,12 @@ def buyer_uses(coupon_id: int, user_id: int) -> int:
                                                            BuyerCount.user_id == user_id)) or 0
 
 
-def unusable_reason(coupon: Coupon | None, buyer, *, now=None, code_id=None, wallet_id=None) -> str | None:
-    """Why ``buyer`` cannot use ``coupon`` now (expired, paused, exhausted, limit...), or None."""
+def unusable_reason(coupon: Coupon | None, buyer, *, now=None, code_id=None, wallet_id=None,
+                    uses: dict[int, int] | None = None) -> str | None:
+    """Why ``buyer`` cannot use ``coupon`` now (expired, paused, exhausted, limit...), or None.
+
+    ``uses`` are the buyer's use counts by coupon id when already read (:func:`_buyer_uses_of`).
+    """
     now = now or utcnow()
     if coupon is None:
         return _("This coupon no longer exists.")
@@ -84,7 +88,9 @@ def unusable_reason(coupon: Coupon | None, buyer, *, now=None, code_id=None, wal
         return _("Coupon %(name)s has expired.", name=coupon.name)
     if coupon.exhausted:
         return _("Coupon %(name)s has run out.", name=coupon.name)
-    if coupon.per_buyer_limit is not None and buyer_uses(coupon.id, buyer.id) >= coupon.per_buyer_limit:
+    used = uses.get(coupon.id, 0) if uses is not None else None
+    if coupon.per_buyer_limit is not None and \
+            (used if used is not None else buyer_uses(coupon.id, buyer.id)) >= coupon.per_buyer_limit:
         return _("You have already used coupon %(name)s.", name=coupon.name)
     if code_id is not None:
         row = db.session.get(CouponCode, code_id)
@@ -123,20 +129,67 @@ def _skus(cart) -> dict:
     return {line.sku_id: line.sku for line in (cart.lines if cart is not None else [])}
 
 
-def wallet_rows(buyer, *, unused_only: bool = True) -> list[WalletCoupon]:
+# The wallet is read by pricing (the pre-selected best coupon) and by the coupon box of the
+# same page, and pricing runs more than once per page: once per request is enough.
+WALLET_MEMO = "coupons.wallet"
+
+
+def _memo(key, compute):
+    memo = request_memo(WALLET_MEMO)
+    if memo is None:
+        return compute()
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
+
+
+def forget_wallet() -> None:
+    """Drop this request's memoised wallet (after a claim, a use or a changed choice)."""
+    forget_request_memo(WALLET_MEMO)
+
+
+def _load_wallet(buyer, unused_only: bool) -> list[WalletCoupon]:
     stmt = select(WalletCoupon).where(WalletCoupon.user_id == buyer.id)
     if unused_only:
         stmt = stmt.where(WalletCoupon.used_at.is_(None))
-    return list(db.session.execute(stmt.order_by(WalletCoupon.id.desc())).scalars())
+    return list(db.session.execute(stmt.order_by(WalletCoupon.id.desc())).unique().scalars())
+
+
+def wallet_rows(buyer, *, unused_only: bool = True) -> list[WalletCoupon]:
+    if not unused_only:
+        return _load_wallet(buyer, False)
+    return list(_memo(("rows", buyer.id), lambda: _load_wallet(buyer, True)))
+
+
+def _buyer_uses_of(buyer, coupon_ids) -> dict[int, int]:
+    """The buyer's use counts of ``coupon_ids`` in one query."""
+    ids = sorted(set(coupon_ids))
+    if not ids:
+        return {}
+    return dict(db.session.execute(select(BuyerCount.coupon_id, BuyerCount.used).where(
+        BuyerCount.user_id == buyer.id, BuyerCount.coupon_id.in_(ids))).all())
 
 
 def best_wallet_selection(cart, buyer, lines, delivery) -> Selection | None:
-    """The wallet coupon giving the largest discount on this cart (ties: the one claimed first)."""
+    """The wallet coupon giving the largest discount on this cart (ties: the one claimed first).
+
+    Computed once per request for the same lines and delivery (two queries: the wallet and
+    the buyer's use counts), however often the page prices the cart.
+    """
+    key = ("best", buyer.id, getattr(cart, "id", None),
+           tuple((line.sku_id, line.quantity, line.subtotal) for line in lines),
+           getattr(delivery, "code", None), getattr(delivery, "fee", None))
+    return _memo(key, lambda: _best_wallet_selection(cart, buyer, lines, delivery))
+
+
+def _best_wallet_selection(cart, buyer, lines, delivery) -> Selection | None:
     best = None
     skus = _skus(cart)
     now = utcnow()
-    for row in sorted(wallet_rows(buyer), key=lambda r: r.id):
-        if unusable_reason(row.coupon, buyer, now=now, wallet_id=row.id):
+    rows = sorted(wallet_rows(buyer), key=lambda r: r.id)
+    uses = _memo(("uses", buyer.id), lambda: _buyer_uses_of(buyer, [r.coupon_id for r in rows])) if rows else {}
+    for row in rows:
+        if unusable_reason(row.coupon, buyer, now=now, wallet_id=row.id, uses=uses):
             continue
         result = evaluate(row.coupon, lines, skus, delivery)
         if result.applies and (best is None or result.discount > best.evaluation.discount):
@@ -153,6 +206,14 @@ def selection_for(cart, buyer, lines, delivery) -> Selection | None:
         return best_wallet_selection(cart, buyer, lines, delivery)
     if choice.get("none") or not choice.get("coupon_id"):
         return None
+    # Pricing and validate_checkout ask the same question in one request: answer it once.
+    key = ("chosen", buyer.id, cart.id, tuple(sorted((k, str(v)) for k, v in choice.items())),
+           tuple((line.sku_id, line.quantity, line.subtotal) for line in lines),
+           getattr(delivery, "code", None), getattr(delivery, "fee", None))
+    return _memo(key, lambda: _chosen_selection(cart, buyer, lines, delivery, choice))
+
+
+def _chosen_selection(cart, buyer, lines, delivery, choice: dict) -> Selection | None:
     coupon = db.session.get(Coupon, int(choice["coupon_id"]))
     code_id, wallet_id = choice.get("code_id"), choice.get("wallet_id")
     reason = unusable_reason(coupon, buyer, code_id=code_id, wallet_id=wallet_id)
@@ -164,6 +225,7 @@ def selection_for(cart, buyer, lines, delivery) -> Selection | None:
 
 
 def _store_choice(cart: Cart, value: dict) -> None:
+    forget_wallet()
     with write_transaction():
         row = db.session.get(Cart, cart.id)
         row.data = {**(row.data or {}), DATA_KEY: value}
@@ -266,6 +328,7 @@ def claim(buyer, coupon_id) -> WalletCoupon:
     if not coupon.is_live(now):
         raise Conflict(_("Coupon %(name)s cannot be claimed now.", name=coupon.name), code="coupon_not_live")
     per_buyer = coupon.per_buyer_limit or 1
+    forget_wallet()
     with write_transaction():
         taken = db.session.execute(text(
             "UPDATE coupons_coupons SET claimed = claimed + 1 WHERE id = :id AND claimable = :on "
@@ -292,6 +355,15 @@ def claim(buyer, coupon_id) -> WalletCoupon:
 def claimed_count(buyer, coupon_id: int) -> int:
     return db.session.scalar(select(BuyerCount.claimed).where(BuyerCount.coupon_id == coupon_id,
                                                               BuyerCount.user_id == buyer.id)) or 0
+
+
+def claimed_counts(buyer, coupon_ids) -> dict[int, int]:
+    """:func:`claimed_count` of several coupons in one query (missing = 0)."""
+    ids = sorted(set(coupon_ids))
+    if not ids:
+        return {}
+    return dict(db.session.execute(select(BuyerCount.coupon_id, BuyerCount.claimed).where(
+        BuyerCount.user_id == buyer.id, BuyerCount.coupon_id.in_(ids))).all())
 
 
 __all__ = ["apply_code", "choose_wallet_coupon", "remove_coupon", "claim", "selection_for", "wallet_rows",

@@ -22,7 +22,7 @@ from storefront.orders.models import Order, OrderAdjustment
 from storefront.orders.status import OrderStatus
 
 from .models import CouponUse
-from .services import PLUGIN_NAME, _ensure_counter, settings
+from .services import PLUGIN_NAME, _ensure_counter, forget_wallet, settings
 
 
 def _refuse(message: str) -> CheckoutBlocked:
@@ -37,6 +37,7 @@ def coupon_adjustment(breakdown):
 def reserve_use(*, coupon_id: int, user_id: int, payment_id: int, order_id: int, discount: int,
                 code_id: int | None = None, wallet_id: int | None = None, now=None) -> CouponUse:
     """Take one use of the coupon for this checkout (call inside a write transaction)."""
+    forget_wallet()  # the wallet entry and the use count change
     now = now or utcnow()
     params = {"id": coupon_id, "now": now, "on": True}
     taken = db.session.execute(text(
@@ -131,6 +132,7 @@ def give_back_for_event(order, event) -> bool:
 
 def give_back(use_id: int) -> bool:
     """Return one use to the coupon, the buyer's count, the code or the wallet — exactly once."""
+    forget_wallet()
     with write_transaction():
         use = db.session.get(CouponUse, use_id)
         if use is None:

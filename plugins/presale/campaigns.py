@@ -164,8 +164,18 @@ def _check_overlap(campaign_id: int | None, cleaned: dict, sku_ids) -> None:
                                field="quotas")
 
 
+def _forget_lookups() -> None:
+    """This request's memoised campaign look-ups (services.campaign_for_sku) are stale after an edit."""
+    from storefront.plugins import forget_request_memo
+
+    from .services import MEMO
+
+    forget_request_memo(MEMO)
+
+
 def create_campaign(data: dict, staff) -> Campaign:
     cleaned, quotas = clean_campaign(data)
+    _forget_lookups()
     with write_transaction():
         _check_overlap(None, cleaned, quotas)
         campaign = Campaign(**cleaned, created_at=utcnow())
@@ -190,6 +200,7 @@ def update_campaign(campaign_id: int, data: dict, staff) -> Campaign:
     cleaned, quotas = clean_campaign(data)
     if cleaned["product_id"] != campaign.product_id:
         raise ValidationFailed(_("A presale cannot move to another product."), field="product_id")
+    _forget_lookups()
     with write_transaction():
         _check_overlap(campaign.id, cleaned, quotas)
         before = _audit_view({k: getattr(campaign, k) for k in cleaned},
@@ -212,6 +223,7 @@ def set_quota(campaign_id: int, sku_id: int, quota, staff) -> Quota:
     quota = _int(quota, "quota", maximum=MAX_QUOTA, optional=False)
     if sku_id not in {s.id for s in campaign.product.skus}:
         raise ValidationFailed(_("That variant is not part of this product."), field="sku_id")
+    _forget_lookups()
     with write_transaction():
         previous = db.session.execute(select(Quota.quota).where(
             Quota.campaign_id == campaign.id, Quota.sku_id == sku_id)).scalar_one_or_none()

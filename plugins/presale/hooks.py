@@ -20,6 +20,13 @@ def product_offer(product, sku, buyer):
 
 
 @hookimpl
+def prefetch_offers(skus, buyer):
+    from .services import prefetch_campaigns
+
+    prefetch_campaigns([sku.id for sku in skus])
+
+
+@hookimpl
 def cart_adjustments(cart, lines, subtotal, buyer, delivery, address):
     from .services import cart_adjustments as adjustments
 

@@ -22,6 +22,7 @@ from storefront.i18n import format_money
 from storefront.orders.models import Order, OrderLine
 from storefront.orders.status import OrderStatus
 from storefront.payments.services import start_order_payment
+from storefront.plugins import request_memo
 from storefront.plugins.types import Adjustment, Badge, Offer, Problem
 
 from .models import DEPOSIT, BuyerCount, Campaign, PresaleOrder, Quota, Reservation
@@ -31,13 +32,57 @@ PLUGIN_NAME = "presale"
 DEFAULT_SETTINGS = {"remind_hours_before_close": 24}
 
 
-def campaign_for_sku(sku_id: int, now: datetime | None = None) -> tuple[Campaign, Quota] | None:
-    """The active presale a SKU is on now or soon (not yet ended), with its quota row."""
+MEMO = "presale.campaigns"
+
+
+def _campaign_query(sku_ids, now: datetime):
+    return (select(Campaign, Quota).join(Quota, Quota.campaign_id == Campaign.id)
+            .where(Quota.sku_id.in_(sku_ids), Campaign.active.is_(True), Campaign.ends_at > now)
+            .order_by(Campaign.starts_at, Campaign.id))
+
+
+def campaigns_for_skus(sku_ids, now: datetime | None = None) -> dict[int, tuple[Campaign, Quota]]:
+    """:func:`campaign_for_sku` for many SKUs in one query (SKUs on no presale are left out)."""
     now = now or utcnow()
-    row = db.session.execute(
-        select(Campaign, Quota).join(Quota, Quota.campaign_id == Campaign.id)
-        .where(Quota.sku_id == sku_id, Campaign.active.is_(True), Campaign.ends_at > now)
-        .order_by(Campaign.starts_at, Campaign.id).limit(1)).first()
+    wanted = sorted({int(i) for i in sku_ids if i})
+    found: dict[int, tuple[Campaign, Quota]] = {}
+    for start in range(0, len(wanted), 500):
+        for campaign, quota in db.session.execute(_campaign_query(wanted[start:start + 500], now)).all():
+            found.setdefault(quota.sku_id, (campaign, quota))  # the earliest-starting one, as below
+    return found
+
+
+def prefetch_campaigns(sku_ids, now: datetime | None = None) -> None:
+    """Load the presales of ``sku_ids`` into this request's memo with one query (no-op outside a request)."""
+    memo = request_memo(MEMO)
+    if memo is None:
+        return
+    now = now or utcnow()
+    missing = [i for i in {int(i) for i in sku_ids if i} if i not in memo]
+    if not missing:
+        return
+    found = campaigns_for_skus(missing, now)
+    for sku_id in missing:
+        memo[sku_id] = found.get(sku_id)
+
+
+def campaign_for_sku(sku_id: int, now: datetime | None = None, *, fresh: bool = False
+                     ) -> tuple[Campaign, Quota] | None:
+    """The active presale a SKU is on now or soon (not yet ended), with its quota row.
+
+    Within a request the answer is memoised per SKU (a product page asks for
+    each SKU, the checkout page for each line three times); ``fresh`` reads
+    the database (the checkout's write transaction). A memoised campaign that
+    has ended since it was read counts as none.
+    """
+    now = now or utcnow()
+    memo = None if fresh else request_memo(MEMO)
+    if memo is not None:
+        if sku_id not in memo:
+            prefetch_campaigns([sku_id], now)
+        found = memo.get(sku_id)
+        return found if found is not None and found[0].ends_at > now else None
+    row = db.session.execute(_campaign_query([sku_id], now).limit(1)).first()
     return (row[0], row[1]) if row is not None else None
 
 
@@ -95,6 +140,9 @@ def availability(campaign: Campaign, quota: Quota, buyer, now: datetime) -> Avai
 
 def product_offer(product, sku, buyer) -> Offer | None:
     now = utcnow()
+    loaded = product.__dict__.get("skus")  # the product page loaded them: one query for all its SKUs
+    if loaded:
+        prefetch_campaigns([s.id for s in loaded], now)
     found = campaign_for_sku(sku.id, now)
     if found is None:
         return None
@@ -161,7 +209,7 @@ def order_placing(order: Order, checkout) -> None:
     plain = 0
     for line in lines:
         own = bool((line.data or {}).get("no_stock_release"))
-        found = campaign_for_sku(line.sku_id, now) if line.sku_id else None
+        found = campaign_for_sku(line.sku_id, now, fresh=True) if line.sku_id else None
         if found is None:
             if own:
                 raise Conflict(_("The presale of %(name)s has ended.", name=line.product_name),

@@ -21,7 +21,8 @@ def checkout_fields(checkout) -> Markup | None:
     buyer = checkout.buyer
     extra = checkout.extra or {}
     locations = services.locations_for_buyer(buyer, checkout.lines, checkout.address)
-    groups = [(loc, services.available_slots(loc)) for loc in locations]
+    slots = services.available_slots_for(locations)
+    groups = [(loc, slots[loc.id]) for loc in locations]
     problems = {p.field: p.message for p in checkout.problems if p.source == services.PLUGIN_NAME}
     values = {
         "slot": extra.get(services.FIELD_SLOT, ""),

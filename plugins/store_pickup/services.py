@@ -19,6 +19,7 @@ from storefront.clock import utcnow
 from storefront.database import write_transaction
 from storefront.errors import Conflict, NotFound, ValidationFailed
 from storefront.extensions import db
+from storefront.plugins import forget_request_memo, request_memo
 from storefront.plugins.host import get_host
 from storefront.plugins.types import DeliveryOption, Problem
 
@@ -120,6 +121,7 @@ def _snapshot(row: Location) -> dict:
 
 def create_location(data: dict, actor=None) -> Location:
     values = validate_location(data)
+    forget_request_memo(MEMO)  # this request's memoised locations and stock checks
     with write_transaction():
         row = Location(**values)
         db.session.add(row)
@@ -130,6 +132,7 @@ def create_location(data: dict, actor=None) -> Location:
 
 def update_location(location_id: int, data: dict, actor=None) -> Location:
     values = validate_location(data)
+    forget_request_memo(MEMO)  # this request's memoised locations and stock checks
     with write_transaction():
         row = get_location(location_id)
         before = _snapshot(row)
@@ -141,6 +144,7 @@ def update_location(location_id: int, data: dict, actor=None) -> Location:
 
 def delete_location(location_id: int, actor=None) -> None:
     """Delete a location without pickups; one with pickups can only be deactivated."""
+    forget_request_memo(MEMO)  # this request's memoised locations and stock checks
     with write_transaction():
         row = get_location(location_id)
         used = db.session.execute(select(Pickup.id).where(Pickup.location_id == row.id).limit(1)).first()
@@ -151,10 +155,35 @@ def delete_location(location_id: int, actor=None) -> None:
 
 
 # -- checkout ---------------------------------------------------------------------------
+MEMO = "store_pickup.checkout"
+
+
+def _active_locations() -> list[Location]:
+    """Active locations by name; once per request (the option, the checkout fields and the
+    checks all need them; outside a request, every call reads)."""
+    memo = request_memo(MEMO)
+    if memo is None:
+        return list_locations(active_only=True)
+    if "active" not in memo:
+        memo["active"] = list_locations(active_only=True)
+    return memo["active"]
+
+
+def _short_locations(location_ids, needs: dict[int, int]) -> set[int]:
+    """``stock.short_locations`` memoised per request for the same locations and needs."""
+    memo = request_memo(MEMO)
+    if memo is None:
+        return stocklib.short_locations(location_ids, needs)
+    key = ("short", tuple(location_ids), tuple(sorted(needs.items())))
+    if key not in memo:
+        memo[key] = stocklib.short_locations(location_ids, needs)
+    return memo[key]
+
+
 def delivery_option(lines=None) -> DeliveryOption | None:
     """The pickup option, when an active location can fill every line (``lines`` of a cart)."""
-    active = list(db.session.execute(select(Location.id).where(Location.active.is_(True))).scalars())
-    if not active or not set(active) - stocklib.short_locations(active, stocklib.needs_of(lines)):
+    active = [loc.id for loc in _active_locations()]
+    if not active or not set(active) - _short_locations(active, stocklib.needs_of(lines)):
         return None
     return DeliveryOption(code=OPTION_CODE, label=_("Pick up in store"), fee=0, source=PLUGIN_NAME,
                           description=_("Collect your order at one of our stores: no shipping fee."),
@@ -185,8 +214,8 @@ def locations_for_buyer(buyer, lines=None, address: dict | None = None) -> list[
     cart's), only the locations whose stock can fill all of them.
     """
     city, province = _buyer_place(buyer, address)
-    locations = list_locations(active_only=True)
-    short = stocklib.short_locations([loc.id for loc in locations], stocklib.needs_of(lines))
+    locations = _active_locations()
+    short = _short_locations([loc.id for loc in locations], stocklib.needs_of(lines))
 
     def rank(loc: Location) -> tuple:
         same_city = bool(city) and (loc.city or "").strip().casefold() == city
@@ -198,16 +227,25 @@ def locations_for_buyer(buyer, lines=None, address: dict | None = None) -> list[
 
 def available_slots(location: Location, now: datetime | None = None) -> list[slotlib.Slot]:
     """Upcoming slots of ``location`` that still have room."""
+    return available_slots_for([location], now)[location.id]
+
+
+def available_slots_for(locations, now: datetime | None = None) -> dict[int, list[slotlib.Slot]]:
+    """:func:`available_slots` of several locations, with one query for their slot usage."""
     now = now or utcnow()
     zone = slotlib.shop_zone()
-    candidates = slotlib.upcoming_slots(location, now, int(settings()["days_ahead"]), zone)
-    if not candidates:
-        return []
-    used = dict(db.session.execute(
-        select(SlotUsage.slot_start, SlotUsage.used).where(
-            SlotUsage.location_id == location.id, SlotUsage.slot_start >= candidates[0].start,
-            SlotUsage.slot_start <= candidates[-1].start)).all())
-    return [s for s in candidates if used.get(s.start, 0) < location.slot_capacity]
+    days = int(settings()["days_ahead"])
+    candidates = {loc.id: slotlib.upcoming_slots(loc, now, days, zone) for loc in locations}
+    starts = [s.start for slots in candidates.values() for s in slots]
+    if not starts:
+        return {loc.id: [] for loc in locations}
+    used: dict[tuple[int, datetime], int] = {
+        (loc_id, start): n for loc_id, start, n in db.session.execute(
+            select(SlotUsage.location_id, SlotUsage.slot_start, SlotUsage.used).where(
+                SlotUsage.location_id.in_(list(candidates)), SlotUsage.slot_start >= min(starts),
+                SlotUsage.slot_start <= max(starts), SlotUsage.used > 0)).all()}
+    return {loc.id: [s for s in candidates[loc.id] if used.get((loc.id, s.start), 0) < loc.slot_capacity]
+            for loc in locations}
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from storefront.clock import shop_zone  # noqa: F401  (re-exported: the pickup modules import it from here)
@@ -87,18 +88,27 @@ def day_slots(location, day: date, zone: ZoneInfo) -> list[Slot]:
     hours = (location.hours or {}).get(str(day.weekday()))
     if not hours:
         return []
-    opens = datetime.combine(day, _clock(hours[0]))
-    close_clock = _clock(hours[1])
+    return list(_day_slots(location.id, day, hours[0], hours[1], int(location.slot_minutes), zone))
+
+
+@lru_cache(maxsize=2048)
+def _day_slots(location_id: int, day: date, opens_at: str, closes_at: str, minutes: int,
+               zone: ZoneInfo) -> tuple[Slot, ...]:
+    # A pure function of its arguments (Slot is frozen), kept per process: the checkout page
+    # lists every slot of every store for days ahead, and the zone conversions were a fifth
+    # of its time. A changed opening time or slot length is a different key.
+    opens = datetime.combine(day, _clock(opens_at))
+    close_clock = _clock(closes_at)
     closes = datetime.combine(day + timedelta(days=1), time(0)) if close_clock is None else \
         datetime.combine(day, close_clock)
-    step = timedelta(minutes=int(location.slot_minutes))
+    step = timedelta(minutes=minutes)
     slots = []
     start = opens
     while start + step <= closes:  # a slot never runs past closing time
         end = start + step
-        slots.append(Slot(location.id, to_utc(start, zone), to_utc(end, zone), start, end))
+        slots.append(Slot(location_id, to_utc(start, zone), to_utc(end, zone), start, end))
         start = end
-    return slots
+    return tuple(slots)
 
 
 def upcoming_slots(location, now_utc: datetime, days: int, zone: ZoneInfo) -> list[Slot]:

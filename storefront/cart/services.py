@@ -14,13 +14,14 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from ..catalog.models import Product, Sku
 from ..checkout.pricing import offer_for, sku_availability
 from ..database import write_transaction
 from ..errors import ConcurrentUpdate, NotFound, OutOfStock, ValidationFailed
 from ..extensions import db
+from ..plugins.memo import forget_request_memo, request_memo
 from ..settings import get_setting
 from .models import Cart, CartLine
 
@@ -33,18 +34,41 @@ def _buyer():
 
 
 def _load_options():
-    return (selectinload(Cart.lines).selectinload(CartLine.sku).selectinload(Sku.product)
+    # Lines with their SKU and product joined (one query), then the products' images.
+    return (selectinload(Cart.lines).joinedload(CartLine.sku, innerjoin=True).joinedload(Sku.product, innerjoin=True)
             .selectinload(Product.images),)
 
 
+MEMO = "cart.find_cart"
+
+
 def find_cart(user=None, token: str | None = None) -> Cart | None:
+    """The buyer's (or the guest token's) cart with its lines, SKUs and products loaded.
+
+    Memoised for the request until a cart write here (``_forget``): a page
+    finds the cart, then its template slots (coupons, free shipping) and the
+    checkout preview ask again.
+    """
     if user is not None:
+        key = ("user", user.id)
         stmt = select(Cart).where(Cart.user_id == user.id)
     elif token:
+        key = ("token", token)
         stmt = select(Cart).where(Cart.token == token, Cart.user_id.is_(None))
     else:
         return None
-    return db.session.execute(stmt.options(*_load_options())).scalar_one_or_none()
+    memo = request_memo(MEMO)
+    if memo is not None and key in memo:
+        return memo[key]
+    cart = db.session.execute(stmt.options(*_load_options())).scalar_one_or_none()
+    if memo is not None and cart is not None:
+        memo[key] = cart
+    return cart
+
+
+def _forget() -> None:
+    """The memoised cart is stale once the request writes a cart (its lines reload lazily otherwise)."""
+    forget_request_memo(MEMO)
 
 
 def get_cart(create: bool = False, user=None) -> Cart | None:
@@ -56,6 +80,7 @@ def get_cart(create: bool = False, user=None) -> Cart | None:
         return cart
     if user is None:
         token = secrets.token_urlsafe(32)
+    _forget()
     try:
         with write_transaction():
             db.session.add(Cart(user_id=user.id if user is not None else None, token=token, data={}))
@@ -185,6 +210,7 @@ def remember_delivery(cart: Cart, delivery_code: str) -> None:
     """Keep the buyer's delivery choice on the cart (cart and checkout then show the same total)."""
     with write_transaction():
         cart.data = {**(cart.data or {}), "delivery_code": delivery_code}
+    _forget()
 
 
 def merge_guest_cart(user) -> Cart | None:
@@ -222,6 +248,7 @@ def merge_guest_cart(user) -> Cart | None:
         db.session.execute(delete(Cart).where(Cart.id == guest.id))
         _touch(target)
     db.session.expire_all()
+    _forget()
     return find_cart(user)
 
 
@@ -230,6 +257,8 @@ def cart_count(cart: Cart | None) -> int:
 
 
 def _touch(cart: Cart) -> None:
+    """Every change of a cart's lines ends here: bump ``updated_at``, drop the memoised cart."""
     from ..clock import utcnow
 
+    _forget()
     db.session.execute(db.update(Cart).where(Cart.id == cart.id).values(updated_at=utcnow()))

@@ -196,7 +196,11 @@ def choose_delivery(options: list, delivery_code: str | None, remembered: str | 
 def priced_lines(cart, buyer) -> list[PricedLine]:
     from flask_babel import gettext as _
 
+    from ..plugins.host import get_host
+
     lines = []
+    if cart.lines:  # one look-up per plugin for every line, not one per line
+        get_host().hook.prefetch_offers(skus=[line.sku for line in cart.lines], buyer=buyer)
     for cart_line in cart.lines:
         sku = cart_line.sku
         product = sku.product
@@ -252,13 +256,15 @@ def apply_adjustments(lines: list[PricedLine], adjustments: list, shipping: int 
     return discounted, applied
 
 
-def price_cart(cart, buyer, delivery_code: str | None = None, address=None) -> Breakdown:
+def price_cart(cart, buyer, delivery_code: str | None = None, address=None, *,
+               options: list | None = None) -> Breakdown:
     """Price ``cart`` for ``buyer``: THE pricing function (cart page, checkout, API, placing).
 
     ``delivery_code`` picks a delivery option; without it the cart's remembered
     choice (``cart.data["delivery_code"]``) or the first option is used, so
     the cart and checkout pages show the same total. ``address`` is passed to
-    ``delivery_options`` (a dict of address fields or ``None``).
+    ``delivery_options`` (a dict of address fields or ``None``); ``options``
+    are those options when the caller already asked for them (the checkout).
     """
     from flask import current_app
 
@@ -267,7 +273,10 @@ def price_cart(cart, buyer, delivery_code: str | None = None, address=None) -> B
     currency = current_app.config["STOREFRONT_CURRENCY"]
     lines = priced_lines(cart, buyer) if cart is not None else []
     subtotal = sum(line.subtotal for line in lines)
-    options = delivery_options_for(cart, address, buyer) if lines else []
+    if not lines:
+        options = []
+    elif options is None:
+        options = delivery_options_for(cart, address, buyer)
     remembered = (cart.data or {}).get("delivery_code") if cart is not None else None
     chosen = choose_delivery(options, delivery_code, remembered) if lines else None
     shipping = int(chosen.fee) if chosen is not None else None

@@ -199,7 +199,7 @@ def prepare_checkout(buyer, *, delivery_code: str | None = None, address: dict |
     else:
         address_id = None
     options = delivery_options_for(cart, resolved, buyer) if cart is not None and cart.lines else []
-    breakdown = price_cart(cart, buyer, delivery_code=delivery_code, address=resolved)
+    breakdown = price_cart(cart, buyer, delivery_code=delivery_code, address=resolved, options=options)
     chosen = next((o for o in options if o.code == breakdown.delivery_code), None)
     draft = CheckoutDraft(cart=cart, buyer=buyer, breakdown=breakdown, delivery_options=options,
                           delivery=chosen, address=resolved, address_id=address_id, note=note,

@@ -3,11 +3,13 @@ import pluggy
 
 from .types import (Adjustment, Badge, CheckoutGroup, DeliveryOption, MenuItem, Offer,
                     OrderEventInfo, Plugin, Problem, Widget)
+from .memo import forget_request_memo, request_memo
 
 hookimpl = pluggy.HookimplMarker("storefront")
 
 __all__ = ["hookimpl", "Plugin", "Adjustment", "Badge", "CheckoutGroup", "DeliveryOption",
-           "MenuItem", "Offer", "OrderEventInfo", "Problem", "Widget", "hooks"]
+           "MenuItem", "Offer", "OrderEventInfo", "Problem", "Widget", "hooks",
+           "request_memo", "forget_request_memo"]
 
 
 def hooks():

@@ -37,6 +37,17 @@ def product_offer(product, sku, buyer):
 
 
 @hookspec
+def prefetch_offers(skus, buyer):
+    """Optional: ``product_offer`` is about to be asked for each of ``skus``.
+
+    Called before a cart is priced, so a plugin can read what it needs for
+    all of them in one query (into :func:`storefront.plugins.request_memo`)
+    instead of one query per SKU. Return nothing; a plugin that does not
+    implement it is asked SKU by SKU as before.
+    """
+
+
+@hookspec
 def cart_adjustments(cart, lines, subtotal, buyer, delivery, address):
     """Discounts and fees on a cart: return a list of
     :class:`~storefront.plugins.types.Adjustment`.

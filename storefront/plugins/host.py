@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import importlib
 import logging
+from dataclasses import dataclass
+from datetime import datetime
 from importlib.metadata import entry_points
 from typing import Any
 
 import pluggy
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 from flask import Flask, abort, current_app, g, has_app_context
 
 from ..extensions import db
@@ -55,6 +59,7 @@ class PluginHost:
         # A misnamed hook implementation fails here, at start-up, not silently later.
         self.pm.check_pending()
         self.hook = _HookProxy(self)
+        _watch_plugin_state_writes()
 
     @staticmethod
     def _import_manifest(module_path: str) -> Plugin:
@@ -90,31 +95,46 @@ class PluginHost:
             self.app.register_blueprint(bp, url_prefix=prefix + (bp.url_prefix or f"/p/{manifest.name}"))
 
     # enabled state -------------------------------------------------------
-    def states(self) -> dict[str, PluginState]:
-        """Stored plugin states, read once per app context (request/job)."""
-        if has_app_context() and "_plugin_states" in g:
-            return g._plugin_states
+    def snapshot(self) -> "_StatesSnapshot":
+        """Stored plugin states as plain values, read once per app context (request/job).
+
+        One small query per request keeps a switch made in another worker
+        effective on the next request. The values are plain (not ORM rows), so
+        the commits of ``write_transaction()`` do not expire them and the
+        hooks called after a commit cost no reload; a write to
+        ``plugin_states`` in this context drops the snapshot (see
+        ``_watch_plugin_state_writes``).
+        """
+        if has_app_context():
+            cached = g.get("_plugin_states")
+            if cached is not None:
+                return cached
         try:
-            rows = {row.name: row for row in db.session.execute(db.select(PluginState)).scalars()}
+            rows = db.session.execute(db.select(
+                PluginState.name, PluginState.enabled, PluginState.settings, PluginState.version,
+                PluginState.updated_at)).all()
         except Exception:  # table not migrated yet (first start, `flask db upgrade`)
             db.session.rollback()
-            rows = {}
+            rows = []
+        snap = _StatesSnapshot(self, {r.name: StoredState(r.name, bool(r.enabled), dict(r.settings or {}),
+                                                          r.version or 0, r.updated_at) for r in rows})
         if has_app_context():
-            g._plugin_states = rows
-        return rows
+            g._plugin_states = snap
+        return snap
+
+    def states(self) -> dict[str, "StoredState"]:
+        """Stored plugin states by name (plain values; see :meth:`snapshot`)."""
+        return self.snapshot().rows
 
     def forget_states(self) -> None:
         if has_app_context():
             g.pop("_plugin_states", None)
 
     def is_enabled(self, name: str) -> bool:
-        if name not in self.plugins:
-            return False
-        state = self.states().get(name)
-        return state.enabled if state is not None else self.plugins[name].enabled_by_default
+        return name in self.snapshot().enabled
 
     def enabled_names(self) -> frozenset[str]:
-        return frozenset(n for n in self.plugins if self.is_enabled(n))
+        return self.snapshot().enabled
 
     def settings(self, name: str) -> dict[str, Any]:
         manifest = self.plugins[name]
@@ -126,7 +146,7 @@ class PluginHost:
 
     # hook calls ----------------------------------------------------------
     def caller(self, name: str):
-        disabled = frozenset(self.plugins) - self.enabled_names()
+        disabled = self.snapshot().disabled
         if not disabled:
             return getattr(self.pm.hook, name)
         key = (name, disabled)
@@ -162,6 +182,62 @@ class PluginHost:
                 if first:
                     break
         return results
+
+
+@dataclass(frozen=True)
+class StoredState:
+    """One ``plugin_states`` row as plain values (what ``PluginHost.states()`` returns)."""
+
+    name: str
+    enabled: bool
+    settings: dict
+    version: int
+    updated_at: datetime | None
+
+
+class _StatesSnapshot:
+    """The stored states of one request with the derived sets computed once."""
+
+    __slots__ = ("rows", "enabled", "disabled")
+
+    def __init__(self, host: PluginHost, rows: dict[str, StoredState]) -> None:
+        self.rows = rows
+        self.enabled = frozenset(
+            n for n, manifest in host.plugins.items()
+            if (rows[n].enabled if n in rows else manifest.enabled_by_default))
+        self.disabled = frozenset(host.plugins) - self.enabled
+
+
+def _watch_plugin_state_writes() -> None:
+    """Drop this context's snapshot when it writes ``plugin_states`` (once per process).
+
+    Catches every writer -- the owner's Plugins page, a plugin bumping its
+    own version stamp (coupons, promo_popups), the demo, tests -- ORM flush or
+    plain SQL: the next look-up in the same request sees the new values (its
+    own transaction's), and a rollback drops what was read meanwhile.
+    """
+    if getattr(_watch_plugin_state_writes, "_done", False):
+        return
+    _watch_plugin_state_writes._done = True  # type: ignore[attr-defined]
+
+    def _on_execute(_conn, _cursor, statement, _params, _context, _many):
+        if "plugin_states" in statement and has_app_context() \
+                and not statement.lstrip()[:6].upper().startswith("SELECT"):
+            g.pop("_plugin_states", None)
+            g._plugin_states_written = True
+
+    def _on_rollback(*_args):
+        if has_app_context() and g.pop("_plugin_states_written", False):
+            g.pop("_plugin_states", None)
+
+    def _on_commit(*_args):
+        if has_app_context():
+            g.pop("_plugin_states_written", None)
+
+    event.listen(Engine, "before_cursor_execute", _on_execute)
+    event.listen(Engine, "rollback", _on_rollback)
+    event.listen(Engine, "rollback_savepoint", _on_rollback)
+    event.listen(Engine, "commit", _on_commit)
 
 
 def flatten(results: list[Any]) -> list[Any]:

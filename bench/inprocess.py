@@ -1,0 +1,227 @@
+"""In-process figures: CPU time and SQL statements per request, no server, no wrk.
+
+``python bench/inprocess.py [--db sqlite|postgres] [--requests 200] [--profile product_page]``
+
+A fresh database with ``bench-data`` and the bench fixtures (as ``bench/run.py``
+builds it), then the shop and the reference app (b)/(c) are driven through
+Flask's test client in this one process: for each scenario, ``--requests``
+requests, the median of each request's CPU time (``time.process_time``, so
+time spent waiting on another process -- the database server, other helpers'
+work on a shared machine -- is not counted) and the number of SQL statements
+it sent. Use it to compare before/after a change on a busy machine, where
+wrk's throughput is mostly noise; ``--profile NAME`` prints a pyinstrument
+call tree of one scenario (``requirements-bench.txt``).
+
+The flash scenario walks fresh buyers through cart line -> coupon -> checkout
+-> pay with bearer tokens and reports each step and "place+pay" (checkout +
+pay) against the reference checkout (c).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import fixtures, harness  # noqa: E402
+
+PAGES = ["ref_product", "product_page", "cart_page", "checkout_page"]
+
+
+class QueryCounter:
+    """Counts statements sent on an engine (``before_cursor_execute``)."""
+
+    def __init__(self, engines) -> None:
+        from sqlalchemy import event
+
+        self.count = 0
+        self.statements: list[str] | None = None  # set to a list to record them
+        self._event = event
+        self._engines = list(engines)
+        for engine in self._engines:
+            event.listen(engine, "before_cursor_execute", self._on_execute)
+
+    def _on_execute(self, _conn, _cursor, statement, *_args) -> None:
+        self.count += 1
+        if self.statements is not None:
+            self.statements.append(" ".join(statement.split())[:160])
+
+    def close(self) -> None:
+        for engine in self._engines:
+            self._event.remove(engine, "before_cursor_execute", self._on_execute)
+
+
+def _cookie_headers(cookie: str) -> dict:
+    return {"Cookie": cookie, "User-Agent": fixtures.USER_AGENT} if cookie != "-" else {
+        "User-Agent": fixtures.USER_AGENT}
+
+
+def _measure(call, n: int, counter: QueryCounter) -> dict:
+    cpu, queries = [], []
+    for i in range(n):
+        counter.count = 0
+        started = time.process_time()
+        call(i)
+        cpu.append((time.process_time() - started) * 1000)
+        queries.append(counter.count)
+    return {"n": n, "cpu_ms_median": round(statistics.median(cpu), 2),
+            "cpu_ms_p90": round(sorted(cpu)[int(0.9 * (n - 1))], 2),
+            "queries_median": statistics.median(queries), "queries_max": max(queries)}
+
+
+def _page_call(client, rows):
+    def call(i):
+        method, path, cookie, _body = rows[i % len(rows)]
+        response = client.open(path, method=method, headers=_cookie_headers(cookie))
+        if response.status_code != 200:
+            raise SystemExit(f"{path}: HTTP {response.status_code}")
+    return call
+
+
+def _flash(shop, reference, out: Path, n: int, counter: QueryCounter, show: bool = False) -> dict:
+    flash = fixtures.flash_round(shop, out, stock=n + 10, buyers=n, coupon_limit=n // 2, tag=secrets.token_hex(3),
+                                 presale="presale" in shop.extensions["storefront"].host.plugins)
+    buyers = [line.split("\t") for line in Path(flash["buyers_file"]).read_text().splitlines()]
+    client = shop.test_client()
+    steps = {name: ([], []) for name in ("cart", "coupon", "checkout", "pay", "place+pay")}
+
+    def timed(name, fn):
+        counter.count = 0
+        counter.statements = [] if show and not steps[name][0] else None
+        started = time.process_time()
+        response = fn()
+        cpu = (time.process_time() - started) * 1000
+        if counter.statements is not None:
+            print(f"--- flash {name}: {len(counter.statements)} statements", *counter.statements, sep="\n  ",
+                  file=sys.stderr)
+            counter.statements = None
+        steps[name][0].append(cpu)
+        steps[name][1].append(counter.count)
+        if response.status_code >= 500:
+            raise SystemExit(f"flash {name}: HTTP {response.status_code}")
+        return response, cpu, counter.count
+
+    for token, address, uid in buyers:
+        headers = {"Authorization": f"Bearer {token}", "User-Agent": fixtures.USER_AGENT}
+        timed("cart", lambda: client.post("/api/v1/cart/lines", json={"sku_id": flash["sku_id"], "quantity": 1},
+                                          headers=headers))
+        if flash["coupon"]:
+            timed("coupon", lambda: client.post("/api/v1/coupons/apply", json={"code": flash["coupon"]["code"]},
+                                                headers=headers))
+        response, cpu1, q1 = timed("checkout", lambda: client.post("/api/v1/checkout", headers=headers, json={
+            "idempotency_key": f"inproc-{uid}", "delivery_code": "courier", "address_id": int(address)}))
+        ref = ((response.get_json() or {}).get("payment") or {}).get("reference") \
+            if response.status_code in (200, 201) else None
+        if ref is None:
+            continue
+        response, cpu2, q2 = timed("pay", lambda: client.post(f"/api/v1/payments/{ref}/pay-test", json={},
+                                                              headers=headers))
+        if response.status_code == 200:
+            steps["place+pay"][0].append(cpu1 + cpu2)
+            steps["place+pay"][1].append(q1 + q2)
+    result = {name: {"n": len(cpu), "cpu_ms_median": round(statistics.median(cpu), 2) if cpu else None,
+                     "queries_median": statistics.median(q) if q else None}
+              for name, (cpu, q) in steps.items()}
+    ref_client = reference.test_client()
+    result["ref_checkout"] = _measure(lambda i: ref_client.post("/checkout", json={"product_id": 1 + i % 200}),
+                                      n, counter)
+    return result
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    p.add_argument("--pg-db", default="storefront_bench_inprocess", help="PostgreSQL database (dropped, re-created)")
+    p.add_argument("--orders", type=int, default=2000)
+    p.add_argument("--requests", type=int, default=200)
+    p.add_argument("--scenarios", default=",".join(PAGES + ["flash"]))
+    p.add_argument("--profile", default="", help="scenario to profile with pyinstrument (after measuring)")
+    p.add_argument("--show-queries", action="store_true", help="print the statements of one request per page")
+    p.add_argument("--json", default="")
+    args = p.parse_args(argv)
+    wanted = [s for s in args.scenarios.split(",") if s]
+
+    workdir = Path(tempfile.mkdtemp(prefix="sf-inproc-"))
+    url = harness.fresh_database(args.db, workdir, pg_db=args.pg_db)
+    env = harness.bench_env(url, workdir, secrets.token_hex(32))
+    os.environ.update({k: env[k] for k in ("STOREFRONT_DATABASE_URL", "STOREFRONT_SECRET_KEY")})
+    from flask_migrate import upgrade
+
+    from bench.reference_app import create_reference_app, create_tables, ref_db
+    from storefront import create_app
+    from storefront.benchdata import GeneratorConfig, generate
+    from storefront.extensions import db
+
+    shop = create_app(instance_path=env["BENCH_INSTANCE"])
+    with shop.app_context():
+        upgrade(revision="heads")
+        generate(GeneratorConfig(orders=args.orders), db.engine, db.metadata, log=lambda line: None)
+        db.session.remove()
+    create_tables(url)
+    out = workdir / "requests"
+    fixtures.prepare(shop, out)
+    reference = create_reference_app(url)
+    with shop.app_context():
+        engines = [db.engine]
+    with reference.app_context():
+        engines.append(ref_db.engine)
+    counter = QueryCounter(engines)
+    results: dict = {"db": args.db, "orders": args.orders, "requests": args.requests}
+    clients = {"ref_product": reference.test_client()}
+    for name in [w for w in wanted if w in PAGES]:
+        rows = [line.split("\t") for line in (out / f"{name}.tsv").read_text().splitlines()]
+        if name == "ref_product":
+            rows = [(m, path[len("/_ref"):], c, b) for m, path, c, b in rows]
+        client = clients.get(name) or shop.test_client(use_cookies=False)
+        call = _page_call(client, rows)
+        for i in range(5):  # warm-up: template compilation, first imports
+            call(i)
+        results[name] = _measure(call, args.requests, counter)
+        if args.show_queries:
+            counter.statements = []
+            call(0)
+            print(f"--- {name}: {len(counter.statements)} statements", *counter.statements, sep="\n  ",
+                  file=sys.stderr)
+            counter.statements = None
+        if name == args.profile:
+            from pyinstrument import Profiler
+
+            with Profiler(interval=0.0005) as profiler:
+                for i in range(20):
+                    call(i)
+            print(profiler.output_text(unicode=True, color=False, show_all=False), file=sys.stderr)
+    if "flash" in wanted:
+        if args.profile == "flash":
+            from pyinstrument import Profiler
+
+            with Profiler(interval=0.0005) as profiler:
+                results["flash"] = _flash(shop, reference, out, min(args.requests, 100), counter)
+            print(profiler.output_text(unicode=True, color=False, show_all=False), file=sys.stderr)
+        else:
+            results["flash"] = _flash(shop, reference, out, min(args.requests, 100), counter,
+                                      show=args.show_queries)
+    counter.close()
+    ref = results.get("ref_product", {}).get("cpu_ms_median")
+    for name in PAGES:
+        if name in results and ref:
+            results[name]["share_of_ref_b"] = f"{ref / results[name]['cpu_ms_median']:.0%}"
+    flash = results.get("flash")
+    if flash and flash["place+pay"]["cpu_ms_median"]:
+        flash["share_of_ref_c"] = f"{flash['ref_checkout']['cpu_ms_median'] / flash['place+pay']['cpu_ms_median']:.0%}"
+    text = json.dumps(results, indent=2)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,86 @@
+"""A shop like the benchmark's: every bundled plugin enabled, a presale, a store, a wallet coupon.
+
+The query-count tests pin how many SQL statements a page sends (issue 9): a
+regression (an N+1, a cache lost) shows up as a count, never as a timing.
+"""
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import event
+
+from storefront.cart.models import Cart, CartLine
+from storefront.clock import utcnow
+from storefront.extensions import db
+from storefront.plugins.host import get_host
+from tests.checkout.helpers import make_address
+from tests.factories import make_product, make_user, set_plugin_state, sign_in  # noqa: F401
+
+ALL_DAY = {str(d): "00:00-24:00" for d in range(7)}
+
+
+class Statements(list):
+    def matching(self, pattern: str) -> list[str]:
+        return [s for s in self if re.search(pattern, s, re.I)]
+
+
+@contextmanager
+def count_queries():
+    """Collect every statement sent on the shop's engine (BEGIN included, as the bench counts)."""
+    seen = Statements()
+
+    def on_execute(_conn, _cursor, statement, *_args):
+        seen.append(" ".join(statement.split()))
+
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+
+
+def enable_all() -> None:
+    for name in get_host().plugins:
+        set_plugin_state(name, True)
+
+
+@pytest.fixture
+def shop(app):
+    """Plugins on; a 4-SKU product with a presale on two SKUs, five plain products, a pickup store,
+    a claimable coupon in the buyer's wallet, a buyer with an address."""
+    from plugins.coupons import admin_services
+    from plugins.coupons.services import claim
+    from plugins.presale import campaigns
+    from plugins.store_pickup import services as pickup
+
+    enable_all()
+    presale = make_product(name="Presale jacket", price=20000, stock=0, skus=4)
+    now = utcnow()
+    campaigns.create_campaign({
+        "product_id": presale.id, "mode": "full", "starts_at": now - timedelta(hours=1),
+        "ends_at": now + timedelta(days=7), "promise_kind": "date",
+        "ship_by_date": date.today() + timedelta(days=30), "ship_within_days": None, "price": None,
+        "per_buyer_limit": None, "quotas": {presale.skus[0].id: 50, presale.skus[1].id: 50}}, None)
+    plain = [make_product(name=f"Tee {i}", price=5000 + i, stock=50) for i in range(5)]
+    pickup.create_location({"name": "Jing'an store", "address": "1601 Nanjing West Road", "city": "Shanghai",
+                            "province": "Shanghai", "phone": "+86 21 6288 0000", "map_url": "",
+                            "hours": ALL_DAY, "prep_minutes": 0, "slot_minutes": 60, "slot_capacity": 5})
+    coupon = admin_services.create_coupon({"name": "Ten off", "kind": "fixed", "amount": 1000,
+                                           "per_buyer_limit": 2, "claimable": True})
+    buyer = make_user()
+    make_address(buyer)
+    db.session.commit()
+    claim(buyer, coupon.id)
+    db.session.commit()
+    return {"presale": presale, "plain": plain, "buyer": buyer, "coupon": coupon}
+
+
+def give_cart(user, skus) -> Cart:
+    cart = Cart(user_id=user.id, data={}, lines=[CartLine(sku_id=s.id, quantity=1) for s in skus])
+    db.session.add(cart)
+    db.session.commit()
+    return cart

@@ -1,0 +1,73 @@
+"""SQL statements per request on the hot pages (issue 9): pinned counts, not timings."""
+from __future__ import annotations
+
+from tests.checkout.helpers import api_token
+from tests.conftest import new_client
+from tests.factories import sign_in
+
+from .conftest import count_queries, give_cart
+
+
+def _get(app, path, user=None, headers=None):
+    """The second request's statements: the first fills per-process caches (templates, the
+    popups' and claimables' version-stamped caches), as a running shop has them."""
+    client = new_client(app)
+    if user is not None:
+        sign_in(client, user)
+    client.get(path, headers=headers or {})
+    with count_queries() as seen:
+        response = client.get(path, headers=headers or {})
+    return response, seen
+
+
+def test_product_page(app, shop):
+    product = shop["presale"]
+    response, seen = _get(app, f"/products/{product.slug}")
+    print(len(seen), *seen, sep="\n")
+    assert response.status_code == 200 and "Presale" in response.get_data(as_text=True)
+    assert len(seen.matching(r"FROM plugin_states")) == 1
+    # One campaign query for the product's four SKUs, not one per SKU.
+    assert len(seen.matching(r"FROM presale_campaigns")) == 1
+    assert len(seen) <= 8
+
+
+def test_cart_page_with_five_lines(app, shop):
+    buyer = shop["buyer"]
+    give_cart(buyer, [shop["presale"].skus[0], *[p.skus[0] for p in shop["plain"][:4]]])
+    response, seen = _get(app, "/cart/", buyer)
+    print(len(seen), *seen, sep="\n")
+    assert response.status_code == 200 and "Presale jacket" in response.get_data(as_text=True)
+    assert len(seen.matching(r"FROM carts WHERE")) == 1  # the coupon box reuses the page's cart
+    assert len(seen.matching(r"FROM plugin_states")) == 1
+    assert len(seen.matching(r"FROM presale_campaigns")) == 1  # prefetch_offers: one for all lines
+    assert len(seen.matching(r"FROM coupons_wallet")) == 1
+    assert len(seen) <= 14
+
+
+def test_checkout_page_with_five_lines(app, shop):
+    buyer = shop["buyer"]
+    give_cart(buyer, [p.skus[0] for p in shop["plain"]])
+    response, seen = _get(app, "/checkout/", buyer)
+    print(len(seen), *seen, sep="\n")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "store_pickup_slot" in html
+    assert len(seen.matching(r"FROM carts WHERE")) == 1
+    assert len(seen.matching(r"FROM store_pickup_locations")) == 1
+    assert len(seen.matching(r"FROM store_pickup_slot_usage")) <= 1
+    assert len(seen.matching(r"FROM coupons_wallet")) == 1
+    assert len(seen.matching(r"FROM presale_campaigns")) <= 1
+    assert len(seen) <= 16
+
+
+def test_bearer_token_is_one_query(app, shop):
+    headers = api_token(shop["buyer"])
+    response, seen = _get(app, "/api/v1/me", headers=headers)
+    assert response.status_code == 200
+    assert len(seen.matching(r"FROM api_tokens")) == 1
+    assert not seen.matching(r"FROM users WHERE users.id")  # the user came joined with the token
+
+
+def test_bad_token_still_401_in_one_query(app, shop):
+    response, seen = _get(app, "/api/v1/me", headers={"Authorization": "Bearer nope"})
+    assert response.status_code == 401
+    assert len(seen.matching(r"FROM api_tokens")) == 1
