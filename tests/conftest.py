@@ -200,3 +200,22 @@ def csrf_token_from(html: str) -> str:
 
 def is_postgres() -> bool:
     return bool(TEST_DB_URL and TEST_DB_URL.startswith("postgres"))
+
+
+@pytest.fixture(scope="session")
+def chromium_browser():
+    """One Playwright and one headless Debian chromium per test process.
+
+    Playwright's sync API allows one running instance per thread, so every
+    browser test of a process (the popup tests and the journeys, which xdist
+    may put in one worker) shares this one.
+    """
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        instance = pw.chromium.launch(executable_path=os.environ.get("STOREFRONT_CHROMIUM", "/usr/bin/chromium"), headless=True,
+                                      args=["--no-sandbox", "--disable-dev-shm-usage"])
+        try:
+            yield instance
+        finally:
+            instance.close()

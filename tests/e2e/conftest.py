@@ -25,20 +25,14 @@ def pytest_runtest_makereport(item, call):
 
 
 @pytest.fixture(scope="session")
-def browser():
+def browser(request):
     try:
-        from playwright.sync_api import sync_playwright
+        import playwright.sync_api  # noqa: F401
     except ImportError:
         missing("playwright is not installed (pip install -r requirements-dev.txt)")
     if not os.path.exists(CHROMIUM):
         missing(f"no chromium at {CHROMIUM} (apt-get install chromium)")
-    with sync_playwright() as pw:
-        instance = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                      args=["--no-sandbox", "--disable-dev-shm-usage"])
-        try:
-            yield instance
-        finally:
-            instance.close()
+    return request.getfixturevalue("chromium_browser")
 
 
 @pytest.fixture(scope="session")

@@ -54,13 +54,8 @@ def live_server(_app, database_url, instance_dir):
 
 
 @pytest.fixture(scope="session")
-def browser():
-    with playwright_api.sync_playwright() as pw:
-        instance = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            yield instance
-        finally:
-            instance.close()
+def browser(chromium_browser):
+    return chromium_browser
 
 
 @pytest.fixture
