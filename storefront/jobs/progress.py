@@ -23,10 +23,12 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from flask import current_app, has_request_context
 from flask_babel import force_locale, get_locale
+from sqlalchemy import delete, select
 
 from ..clock import utcnow
 from ..database import write_transaction
@@ -37,6 +39,9 @@ log = logging.getLogger(__name__)
 
 JOB_PREFIX = "job:"
 MAX_ERRORS = 5000           # at most one per imported row (imports stop at 5000 rows)
+# A report is read within days of its job; after this a record only grows the settings table
+# (each holds up to MAX_ERRORS error rows). A queued or running record this old lost its worker.
+JOB_RETENTION = timedelta(days=30)
 _ID = re.compile(r"^[0-9a-f]{16}$")
 
 RUNNERS: dict[str, Callable[..., dict]] = {}
@@ -173,3 +178,29 @@ def job_task():
     """The current app's ``run_job`` task (registered on first use in a web process)."""
     app = current_app._get_current_object()
     return register_job_task(app.extensions["storefront"].huey, lambda: app)
+
+
+def purge_old_jobs(now: datetime) -> int:
+    """Delete job records last updated more than :data:`JOB_RETENTION` before ``now`` (a core sweep)."""
+    cutoff = _naive_utc(now) - JOB_RETENTION
+    stale = []
+    # Few rows (one per staff import or code batch), and the age lives inside the JSON value,
+    # which SQLite and PostgreSQL query differently: read the keys and stamps, decide here.
+    for key, value in db.session.execute(select(Setting.key, Setting.value)
+                                         .where(Setting.key.startswith(JOB_PREFIX, autoescape=True))):
+        try:
+            updated = datetime.fromisoformat(str((value or {}).get("updated_at")))
+        except (TypeError, ValueError):
+            updated = None  # a malformed record is never shown (get_job) and can go
+        if updated is None or _naive_utc(updated) < cutoff:
+            stale.append(key)
+    if not stale:
+        return 0
+    with write_transaction():
+        db.session.execute(delete(Setting).where(Setting.key.in_(stale)))
+    return len(stale)
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    """The shop stores naive UTC (``clock.utcnow``); accept an aware datetime too."""
+    return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment

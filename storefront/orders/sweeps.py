@@ -17,6 +17,7 @@ from ..clock import utcnow
 from ..database import write_transaction
 from ..errors import ServiceError
 from ..extensions import db
+from ..jobs.progress import purge_old_jobs
 from ..plugins.host import get_host
 from .models import Order
 from .status import CancelReason, OrderStatus
@@ -126,9 +127,10 @@ def flag_late_shipments(now) -> int:
 
 
 def run_core_sweeps(now) -> dict[str, int]:
-    """Close unpaid orders past their deadline, flag late shipments, auto-confirm shipped ones."""
+    """Close unpaid orders past their deadline, flag late shipments, auto-confirm shipped ones,
+    and forget background-job reports nobody will read any more."""
     return {"orders_closed_unpaid": close_unpaid(now), "orders_flagged_late": flag_late_shipments(now),
-            "orders_auto_confirmed": auto_confirm_shipped(now)}
+            "orders_auto_confirmed": auto_confirm_shipped(now), "jobs_purged": purge_old_jobs(now)}
 
 
 def run_all_sweeps(now=None) -> dict[str, int]:

@@ -163,3 +163,27 @@ def test_queued_job_shows_progress_until_the_worker_runs_it(app, staff_client, m
     status = staff_client.get(f"/admin/jobs/{job_id}.json").get_json()
     assert status["status"] == "done" and status["done"] == 1
     assert _reload(order).status == OrderStatus.SHIPPED
+
+
+def test_the_core_sweep_forgets_reports_older_than_the_retention(app, staff_client):
+    """Job reports (up to 5000 error rows each) must not pile up in the settings table forever."""
+    from datetime import timedelta
+
+    from storefront.clock import utcnow
+    from storefront.orders.sweeps import run_core_sweeps
+
+    order = make_order(make_user(), status=OrderStatus.PAID)
+    old_id = _job_id(_upload(staff_client, f"{order.number},ZTO,ZT100000"))
+    fresh_id = _job_id(_upload(staff_client, "nope,ZTO,ZT100001"))
+    now = utcnow()
+    old = db.session.get(Setting, progress.JOB_PREFIX + old_id)
+    old.value = dict(old.value, updated_at=(now - progress.JOB_RETENTION - timedelta(minutes=1)).isoformat())
+    db.session.add(Setting(key=progress.JOB_PREFIX + "0123456789abcdef", value={"status": "running"}))
+    db.session.add(Setting(key="job_like_but_not_a_job", value={"updated_at": "2000-01-01T00:00:00"}))
+    db.session.commit()
+
+    assert run_core_sweeps(now)["jobs_purged"] == 2  # the old report and the malformed record
+    assert staff_client.get(f"/admin/jobs/{old_id}").status_code == 404
+    assert staff_client.get(f"/admin/jobs/{fresh_id}.json").get_json()["status"] == "done"
+    assert db.session.get(Setting, "job_like_but_not_a_job") is not None
+    assert run_core_sweeps(now)["jobs_purged"] == 0
