@@ -4,7 +4,7 @@ from __future__ import annotations
 import contextvars
 import os
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -40,7 +40,7 @@ def configure_engine(engine: Engine) -> None:
 
 
 @contextmanager
-def write_transaction() -> Iterator[Session]:
+def write_transaction(keep: Iterable[object] = ()) -> Iterator[Session]:
     """Run a block as one short write transaction and commit it.
 
     Whatever the request read before is committed (it wrote nothing) so the
@@ -49,6 +49,13 @@ def write_transaction() -> Iterator[Session]:
     A nested ``write_transaction`` joins the outer one.
     Callbacks registered with :func:`after_commit` run once it has committed,
     outside the transaction, so they may open write transactions of their own.
+
+    ``keep`` are objects the block may use as they were read (e.g. the
+    signed-in buyer whose id and e-mail it copies): the opening commit does
+    not expire them, so using them costs no reload. Anything whose current
+    state matters must not be kept; guards belong in conditional UPDATEs.
+    Objects passed to :func:`keep_after_commit` inside the block survive the
+    closing commit the same way.
     """
     session = db.session
     if _immediate.get():
@@ -56,17 +63,46 @@ def write_transaction() -> Iterator[Session]:
         # break the all-or-nothing promise of the outer block.
         yield session
         return
-    session.commit()
+    _commit_keeping(session, keep)
     token = _immediate.set(True)
     try:
         yield session
-        session.commit()
+        _commit_keeping(session, session.info.pop("keep_after_commit", ()))
     except BaseException:
+        session.info.pop("keep_after_commit", None)
         session.rollback()
         raise
     finally:
         _immediate.reset(token)
     run_after_commit_callbacks()
+
+
+def keep_after_commit(*objects) -> None:
+    """Inside a write transaction: these objects hold exactly what the
+    transaction wrote, so its commit need not expire them (the response
+    built from them then costs no reloads). Whoever wrote one of their rows
+    with a Core UPDATE must have mirrored the values on the object
+    (``set_committed_value``), or must not keep it."""
+    if _immediate.get():
+        db.session.info.setdefault("keep_after_commit", []).extend(objects)
+
+
+def _commit_keeping(session, keep: Iterable[object]) -> None:
+    kept = {id(obj) for obj in keep}
+    if not kept:
+        session.commit()
+        return
+    real = session()  # the scoped session's Session
+    expire = real.expire_on_commit
+    real.expire_on_commit = False
+    try:
+        real.commit()
+    finally:
+        real.expire_on_commit = expire
+    if expire:
+        for obj in list(real.identity_map.values()):
+            if id(obj) not in kept:
+                real.expire(obj)
 
 
 def in_write_transaction() -> bool:

@@ -12,7 +12,7 @@ A use is given back at most once: ``status`` moves from ``used`` to
 from __future__ import annotations
 
 from flask_babel import gettext as _
-from sqlalchemy import select, text
+from sqlalchemy import inspect, select, text
 
 from storefront.clock import utcnow
 from storefront.database import write_transaction
@@ -22,7 +22,7 @@ from storefront.orders.models import Order, OrderAdjustment
 from storefront.orders.status import OrderStatus
 
 from .models import CouponUse
-from .services import PLUGIN_NAME, _ensure_counter, forget_wallet, settings
+from .services import PLUGIN_NAME, forget_wallet, settings
 
 
 def _refuse(message: str) -> CheckoutBlocked:
@@ -43,16 +43,19 @@ def reserve_use(*, coupon_id: int, user_id: int, payment_id: int, order_id: int,
     taken = db.session.execute(text(
         "UPDATE coupons_coupons SET used = used + 1 WHERE id = :id AND active = :on "
         "AND (starts_at IS NULL OR starts_at <= :now) AND (ends_at IS NULL OR ends_at > :now) "
-        "AND (total_quantity IS NULL OR used < total_quantity)"), params).rowcount
-    if taken != 1:
+        "AND (total_quantity IS NULL OR used < total_quantity) RETURNING per_buyer_limit"), params).first()
+    if taken is None:
         raise _refuse(_("The coupon has run out, expired or was paused; it was removed. "
                         "Review your order and submit again."))
-    limit = db.session.scalar(text("SELECT per_buyer_limit FROM coupons_coupons WHERE id = :id"), {"id": coupon_id})
-    _ensure_counter(coupon_id, user_id)
-    sql = "UPDATE coupons_buyer_counts SET used = used + 1 WHERE coupon_id = :c AND user_id = :u"
+    limit = taken.per_buyer_limit
+    # One statement creates the buyer's counter at 1 or moves it up while
+    # under the limit; a refused upsert changes no row.
+    sql = ("INSERT INTO coupons_buyer_counts (coupon_id, user_id, used, claimed) VALUES (:c, :u, 1, 0) "
+           "ON CONFLICT (coupon_id, user_id) DO UPDATE SET used = coupons_buyer_counts.used + 1")
     if limit is not None:
-        sql += " AND used < :limit"
-    mine = db.session.execute(text(sql), {"c": coupon_id, "u": user_id, "limit": limit}).rowcount
+        sql += " WHERE coupons_buyer_counts.used < :limit"
+    mine = 0 if limit is not None and limit < 1 else db.session.execute(
+        text(sql), {"c": coupon_id, "u": user_id, "limit": limit}).rowcount
     if mine != 1:
         raise _refuse(_("You have already used this coupon as often as allowed."))
     if code_id is not None:
@@ -73,8 +76,10 @@ def reserve_use(*, coupon_id: int, user_id: int, payment_id: int, order_id: int,
     return use
 
 
-def _carries_coupon(order_id: int) -> bool:
-    return db.session.scalar(select(OrderAdjustment.id).where(OrderAdjustment.order_id == order_id,
+def _carries_coupon(order) -> bool:
+    if "adjustments" not in inspect(order).unloaded:  # written by this checkout, still in memory
+        return any(adj.source == PLUGIN_NAME for adj in order.adjustments)
+    return db.session.scalar(select(OrderAdjustment.id).where(OrderAdjustment.order_id == order.id,
                                                               OrderAdjustment.source == PLUGIN_NAME).limit(1)) is not None
 
 
@@ -89,7 +94,7 @@ def reserve_for_order(order, checkout) -> CouponUse | None:
     if adj is None:
         return None
     done = db.session.info.setdefault("coupons_reserved", set())
-    if order.payment_id in done or not _carries_coupon(order.id):
+    if order.payment_id in done or not _carries_coupon(order):
         return None
     data = adj.data or {}
     use = reserve_use(coupon_id=int(data["coupon_id"]), user_id=checkout.buyer.id, payment_id=order.payment_id,
@@ -99,7 +104,10 @@ def reserve_for_order(order, checkout) -> CouponUse | None:
     # A later checkout of this cart starts from the wallet pre-selection again.
     cart = checkout.cart
     if cart is not None and (cart.data or {}).get(PLUGIN_NAME):
-        cart.data = {k: v for k, v in cart.data.items() if k != PLUGIN_NAME}
+        # The checkout may hold the cart as priced: what other plugins stored
+        # meanwhile must survive, so rewrite the current value.
+        db.session.refresh(cart, attribute_names=["data"])
+        cart.data = {k: v for k, v in (cart.data or {}).items() if k != PLUGIN_NAME}
     return use
 
 

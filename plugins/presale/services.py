@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import select, text
+from sqlalchemy import inspect, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storefront.clock import utcnow
@@ -203,8 +203,7 @@ def validate_checkout(checkout) -> list[Problem]:
 def order_placing(order: Order, checkout) -> None:
     """Reserve quota and the buyer's limit for the order's presale lines; refuse forged or stale ones."""
     now = utcnow()
-    lines = db.session.execute(select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.id)
-                               ).scalars().all()
+    lines = list(order.lines)  # a new order's lines are still in memory (ordered by id)
     taken: list[tuple[OrderLine, Campaign, Quota]] = []
     plain = 0
     for line in lines:
@@ -242,6 +241,7 @@ def order_placing(order: Order, checkout) -> None:
         return_deposit=bool(first.return_deposit), created_at=now)
     db.session.add(record)
     db.session.flush()
+    db.session.info.setdefault("presale_orders", {})[order.id] = record
     for line, campaign, quota in taken:
         db.session.add(Reservation(presale_order_id=record.id, order_id=order.id, line_id=line.id,
                                    quota_id=quota.id, campaign_id=campaign.id, user_id=order.user_id,
@@ -280,7 +280,20 @@ def payment_due(order: Order) -> int | None:
 
 
 def presale_order(order_id: int) -> PresaleOrder | None:
-    return db.session.execute(select(PresaleOrder).where(PresaleOrder.order_id == order_id)).scalar_one_or_none()
+    # Several hooks ask for the same order's record within one transaction
+    # (order_placing then payment_due; ship_promise then notification_lines):
+    # a record loaded or written in the current transaction is still fresh
+    # (the commit expires it), so it is answered without a round trip.
+    known = db.session.info.setdefault("presale_orders", {})
+    record = known.get(order_id)
+    if record is not None:
+        state = inspect(record)
+        if state.persistent and not state.expired_attributes and record.order_id == order_id:
+            return record
+    record = db.session.execute(select(PresaleOrder).where(PresaleOrder.order_id == order_id)).scalar_one_or_none()
+    if record is not None:
+        known[order_id] = record
+    return record
 
 
 def release_order(order_id: int, now: datetime | None = None) -> int:

@@ -21,13 +21,14 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..accounts.models import Address
 from ..cart.models import Cart, CartLine
 from ..cart.services import find_cart
 from ..clock import utcnow
-from ..database import write_transaction
-from ..errors import CheckoutBlocked, Conflict, NotFound, OutOfStock, ValidationFailed
+from ..database import keep_after_commit, write_transaction
+from ..errors import CheckoutBlocked, Conflict, NotFound, OutOfStock, ServiceError, ValidationFailed
 from ..extensions import db
 from ..orders.models import Order, OrderAdjustment, OrderLine
 from ..orders.status import OrderStatus
@@ -251,12 +252,21 @@ def place_order(buyer, *, idempotency_key: str, delivery_code: str | None = None
     OutOfStock ("Sold out: <name>"), ValidationFailed or Conflict.
     """
     idempotency_key = clean_idempotency_key(idempotency_key)
-    existing = find_checkout(buyer, idempotency_key)
-    if existing is not None:
-        return existing
-    draft = prepare_checkout(buyer, delivery_code=delivery_code, address=address, address_id=address_id,
-                             note=note, strict=True, extra=extra)
+    # A repeated key is looked up only when this submission cannot be placed
+    # (its cart is usually empty by then) or when the payment INSERT below
+    # hits the key's unique index: the first checkout needs no extra SELECT.
+    try:
+        draft = prepare_checkout(buyer, delivery_code=delivery_code, address=address, address_id=address_id,
+                                 note=note, strict=True, extra=extra)
+    except ServiceError:
+        existing = find_checkout(buyer, idempotency_key)
+        if existing is not None:
+            return existing
+        raise
     if draft.problems:
+        existing = find_checkout(buyer, idempotency_key)
+        if existing is not None:
+            return existing
         raise CheckoutBlocked(
             "; ".join(p.message for p in draft.problems),
             details={"problems": [{"code": p.code, "message": p.message, "source": p.source, "field": p.field}
@@ -284,7 +294,11 @@ def _write_checkout(draft: CheckoutDraft, key: str, provider: str) -> CheckoutRe
     buyer, breakdown = draft.buyer, draft.breakdown
     actor = Actor.of(buyer)
     host = get_host()
-    with write_transaction():
+    # The buyer and the cart as priced: the conditional DELETEs below check
+    # the cart did not change, so reloading them would only cost round trips.
+    cart = draft.cart
+    keep = [buyer, cart, *(cart.lines if cart is not None else ())]
+    with write_transaction(keep=keep):
         now = utcnow()
         # First write: the payment. A duplicate key fails right here, before any stock moves.
         payment = Payment(reference=secrets.token_hex(12), idempotency_key=key, user_id=buyer.id,
@@ -324,6 +338,9 @@ def _write_checkout(draft: CheckoutDraft, key: str, provider: str) -> CheckoutRe
         if charged != payment.amount:  # a deposit: the payment charges less than the orders' totals
             payment.amount = charged
             db.session.flush()
+        # Everything the response shows was written just now: no reloads after the commit.
+        set_committed_value(payment, "orders", orders)
+        keep_after_commit(payment, *orders, *(child for o in orders for child in (*o.lines, *o.adjustments)))
     return CheckoutResult(payment=payment, orders=orders, created=True)
 
 
@@ -334,7 +351,9 @@ def _link_payment(order: Order, payment: Payment, due, now) -> int:
     elif isinstance(due, bool) or not isinstance(due, int) or not (0 < due <= order.total):
         raise Conflict(_("The amount due for this order is inconsistent; nothing was charged."),
                        code="pricing_error", details={"order": order.number, "due": str(due)})
-    db.session.add(OrderPayment(order_id=order.id, payment_id=payment.id, amount=due, created_at=now))
+    # Core: nothing in the request uses the row as an object, so it needs no RETURNING nor ORM bookkeeping.
+    db.session.execute(OrderPayment.__table__.insert().values(order_id=order.id, payment_id=payment.id,
+                                                              amount=due, refunded=0, created_at=now))
     return due
 
 
@@ -353,27 +372,29 @@ def _write_order(draft: CheckoutDraft, group: CheckoutGroup, part: Breakdown, pa
         placed_at=now, pay_deadline=deadline,
         data={"address": address or None, "group": {"key": group.key, "label": group.label,
                                                     "ship_promise": group.ship_promise}},
+        # Built through the relationships, so one flush writes the order and
+        # all its lines (one batched INSERT) and the collections need no load later.
+        lines=[OrderLine(sku_id=line.sku_id, product_id=line.product_id,
+                         product_name=line.product_name, sku_code=line.sku_code, sku_label=line.sku_label,
+                         unit_price=line.unit_price, quantity=line.quantity, line_subtotal=line.subtotal,
+                         discount=line.discount, paid_amount=line.paid, refunded_amount=0,
+                         data={"ship_promise": line.ship_promise, "group": line.group,
+                               "badges": [getattr(b, "text", str(b)) for b in line.badges],
+                               # Its plugin took (and gives back) the quantity: close must not restock spot stock.
+                               **({"no_stock_release": True} if line.own_stock else {})})
+               for line in part.lines],
+        adjustments=[],
     )
     db.session.add(order)
     db.session.flush()
-    line_ids: dict[int, int] = {}
-    for line in part.lines:
-        row = OrderLine(order_id=order.id, sku_id=line.sku_id, product_id=line.product_id,
-                        product_name=line.product_name, sku_code=line.sku_code, sku_label=line.sku_label,
-                        unit_price=line.unit_price, quantity=line.quantity, line_subtotal=line.subtotal,
-                        discount=line.discount, paid_amount=line.paid, refunded_amount=0,
-                        data={"ship_promise": line.ship_promise, "group": line.group,
-                              "badges": [getattr(b, "text", str(b)) for b in line.badges],
-                              # Its plugin took (and gives back) the quantity: close must not restock spot stock.
-                              **({"no_stock_release": True} if line.own_stock else {})})
-        db.session.add(row)
-        db.session.flush()
-        line_ids[line.sku_id] = row.id
+    # Adjustments name the lines they are allocated to by id, known only now.
+    line_ids = {row.sku_id: row.id for row in order.lines}
     for position, adj in enumerate(part.adjustments):
-        db.session.add(OrderAdjustment(
-            order_id=order.id, position=position, kind=adj.kind, code=adj.code, label=str(adj.label),
+        order.adjustments.append(OrderAdjustment(
+            position=position, kind=adj.kind, code=adj.code, label=str(adj.label),
             source=adj.source, amount=adj.amount, data=dict(adj.data or {}),
             allocation={str(line_ids[sku]): share for sku, share in adj.allocation.items()},
         ))
-    db.session.flush()
+    if part.adjustments:
+        db.session.flush()
     return order

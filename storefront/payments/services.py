@@ -18,11 +18,15 @@ import secrets
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select, text, update
+from sqlalchemy import or_, select, text, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
+from ..accounts.models import User
 from ..clock import utcnow
-from ..database import write_transaction
+from ..database import keep_after_commit, write_transaction
 from ..errors import Conflict, NotFound, ServiceError, ValidationFailed
 from ..extensions import db
 from ..notify.services import queue_order_notification
@@ -120,7 +124,7 @@ def record_failure(payment: Payment, message: str = "") -> Payment:
 
 
 def confirm_payment(provider_ref: str, amount: int, *, payment_reference: str, provider_name: str | None = None,
-                    actor: Actor = SYSTEM) -> Payment:
+                    actor: Actor = SYSTEM, payment: Payment | None = None) -> Payment:
     """Mark a payment paid and apply it to its orders; idempotent by ``provider_ref``.
 
     A second call with the same ``provider_ref`` changes nothing and returns
@@ -130,17 +134,36 @@ def confirm_payment(provider_ref: str, amount: int, *, payment_reference: str, p
     order that closed meanwhile (timed out) is not reopened: the payment
     records ``needs_refund`` and that order's share is refunded through the
     provider, with a timeline event.
+
+    ``payment`` is the Payment named by ``payment_reference`` when the caller
+    has already loaded it (e.g. to check its owner), saving the lookup.
     """
     provider_ref = (provider_ref or "").strip()
     if not provider_ref or len(provider_ref) > 120:
         raise ValidationFailed(_("Missing provider reference."), field="provider_ref")
-    done = db.session.execute(select(Payment).where(Payment.provider_ref == provider_ref)).scalar_one_or_none()
+    reference = str(payment_reference)[:40]
+    if payment is not None and payment.reference != reference:
+        payment = None
+    if payment is not None and payment.provider_ref == provider_ref:
+        return payment  # confirmed before with this very reference
+    if payment is not None and payment.provider_ref is None:
+        # Pending: the provider reference is unique, so the claim below
+        # fails (IntegrityError) if another payment already has it.
+        rows = []
+    else:
+        # One round trip for both: the payment already confirmed with this
+        # provider reference (idempotency) and the payment to confirm.
+        wanted = Payment.provider_ref == provider_ref
+        if payment is None:
+            wanted = or_(wanted, Payment.reference == reference)
+        rows = db.session.execute(select(Payment).where(wanted)).scalars().all()
+    done = next((row for row in rows if row.provider_ref == provider_ref), None)
     if done is not None:
         if done.reference != payment_reference:
             raise Conflict(_("That provider reference belongs to another payment."), code="provider_ref_conflict")
         return done
-    payment = db.session.execute(select(Payment).where(Payment.reference == str(payment_reference)[:40])
-                                 ).scalar_one_or_none()
+    if payment is None:
+        payment = next((row for row in rows if row.reference == reference), None)
     if payment is None:
         raise NotFound(_("We could not find that payment."))
     if provider_name is not None and payment.provider != provider_name:
@@ -148,44 +171,64 @@ def confirm_payment(provider_ref: str, amount: int, *, payment_reference: str, p
     if isinstance(amount, bool) or not isinstance(amount, int) or amount != payment.amount:
         raise ValidationFailed(_("The paid amount does not match the payment."), code="amount_mismatch",
                                field="amount", details={"expected": payment.amount})
+    # Read before the transaction: its opening commit expires the object.
+    payment_id, reference, data = payment.id, payment.reference, payment.data
     late: list[tuple[int, int]] = []
+    claimed = 0
+    # The payment is kept as read: the claim below is what decides, and it is
+    # mirrored on the object once won. So is the payer as signed in, whose
+    # e-mail and locale the notification copies.
+    payer = db.session.identity_map.get(identity_key(User, payment.user_id)) if payment.user_id else None
     try:
-        with write_transaction():
+        with write_transaction(keep=(payment, payer) if payer is not None else (payment,)):
             paid_at = utcnow()
             claimed = db.session.execute(
-                update(Payment).where(Payment.id == payment.id, Payment.status == PaymentStatus.PENDING)
+                update(Payment).where(Payment.id == payment_id, Payment.status == PaymentStatus.PENDING)
                 .values(status=PaymentStatus.PAID, provider_ref=provider_ref, paid_at=paid_at)
-                .execution_options(synchronize_session=False))
-            if claimed.rowcount == 1:
-                late = _pay_orders(payment, paid_at, actor)
+                .execution_options(synchronize_session=False)).rowcount
+            if claimed == 1:
+                late, orders = _pay_orders(payment_id, reference, data, paid_at, actor)
+                for key, value in (("status", PaymentStatus.PAID), ("provider_ref", provider_ref),
+                                   ("paid_at", paid_at), ("orders", orders)):
+                    set_committed_value(payment, key, value)
+                if late:
+                    set_committed_value(payment, "data", _needs_refund(data, late))
+                keep_after_commit(payment, *orders, *_loaded_children(orders))
     except IntegrityError:
         db.session.rollback()
         raise Conflict(_("That provider reference belongs to another payment."),
                        code="provider_ref_conflict") from None
-    db.session.expire_all()
-    payment = db.session.get(Payment, payment.id)
-    if payment.provider_ref != provider_ref:
-        raise Conflict(_("This payment was already paid."), code="already_paid")
+    if claimed != 1:
+        # Someone else confirmed it meanwhile: with this reference (a retry) or another one.
+        db.session.expire(payment)
+        if payment.provider_ref != provider_ref:
+            raise Conflict(_("This payment was already paid."), code="already_paid")
     for order_id, due in late:
         _refund_late(payment, order_id, due)
     return payment
 
 
-def _pay_orders(payment: Payment, paid_at, actor: Actor) -> list[tuple[int, int]]:
+def _pay_orders(payment_id: int, reference: str, payment_data, paid_at, actor: Actor
+                ) -> tuple[list[tuple[int, int]], list[Order]]:
     host = get_host()
     late: list[tuple[int, int]] = []
-    links = db.session.execute(select(OrderPayment).where(OrderPayment.payment_id == payment.id)
-                               .order_by(OrderPayment.order_id)).scalars().all()
-    for link in links:
-        order = db.session.get(Order, link.order_id, populate_existing=True)
+    # With their lines and adjustments (the "paid" notification shows them), in one round trip.
+    rows = db.session.execute(
+        select(OrderPayment.amount, Order).join(Order, Order.id == OrderPayment.order_id)
+        .where(OrderPayment.payment_id == payment_id).order_by(OrderPayment.order_id)
+        .options(joinedload(Order.lines), joinedload(Order.adjustments))
+        .execution_options(populate_existing=True)).unique().all()
+    for amount, order in rows:
         # Money counts towards a pending order only; the status condition makes
-        # a concurrent close and this payment exclude each other.
+        # a concurrent close and this payment exclude each other. RETURNING
+        # gives the row as written, so the order needs no reload.
         applied = db.session.execute(
             text("UPDATE orders SET paid_total = paid_total + :a "
-                 "WHERE id = :id AND status = :pending AND paid_total + :a <= total"),
-            {"a": link.amount, "id": order.id, "pending": OrderStatus.PENDING_PAYMENT.value}).rowcount
-        if applied == 1:
-            db.session.refresh(order)
+                 "WHERE id = :id AND status = :pending AND paid_total + :a <= total "
+                 "RETURNING paid_total, total, status"),
+            {"a": amount, "id": order.id, "pending": OrderStatus.PENDING_PAYMENT.value}).first()
+        if applied is not None:
+            _mirror(order, applied)
             if order.paid_total >= order.total:
                 # The UPDATE above holds the row, so this conditional transition wins.
                 ship_by = host.hook.ship_promise(order=order, paid_at=paid_at)
@@ -194,27 +237,45 @@ def _pay_orders(payment: Payment, paid_at, actor: Actor) -> list[tuple[int, int]
                 queue_order_notification(order, "order_paid")
                 continue
             record_event(order, "part_paid", actor=actor, source="core",
-                         data={"amount": link.amount, "payment": payment.reference,
+                         data={"amount": amount, "payment": reference,
                                "paid_total": order.paid_total, "total": order.total})
             continue
         # Received but not needed (the order closed, or was paid meanwhile):
         # count it as received so the refund of exactly this share is allowed.
-        db.session.execute(text("UPDATE orders SET paid_total = paid_total + :a WHERE id = :id"),
-                           {"a": link.amount, "id": order.id})
-        db.session.refresh(order)
-        if link.amount > 0:
-            late.append((order.id, link.amount))
+        _mirror(order, db.session.execute(
+            text("UPDATE orders SET paid_total = paid_total + :a WHERE id = :id "
+                 "RETURNING paid_total, total, status"), {"a": amount, "id": order.id}).one())
+        if amount > 0:
+            late.append((order.id, amount))
         closed = OrderStatus(order.status) == OrderStatus.CLOSED
         record_event(order, "payment_after_close" if closed else "payment_not_needed", actor=actor, source="core",
                      reason=_("Payment arrived after the order closed; it will be refunded.") if closed
                      else _("Payment arrived for an order that no longer needed it; it will be refunded."),
-                     data={"payment": payment.reference, "amount": link.amount})
+                     data={"payment": reference, "amount": amount})
     if late:
-        data = dict(payment.data or {})
-        data["needs_refund"] = [{"order_id": oid, "amount": due, "refund_id": None} for oid, due in late]
-        db.session.execute(update(Payment).where(Payment.id == payment.id).values(data=data)
+        db.session.execute(update(Payment).where(Payment.id == payment_id)
+                           .values(data=_needs_refund(payment_data, late))
                            .execution_options(synchronize_session=False))
-    return late
+    return late, [order for _amount, order in rows]
+
+
+def _needs_refund(payment_data, late: list[tuple[int, int]]) -> dict:
+    data = dict(payment_data or {})
+    data["needs_refund"] = [{"order_id": oid, "amount": due, "refund_id": None} for oid, due in late]
+    return data
+
+
+def _loaded_children(orders: list[Order]) -> list:
+    """The lines and adjustments already loaded in this transaction (fresh, unchanged since)."""
+    return [child for order in orders for key in ("lines", "adjustments") if key in order.__dict__
+            for child in order.__dict__[key]]
+
+
+def _mirror(order: Order, row) -> None:
+    """Put the columns an UPDATE ... RETURNING gave back on the order without making it dirty."""
+    set_committed_value(order, "paid_total", row.paid_total)
+    set_committed_value(order, "total", row.total)
+    set_committed_value(order, "status", OrderStatus(row.status))
 
 
 def _refund_late(payment: Payment, order_id: int, due: int) -> None:
