@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import g, has_app_context
+from flask import current_app, g, has_app_context
 
 from .extensions import db
 from .settings_models import Setting
@@ -38,16 +38,39 @@ def get_setting(key: str) -> Any:
 
 
 def all_settings() -> dict[str, Any]:
-    """Defaults overlaid with stored values; read once per request."""
-    if has_app_context() and "_shop_settings" in g:
-        return g._shop_settings
+    """Defaults overlaid with stored values; read once per request.
+
+    Every page needs both these and the plugin states, so the first of the two
+    to be asked for reads both in one round trip (``PluginHost.snapshot``).
+    """
+    if has_app_context():
+        if "_shop_settings" in g:
+            return g._shop_settings
+        if "_plugin_states" not in g:
+            state = current_app.extensions.get("storefront")
+            host = getattr(state, "host", None)
+            if host is not None:
+                host.snapshot()
+                if "_shop_settings" in g:
+                    return g._shop_settings
     values = dict(SHOP_DEFAULTS)
-    # "job:<id>" rows are background-job progress (storefront.jobs.progress), not settings.
-    for row in db.session.execute(db.select(Setting).where(~Setting.key.startswith("job:"))).scalars():
+    for row in db.session.execute(db.select(Setting.key, Setting.value).where(STORED)).all():
         values[row.key] = row.value
     if has_app_context():
         g._shop_settings = values
     return values
+
+
+# "job:<id>" rows are background-job progress (storefront.jobs.progress), not settings.
+STORED = ~Setting.key.startswith("job:")
+
+
+def remember_settings(rows) -> None:
+    """This request's settings from ``(key, value)`` rows read elsewhere (the plugin snapshot)."""
+    values = dict(SHOP_DEFAULTS)
+    for key, value in rows:
+        values[key] = value
+    g._shop_settings = values
 
 
 def set_settings(changes: dict[str, Any]) -> None:

@@ -86,3 +86,50 @@ def promotion_claimable(ref) -> bool | None:
     if coupon is None:
         return None
     return coupon.claimable(utcnow())
+
+
+@dataclass(frozen=True)
+class OfferedCoupon:
+    """What the coupon boxes show of a claimable coupon (``describe`` reads the rule fields)."""
+
+    id: int
+    name: str
+    kind: str
+    percent_bp: int
+    max_discount: int
+    amount: int
+    step: int
+    tiers: tuple
+    min_spend: int
+    product_ids: tuple
+    per_buyer_limit: int | None
+    active: bool
+    starts_at: datetime | None
+    ends_at: datetime | None
+
+    def is_live(self, now: datetime) -> bool:
+        return (self.active and (self.starts_at is None or self.starts_at <= now)
+                and (self.ends_at is None or now < self.ends_at))
+
+
+def offered_coupons(now: datetime | None = None) -> list[OfferedCoupon]:
+    """``services.claimable_coupons()`` for the coupon boxes of buyer pages, from the per-process
+    cache (same stamp and TTL as :func:`claimable_by_code`): the product, cart and checkout
+    pages each showed it with one more query. Live-ness is decided per call; a quota running
+    out bumps the stamp (``services.claim``), so a coupon all claimed is not offered."""
+    now = now or utcnow()
+    cache = current_app.extensions.setdefault(CACHE_KEY, {})
+    stamp = _stamp()
+    entry = cache.get("offered")
+    if entry is None or entry[0] != stamp or time.monotonic() - entry[1] >= CACHE_TTL_SECONDS:
+        rows = db.session.execute(select(Coupon).where(Coupon.claimable.is_(True), Coupon.active.is_(True))
+                                  .order_by(Coupon.id)).scalars()
+        items = tuple(
+            OfferedCoupon(id=c.id, name=c.name, kind=c.kind, percent_bp=c.percent_bp or 0,
+                          max_discount=c.max_discount or 0, amount=c.amount or 0, step=c.step or 0,
+                          tiers=tuple(tuple(t) for t in (c.tiers or [])), min_spend=c.min_spend or 0,
+                          product_ids=tuple(c.product_ids or ()), per_buyer_limit=c.per_buyer_limit,
+                          active=bool(c.active), starts_at=c.starts_at, ends_at=c.ends_at)
+            for c in rows if c.claim_quota is None or c.claimed < c.claim_quota)
+        entry = cache["offered"] = (stamp, time.monotonic(), items)
+    return [c for c in entry[2] if c.is_live(now)]

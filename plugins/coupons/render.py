@@ -15,7 +15,8 @@ def _buyer():
 def _context(breakdown, where: str) -> dict:
     from storefront.cart.services import get_cart
 
-    from .services import claimable_coupons, claimed_counts, selection_for, wallet_rows
+    from .claimables import offered_coupons as claimable_coupons
+    from .services import claimed_counts, selection_for, wallet_rows
 
     buyer = _buyer()
     context = {"buyer": buyer, "where": where, "describe": describe, "selection": None, "wallet": [],
@@ -52,7 +53,8 @@ def checkout_summary(context) -> Markup:
 def product_page(context) -> Markup | None:
     product = context.get("product")
     buyer = _buyer()
-    from .services import claimable_coupons, claimed_counts
+    from .claimables import offered_coupons as claimable_coupons
+    from .services import claimed_counts
 
     coupons = [c for c in claimable_coupons() if not c.product_ids or (product is not None and
                                                                         product.id in c.product_ids)]

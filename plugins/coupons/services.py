@@ -16,11 +16,11 @@ import re
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
-from sqlalchemy import select, text
+from sqlalchemy import inspect, select, text, update
 
 from storefront.cart.models import Cart
 from storefront.clock import utcnow
-from storefront.database import write_transaction
+from storefront.database import keep_after_commit, write_transaction
 from storefront.errors import Conflict, NotFound, ValidationFailed
 from storefront.extensions import db
 from storefront.plugins import Adjustment, forget_request_memo, request_memo
@@ -224,11 +224,19 @@ def _chosen_selection(cart, buyer, lines, delivery, choice: dict) -> Selection |
                      problem=reason or result.reason)
 
 
-def _store_choice(cart: Cart, value: dict) -> None:
+def _store_choice(cart: Cart, value: dict, keep: tuple = ()) -> None:
+    """Write the choice into ``cart.data`` (read again under the write lock: other keys may have
+    changed). ``keep`` are rows the caller answers with (the coupon): as read, not reloaded."""
     forget_wallet()
-    with write_transaction():
-        row = db.session.get(Cart, cart.id)
-        row.data = {**(row.data or {}), DATA_KEY: value}
+    state = inspect(cart)
+    # The identity key, not cart.id: the opening commit expired the cart, and reading it
+    # back (with its lines) only to learn its id cost two queries.
+    cart_id = state.identity[0] if state.key is not None else cart.id
+    with write_transaction(keep=keep):
+        keep_after_commit(*keep)
+        data = db.session.execute(select(Cart.data).where(Cart.id == cart_id)).scalar_one_or_none()
+        db.session.execute(update(Cart).where(Cart.id == cart_id).values(
+            data={**(data or {}), DATA_KEY: value}, updated_at=utcnow()))
 
 
 def find_code(raw) -> tuple[Coupon, CouponCode | None]:
@@ -244,11 +252,16 @@ def find_code(raw) -> tuple[Coupon, CouponCode | None]:
     return db.session.get(Coupon, row.coupon_id), row
 
 
-def _priced(cart, buyer):
-    """The cart's priced lines and delivery, without any coupon (to check a new choice)."""
+def _priced(cart, buyer, coupon=None):
+    """The cart's priced lines and delivery, without any coupon (to check a new choice).
+
+    Only a shipping coupon looks at the delivery (``rules.evaluate``): for any other
+    ``coupon`` the delivery options (store stock look-ups) are not asked for."""
     from storefront.checkout.pricing import choose_delivery, delivery_options_for, priced_lines
 
     lines = priced_lines(cart, buyer)
+    if coupon is not None and coupon.kind != "shipping":
+        return lines, None
     options = delivery_options_for(cart, None, buyer) if lines else []
     delivery = choose_delivery(options, None, (cart.data or {}).get("delivery_code")) if lines else None
     return lines, delivery
@@ -262,12 +275,12 @@ def apply_code(buyer, cart: Cart | None, raw) -> Coupon:
     reason = unusable_reason(coupon, buyer, code_id=row.id if row else None)
     if reason:
         raise ValidationFailed(reason, field="code", code="coupon_unusable")
-    lines, delivery = _priced(cart, buyer)
+    lines, delivery = _priced(cart, buyer, coupon)
     result = evaluate(coupon, lines, _skus(cart), delivery)
     if not result.applies:
         raise ValidationFailed(result.reason, field="code", code="coupon_not_applicable")
     _store_choice(cart, {"coupon_id": coupon.id, "code_id": row.id if row else None, "wallet_id": None,
-                         "code": normalize_code(raw)})
+                         "code": normalize_code(raw)}, keep=(coupon,))
     return coupon
 
 
@@ -282,7 +295,7 @@ def choose_wallet_coupon(buyer, cart: Cart | None, wallet_id) -> Coupon:
     reason = unusable_reason(row.coupon, buyer, wallet_id=row.id)
     if reason:
         raise ValidationFailed(reason, field="wallet_id", code="coupon_unusable")
-    lines, delivery = _priced(cart, buyer)
+    lines, delivery = _priced(cart, buyer, row.coupon)
     result = evaluate(row.coupon, lines, _skus(cart), delivery)
     if not result.applies:
         raise ValidationFailed(result.reason, field="wallet_id", code="coupon_not_applicable")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, StringField
+from wtforms import Form, HiddenField, StringField
 from wtforms.validators import InputRequired
 
 
@@ -21,3 +21,11 @@ class UpdateLineForm(FlaskForm):
 
 class RemoveLineForm(FlaskForm):
     sku_id = HiddenField(validators=[InputRequired()])
+
+
+class LineQuantityField(Form):
+    """The quantity input of one cart line as the cart page shows it (the same field as
+    ``UpdateLineForm.quantity``). A plain form: the page renders one per line, and a
+    FlaskForm each would build its CSRF machinery and translations again for nothing --
+    the page writes the CSRF token into each line's form itself."""
+    quantity = StringField(_l("Quantity"), validators=[InputRequired(message=_l("Enter a quantity."))])

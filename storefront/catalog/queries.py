@@ -62,6 +62,12 @@ def _eager():
     return (selectinload(Product.skus), selectinload(Product.images), joinedload(Product.category))
 
 
+def _eager_one():
+    # One product: its few SKUs joined into the product's row (one round trip fewer than
+    # a separate SKU query); images stay a second query (a join of both would multiply rows).
+    return (joinedload(Product.skus), selectinload(Product.images), joinedload(Product.category))
+
+
 def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -88,14 +94,14 @@ def list_products(*, q: str | None = None, category_id: int | None = None, after
 
 
 def get_product(slug: str, *, active_only: bool = True) -> Product | None:
-    stmt = select(Product).options(*_eager()).where(Product.slug == slug)
+    stmt = select(Product).options(*_eager_one()).where(Product.slug == slug)
     if active_only:
         stmt = stmt.where(Product.active.is_(True))
     return db.session.execute(stmt).scalars().unique().one_or_none()
 
 
 def get_product_by_id(product_id: int) -> Product | None:
-    stmt = select(Product).options(*_eager()).where(Product.id == product_id)
+    stmt = select(Product).options(*_eager_one()).where(Product.id == product_id)
     return db.session.execute(stmt).scalars().unique().one_or_none()
 
 

@@ -23,6 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
+from sqlalchemy import inspect as sa_inspect
+
 from ..money import allocate_capped
 
 
@@ -216,7 +218,9 @@ def priced_lines(cart, buyer) -> list[PricedLine]:
             problem = _("Sold out")
         elif cart_line.quantity > available:
             problem = _("Only %(n)s left", n=available)
-        cover = product.cover
+        # Only when the images are loaded already: no cart view shows them, and loading
+        # them here would be one query per product.
+        cover = None if "images" in sa_inspect(product).unloaded else product.cover
         lines.append(PricedLine(
             sku_id=sku.id, product_id=product.id, product_name=product.name, product_slug=product.slug,
             sku_code=sku.code, sku_label=sku.label, unit_price=unit_price, quantity=cart_line.quantity,

@@ -109,13 +109,17 @@ class PluginHost:
             cached = g.get("_plugin_states")
             if cached is not None:
                 return cached
+        with_settings = has_app_context() and "_shop_settings" not in g
         try:
-            rows = db.session.execute(db.select(
-                PluginState.name, PluginState.enabled, PluginState.settings, PluginState.version,
-                PluginState.updated_at)).all()
+            rows = db.session.execute(_states_query(with_settings)).all()
         except Exception:  # table not migrated yet (first start, `flask db upgrade`)
             db.session.rollback()
-            rows = []
+            rows, with_settings = [], False
+        if with_settings:
+            from ..settings import remember_settings
+
+            remember_settings((r.name, r.settings) for r in rows if r.kind == "s")
+            rows = [r for r in rows if r.kind == "p"]
         snap = _StatesSnapshot(self, {r.name: StoredState(r.name, bool(r.enabled), dict(r.settings or {}),
                                                           r.version or 0, r.updated_at) for r in rows})
         if has_app_context():
@@ -182,6 +186,25 @@ class PluginHost:
                 if first:
                     break
         return results
+
+
+def _states_query(with_settings: bool):
+    """The plugin states; with ``with_settings`` the shop settings too, in the same round trip
+    (both tiny, both needed by nearly every request: on PostgreSQL a statement is a network
+    wait). ``kind`` tells the rows apart: "p" a plugin, "s" a setting (key, value)."""
+    from sqlalchemy import Boolean, Integer, cast, literal_column, null, union_all
+
+    from ..settings import STORED
+    from ..settings_models import Setting
+
+    states = db.select(literal_column("'p'").label("kind"), PluginState.name.label("name"),
+                       PluginState.enabled.label("enabled"), PluginState.settings.label("settings"),
+                       PluginState.version.label("version"), PluginState.updated_at.label("updated_at"))
+    if not with_settings:
+        return states
+    return union_all(states, db.select(
+        literal_column("'s'"), Setting.key, cast(null(), Boolean), Setting.value, cast(null(), Integer),
+        Setting.updated_at).where(STORED))
 
 
 @dataclass(frozen=True)
