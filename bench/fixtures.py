@@ -195,6 +195,35 @@ def flash_round(app, out: Path, *, stock: int, buyers: int, coupon_limit: int | 
             "presale": campaign, "buyers_file": str(path), "tag": tag}
 
 
+def _aftersales_queue_requests(cookie: str) -> list[tuple]:
+    """The queue as staff use it: open cases, filters, and a page deep into every case (keyset)."""
+    from plugins.aftersales.models import Case
+
+    base = "/admin/aftersales/"
+    requests = [base, base + "?status=all", base + "?overdue=1", base + "?status=requested",
+                base + "?assignee=none", base + "?kind=return_refund", base + "?status=refunded"]
+    # A case about two thirds down the whole list: page N of "all" without OFFSET.
+    total = db.session.scalar(select(func.count()).select_from(Case)) or 0
+    if total > 100:
+        anchor = db.session.execute(select(Case.id).order_by(Case.created_at, Case.id)
+                                    .offset(total * 2 // 3).limit(1)).scalar()
+        requests.append(base + f"?status=all&after={anchor}")
+    return [("GET", url, cookie, "-") for url in requests]
+
+
+def _fill_aftersales_metric_days() -> int:
+    """What the sweep keeps (the metrics' daily roll-up); a freshly generated shop has not swept yet."""
+    from plugins.aftersales import metric_days
+    from plugins.aftersales.services import setting_int
+
+    written = 0
+    while True:
+        n = metric_days.refresh(utcnow(), setting_int("first_response_minutes"))
+        if not n:
+            return written
+        written += n
+
+
 def prepare(app, out: Path) -> dict:
     """Enable the plugins, give carts, sign cookies and write one request file per page scenario."""
     out.mkdir(parents=True, exist_ok=True)
@@ -220,6 +249,9 @@ def prepare(app, out: Path) -> dict:
         cart_cookies = [session_cookie(app, uid, tok) for uid, tok in cart_buyers]
         order_cookies = [(session_cookie(app, uid, tok), number, phone) for uid, tok, number, phone in tracked]
         aftersales = "aftersales" in plugins
+        if aftersales:
+            _fill_aftersales_metric_days()
+            aftersales_queue = _aftersales_queue_requests(staff_cookie)
     words = ["Cotton", "Linen", "Denim", "Jacket", "Tee", "Merino"]
     scenarios = {
         "ref_hello": [("GET", "/_ref/hello", "-", "-")],
@@ -242,7 +274,7 @@ def prepare(app, out: Path) -> dict:
         "staff_dashboard": [("GET", "/admin/", staff_cookie, "-")],
     }
     if aftersales:
-        scenarios["aftersales_queue"] = [("GET", "/admin/aftersales/", staff_cookie, "-")]
+        scenarios["aftersales_queue"] = aftersales_queue
         scenarios["aftersales_metrics"] = [("GET", "/admin/aftersales/money/metrics", staff_cookie, "-")]
     for name, rows in scenarios.items():
         (out / f"{name}.tsv").write_text("".join("\t".join(r) + "\n" for r in rows), encoding="utf-8")

@@ -71,12 +71,22 @@ def create_user_command(email: str, password: str, role: str):
 @click.option("--products", default=200, show_default=True)
 @click.option("--seed", default=11, show_default=True)
 @click.option("--yes", is_flag=True, help="Add to a database that already has orders.")
-def bench_data_command(orders: int, buyers: int | None, products: int, seed: int, yes: bool):
+@click.option("--aftersales-only", is_flag=True,
+              help="Only add after-sales cases to the generated orders that have none (plugin tables needed).")
+def bench_data_command(orders: int, buyers: int | None, products: int, seed: int, yes: bool,
+                       aftersales_only: bool):
     """Bulk-generate a large realistic shop for benchmarks (docs/performance.md)."""
     from sqlalchemy import text
 
-    from .benchdata import GeneratorConfig, generate_with_progress_bar
+    from .benchdata import GeneratorConfig, generate_aftersales, generate_with_progress_bar
     from .extensions import db
+
+    if aftersales_only:
+        db.session.remove()
+        counts = generate_aftersales(db.engine, db.metadata, seed=seed, log=click.echo)
+        for name, count in sorted(counts.items()):
+            click.echo(f"  {name}: {count}")
+        return
 
     # Fake orders in a real shop cannot be told apart afterwards: refuse unless asked twice.
     if not yes and db.session.execute(text("SELECT 1 FROM orders LIMIT 1")).first() is not None:

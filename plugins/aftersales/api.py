@@ -159,6 +159,8 @@ class AftersalesQueueArgs(Schema):
     overdue = fields.Boolean()
     escalated = fields.Boolean()
     page = fields.Integer(validate=validate.Range(min=1, max=1000))
+    after = fields.Integer(validate=validate.Range(min=1),
+                           metadata={"description": "Continue after this case id (the last of the previous page)"})
 
 
 def _me():

@@ -9,7 +9,7 @@ integer minor units of ``currency``.
 from __future__ import annotations
 
 from sqlalchemy import (Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text,
-                        UniqueConstraint)
+                        UniqueConstraint, text)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from storefront.extensions import db
@@ -59,6 +59,9 @@ REFUND_METHODS = (REFUND_ORIGINAL, REFUND_CREDIT)
 
 ACTOR_KINDS = ("buyer", "staff", "system")
 
+#: The open statuses as SQL text, for the partial index the queue's default view reads.
+OPEN_SQL = "status IN (" + ", ".join(f"'{s}'" for s in OPEN_STATUSES) + ")"
+
 
 class Case(db.Model):
     __tablename__ = "aftersales_cases"
@@ -72,6 +75,13 @@ class Case(db.Model):
         Index("ix_aftersales_cases_escalated_status", "escalated", "status"),
         Index("ix_aftersales_cases_user_id_id", "user_id", "id"),
         Index("ix_aftersales_cases_order_id_status", "order_id", "status"),
+        # The queue's keyset order (oldest first) and its kind / reason filters.
+        Index("ix_aftersales_cases_created_at_id", "created_at", "id"),
+        # Open cases oldest first without walking past every ended one (they are nearly all of them).
+        Index("ix_aftersales_cases_open_created_at_id", "created_at", "id",
+              postgresql_where=text(OPEN_SQL), sqlite_where=text(OPEN_SQL)),
+        Index("ix_aftersales_cases_kind_status", "kind", "status"),
+        Index("ix_aftersales_cases_reason_status", "reason", "status"),
         # Metrics read completed cases by completion day.
         Index("ix_aftersales_cases_completed_at", "completed_at"),
         Index("ix_aftersales_cases_refunded_at", "refunded_at"),

@@ -3,6 +3,12 @@
 Targets (DOMAIN.md §6): a first answer to a new request within 5 minutes, a
 logistics case (parcel not received, late) resolved within 48 hours; both are
 settings. Overdue is decided in SQL so the filter works on a long queue.
+
+Pages continue after the last case shown (``after=<case id>``, keyset on
+``(created_at, id)``), so a deep page costs what the first one does; OFFSET
+(``page``) is kept only for the API's existing clients. The dashboard's
+counts stop at :data:`COUNT_CAP`: past that, "1000+" says enough and no view
+counts a long queue row by row.
 """
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select, tuple_
 
 from storefront.clock import utcnow
 from storefront.errors import ValidationFailed
@@ -20,6 +26,7 @@ from .models import CATEGORIES, KINDS, OPEN_STATUSES, REASONS, REQUESTED, STATUS
 from .services import setting_int
 
 PAGE = 50
+COUNT_CAP = 1000
 LOGISTICS_REASONS = ("not_received", "late_shipment")
 
 
@@ -32,7 +39,8 @@ class QueueFilters:
     assignee: str = ""  # "" any, "none", or a staff user id
     overdue: bool = False
     escalated: bool = False
-    page: int = 1
+    page: int = 1  # the API's OFFSET pages
+    after: int | None = None  # keyset: continue after this case
 
     @classmethod
     def from_args(cls, args) -> "QueueFilters":
@@ -49,10 +57,18 @@ class QueueFilters:
             page = max(1, min(1000, int(args.get("page") or 1)))
         except ValueError:
             page = 1
+        after = str(args.get("after") or "")
         return cls(kind=pick("kind", KINDS), status=pick("status", STATUSES + ("all",)),
                    reason=pick("reason", REASONS), category=pick("category", CATEGORIES), assignee=assignee,
                    overdue=str(args.get("overdue") or "") in ("1", "true", "on"),
-                   escalated=str(args.get("escalated") or "") in ("1", "true", "on"), page=page)
+                   escalated=str(args.get("escalated") or "") in ("1", "true", "on"), page=page,
+                   after=int(after) if after.isdigit() else None)
+
+
+def _is_open():
+    # Literal values, not bind parameters: the planner must see the list to use the partial index
+    # of open cases (ix_aftersales_cases_open_created_at_id), also in a generic prepared plan.
+    return Case.status.in_(bindparam("open_statuses", list(OPEN_STATUSES), expanding=True, literal_execute=True))
 
 
 def _overdue_clause(now):
@@ -65,7 +81,7 @@ def _overdue_clause(now):
 
 
 def staff_queue(filters: QueueFilters, now=None) -> tuple[list[Case], bool]:
-    """One page of cases (oldest open first), and whether there is a next page."""
+    """One page of cases (oldest open first), and whether there is a next page (continue after the last)."""
     now = now or utcnow()
     stmt = select(Case)
     if filters.status == "all":
@@ -73,7 +89,7 @@ def staff_queue(filters: QueueFilters, now=None) -> tuple[list[Case], bool]:
     elif filters.status:
         stmt = stmt.where(Case.status == filters.status)
     else:
-        stmt = stmt.where(Case.status.in_(OPEN_STATUSES))
+        stmt = stmt.where(_is_open())
     for column, value in ((Case.kind, filters.kind), (Case.reason, filters.reason),
                           (Case.category, filters.category)):
         if value:
@@ -86,7 +102,15 @@ def staff_queue(filters: QueueFilters, now=None) -> tuple[list[Case], bool]:
         stmt = stmt.where(_overdue_clause(now))
     if filters.escalated:
         stmt = stmt.where(Case.escalated.is_(True))
-    stmt = stmt.order_by(Case.created_at, Case.id).offset((filters.page - 1) * PAGE).limit(PAGE + 1)
+    if filters.after:
+        anchor = db.session.execute(select(Case.created_at).where(Case.id == filters.after)).scalar()
+        if anchor is None:
+            return [], False
+        # A row comparison, so the (created_at, id) indexes seek straight to the page.
+        stmt = stmt.where(tuple_(Case.created_at, Case.id) > tuple_(anchor, filters.after))
+    elif filters.page > 1:
+        stmt = stmt.offset((filters.page - 1) * PAGE)
+    stmt = stmt.order_by(Case.created_at, Case.id).limit(PAGE + 1)
     rows = list(db.session.execute(stmt).scalars())
     return rows[:PAGE], len(rows) > PAGE
 
@@ -103,10 +127,19 @@ def response_due_at(case: Case):
     return case.created_at + timedelta(minutes=setting_int("first_response_minutes")) if case.created_at else None
 
 
-def open_counts(now=None) -> dict[str, int]:
+def _capped(*where):
+    # Counting stops after COUNT_CAP + 1 rows: "more than the cap" is all the widget shows then.
+    rows = select(Case.id).where(*where).limit(COUNT_CAP + 1).subquery()
+    return select(func.count()).select_from(rows).scalar_subquery()
+
+
+def open_counts(now=None) -> dict[str, int | str]:
+    """Open, overdue and escalated cases in one statement; each shown as "1000+" beyond the cap."""
     now = now or utcnow()
-    open_total = db.session.execute(select(func.count(Case.id)).where(Case.status.in_(OPEN_STATUSES))).scalar()
-    overdue = db.session.execute(select(func.count(Case.id)).where(_overdue_clause(now))).scalar()
-    escalated = db.session.execute(select(func.count(Case.id)).where(
-        Case.status.in_(OPEN_STATUSES), Case.escalated.is_(True))).scalar()
-    return {"open": int(open_total or 0), "overdue": int(overdue or 0), "escalated": int(escalated or 0)}
+    row = db.session.execute(select(
+        _capped(Case.status.in_(OPEN_STATUSES)),
+        _capped(_overdue_clause(now)),
+        _capped(Case.status.in_(OPEN_STATUSES), Case.escalated.is_(True)),
+    )).one()
+    shown = [int(n or 0) if int(n or 0) <= COUNT_CAP else f"{COUNT_CAP}+" for n in row]
+    return {"open": shown[0], "overdue": shown[1], "escalated": shown[2]}

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from werkzeug.security import generate_password_hash
 
 from ..clock import utcnow
+from .aftersales import add_cases, available, first_order_without_cases
 from .orders import OrderFactory
 from .writer import BulkWriter
 
@@ -60,6 +61,7 @@ def generate(cfg: GeneratorConfig, engine, metadata, log=print,
     buyers, staff = _people(writer, cfg, rng, now)
     writer.commit()
     log(f"catalogue and {len(buyers)} buyers: {time.perf_counter() - started:.1f}s")
+    first_order = writer.next_id("orders")
     factory = OrderFactory(writer, rng, now, cfg.days, skus, buyers, staff)
     for n in range(cfg.orders):
         factory.order()
@@ -70,8 +72,22 @@ def generate(cfg: GeneratorConfig, engine, metadata, log=print,
             progress(PROGRESS_EVERY)
     if progress is not None and cfg.orders % PROGRESS_EVERY:
         progress(cfg.orders % PROGRESS_EVERY)
+    add_cases(writer, rng, now, first_order, log)
     counts = writer.finish()
     log(f"done: {cfg.orders} orders in {time.perf_counter() - started:.1f}s")
+    return counts
+
+
+def generate_aftersales(engine, metadata, seed: int = 11, log=print) -> dict[str, int]:
+    """Cases for orders of an existing generated shop that have none yet (``bench-data --aftersales-only``)."""
+    started = time.perf_counter()
+    writer = BulkWriter(engine, metadata)
+    if not available(writer):
+        writer.conn.close()
+        raise RuntimeError("the aftersales plugin's tables are missing: run the migrations first")
+    add_cases(writer, random.Random(seed), utcnow().replace(microsecond=0), first_order_without_cases(writer), log)
+    counts = writer.finish()
+    log(f"done: after-sales cases in {time.perf_counter() - started:.1f}s")
     return counts
 
 
