@@ -12,6 +12,7 @@ import re
 from contextlib import contextmanager
 
 import pytest
+import werkzeug.security
 from sqlalchemy import text
 
 from storefront import create_app
@@ -21,6 +22,13 @@ from flask.testing import FlaskClient
 from storefront.extensions import db, limiter
 
 from .factories import login  # noqa: F401  (re-exported for tests)
+
+# Production hashes passwords with scrypt at N=2**15: ~0.1 s of CPU per hash or
+# check, by design. The suite creates and signs in thousands of users, and that
+# work factor was a large share of its CPU time. Same algorithm and code paths
+# (the factor is read back from each stored hash, so checks stay real), at a
+# factor tests can afford. Servers started as subprocesses keep the real one.
+werkzeug.security.generate_password_hash.__defaults__ = ("scrypt:1024:8:1", 16)
 
 TEST_DB_URL = os.environ.get("STOREFRONT_TEST_DATABASE_URL")
 
@@ -219,3 +227,27 @@ def chromium_browser():
             yield instance
         finally:
             instance.close()
+
+
+# Tests that take tens of seconds (real servers, wrk, races of a hundred
+# threads, fuzzing, browser journeys). xdist hands tests out in collection
+# order; one of these collected last keeps its worker busy while the other
+# has nothing left to do, so they are run first. Order only, never selection.
+_LONG_FIRST = (
+    "tests/bench/test_smoke.py",
+    "tests/security/test_api_fuzz.py",
+    "tests/plugins/coupons/test_races.py",
+    "tests/security/test_crash.py",
+    "tests/security/test_audit.py",
+    "tests/security/test_stateful.py",
+    "tests/e2e/test_journey_seller.py",
+    "tests/e2e/test_journey_refund.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        path = item.nodeid.split("::", 1)[0]
+        return _LONG_FIRST.index(path) if path in _LONG_FIRST else len(_LONG_FIRST)
+
+    items.sort(key=rank)  # stable: collection order within each rank

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+from contextlib import contextmanager
 
 from storefront.accounts.models import Role, User
 from storefront.catalog.models import Product, Sku
@@ -73,3 +74,42 @@ def set_plugin_state(name: str, enabled: bool = True, settings: dict | None = No
         row.version = (row.version or 0) + 1
     db.session.commit()
     get_host().forget_states()
+
+
+_demo_pictures: dict = {}
+
+
+@contextmanager
+def cached_demo_pictures():
+    """While seeding the demo shop, draw and re-encode each of its pictures once per
+    process (about 4 s of Pillow work per seeding), not once per test.
+
+    Every seeding still writes its files under fresh names into the current
+    upload folder, so tests that look at the files on disk see real ones.
+    """
+    from storefront.catalog import images
+
+    draw, store = images.draw_garment, images.store_upload
+
+    def fake_draw(*args):
+        return _DemoPicture(args)
+
+    def cached_store(data):
+        if isinstance(data, _DemoPicture):
+            if data.args not in _demo_pictures:
+                _demo_pictures[data.args] = images.encode_upload(draw(*data.args))
+            return images.write_image(_demo_pictures[data.args])
+        return store(data)
+
+    images.draw_garment, images.store_upload = fake_draw, cached_store
+    try:
+        yield
+    finally:
+        images.draw_garment, images.store_upload = draw, store
+
+
+class _DemoPicture:
+    """What the patched ``draw_garment`` hands to ``store_upload``: the drawing's arguments."""
+
+    def __init__(self, args):
+        self.args = args

@@ -19,7 +19,7 @@ import plugins as plugins_package
 from storefront.config import BUNDLED_PLUGINS
 from storefront.extensions import db
 from tests.conftest import IsolatedClient, make_test_app, pushed_app
-from tests.factories import make_user, set_plugin_state
+from tests.factories import cached_demo_pictures, make_user, set_plugin_state
 
 BROKEN_PLUGINS: dict[str, str] = {}
 
@@ -112,7 +112,8 @@ def world(app) -> World:
     from storefront.orders.models import Order
     from tests.orders.factories import make_order
 
-    assert seed_demo()
+    with cached_demo_pictures():
+        assert seed_demo()
     for module in ALL_PLUGINS:
         set_plugin_state(module.rsplit(".", 1)[1], True)
     users = {u.role: u for u in db.session.execute(select(User)).scalars()}
