@@ -24,6 +24,7 @@ class Order(db.Model):
         Index("ix_orders_status_pay_deadline", "status", "pay_deadline"),
         Index("ix_orders_status_ship_by", "status", "ship_by"),
         Index("ix_orders_status_auto_confirm_at", "status", "auto_confirm_at"),
+        Index("ix_orders_status_closed_at", "status", "closed_at"),  # the owed-refunds sweep
         Index("ix_orders_status_id", "status", "id"),
         Index("ix_orders_user_id_id", "user_id", "id"),
         Index("ix_orders_placed_at", "placed_at"),

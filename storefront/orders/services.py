@@ -112,32 +112,40 @@ def _release_stock(order: Order) -> None:
         )
 
 
+#: Set on an order in the transaction that closes it paid; the refund itself runs after the commit.
+REFUND_ON_CLOSE = "refund_on_close"
+
+
 def _refund_if_paid(order: Order, was_paid: bool, reason: CancelReason, actor: Actor) -> None:
     if not was_paid:
         return
     # payments.refund calls the provider outside any transaction, so it runs
     # once the close has committed. Its key makes a retry safe; a failure is
-    # left on the staff timeline instead of undoing the (correct) close.
+    # left on the staff timeline instead of undoing the (correct) close. The
+    # marker, committed with the close, lets the owed-refunds sweep start the
+    # refund if this process dies before it does (payments.owed).
+    order.data = {**(order.data or {}), REFUND_ON_CLOSE: True}
     order_id = order.id
+    after_commit(lambda: refund_closed_order(order_id, reason.value, actor))
 
-    def _refund() -> None:
-        from ..payments import services as payments
 
-        fresh = db.session.get(Order, order_id, populate_existing=True)
-        amount = int(fresh.paid_total or 0) - int(fresh.refunded_total or 0)
-        if amount <= 0:
-            return
-        try:
-            payments.refund(order=fresh, amount=amount, reason=reason.value,
-                            idempotency_key=f"close-{order_id}", actor=actor)
-        except Exception as exc:
-            current_app.logger.exception("refund of closed order %s failed", order_id)
-            with write_transaction():
-                record_event(fresh, "refund_failed", actor=actor, public=False,
-                             reason=getattr(exc, "code", type(exc).__name__),
-                             data={"amount": amount, "refund_key": f"close-{order_id}"})
+def refund_closed_order(order_id: int, reason: str, actor: Actor) -> None:
+    """Refund what a closed order still holds, under the key ``close-<id>`` (once, whoever calls)."""
+    from ..payments import services as payments
 
-    after_commit(_refund)
+    fresh = db.session.get(Order, order_id, populate_existing=True)
+    amount = int(fresh.paid_total or 0) - int(fresh.refunded_total or 0)
+    if amount <= 0:
+        return
+    try:
+        payments.refund(order=fresh, amount=amount, reason=reason,
+                        idempotency_key=f"close-{order_id}", actor=actor)
+    except Exception as exc:
+        current_app.logger.exception("refund of closed order %s failed", order_id)
+        with write_transaction():
+            record_event(fresh, "refund_failed", actor=actor, public=False,
+                         reason=getattr(exc, "code", type(exc).__name__),
+                         data={"amount": amount, "refund_key": f"close-{order_id}"})
 
 
 def _close(order: Order, reason: CancelReason, actor: Actor, note: str = "", *,

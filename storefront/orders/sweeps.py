@@ -128,8 +128,12 @@ def flag_late_shipments(now) -> int:
 
 def run_core_sweeps(now) -> dict[str, int]:
     """Close unpaid orders past their deadline, flag late shipments, auto-confirm shipped ones,
-    and forget background-job reports nobody will read any more."""
-    return {"orders_closed_unpaid": close_unpaid(now), "orders_flagged_late": flag_late_shipments(now),
+    start refunds a dead worker left owed, and forget background-job reports nobody will read
+    any more."""
+    from ..payments.owed import start_owed_refunds  # payments import the order services
+
+    return {"refunds_started": start_owed_refunds(now),
+            "orders_closed_unpaid": close_unpaid(now), "orders_flagged_late": flag_late_shipments(now),
             "orders_auto_confirmed": auto_confirm_shipped(now), "jobs_purged": purge_old_jobs(now)}
 
 
