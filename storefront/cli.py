@@ -83,7 +83,10 @@ def bench_data_command(orders: int, buyers: int | None, products: int, seed: int
 
     if aftersales_only:
         db.session.remove()
-        counts = generate_aftersales(db.engine, db.metadata, seed=seed, log=click.echo)
+        try:
+            counts = generate_aftersales(db.engine, db.metadata, seed=seed, log=click.echo)
+        except RuntimeError as exc:  # the plugin's tables are missing: say so, no traceback
+            raise click.ClickException(str(exc)) from None
         for name, count in sorted(counts.items()):
             click.echo(f"  {name}: {count}")
         return

@@ -6,7 +6,7 @@ import os
 from contextlib import contextmanager
 from typing import Callable, Iterable, Iterator
 
-from sqlalchemy import event
+from sqlalchemy import event, inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -40,7 +40,7 @@ def configure_engine(engine: Engine) -> None:
 
 
 @contextmanager
-def write_transaction(keep: Iterable[object] = ()) -> Iterator[Session]:
+def write_transaction(keep: Iterable[object] = (), *, keep_after: bool = False) -> Iterator[Session]:
     """Run a block as one short write transaction and commit it.
 
     Whatever the request read before is committed (it wrote nothing) so the
@@ -55,7 +55,8 @@ def write_transaction(keep: Iterable[object] = ()) -> Iterator[Session]:
     not expire them, so using them costs no reload. Anything whose current
     state matters must not be kept; guards belong in conditional UPDATEs.
     Objects passed to :func:`keep_after_commit` inside the block survive the
-    closing commit the same way.
+    closing commit the same way; ``keep_after=True`` does that for ``keep``
+    (for objects the block does not write, such as the signed-in buyer).
     """
     session = db.session
     if _immediate.get():
@@ -63,9 +64,12 @@ def write_transaction(keep: Iterable[object] = ()) -> Iterator[Session]:
         # break the all-or-nothing promise of the outer block.
         yield session
         return
+    keep = tuple(obj for obj in keep if obj is not None)
     _commit_keeping(session, keep)
     token = _immediate.set(True)
     try:
+        if keep_after:
+            keep_after_commit(*keep)
         yield session
         _commit_keeping(session, session.info.pop("keep_after_commit", ()))
     except BaseException:
@@ -103,6 +107,15 @@ def _commit_keeping(session, keep: Iterable[object]) -> None:
         for obj in list(real.identity_map.values()):
             if id(obj) not in kept:
                 real.expire(obj)
+
+
+def loaded_id(row) -> int:
+    """``row.id`` without a reload: every commit of :func:`write_transaction` expires loaded
+    rows, and reading an expired row's id would cost a SELECT; its identity key keeps it."""
+    state = inspect(row, raiseerr=False)
+    if state is not None and state.key is not None:
+        return state.identity[0]
+    return row.id
 
 
 def in_write_transaction() -> bool:

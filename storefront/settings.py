@@ -6,7 +6,7 @@ from typing import Any
 from flask import current_app, g, has_app_context
 
 from .extensions import db
-from .settings_models import Setting
+from .settings_models import JOB_PREFIX, Setting
 
 #: key -> default. Durations are in minutes/hours/days as the name says;
 #: money is in minor units of the shop currency.
@@ -53,24 +53,24 @@ def all_settings() -> dict[str, Any]:
                 host.snapshot()
                 if "_shop_settings" in g:
                     return g._shop_settings
-    values = dict(SHOP_DEFAULTS)
-    for row in db.session.execute(db.select(Setting.key, Setting.value).where(STORED)).all():
-        values[row.key] = row.value
+    values = _overlay(db.session.execute(db.select(Setting.key, Setting.value).where(STORED)).all())
     if has_app_context():
         g._shop_settings = values
     return values
 
 
-# "job:<id>" rows are background-job progress (storefront.jobs.progress), not settings.
-STORED = ~Setting.key.startswith("job:")
+STORED = ~Setting.key.startswith(JOB_PREFIX, autoescape=True)
+
+
+def _overlay(rows) -> dict[str, Any]:
+    values = dict(SHOP_DEFAULTS)
+    values.update((key, value) for key, value in rows)
+    return values
 
 
 def remember_settings(rows) -> None:
     """This request's settings from ``(key, value)`` rows read elsewhere (the plugin snapshot)."""
-    values = dict(SHOP_DEFAULTS)
-    for key, value in rows:
-        values[key] = value
-    g._shop_settings = values
+    g._shop_settings = _overlay(rows)
 
 
 def set_settings(changes: dict[str, Any]) -> None:

@@ -6,6 +6,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 from .extensions import db
 from .models_base import JSONType, UTCDateTime, utcnow
 
+#: Rows of the settings table under this prefix are background-job records
+#: (storefront.jobs.progress), not settings.
+JOB_PREFIX = "job:"
+
 
 class Setting(db.Model):
     """A shop setting edited by the seller (shop name, fees, deadlines...)."""

@@ -39,8 +39,8 @@ def _case_or_404(number: str):
         abort(404)
 
 
-_staff_cache: tuple[float, list[tuple[str, str]]] | None = None
 STAFF_CACHE_SECONDS = 60
+STAFF_CACHE_KEY = "aftersales_staff_cache"
 
 
 def _staff() -> list[tuple[str, str]]:
@@ -50,15 +50,16 @@ def _staff() -> list[tuple[str, str]]:
     1,000,000 orders): the scan cost 40-100 ms per queue view. A stale list
     only offers a former staff member in the dropdown a little longer;
     ``actions.assign`` checks the role again."""
-    global _staff_cache
     ttl = min(STAFF_CACHE_SECONDS, int(current_app.config.get("STOREFRONT_DASHBOARD_CACHE_SECONDS", 0) or 0))
     now = time.monotonic()
-    if ttl > 0 and _staff_cache is not None and _staff_cache[0] > now:
-        return _staff_cache[1]
+    cached = current_app.extensions.get(STAFF_CACHE_KEY)  # per app: tests run several in one process
+    if ttl > 0 and cached is not None and cached[0] > now:
+        return cached[1]
     rows = db.session.execute(select(User.id, User.name, User.email).where(User.role.in_((Role.STAFF, Role.OWNER)))
                               .order_by(User.email)).all()
     staff = [(str(uid), name or email) for uid, name, email in rows]
-    _staff_cache = (now + ttl, staff) if ttl > 0 else None
+    if ttl > 0:
+        current_app.extensions[STAFF_CACHE_KEY] = (now + ttl, staff)
     return staff
 
 

@@ -22,7 +22,7 @@ from storefront.clock import utcnow
 from storefront.extensions import db
 from storefront.plugins.host import get_host
 
-from .models import Coupon
+from .models import Coupon, live_at
 from .rules import describe, normalize_code
 
 PLUGIN_NAME = "coupons"
@@ -43,8 +43,7 @@ class ClaimableCoupon:
     quota_left: bool
 
     def claimable(self, now: datetime) -> bool:
-        return (self.active and self.quota_left and (self.starts_at is None or self.starts_at <= now)
-                and (self.ends_at is None or now < self.ends_at))
+        return self.quota_left and live_at(self.active, self.starts_at, self.ends_at, now)
 
 
 def bump_version() -> None:
@@ -58,20 +57,26 @@ def _stamp():
     return (state.version, state.updated_at) if state is not None else None
 
 
-def claimable_by_code() -> dict[str, ClaimableCoupon]:
-    """Claimable coupons that have a code, by normalised code (from the per-process cache)."""
+def _cached(name: str, build):
+    """``build()``'s result, kept per process until the plugin's version stamp moves or the TTL ends."""
     cache = current_app.extensions.setdefault(CACHE_KEY, {})
     stamp = _stamp()
-    entry = cache.get("entry")
-    if entry is not None and entry[0] == stamp and time.monotonic() - entry[1] < CACHE_TTL_SECONDS:
-        return entry[2]
-    rows = db.session.execute(select(Coupon).where(Coupon.claimable.is_(True), Coupon.code.is_not(None))).scalars()
-    items = {c.code: ClaimableCoupon(id=c.id, code=c.code, name=c.name, rule=str(describe(c)), active=bool(c.active),
-                                     starts_at=c.starts_at, ends_at=c.ends_at,
-                                     quota_left=c.claim_quota is None or c.claimed < c.claim_quota)
-             for c in rows}
-    cache["entry"] = (stamp, time.monotonic(), items)
-    return items
+    entry = cache.get(name)
+    if entry is None or entry[0] != stamp or time.monotonic() - entry[1] >= CACHE_TTL_SECONDS:
+        entry = cache[name] = (stamp, time.monotonic(), build())
+    return entry[2]
+
+
+def claimable_by_code() -> dict[str, ClaimableCoupon]:
+    """Claimable coupons that have a code, by normalised code (from the per-process cache)."""
+    def build():
+        rows = db.session.execute(select(Coupon).where(Coupon.claimable.is_(True), Coupon.code.is_not(None))).scalars()
+        return {c.code: ClaimableCoupon(id=c.id, code=c.code, name=c.name, rule=str(describe(c)),
+                                        active=bool(c.active), starts_at=c.starts_at, ends_at=c.ends_at,
+                                        quota_left=c.claim_quota_left)
+                for c in rows}
+
+    return _cached("entry", build)
 
 
 def find(code: str | None) -> ClaimableCoupon | None:
@@ -108,8 +113,7 @@ class OfferedCoupon:
     ends_at: datetime | None
 
     def is_live(self, now: datetime) -> bool:
-        return (self.active and (self.starts_at is None or self.starts_at <= now)
-                and (self.ends_at is None or now < self.ends_at))
+        return live_at(self.active, self.starts_at, self.ends_at, now)
 
 
 def offered_coupons(now: datetime | None = None) -> list[OfferedCoupon]:
@@ -118,18 +122,16 @@ def offered_coupons(now: datetime | None = None) -> list[OfferedCoupon]:
     pages each showed it with one more query. Live-ness is decided per call; a quota running
     out bumps the stamp (``services.claim``), so a coupon all claimed is not offered."""
     now = now or utcnow()
-    cache = current_app.extensions.setdefault(CACHE_KEY, {})
-    stamp = _stamp()
-    entry = cache.get("offered")
-    if entry is None or entry[0] != stamp or time.monotonic() - entry[1] >= CACHE_TTL_SECONDS:
+
+    def build():
         rows = db.session.execute(select(Coupon).where(Coupon.claimable.is_(True), Coupon.active.is_(True))
                                   .order_by(Coupon.id)).scalars()
-        items = tuple(
+        return tuple(
             OfferedCoupon(id=c.id, name=c.name, kind=c.kind, percent_bp=c.percent_bp or 0,
                           max_discount=c.max_discount or 0, amount=c.amount or 0, step=c.step or 0,
                           tiers=tuple(tuple(t) for t in (c.tiers or [])), min_spend=c.min_spend or 0,
                           product_ids=tuple(c.product_ids or ()), per_buyer_limit=c.per_buyer_limit,
                           active=bool(c.active), starts_at=c.starts_at, ends_at=c.ends_at)
-            for c in rows if c.claim_quota is None or c.claimed < c.claim_quota)
-        entry = cache["offered"] = (stamp, time.monotonic(), items)
-    return [c for c in entry[2] if c.is_live(now)]
+            for c in rows if c.claim_quota_left)
+
+    return [c for c in _cached("offered", build) if c.is_live(now)]

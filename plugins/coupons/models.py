@@ -21,6 +21,11 @@ BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 KINDS = ("percent", "fixed", "tiers", "repeat", "shipping")
 
 
+def live_at(active: bool, starts_at: datetime | None, ends_at: datetime | None, now: datetime) -> bool:
+    """Active and inside its validity window (the end is exclusive); shared with the cached snapshots."""
+    return bool(active) and (starts_at is None or starts_at <= now) and (ends_at is None or now < ends_at)
+
+
 class Coupon(db.Model):
     __tablename__ = "coupons_coupons"
     __table_args__ = (
@@ -66,8 +71,11 @@ class Coupon(db.Model):
     updated_at: Mapped[datetime | None] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
     def is_live(self, now: datetime) -> bool:
-        return (self.active and (self.starts_at is None or self.starts_at <= now)
-                and (self.ends_at is None or now < self.ends_at))
+        return live_at(self.active, self.starts_at, self.ends_at, now)
+
+    @property
+    def claim_quota_left(self) -> bool:
+        return self.claim_quota is None or self.claimed < self.claim_quota
 
     @property
     def exhausted(self) -> bool:

@@ -15,7 +15,7 @@ def _buyer():
 def _context(breakdown, where: str) -> dict:
     from storefront.cart.services import get_cart
 
-    from .claimables import offered_coupons as claimable_coupons
+    from .claimables import offered_coupons
     from .services import claimed_counts, selection_for, wallet_rows
 
     buyer = _buyer()
@@ -36,7 +36,7 @@ def _context(breakdown, where: str) -> dict:
                               None)
     context["wallet"] = wallet_rows(buyer)
     held = {row.coupon_id for row in context["wallet"]}
-    offered = [c for c in claimable_coupons() if c.id not in held]
+    offered = [c for c in offered_coupons() if c.id not in held]
     claimed = claimed_counts(buyer, [c.id for c in offered])  # one query, not one per coupon
     context["claimable"] = [c for c in offered if claimed.get(c.id, 0) < (c.per_buyer_limit or 1)]
     return context
@@ -53,10 +53,10 @@ def checkout_summary(context) -> Markup:
 def product_page(context) -> Markup | None:
     product = context.get("product")
     buyer = _buyer()
-    from .claimables import offered_coupons as claimable_coupons
+    from .claimables import offered_coupons
     from .services import claimed_counts
 
-    coupons = [c for c in claimable_coupons() if not c.product_ids or (product is not None and
+    coupons = [c for c in offered_coupons() if not c.product_ids or (product is not None and
                                                                         product.id in c.product_ids)]
     if buyer is not None and coupons:
         claimed = claimed_counts(buyer, [c.id for c in coupons])

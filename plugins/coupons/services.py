@@ -16,11 +16,11 @@ import re
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
-from sqlalchemy import inspect, select, text, update
+from sqlalchemy import select, text, update
 
 from storefront.cart.models import Cart
 from storefront.clock import utcnow
-from storefront.database import keep_after_commit, write_transaction
+from storefront.database import loaded_id, write_transaction
 from storefront.errors import Conflict, NotFound, ValidationFailed
 from storefront.extensions import db
 from storefront.plugins import Adjustment, forget_request_memo, request_memo
@@ -228,12 +228,10 @@ def _store_choice(cart: Cart, value: dict, keep: tuple = ()) -> None:
     """Write the choice into ``cart.data`` (read again under the write lock: other keys may have
     changed). ``keep`` are rows the caller answers with (the coupon): as read, not reloaded."""
     forget_wallet()
-    state = inspect(cart)
-    # The identity key, not cart.id: the opening commit expired the cart, and reading it
-    # back (with its lines) only to learn its id cost two queries.
-    cart_id = state.identity[0] if state.key is not None else cart.id
-    with write_transaction(keep=keep):
-        keep_after_commit(*keep)
+    # Not cart.id: the opening commit expired the cart, and reading it back (with its
+    # lines) only to learn its id cost two queries.
+    cart_id = loaded_id(cart)
+    with write_transaction(keep=keep, keep_after=True):
         data = db.session.execute(select(Cart.data).where(Cart.id == cart_id)).scalar_one_or_none()
         db.session.execute(update(Cart).where(Cart.id == cart_id).values(
             data={**(data or {}), DATA_KEY: value}, updated_at=utcnow()))
@@ -327,7 +325,7 @@ def claimable_coupons(now=None) -> list[Coupon]:
     now = now or utcnow()
     rows = db.session.execute(select(Coupon).where(Coupon.claimable.is_(True), Coupon.active.is_(True))
                               .order_by(Coupon.id)).scalars()
-    return [c for c in rows if c.is_live(now) and (c.claim_quota is None or c.claimed < c.claim_quota)]
+    return [c for c in rows if c.is_live(now) and c.claim_quota_left]
 
 
 def claim(buyer, coupon_id) -> WalletCoupon:

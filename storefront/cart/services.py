@@ -12,13 +12,13 @@ import secrets
 from flask import session
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import delete, inspect, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from ..catalog.models import Sku
 from ..checkout.pricing import offer_for, sku_availability
-from ..database import keep_after_commit, write_transaction
+from ..database import loaded_id, write_transaction
 from ..errors import ConcurrentUpdate, NotFound, OutOfStock, ValidationFailed
 from ..extensions import db
 from ..plugins.memo import forget_request_memo, request_memo
@@ -31,25 +31,6 @@ SESSION_KEY = "cart_token"
 def _buyer():
     user = current_user._get_current_object() if current_user else None
     return user if user is not None and user.is_authenticated else None
-
-
-def _pk(row) -> int:
-    """``row.id`` without a reload: every commit (``write_transaction``) expires loaded
-    rows, and reading an expired row's id would cost a SELECT; its identity key keeps it."""
-    state = inspect(row, raiseerr=False)
-    if state is not None and state.key is not None:
-        return state.identity[0]
-    return row.id
-
-
-def _keeping(buyer) -> tuple:
-    """The signed-in buyer survives a cart write's commits unexpired: the cart write
-    changes nothing of theirs, and the response that follows (``is_authenticated``,
-    their id for pricing) would otherwise reload the row."""
-    if buyer is not None:
-        keep_after_commit(buyer)
-        return (buyer,)
-    return ()
 
 
 def _load_options():
@@ -70,7 +51,7 @@ def find_cart(user=None, token: str | None = None) -> Cart | None:
     checkout preview ask again.
     """
     if user is not None:
-        user_id = _pk(user)
+        user_id = loaded_id(user)
         key = ("user", user_id)
         stmt = select(Cart).where(Cart.user_id == user_id)
     elif token:
@@ -102,10 +83,10 @@ def get_cart(create: bool = False, user=None) -> Cart | None:
     if user is None:
         token = secrets.token_urlsafe(32)
     _forget()
-    created = Cart(user_id=_pk(user) if user is not None else None, token=token, data={})
+    created = Cart(user_id=loaded_id(user) if user is not None else None, token=token, data={})
     try:
-        with write_transaction(keep=(user,) if user is not None else ()):
-            _keeping(user)
+        # The signed-in buyer is not written here; keeping them spares the response a reload.
+        with write_transaction(keep=(user,), keep_after=True):
             db.session.add(created)
     except IntegrityError:
         # Another request of the same buyer created it first: use that one.
@@ -113,7 +94,7 @@ def get_cart(create: bool = False, user=None) -> Cart | None:
     if user is None:
         session[SESSION_KEY] = token
     if created is not None:
-        # A new cart has no lines: callers only need its id (see _pk), so it is not read back.
+        # A new cart has no lines: callers only need its id (see loaded_id), so it is not read back.
         return created
     cart = find_cart(user, token)
     if cart is None:  # pragma: no cover - the insert above or its rival committed
@@ -171,7 +152,7 @@ def _check_stock(sku: Sku, available: int, quantity: int) -> None:
 
 def _line(cart: Cart, sku_id: int) -> CartLine | None:
     return db.session.execute(
-        select(CartLine).where(CartLine.cart_id == _pk(cart), CartLine.sku_id == sku_id)
+        select(CartLine).where(CartLine.cart_id == loaded_id(cart), CartLine.sku_id == sku_id)
     ).scalar_one_or_none()
 
 
@@ -184,15 +165,14 @@ def add_item(cart: Cart, sku_id, quantity) -> CartLine:
     limit = int(get_setting("max_line_quantity"))
     for attempt in (1, 2):
         try:
-            with write_transaction(keep=(buyer,) if buyer is not None else ()):
-                _keeping(buyer)
+            with write_transaction(keep=(buyer,), keep_after=True):
                 line = _line(cart, sku_id)
                 new_quantity = quantity + (line.quantity if line else 0)
                 if new_quantity > limit:
                     raise ValidationFailed(_("At most %(max)s of one item per order.", max=limit), field="quantity")
                 _check_stock(sku, available, new_quantity)
                 if line is None:
-                    line = CartLine(cart_id=_pk(cart), sku_id=sku_id, quantity=new_quantity)
+                    line = CartLine(cart_id=loaded_id(cart), sku_id=sku_id, quantity=new_quantity)
                     db.session.add(line)
                 else:
                     line.quantity = new_quantity
@@ -227,7 +207,7 @@ def set_quantity(cart: Cart, sku_id, quantity) -> CartLine:
 def remove_item(cart: Cart, sku_id) -> None:
     sku_id = parse_sku_id(sku_id)
     with write_transaction():
-        result = db.session.execute(delete(CartLine).where(CartLine.cart_id == _pk(cart), CartLine.sku_id == sku_id))
+        result = db.session.execute(delete(CartLine).where(CartLine.cart_id == loaded_id(cart), CartLine.sku_id == sku_id))
         if result.rowcount == 0:
             raise NotFound(_("That item is not in your cart."), field="sku_id")
         _touch(cart)
@@ -288,4 +268,4 @@ def _touch(cart: Cart) -> None:
     from ..clock import utcnow
 
     _forget()
-    db.session.execute(db.update(Cart).where(Cart.id == _pk(cart)).values(updated_at=utcnow()))
+    db.session.execute(db.update(Cart).where(Cart.id == loaded_id(cart)).values(updated_at=utcnow()))

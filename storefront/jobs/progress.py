@@ -33,11 +33,10 @@ from sqlalchemy import delete, select
 from ..clock import utcnow
 from ..database import write_transaction
 from ..extensions import db
-from ..settings_models import Setting
+from ..settings_models import JOB_PREFIX, Setting
 
 log = logging.getLogger(__name__)
 
-JOB_PREFIX = "job:"
 MAX_ERRORS = 5000           # at most one per imported row (imports stop at 5000 rows)
 # A report is read within days of its job; after this a record only grows the settings table
 # (each holds up to MAX_ERRORS error rows). A queued or running record this old lost its worker.

@@ -180,7 +180,7 @@ def confirm_payment(provider_ref: str, amount: int, *, payment_reference: str, p
     # e-mail and locale the notification copies.
     payer = db.session.identity_map.get(identity_key(User, payment.user_id)) if payment.user_id else None
     try:
-        with write_transaction(keep=(payment, payer) if payer is not None else (payment,)):
+        with write_transaction(keep=(payment, payer)):
             paid_at = utcnow()
             claimed = db.session.execute(
                 update(Payment).where(Payment.id == payment_id, Payment.status == PaymentStatus.PENDING)

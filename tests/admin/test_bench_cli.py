@@ -34,3 +34,13 @@ def test_cli_refuses_a_shop_with_orders(app):
     result = app.test_cli_runner().invoke(args=["storefront", "bench-data", "--orders", "10"])
     assert result.exit_code != 0 and "--yes" in result.output
     assert db.session.scalar(select(func.count()).select_from(Order)) == 1
+
+
+def test_aftersales_only_without_the_plugin_tables_is_a_clear_error(app, monkeypatch):
+    import importlib
+
+    generator = importlib.import_module("storefront.benchdata.generate")  # the package re-exports a function of that name
+    monkeypatch.setattr(generator, "available", lambda _writer: False)
+    result = app.test_cli_runner().invoke(args=["storefront", "bench-data", "--aftersales-only"])
+    assert result.exit_code == 1 and "run the migrations first" in result.output
+    assert "Traceback" not in result.output and result.exception.__class__.__name__ == "SystemExit"

@@ -34,37 +34,6 @@ class LiveServer:
         self.thread.join(timeout=30)
 
 
-_pictures: dict = {}
-
-
-@contextmanager
-def _cached_demo_pictures():
-    """Draw and encode the demo's sixty pictures once per session (5 s), not per test.
-
-    The uploaded files outlive the per-test table wipe, so a picture stored
-    by the first seeding serves every later one under the same file name.
-    """
-    from storefront.catalog import images
-
-    draw, store = images.draw_garment, images.store_upload
-
-    def fake_draw(*args):
-        return ("e2e-picture",) + args
-
-    def cached_store(data):
-        if isinstance(data, tuple) and data[:1] == ("e2e-picture",):
-            if data not in _pictures:
-                _pictures[data] = store(draw(*data[1:]))
-            return _pictures[data]
-        return store(data)
-
-    images.draw_garment, images.store_upload = fake_draw, cached_store
-    try:
-        yield
-    finally:
-        images.draw_garment, images.store_upload = draw, store
-
-
 def _forget_caches(flask_app):
     """Per-process caches of the served app keyed on rows the wipe removed."""
     from storefront.plugins.host import get_host
@@ -89,10 +58,11 @@ class Shop:
     def seed(self):
         from storefront.demo import seed_demo
         from storefront.extensions import db
+        from tests.factories import cached_demo_pictures
 
         self.set_clock(0)
         _forget_caches(self.app)
-        with self.ctx(), _cached_demo_pictures():
+        with self.ctx(), cached_demo_pictures():
             assert seed_demo(), "the demo shop was not seeded (tables not empty?)"
             db.session.commit()
         _forget_caches(self.app)
