@@ -88,6 +88,9 @@ class Storefront:
         from .web import init_web
 
         init_web(app)
+        from . import pagecache
+
+        pagecache.init_app(app)
         from .cli import register_cli
 
         register_cli(app)

@@ -59,6 +59,14 @@ DEFAULTS: dict[str, object] = {
     # (today is always live): at a million orders the 30-day aggregate costs
     # seconds, and a chart a few minutes behind on closed days is fine. 0: never cached.
     "STOREFRONT_DASHBOARD_CACHE_SECONDS": 300,
+    # Anonymous catalog pages (home, listings, search, product) are served from a
+    # per-worker page cache for this many seconds; catalog edits, settings and
+    # plugin switches show on the next request, stock counters up to this late
+    # (storefront/pagecache.py). 0 switches the cache off.
+    "STOREFRONT_PAGE_CACHE_SECONDS": 5,
+    # At most this many pages per worker (LRU; bodies over 256 KB and query
+    # strings over 200 characters are never cached; 8 MB in total at most).
+    "STOREFRONT_PAGE_CACHE_ENTRIES": 256,
     "STOREFRONT_LOGIN_LIMIT": "10 per minute;50 per hour",
     "STOREFRONT_API_TOKEN_DAYS": 30,
     # Behind a reverse proxy: how many proxies set X-Forwarded-For/-Proto/-Host

@@ -78,6 +78,10 @@ def make_test_app(database_url: str, instance_dir: str, **overrides):
         "STOREFRONT_LOAD_ENTRY_POINTS": False,
         # Tests create orders on past days and look at the chart at once.
         "STOREFRONT_DASHBOARD_CACHE_SECONDS": 0,
+        # The page cache is per app and the apps here live for the whole session:
+        # tests would see each other's pages. tests/catalog/test_page_cache.py
+        # switches it on for its own tests; the bench runs it as production does.
+        "STOREFRONT_PAGE_CACHE_SECONDS": 0,
         "SERVER_NAME": None,
         # Few idle connections per app (the suite builds many apps), room for
         # the race tests' bursts: PostgreSQL allows 100 clients by default,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 
+from storefront.pagecache import watch_models
 from storefront.plugins import Plugin
 
 from . import hooks, models
@@ -13,6 +14,8 @@ from .admin import bp as admin_bp
 from .buyer import bp as buyer_bp
 from .forms import CouponsSettingsForm
 from .services import DEFAULT_SETTINGS
+
+watch_models(models.Coupon)  # the claimable coupons box on product pages
 
 plugin = Plugin(
     name="coupons",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 
+from storefront.pagecache import watch_models
 from storefront.plugins import Plugin
 
 from . import always, hooks, models
@@ -10,6 +11,8 @@ from .admin import bp as admin_bp
 from .buyer import bp as buyer_bp
 from .forms import PresaleSettingsForm
 from .services import DEFAULT_SETTINGS
+
+watch_models(models.Campaign, models.Quota)  # presale badge, ship promise and quota on catalog pages
 
 plugin = Plugin(
     name="presale",

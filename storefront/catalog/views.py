@@ -6,6 +6,7 @@ import os
 from flask import Blueprint, abort, g, render_template, request, send_from_directory, url_for
 from flask_login import current_user
 
+from ..pagecache import cached_page
 from . import queries
 from .images import FILENAME_RE, upload_dir
 
@@ -27,6 +28,7 @@ def _after_arg() -> int | None:
 
 
 @bp.get("/")
+@cached_page
 def home():
     buyer = _buyer()
     arrivals = queries.list_products(limit=8).items
@@ -54,6 +56,7 @@ def _listing(category=None):
 
 
 @bp.get("/products")
+@cached_page
 def products():
     slug = request.args.get("category")
     category = queries.get_category(slug) if slug else None
@@ -63,6 +66,7 @@ def products():
 
 
 @bp.get("/c/<slug>")
+@cached_page
 def category(slug: str):
     found = queries.get_category(slug)
     if found is None:
@@ -71,6 +75,7 @@ def category(slug: str):
 
 
 @bp.get("/products/<slug>")
+@cached_page
 def product(slug: str):
     found = queries.get_product(slug)
     if found is None:
