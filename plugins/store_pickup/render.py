@@ -31,7 +31,7 @@ def slot_options(location, slots, selected: str) -> Markup:
     out = []
     for slot in slots:
         head, tail = _option_parts(location.name, slot)
-        out.append(head + (" selected" if slot.key == selected else "") + tail)
+        out.append(head + (" selected" if selected and slot.key == selected else "") + tail)
     return Markup("".join(out))
 
 

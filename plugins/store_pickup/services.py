@@ -10,7 +10,7 @@ from datetime import datetime
 from urllib.parse import urlparse
 
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storefront.accounts.models import Address
@@ -25,7 +25,7 @@ from storefront.plugins.types import DeliveryOption, Problem
 
 from . import slots as slotlib
 from . import stock as stocklib
-from .models import PREPARING, Location, Pickup, SlotUsage
+from .models import PREPARING, Location, LocationStock, Pickup, SlotUsage
 
 PLUGIN_NAME = "store_pickup"
 OPTION_CODE = "store_pickup"
@@ -180,10 +180,41 @@ def _short_locations(location_ids, needs: dict[int, int]) -> set[int]:
     return memo[key]
 
 
+def _locations_and_short(needs: dict[int, int]) -> tuple[list[Location], set[int]]:
+    """The active locations and those of them short of ``needs``, in one query.
+
+    The cart page, the checkout and every flash API call ask for the pickup option;
+    the locations and their stock of the cart's SKUs were two round trips. The
+    results fill the same per-request memo :func:`_active_locations` and
+    :func:`_short_locations` read, so later questions of the request cost nothing.
+    """
+    memo = request_memo(MEMO)
+    if not needs or (memo is not None and "active" in memo):
+        locations = _active_locations()
+        return locations, _short_locations([loc.id for loc in locations], needs)
+    rows = db.session.execute(
+        select(Location, LocationStock.sku_id, LocationStock.quantity)
+        .outerjoin(LocationStock, and_(LocationStock.location_id == Location.id,
+                                       LocationStock.sku_id.in_(list(needs))))
+        .where(Location.active.is_(True)).order_by(Location.name, Location.id)).all()
+    locations: list[Location] = []
+    short: set[int] = set()
+    for location, sku_id, quantity in rows:
+        if not locations or locations[-1] is not location:
+            locations.append(location)
+        if sku_id is not None and quantity < needs[sku_id]:  # as stock.short_locations
+            short.add(location.id)
+    if memo is not None:
+        memo["active"] = locations
+        memo[("short", tuple(loc.id for loc in locations), tuple(sorted(needs.items())))] = short
+    return locations, short
+
+
 def delivery_option(lines=None) -> DeliveryOption | None:
     """The pickup option, when an active location can fill every line (``lines`` of a cart)."""
-    active = [loc.id for loc in _active_locations()]
-    if not active or not set(active) - _short_locations(active, stocklib.needs_of(lines)):
+    locations, short = _locations_and_short(stocklib.needs_of(lines))
+    active = [loc.id for loc in locations]
+    if not active or not set(active) - short:
         return None
     return DeliveryOption(code=OPTION_CODE, label=_("Pick up in store"), fee=0, source=PLUGIN_NAME,
                           description=_("Collect your order at one of our stores: no shipping fee."),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from zoneinfo import ZoneInfo
 
 from storefront.clock import shop_zone  # noqa: F401  (re-exported: the pickup modules import it from here)
@@ -75,9 +75,12 @@ class Slot:
     local_start: datetime
     local_end: datetime
 
-    @property
+    @cached_property
     def key(self) -> str:
-        """Form/API value: ``<location id>@<local start>``."""
+        """Form/API value: ``<location id>@<local start>``.
+
+        Kept on the slot (frozen, and the slots themselves are cached per process): the
+        checkout page compares every slot's key with the buyer's choice."""
         return f"{self.location_id}@{self.local_start.strftime('%Y-%m-%dT%H:%M')}"
 
 

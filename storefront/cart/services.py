@@ -15,10 +15,11 @@ from flask_login import current_user
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..catalog.models import Sku
 from ..checkout.pricing import offer_for, sku_availability
-from ..database import loaded_id, write_transaction
+from ..database import keep_after_commit, loaded_id, write_transaction
 from ..errors import ConcurrentUpdate, NotFound, OutOfStock, ValidationFailed
 from ..extensions import db
 from ..plugins.memo import forget_request_memo, request_memo
@@ -41,6 +42,8 @@ def _load_options():
 
 
 MEMO = "cart.find_cart"
+# Carts this request created (id -> Cart): empty, and read by nobody else yet (see add_item).
+FRESH_MEMO = "cart.created"
 
 
 def find_cart(user=None, token: str | None = None) -> Cart | None:
@@ -51,17 +54,18 @@ def find_cart(user=None, token: str | None = None) -> Cart | None:
     checkout preview ask again.
     """
     if user is not None:
-        user_id = loaded_id(user)
-        key = ("user", user_id)
-        stmt = select(Cart).where(Cart.user_id == user_id)
+        key = ("user", loaded_id(user))
     elif token:
         key = ("token", token)
-        stmt = select(Cart).where(Cart.token == token, Cart.user_id.is_(None))
     else:
         return None
     memo = request_memo(MEMO)
     if memo is not None and key in memo:
-        return memo[key]
+        return memo[key]  # before building the statement: that alone costs more than the look-up
+    if user is not None:
+        stmt = select(Cart).where(Cart.user_id == key[1])
+    else:
+        stmt = select(Cart).where(Cart.token == token, Cart.user_id.is_(None))
     cart = db.session.execute(stmt.options(*_load_options())).unique().scalar_one_or_none()
     if memo is not None and cart is not None:
         memo[key] = cart
@@ -69,8 +73,10 @@ def find_cart(user=None, token: str | None = None) -> Cart | None:
 
 
 def _forget() -> None:
-    """The memoised cart is stale once the request writes a cart (its lines reload lazily otherwise)."""
+    """The memoised cart is stale once the request writes a cart (its lines reload lazily otherwise);
+    a cart created by this request is no longer known to be empty."""
     forget_request_memo(MEMO)
+    forget_request_memo(FRESH_MEMO)
 
 
 def get_cart(create: bool = False, user=None) -> Cart | None:
@@ -88,13 +94,18 @@ def get_cart(create: bool = False, user=None) -> Cart | None:
         # The signed-in buyer is not written here; keeping them spares the response a reload.
         with write_transaction(keep=(user,), keep_after=True):
             db.session.add(created)
+            keep_after_commit(created)  # all its columns were written just now (see add_item)
     except IntegrityError:
         # Another request of the same buyer created it first: use that one.
         created = None
     if user is None:
         session[SESSION_KEY] = token
     if created is not None:
-        # A new cart has no lines: callers only need its id (see loaded_id), so it is not read back.
+        # A new cart has no lines: it is not read back.
+        set_committed_value(created, "lines", [])
+        fresh = request_memo(FRESH_MEMO)
+        if fresh is not None:
+            fresh[loaded_id(created)] = created
         return created
     cart = find_cart(user, token)
     if cart is None:  # pragma: no cover - the insert above or its rival committed
@@ -163,6 +174,11 @@ def add_item(cart: Cart, sku_id, quantity) -> CartLine:
     buyer = _buyer()
     sku, available = _buyable_sku(sku_id, buyer)
     limit = int(get_setting("max_line_quantity"))
+    if _is_fresh(cart):
+        try:
+            return _add_to_fresh_cart(cart, sku, available, quantity, buyer)
+        except IntegrityError:
+            pass  # a parallel request of the same buyer added this SKU meanwhile: the path below adds to it
     for attempt in (1, 2):
         try:
             with write_transaction(keep=(buyer,), keep_after=True):
@@ -182,6 +198,38 @@ def add_item(cart: Cart, sku_id, quantity) -> CartLine:
             # The same line was inserted by a parallel request (double click): add to it instead.
             if attempt == 2:
                 raise ConcurrentUpdate(_("Your cart changed meanwhile; please try again.")) from None
+    return line
+
+
+def _is_fresh(cart: Cart) -> bool:
+    fresh = request_memo(FRESH_MEMO)
+    return fresh is not None and fresh.get(loaded_id(cart)) is cart
+
+
+def _add_to_fresh_cart(cart: Cart, sku: Sku, available: int, quantity: int, buyer) -> CartLine:
+    """The first line of a cart created by this request (a flash buyer's first add).
+
+    Nothing else has read the cart yet, so there is no line to look up (a parallel
+    insert of the same SKU fails on the unique line index and the caller retries the
+    usual way) and ``updated_at`` is the creation time of a moment ago. The cart, the
+    line and the SKU as checked stay loaded: the response prices the cart without
+    reading it back (as it stands once this request's write committed).
+    """
+    request_memo(FRESH_MEMO).pop(loaded_id(cart), None)
+    kept = (buyer, cart, sku, sku.product)
+    with write_transaction(keep=kept, keep_after=True):
+        _check_stock(sku, available, quantity)
+        line = CartLine(cart_id=loaded_id(cart), sku_id=sku.id, quantity=quantity)
+        db.session.add(line)
+        db.session.flush()
+        keep_after_commit(line)
+    set_committed_value(line, "sku", sku)
+    set_committed_value(line, "cart", cart)
+    set_committed_value(cart, "lines", [line])
+    memo = request_memo(MEMO)
+    if memo is not None:
+        key = ("user", cart.user_id) if cart.user_id is not None else ("token", cart.token)
+        memo[key] = cart
     return line
 
 

@@ -48,7 +48,10 @@ def test_cart_page_with_five_lines(app, shop):
     assert not seen.matching(r"FROM product_images")  # no cart view shows them
     assert not seen.matching(r"^SELECT settings\.")
     assert not seen.matching(r"FROM coupons_coupons")
-    assert len(seen) <= 10
+    # The pickup option: the active stores and their stock of the cart's SKUs in one query.
+    assert len(seen.matching(r"FROM store_pickup_locations")) == 1
+    assert not seen.matching(r"^SELECT store_pickup_location_stock\.")
+    assert len(seen) <= 9
 
 
 def test_checkout_page_with_five_lines(app, shop):
@@ -66,7 +69,8 @@ def test_checkout_page_with_five_lines(app, shop):
     assert not seen.matching(r"^SELECT cart_lines\.")
     assert not seen.matching(r"^SELECT settings\.")
     assert not seen.matching(r"FROM coupons_coupons")
-    assert len(seen) <= 12
+    assert not seen.matching(r"^SELECT store_pickup_location_stock\.")  # joined to the stores
+    assert len(seen) <= 11
 
 
 def test_bearer_token_is_one_query(app, shop):

@@ -1,0 +1,221 @@
+"""Cart and checkout shortcuts (issue 9): a new cart's first line, the pickup option's one query.
+
+Each shortcut skips a round trip; these tests pin that it is skipped and that
+the answer stays the one the long way gives (races included).
+"""
+from __future__ import annotations
+
+import re
+
+from flask_login import login_user
+from sqlalchemy import insert, select
+
+from storefront.cart import services as cart_services
+from storefront.cart.models import CartLine
+from storefront.extensions import db
+from tests.checkout.helpers import api_token
+from tests.conftest import new_client
+
+from .conftest import count_queries, give_cart, make_user
+
+
+def _lines(user) -> dict[int, int]:
+    db.session.expire_all()
+    cart = cart_services.find_cart(user)
+    return {line.sku_id: line.quantity for line in cart.lines} if cart is not None else {}
+
+
+# -- the first line of a new cart --------------------------------------------------------------
+
+
+def test_first_line_of_a_new_cart_is_one_insert(app, shop):
+    headers = api_token(make_user())
+    client = new_client(app)
+    sku = shop["plain"][0].skus[0]
+    with count_queries() as seen:
+        response = client.post("/api/v1/cart/lines", json={"sku_id": sku.id, "quantity": 2}, headers=headers)
+    print(len(seen), *seen, sep="\n")
+    assert response.status_code == 201
+    # Nothing to look up in a cart created a moment ago, nor to re-date, nor to read back.
+    assert not seen.matching(r"^SELECT cart_lines\.")
+    assert not seen.matching(r"^UPDATE carts")
+    assert len(seen.matching(r"FROM carts\b")) == 1  # get_cart's look-up before creating it
+    assert len(seen.matching(r"^INSERT INTO cart_lines")) == 1
+    assert response.get_json() == client.get("/api/v1/cart", headers=headers).get_json()
+    # A second add to the same (now existing) cart takes the usual way and adds up.
+    again = client.post("/api/v1/cart/lines", json={"sku_id": sku.id, "quantity": 1}, headers=headers)
+    assert again.status_code == 201
+    assert again.get_json()["breakdown"]["lines"][0]["quantity"] == 3
+    assert again.get_json() == client.get("/api/v1/cart", headers=headers).get_json()
+
+
+def test_first_line_races_a_parallel_insert_of_the_same_sku(app, shop):
+    """Another request of the same buyer found the new cart and added this SKU first:
+    the unique line index refuses the shortcut's INSERT and the usual way adds to that line."""
+    sku = shop["plain"][0].skus[0]
+    user = make_user()
+    with app.test_request_context():
+        login_user(user)
+        cart = cart_services.get_cart(create=True)
+        db.session.execute(insert(CartLine).values(cart_id=cart.id, sku_id=sku.id, quantity=1))
+        db.session.commit()
+        line = cart_services.add_item(cart, sku.id, 2)
+        assert line.quantity == 3
+    assert _lines(user) == {sku.id: 3}
+
+
+def test_first_line_is_checked_like_any_other(app, shop):
+    from storefront.errors import OutOfStock
+
+    sku = shop["plain"][0].skus[0]  # stock 50
+    user = make_user()
+    with app.test_request_context():
+        login_user(user)
+        cart = cart_services.get_cart(create=True)
+        try:
+            cart_services.add_item(cart, sku.id, 51)
+        except OutOfStock as exc:
+            assert exc.details == {"available": 50}
+        else:  # pragma: no cover
+            raise AssertionError("51 of 50 were added")
+        # The refused shortcut leaves the cart usable: the next add takes the usual way.
+        assert cart_services.add_item(cart, sku.id, 50).quantity == 50
+    assert _lines(user) == {sku.id: 50}
+
+
+def test_a_guest_cart_is_answered_from_memory_too(app, shop):
+    client = new_client(app)
+    sku = shop["plain"][1].skus[0]
+    with client:
+        response = client.post("/cart/add", data={"sku_id": sku.id, "quantity": "2"})
+        assert response.status_code == 302
+    page = client.get("/cart/").get_data(as_text=True)
+    assert f'id="line-{sku.id}"' in page and 'value="2"' in page
+
+
+# -- the pickup option: stores and their stock in one query -------------------------------------
+
+
+def _pickup_setup(shop):
+    """The fixture's store (tracks no stock) closed; A holds 1 of SKU a, B 5 of a and b; C is closed."""
+    from plugins.store_pickup import services as pickup
+    from plugins.store_pickup import stock
+    from plugins.store_pickup.models import Location
+
+    hours = {str(d): "00:00-24:00" for d in range(7)}
+
+    def store(name):
+        return pickup.create_location({"name": name, "address": "1 Road", "city": "Shanghai",
+                                       "province": "Shanghai", "phone": "", "map_url": "", "hours": hours,
+                                       "prep_minutes": 0, "slot_minutes": 60, "slot_capacity": 5})
+
+    a, b = shop["plain"][0].skus[0], shop["plain"][1].skus[0]
+    short, enough, closed = store("A short store"), store("B full store"), store("C closed store")
+    stock.set_stock(short.id, a.id, 1)
+    stock.set_stock(enough.id, a.id, 5)
+    stock.set_stock(enough.id, b.id, 5)
+    stock.set_stock(closed.id, a.id, 9)
+    for row in db.session.execute(select(Location).where(Location.id.not_in([short.id, enough.id]))).scalars():
+        row.active = False
+    db.session.commit()
+    return a, b, short, enough, closed
+
+
+def test_one_query_answers_as_the_two_did(app, shop):
+    from plugins.store_pickup import services as pickup
+    from plugins.store_pickup import stock
+
+    a, b, short, enough, closed = _pickup_setup(shop)
+    for needs in ({a.id: 2}, {a.id: 1, b.id: 5}, {b.id: 6}, {a.id: 1}, {shop["plain"][2].skus[0].id: 3}):
+        active = pickup.list_locations(active_only=True)
+        expected = stock.short_locations([loc.id for loc in active], needs)
+        with app.test_request_context():
+            with count_queries() as seen:
+                locations, found = pickup._locations_and_short(needs)
+                # The rest of the request asks again for free.
+                assert pickup._active_locations() == locations
+                assert pickup._short_locations([loc.id for loc in locations], needs) == found
+            assert len(seen.matching(r"^SELECT")) == 1
+        assert [loc.id for loc in locations] == [loc.id for loc in active] == [short.id, enough.id]
+        assert found == expected
+        outside, found_outside = pickup._locations_and_short(needs)  # no request: no memo, same answer
+        assert [loc.id for loc in outside] == [short.id, enough.id] and found_outside == expected
+
+
+def test_the_pickup_option_follows_the_stores_stock(app, shop):
+    from plugins.store_pickup import services as pickup
+    from plugins.store_pickup import stock
+
+    a, b, short, enough, _closed = _pickup_setup(shop)
+
+    def option(skus, quantity=1):
+        buyer = make_user()
+        cart = give_cart(buyer, skus)
+        for line in cart.lines:
+            line.quantity = quantity
+        db.session.commit()
+        db.session.expire_all()
+        with app.test_request_context():
+            return pickup.delivery_option(cart_services.find_cart(buyer).lines)
+
+    assert option([a]) is not None  # both stores hold one
+    assert option([a], 5) is not None  # B does
+    assert option([a], 6) is None  # nobody does
+    assert option([b]) is not None  # A does not track b: only the shop's stock limits it there
+    stock.set_stock(short.id, b.id, 0)
+    assert option([b], 6) is None
+    assert option([shop["plain"][2].skus[0]], 40) is not None  # tracked nowhere
+    assert option([]) is not None  # no lines: any active store
+
+
+# -- the checkout page's empty address fields ---------------------------------------------------
+
+
+def _without_tokens(html: str) -> str:
+    html = re.sub(r'name="csrf_token" [^>]*>', "", html)
+    return re.sub(r'value="[0-9a-f]{32}"', "", html)  # the idempotency key
+
+
+def test_empty_fields_come_from_the_cache_typed_ones_never(app, shop):
+    from storefront.checkout import views
+    from tests.factories import sign_in
+
+    buyer = shop["buyer"]
+    give_cart(buyer, [shop["plain"][0].skus[0]])
+    client = new_client(app)
+    sign_in(client, buyer)
+    views._EMPTY_FIELDS.clear()
+    first = client.get("/checkout/").get_data(as_text=True)
+    assert views._EMPTY_FIELDS  # filled by the first page
+    again = client.get("/checkout/").get_data(as_text=True)
+    assert _without_tokens(first) == _without_tokens(again)
+    assert 'id="name"' in again and 'autocomplete="name"' in again and 'maxlength="120"' in again
+    # Typed values and errors are rendered, not taken from the cache, and do not enter it.
+    typed = client.post("/checkout/", data={"action": "place", "idempotency_key": "k" * 20, "address_id": "new",
+                                            "name": "Li <Lei>", "note": "x" * 501})
+    html = typed.get_data(as_text=True)
+    assert typed.status_code == 422 and 'value="Li &lt;Lei&gt;"' in html
+    assert 'id="note-error"' in html and 'aria-invalid="true"' in html
+    after = client.get("/checkout/").get_data(as_text=True)
+    assert "Li &lt;Lei&gt;" not in after and 'id="note-error"' not in after
+    # Each language has its own labels.
+    chinese = client.get("/checkout/?lang=zh_Hans").get_data(as_text=True)
+    label = after.split('<label for="line1">')[1].split("<")[0]
+    assert label == "Street address" and f'<label for="line1">{label}<' not in chinese
+
+
+def test_a_cart_written_otherwise_is_no_longer_taken_for_empty(app, shop):
+    """Merging a guest cart into the buyer's new cart writes its lines: a later add in the
+    same request must not answer with the one line it added."""
+    first, second = shop["plain"][0].skus[0], shop["plain"][1].skus[0]
+    user = make_user()
+    with app.test_request_context():
+        guest = cart_services.get_cart(create=True)
+        cart_services.add_item(guest, first.id, 2)
+        login_user(user)
+        merged = cart_services.merge_guest_cart(user)
+        assert {line.sku_id for line in merged.lines} == {first.id}
+        cart_services.add_item(cart_services.get_cart(create=True), second.id, 1)
+        answered = cart_services.get_cart()
+        assert {line.sku_id: line.quantity for line in answered.lines} == {first.id: 2, second.id: 1}
+    assert _lines(user) == {first.id: 2, second.id: 1}
