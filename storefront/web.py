@@ -82,14 +82,8 @@ def init_web(app: Flask) -> None:
         header = req.headers.get("Authorization", "")
         if not header.startswith("Bearer "):
             return None
-        from .accounts.models import ApiToken
-
         digest = hashlib.sha256(header[7:].strip().encode()).hexdigest()
-        # The token and its user in one query (joined): every API request pays this.
-        from sqlalchemy.orm import joinedload
-
-        token = db.session.execute(db.select(ApiToken).options(joinedload(ApiToken.user))
-                                   .filter_by(token_hash=digest)).scalar_one_or_none()
+        token = db.session.execute(_token_query(), {"digest": digest}).scalar_one_or_none()
         if token is None or token.revoked or (token.expires_at and token.expires_at < utcnow()):
             return None
         if not token.user.is_active:
@@ -173,6 +167,25 @@ def init_web(app: Flask) -> None:
             session["locale"] = lang
 
 
+_TOKEN_QUERY: list = []
+
+
+def _token_query():
+    """The bearer token and its user in one (joined) query: every API request pays it.
+
+    Built once per process; the same statement object keeps SQLAlchemy's memoised
+    cache key instead of building and keying a new one per request."""
+    if not _TOKEN_QUERY:
+        from sqlalchemy import bindparam
+        from sqlalchemy.orm import joinedload
+
+        from .accounts.models import ApiToken
+
+        _TOKEN_QUERY.append(db.select(ApiToken).options(joinedload(ApiToken.user))
+                            .where(ApiToken.token_hash == bindparam("digest")))
+    return _TOKEN_QUERY[0]
+
+
 def is_http_url(value) -> bool:
     """An absolute http(s) URL without whitespace: the only kind of link a
     setting may put into ``href``/``src`` (never ``javascript:`` or ``data:``)."""
@@ -195,15 +208,23 @@ def _shop_for_templates() -> dict:
 
 
 def _error_message(code: int) -> str:
-    return {
-        400: _("That request could not be understood."),
-        403: _("You do not have access to this page."),
-        404: _("We could not find that page."),
-        405: _("That action is not allowed here."),
-        413: _("That upload is too large."),
-        429: _("Too many attempts. Please wait a little and try again."),
-        500: _("Something went wrong on our side. Please try again."),
-    }.get(code, _("Something went wrong."))
+    # Only the one message shown is translated (each gettext call costs a few µs).
+    return _ERROR_MESSAGES.get(code, _generic_error)()
+
+
+def _generic_error() -> str:
+    return _("Something went wrong.")
+
+
+_ERROR_MESSAGES = {
+    400: lambda: _("That request could not be understood."),
+    403: lambda: _("You do not have access to this page."),
+    404: lambda: _("We could not find that page."),
+    405: lambda: _("That action is not allowed here."),
+    413: lambda: _("That upload is too large."),
+    429: lambda: _("Too many attempts. Please wait a little and try again."),
+    500: lambda: _("Something went wrong on our side. Please try again."),
+}
 
 
 def _admin_menu():

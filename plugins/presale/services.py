@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import inspect, select, text
+from sqlalchemy import bindparam, inspect, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storefront.clock import utcnow
@@ -35,10 +35,25 @@ DEFAULT_SETTINGS = {"remind_hours_before_close": 24}
 MEMO = "presale.campaigns"
 
 
-def _campaign_query(sku_ids, now: datetime):
-    return (select(Campaign, Quota).join(Quota, Quota.campaign_id == Campaign.id)
-            .where(Quota.sku_id.in_(sku_ids), Campaign.active.is_(True), Campaign.ends_at > now)
-            .order_by(Campaign.starts_at, Campaign.id))
+_CAMPAIGN_QUERIES: dict[bool, object] = {}
+
+
+def _campaign_query(first_only: bool = False):
+    """Campaigns (with quota rows) of the SKUs ``:skus`` not ended at ``:now``, earliest first.
+
+    Built once per process: a product page runs it on every view, and the same
+    statement object keeps SQLAlchemy's memoised cache key (building and keying
+    it cost more CPU than running it)."""
+    stmt = _CAMPAIGN_QUERIES.get(first_only)
+    if stmt is None:
+        stmt = (select(Campaign, Quota).join(Quota, Quota.campaign_id == Campaign.id)
+                .where(Quota.sku_id.in_(bindparam("skus", expanding=True)), Campaign.active.is_(True),
+                       Campaign.ends_at > bindparam("now"))
+                .order_by(Campaign.starts_at, Campaign.id))
+        if first_only:
+            stmt = stmt.limit(1)
+        _CAMPAIGN_QUERIES[first_only] = stmt
+    return stmt
 
 
 def campaigns_for_skus(sku_ids, now: datetime | None = None) -> dict[int, tuple[Campaign, Quota]]:
@@ -47,7 +62,8 @@ def campaigns_for_skus(sku_ids, now: datetime | None = None) -> dict[int, tuple[
     wanted = sorted({int(i) for i in sku_ids if i})
     found: dict[int, tuple[Campaign, Quota]] = {}
     for start in range(0, len(wanted), 500):
-        for campaign, quota in db.session.execute(_campaign_query(wanted[start:start + 500], now)).all():
+        chunk = {"skus": wanted[start:start + 500], "now": now}
+        for campaign, quota in db.session.execute(_campaign_query(), chunk).all():
             found.setdefault(quota.sku_id, (campaign, quota))  # the earliest-starting one, as below
     return found
 
@@ -82,7 +98,7 @@ def campaign_for_sku(sku_id: int, now: datetime | None = None, *, fresh: bool = 
             prefetch_campaigns([sku_id], now)
         found = memo.get(sku_id)
         return found if found is not None and found[0].ends_at > now else None
-    row = db.session.execute(_campaign_query([sku_id], now).limit(1)).first()
+    row = db.session.execute(_campaign_query(True), {"skus": [sku_id], "now": now}).first()
     return (row[0], row[1]) if row is not None else None
 
 

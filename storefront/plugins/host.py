@@ -188,10 +188,24 @@ class PluginHost:
         return results
 
 
+_STATES_QUERIES: dict[bool, Any] = {}
+
+
 def _states_query(with_settings: bool):
     """The plugin states; with ``with_settings`` the shop settings too, in the same round trip
     (both tiny, both needed by nearly every request: on PostgreSQL a statement is a network
-    wait). ``kind`` tells the rows apart: "p" a plugin, "s" a setting (key, value)."""
+    wait). ``kind`` tells the rows apart: "p" a plugin, "s" a setting (key, value).
+
+    Built once per process: the statement has no parameters, and reusing the same object
+    lets SQLAlchemy keep its memoised cache key (building and keying it anew cost about as
+    much CPU as running it, on every request)."""
+    stmt = _STATES_QUERIES.get(with_settings)
+    if stmt is None:
+        stmt = _STATES_QUERIES[with_settings] = _build_states_query(with_settings)
+    return stmt
+
+
+def _build_states_query(with_settings: bool):
     from sqlalchemy import Boolean, Integer, cast, literal_column, null, union_all
 
     from ..settings import STORED
