@@ -1,11 +1,24 @@
 """Buyer-facing hints: progress towards free shipping in the cart and on product pages."""
 from __future__ import annotations
 
-from flask import render_template
+import threading
+import time
+from collections import OrderedDict
+
+from flask import current_app, render_template
 from flask_login import current_user
 from markupsafe import Markup
 
 from .services import breakdown_progress, region_names, settings
+
+#: How long a product page may reuse the cart's hint (pricing depends on the clock, e.g. a
+#: presale price that starts now); everything else it depends on is in the key.
+MINI_HINT_SECONDS = 30
+MINI_HINT_ENTRIES = 2048
+_NO_HINT = object()
+_lock = threading.Lock()
+#: The TTL's clock; tests patch it.
+_now = time.monotonic
 
 
 def cart_hint(breakdown) -> Markup | None:
@@ -17,15 +30,58 @@ def cart_hint(breakdown) -> Markup | None:
 
 
 def mini_hint() -> Markup | None:
-    """The hint for the buyer's current cart (product pages); nothing without a cart."""
+    """The hint for the buyer's current cart (product pages); nothing without a cart.
+
+    A signed-in buyer browsing with a cart would otherwise price the whole cart
+    through every plugin (about 7 statements) on each product page. The progress
+    is kept per cart content: lines, the cart's plugin choices (coupon, delivery),
+    the buyer and the shop's settings/plugin-state digest, which changes with
+    any catalog edit (``page_cache_version``) -- so only what changes outside
+    the cart and the catalog (the clock starting a presale price, a coupon
+    claimed into the wallet) can be up to ``MINI_HINT_SECONDS`` late on this hint.
+    """
     from storefront.cart.services import get_cart
     from storefront.checkout.pricing import price_cart
+    from storefront.pagecache import fingerprint
 
     cart = get_cart(create=False)
     if cart is None or not cart.lines:
         return None
     buyer = current_user if getattr(current_user, "is_authenticated", False) else None
-    state = breakdown_progress(price_cart(cart, buyer))
+    key = (cart.id, buyer.id if buyer is not None else None,
+           tuple((line.sku_id, line.quantity) for line in cart.lines),
+           repr(sorted((cart.data or {}).items())), fingerprint())
+    state = _remembered(key)
     if state is None:
+        state = breakdown_progress(price_cart(cart, buyer))
+        _remember(key, _NO_HINT if state is None else state)
+    if state is None or state is _NO_HINT:
         return None
     return Markup(render_template("free_shipping/hint.html", state=state, mini=True, regions=[]))
+
+
+def _memo() -> OrderedDict:
+    # Per app: tests (and a host app) may run several shops, each with its own cart ids.
+    return current_app.extensions.setdefault("free_shipping_mini_hints", OrderedDict())
+
+
+def _remembered(key):
+    memo = _memo()
+    with _lock:
+        found = memo.get(key)
+        if found is None:
+            return None
+        expires, state = found
+        if expires <= _now():
+            del memo[key]
+            return None
+        return state
+
+
+def _remember(key, state) -> None:
+    memo = _memo()
+    with _lock:
+        memo[key] = (_now() + MINI_HINT_SECONDS, state)
+        memo.move_to_end(key)
+        while len(memo) > MINI_HINT_ENTRIES:
+            memo.popitem(last=False)

@@ -26,7 +26,7 @@ from storefront.extensions import db
 from storefront.orders.queries import get_buyer_order
 from storefront.payments.services import start_payment
 
-from . import campaigns, services
+from . import campaigns, lookup, services
 from .times import end_of_local_day
 
 blp = Blueprint("presale_api", __name__, url_prefix="/api/v1/presale", description="Presale (plugin presale)")
@@ -159,7 +159,7 @@ def product_terms(slug):
     now = utcnow()
     rows = []
     for sku in product.skus:
-        found = services.campaign_for_sku(sku.id, now) if sku.active else None
+        found = lookup.campaign_for_sku(sku.id, now) if sku.active else None
         if found is None:
             continue
         c, quota = found

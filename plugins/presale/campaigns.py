@@ -168,7 +168,7 @@ def _forget_lookups() -> None:
     """This request's memoised campaign look-ups (services.campaign_for_sku) are stale after an edit."""
     from storefront.plugins import forget_request_memo
 
-    from .services import MEMO
+    from .lookup import MEMO
 
     forget_request_memo(MEMO)
 

@@ -21,7 +21,7 @@ def product_offer(product, sku, buyer):
 
 @hookimpl
 def prefetch_offers(skus, buyer):
-    from .services import prefetch_campaigns
+    from .lookup import prefetch_campaigns
 
     prefetch_campaigns([sku.id for sku in skus])
 

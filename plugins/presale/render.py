@@ -8,7 +8,8 @@ from markupsafe import Markup
 
 from storefront.clock import utcnow
 
-from .services import balance_of, campaign_for_sku, presale_order, order_promise
+from .lookup import campaign_for_sku
+from .services import balance_of, presale_order, order_promise
 from .times import when_text
 
 

@@ -149,7 +149,7 @@ def test_bad_input_changes_nothing(app, shop):
 # -- presale batch look-up ---------------------------------------------------------------------------
 
 def test_batched_campaigns_match_the_single_lookup(app, shop):
-    from plugins.presale.services import campaign_for_sku, campaigns_for_skus
+    from plugins.presale.lookup import campaign_for_sku, campaigns_for_skus
 
     skus = shop["presale"].skus
     batch = campaigns_for_skus([s.id for s in skus] + [shop["plain"][0].skus[0].id])
@@ -162,7 +162,7 @@ def test_batched_campaigns_match_the_single_lookup(app, shop):
 
 
 def test_memoised_campaign_that_ends_counts_as_none(app, shop):
-    from plugins.presale.services import campaign_for_sku
+    from plugins.presale.lookup import campaign_for_sku
 
     sku_id = shop["presale"].skus[0].id
     with app.test_request_context("/"):
@@ -173,7 +173,7 @@ def test_memoised_campaign_that_ends_counts_as_none(app, shop):
 
 def test_campaign_edit_in_the_request_is_seen(app, shop):
     from plugins.presale import campaigns
-    from plugins.presale.services import campaign_for_sku
+    from plugins.presale.lookup import campaign_for_sku
 
     sku = shop["presale"].skus[2]
     with app.test_request_context("/"):

@@ -40,7 +40,7 @@ def test_add_line_answers_the_priced_cart_without_reloading_it_twice(app, shop):
     assert not seen.matching(r"FROM users WHERE")  # the buyer is not reloaded after the cart's commits
     assert not seen.matching(r"FROM carts WHERE carts.id")  # nor the new cart, only to learn its id
     assert not seen.matching(r"FROM product_images")
-    assert len(seen) <= 21
+    assert len(seen) <= 17
 
 
 def test_apply_code_writes_the_choice_without_rereading_the_cart(app, shop):

@@ -80,7 +80,7 @@ def test_product_images_load_in_order_in_one_statement(app, shop):
 
 
 def test_presale_statement_follows_now_and_the_skus_asked(app, shop):
-    from plugins.presale.services import campaign_for_sku, campaigns_for_skus
+    from plugins.presale.lookup import campaign_for_sku, campaigns_for_skus
 
     presale = shop["presale"]
     on, off = presale.skus[0].id, presale.skus[2].id

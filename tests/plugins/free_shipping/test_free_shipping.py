@@ -14,7 +14,7 @@ from storefront.extensions import db
 from storefront.orders.models import Order
 from storefront.plugins import Adjustment, DeliveryOption, hookimpl
 from storefront.settings import get_setting
-from tests.checkout.helpers import ADDRESS, fresh, plugin, sign_in
+from tests.checkout.helpers import ADDRESS, fresh, fresh_client, plugin, sign_in
 from tests.factories import make_product, make_user
 
 from .conftest import buyer_with_cart, configure
@@ -230,3 +230,53 @@ def test_cart_hint_names_excluded_regions(app, web):
     sign_in(web, user)
     html = web.get("/cart/").get_data(as_text=True)
     assert "Not available for delivery to: Xinjiang, 西藏" in html
+
+
+
+def test_product_page_mini_hint_is_not_repriced_on_every_view(app, enabled, web, monkeypatch):
+    import storefront.checkout.pricing as pricing
+    from plugins.free_shipping import render
+
+    priced = []
+    real = pricing.price_cart
+    monkeypatch.setattr(pricing, "price_cart", lambda *a, **kw: priced.append(1) or real(*a, **kw))
+    product, other = make_product(price=4900), make_product(price=3000)
+    page = f"/products/{other.slug}"
+    user = buyer_with_cart(app, (product.skus[0], 1))
+    sign_in(web, user)
+
+    def view():
+        priced.clear()
+        return web.get(page).get_data(as_text=True), len(priced)
+
+    first, cold = view()
+    again, warm = view()
+    assert "free-shipping-mini" in first and "50.00" in first and again == first
+    assert (cold, warm) == (1, 0)  # the unchanged cart is not priced again
+
+    # The cart changed: the hint follows at once.
+    buyer_with_cart(app, (other.skus[0], 1), user=user)
+    html, count = view()
+    assert "20.00" in html and count == 1
+
+    # A setting changed (in any worker): the hint follows at once.
+    configure(thresholds="courier:150.00")
+    html, count = view()
+    assert "71.00" in html and count == 1
+
+    # After the TTL the cart is priced again even if nothing else changed.
+    assert view()[1] == 0
+    later = render._now() + render.MINI_HINT_SECONDS + 1
+    monkeypatch.setattr(render, "_now", lambda: later)
+    assert view()[1] == 1
+
+def test_mini_hint_is_per_buyer(app, enabled, web):
+    product = make_product(price=4900)
+    near = buyer_with_cart(app, (product.skus[0], 1))
+    far = buyer_with_cart(app, (make_product(price=1000).skus[0], 1))
+    sign_in(web, near)
+    assert "50.00" in web.get(f"/products/{product.slug}").get_data(as_text=True)
+    other = fresh_client(app)
+    sign_in(other, far)
+    html = other.get(f"/products/{product.slug}").get_data(as_text=True)
+    assert "89.00" in html and "50.00" not in html

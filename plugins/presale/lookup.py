@@ -1,0 +1,85 @@
+"""Which presale a SKU is on: one query for many SKUs, memoised per request.
+
+A product page asks for each of its SKUs, the checkout page for each line
+several times, the checkout's write transaction once more (``fresh``).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import bindparam, select
+
+from storefront.clock import utcnow
+from storefront.extensions import db
+from storefront.plugins import request_memo
+
+from .models import Campaign, Quota
+
+MEMO = "presale.campaigns"
+
+
+_CAMPAIGN_QUERIES: dict[bool, object] = {}
+
+
+def _campaign_query(first_only: bool = False):
+    """Campaigns (with quota rows) of the SKUs ``:skus`` not ended at ``:now``, earliest first.
+
+    Built once per process: a product page runs it on every view, and the same
+    statement object keeps SQLAlchemy's memoised cache key (building and keying
+    it cost more CPU than running it)."""
+    stmt = _CAMPAIGN_QUERIES.get(first_only)
+    if stmt is None:
+        stmt = (select(Campaign, Quota).join(Quota, Quota.campaign_id == Campaign.id)
+                .where(Quota.sku_id.in_(bindparam("skus", expanding=True)), Campaign.active.is_(True),
+                       Campaign.ends_at > bindparam("now"))
+                .order_by(Campaign.starts_at, Campaign.id))
+        if first_only:
+            stmt = stmt.limit(1)
+        _CAMPAIGN_QUERIES[first_only] = stmt
+    return stmt
+
+
+def campaigns_for_skus(sku_ids, now: datetime | None = None) -> dict[int, tuple[Campaign, Quota]]:
+    """:func:`campaign_for_sku` for many SKUs in one query (SKUs on no presale are left out)."""
+    now = now or utcnow()
+    wanted = sorted({int(i) for i in sku_ids if i})
+    found: dict[int, tuple[Campaign, Quota]] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = {"skus": wanted[start:start + 500], "now": now}
+        for campaign, quota in db.session.execute(_campaign_query(), chunk).all():
+            found.setdefault(quota.sku_id, (campaign, quota))  # the earliest-starting one, as below
+    return found
+
+
+def prefetch_campaigns(sku_ids, now: datetime | None = None) -> None:
+    """Load the presales of ``sku_ids`` into this request's memo with one query (no-op outside a request)."""
+    memo = request_memo(MEMO)
+    if memo is None:
+        return
+    now = now or utcnow()
+    missing = [i for i in {int(i) for i in sku_ids if i} if i not in memo]
+    if not missing:
+        return
+    found = campaigns_for_skus(missing, now)
+    for sku_id in missing:
+        memo[sku_id] = found.get(sku_id)
+
+
+def campaign_for_sku(sku_id: int, now: datetime | None = None, *, fresh: bool = False
+                     ) -> tuple[Campaign, Quota] | None:
+    """The active presale a SKU is on now or soon (not yet ended), with its quota row.
+
+    Within a request the answer is memoised per SKU (a product page asks for
+    each SKU, the checkout page for each line three times); ``fresh`` reads
+    the database (the checkout's write transaction). A memoised campaign that
+    has ended since it was read counts as none.
+    """
+    now = now or utcnow()
+    memo = None if fresh else request_memo(MEMO)
+    if memo is not None:
+        if sku_id not in memo:
+            prefetch_campaigns([sku_id], now)
+        found = memo.get(sku_id)
+        return found if found is not None and found[0].ends_at > now else None
+    row = db.session.execute(_campaign_query(True), {"skus": [sku_id], "now": now}).first()
+    return (row[0], row[1]) if row is not None else None
