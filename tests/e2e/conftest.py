@@ -43,7 +43,10 @@ def live_server(_app, database_url, instance_dir):
         flask_app = make_test_app(database_url, instance_dir, WTF_CSRF_ENABLED=True,
                                   # Journeys sign in many times from 127.0.0.1; throttling has its own tests.
                                   STOREFRONT_LOGIN_LIMIT="1000 per minute",
-                                  STOREFRONT_CLOCK_OFFSET_SECONDS=0)
+                                  STOREFRONT_CLOCK_OFFSET_SECONDS=0,
+                                  # The browser sees the shop as production serves it: anonymous
+                                  # catalog pages from the page cache, with their per-visitor holes.
+                                  STOREFRONT_PAGE_CACHE_SECONDS=5)
     finally:
         limiter.enabled = before
     server = LiveServer(flask_app)
