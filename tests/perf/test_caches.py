@@ -68,6 +68,7 @@ def test_own_write_is_seen_at_once_and_a_rollback_is_not(app, shop):
         assert host.is_enabled("presale")
         db.session.execute(text("UPDATE plugin_states SET enabled = :off WHERE name = 'presale'"), {"off": False})
         assert not host.is_enabled("presale")  # the write dropped the snapshot
+        assert "presale" not in {impl.plugin_name for impl in host.caller("product_offer").get_hookimpls()}
         db.session.rollback()
         assert host.is_enabled("presale")  # the rollback dropped what was read meanwhile
 

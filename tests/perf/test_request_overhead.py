@@ -18,7 +18,7 @@ from storefront.catalog import queries
 from storefront.catalog.models import ProductImage
 from storefront.clock import utcnow
 from storefront.extensions import db
-from storefront.plugins.host import _states_query, get_host
+from storefront.plugins.host import _states_query
 from storefront.settings import set_settings
 from tests.checkout.helpers import api_token
 from tests.conftest import new_client
@@ -147,17 +147,6 @@ def test_error_page_message_per_code_and_locale(app):
         assert _error_message(418) == "Something went wrong."
         with force_locale("zh_Hans"):
             assert _error_message(404) != "We could not find that page."
-
-
-def test_plugin_hooks_see_the_switch_within_a_request(app, shop):
-    host = get_host()
-    with app.test_request_context("/"):
-        assert host.is_enabled("presale")
-        db.session.execute(text("UPDATE plugin_states SET enabled = :off WHERE name = 'presale'"), {"off": False})
-        assert not host.is_enabled("presale")  # the write dropped the snapshot
-        assert "presale" not in {impl.plugin_name for impl in host.caller("product_offer").get_hookimpls()}
-        db.session.rollback()
-        assert host.is_enabled("presale")
 
 
 def test_cached_gettext_matches_flask_babel(app):
