@@ -15,23 +15,20 @@ header, pending flashed messages, a guest cart (free shipping's hint on the
 product page shows that cart), anything but GET/HEAD and 200 text/html.
 Only the body and mimetype are stored; headers and cookies are built fresh.
 
-Freshness: the key holds a fingerprint of this request's shop settings and
-plugin states (read once per request by the host anyway), so a setting or
-plugin switched in any worker takes effect on the next request. Catalog
-edits made through the ORM (watched models, see :func:`watch_models`) write
-the ``page_cache_version`` setting in the same flush, which changes that
-fingerprint. Stock and presale "sold" counters are Core UPDATEs on every
+Freshness: the key holds a digest (``settings.config_digest``) of this
+request's shop settings and plugin states (read once per request anyway), so
+a setting or plugin switched in any worker takes effect on the next request.
+Catalog edits made through the ORM (watched models, see :func:`watch_models`)
+write the ``page_cache_version`` setting in the same flush, which changes
+that digest. Stock and presale "sold" counters are Core UPDATEs on every
 order and deliberately do not: "sold out" may be up to the TTL old, and
 adding to the cart re-checks stock.
 """
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from functools import wraps
 from urllib.parse import urlencode
@@ -40,6 +37,9 @@ from flask import Flask, current_app, g, has_app_context, request, session
 from flask_login import current_user
 from sqlalchemy import event
 from sqlalchemy.orm import Session
+
+from .caching import ExpiringLRU
+from .settings import config_digest
 
 EXTENSION_KEY = "storefront_pagecache"
 VERSION_KEY = "page_cache_version"
@@ -67,58 +67,28 @@ def hole_marker(name: str) -> str:
 
 @dataclass(frozen=True)
 class Entry:
-    expires: float
     parts: tuple  # bytes, hole name, bytes, hole name, ..., bytes
     mimetype: str
     size: int
 
 
-class PageCache:
-    """Bounded LRU of rendered pages for one app."""
+class PageCache(ExpiringLRU):
+    """Rendered pages of one app (bounded by its configuration, see ``put_page``)."""
 
     def __init__(self, app: Flask) -> None:
+        super().__init__()
         self.app = app
-        self._entries: OrderedDict[tuple, Entry] = OrderedDict()
-        self._size = 0
-        self._lock = threading.Lock()
 
     @property
     def ttl(self) -> float:
         return float(self.app.config.get("STOREFRONT_PAGE_CACHE_SECONDS") or 0)
 
-    def get(self, key: tuple) -> Entry | None:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            if entry.expires <= _now():
-                self._drop(key)
-                return None
-            self._entries.move_to_end(key)
-            return entry
+    def page(self, key: tuple) -> Entry | None:
+        return self.get(key, _now())
 
-    def put(self, key: tuple, entry: Entry) -> None:
-        limit = int(self.app.config.get("STOREFRONT_PAGE_CACHE_ENTRIES") or 0)
-        if limit <= 0:
-            return
-        with self._lock:
-            if key in self._entries:
-                self._drop(key)
-            self._entries[key] = entry
-            self._size += entry.size
-            while len(self._entries) > limit or self._size > MAX_TOTAL_BYTES:
-                self._drop(next(iter(self._entries)))
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-            self._size = 0
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def _drop(self, key: tuple) -> None:
-        self._size -= self._entries.pop(key).size
+    def put_page(self, key: tuple, entry: Entry) -> None:
+        self.put(key, entry, expires=_now() + self.ttl, size=entry.size, max_bytes=MAX_TOTAL_BYTES,
+                 max_entries=int(self.app.config.get("STOREFRONT_PAGE_CACHE_ENTRIES") or 0))
 
 
 def init_app(app: Flask) -> PageCache:
@@ -148,24 +118,7 @@ def request_key() -> tuple | None:
 
     query = urlencode(sorted(request.args.items(multi=True)))
     return (request.script_root, request.path, query, str(get_locale()),
-            current_app.config.get("STOREFRONT_CURRENCY"), fingerprint())
-
-
-def fingerprint() -> bytes:
-    """A digest of this request's shop settings and plugin states, computed once per snapshot."""
-    from .plugins.host import get_host
-    from .settings import all_settings
-
-    snap = get_host().snapshot()
-    settings = all_settings()
-    memo = g.get("_page_cache_fp")
-    if memo is not None and memo[0] is snap and memo[1] is settings:
-        return memo[2]
-    states = sorted((s.name, s.enabled, s.version, str(s.updated_at), repr(sorted(s.settings.items())))
-                    for s in snap.rows.values())
-    digest = hashlib.blake2b(repr((sorted(settings.items()), states)).encode(), digest_size=16).digest()
-    g._page_cache_fp = (snap, settings, digest)
-    return digest
+            current_app.config.get("STOREFRONT_CURRENCY"), config_digest())
 
 
 # the decorator ---------------------------------------------------------------
@@ -178,7 +131,7 @@ def cached_page(view):
         if key is None:
             return view(*args, **kwargs)
         cache: PageCache = current_app.extensions[EXTENSION_KEY]
-        entry = cache.get(key)
+        entry = cache.page(key)
         if entry is not None:
             response = current_app.response_class(_fill(entry.parts), mimetype=entry.mimetype)
             response.headers["X-Page-Cache"] = "hit"
@@ -190,10 +143,10 @@ def cached_page(view):
             g._page_cache_holes = False
         if response.mimetype != "text/html" or response.direct_passthrough or response.is_streamed:
             return response
-        entry = _entry(response.get_data(as_text=True), response.mimetype, cache.ttl)
+        entry = _entry(response.get_data(as_text=True), response.mimetype)
         response.set_data(_fill(entry.parts))
         if response.status_code == 200 and entry.size <= MAX_BODY_BYTES and "_flashes" not in session:
-            cache.put(key, entry)
+            cache.put_page(key, entry)
             response.headers["X-Page-Cache"] = "miss"
         return response
 
@@ -205,7 +158,7 @@ def rendering_holes() -> bool:
     return has_app_context() and bool(g.get("_page_cache_holes"))
 
 
-def _entry(body: str, mimetype: str, ttl: float) -> Entry:
+def _entry(body: str, mimetype: str) -> Entry:
     # The token this request rendered into its forms (flask_wtf keeps it in g).
     token = g.get(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"))
     if isinstance(token, str) and token and token in body:
@@ -213,7 +166,7 @@ def _entry(body: str, mimetype: str, ttl: float) -> Entry:
     pieces = _HOLE_RE.split(body)
     parts = tuple(p.encode() if i % 2 == 0 else p for i, p in enumerate(pieces))
     size = sum(len(p) for p in parts[::2])
-    return Entry(expires=_now() + ttl, parts=parts, mimetype=mimetype, size=size)
+    return Entry(parts=parts, mimetype=mimetype, size=size)
 
 
 def _fill(parts: tuple) -> bytes:

@@ -1,6 +1,7 @@
 """Shop settings the seller edits in the admin, with documented defaults."""
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from flask import current_app, g, has_app_context
@@ -60,6 +61,28 @@ def all_settings() -> dict[str, Any]:
 
 
 STORED = ~Setting.key.startswith(JOB_PREFIX, autoescape=True)
+
+
+def config_digest() -> bytes:
+    """A digest of this request's shop settings and plugin states, computed once per request.
+
+    Per-worker caches put it in their keys (the page cache, plugin hints): the
+    settings and plugin states are read on every request anyway, so a setting or
+    plugin switched in any worker changes the digest on the next request.
+    """
+    from .plugins.host import get_host
+
+    snap = get_host().snapshot()
+    settings = all_settings()
+    memo = g.get("_config_digest") if has_app_context() else None
+    if memo is not None and memo[0] is snap and memo[1] is settings:
+        return memo[2]
+    states = sorted((s.name, s.enabled, s.version, str(s.updated_at), repr(sorted(s.settings.items())))
+                    for s in snap.rows.values())
+    digest = hashlib.blake2b(repr((sorted(settings.items()), states)).encode(), digest_size=16).digest()
+    if has_app_context():
+        g._config_digest = (snap, settings, digest)
+    return digest
 
 
 def _overlay(rows) -> dict[str, Any]:

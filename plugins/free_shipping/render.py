@@ -1,13 +1,14 @@
 """Buyer-facing hints: progress towards free shipping in the cart and on product pages."""
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 
 from flask import current_app, render_template
 from flask_login import current_user
 from markupsafe import Markup
+
+from storefront.caching import ExpiringLRU
+from storefront.settings import config_digest
 
 from .services import breakdown_progress, region_names, settings
 
@@ -16,7 +17,6 @@ from .services import breakdown_progress, region_names, settings
 MINI_HINT_SECONDS = 30
 MINI_HINT_ENTRIES = 2048
 _NO_HINT = object()
-_lock = threading.Lock()
 #: The TTL's clock; tests patch it.
 _now = time.monotonic
 
@@ -42,7 +42,6 @@ def mini_hint() -> Markup | None:
     """
     from storefront.cart.services import get_cart
     from storefront.checkout.pricing import price_cart
-    from storefront.pagecache import fingerprint
 
     cart = get_cart(create=False)
     if cart is None or not cart.lines:
@@ -50,7 +49,7 @@ def mini_hint() -> Markup | None:
     buyer = current_user if getattr(current_user, "is_authenticated", False) else None
     key = (cart.id, buyer.id if buyer is not None else None,
            tuple((line.sku_id, line.quantity) for line in cart.lines),
-           repr(sorted((cart.data or {}).items())), fingerprint())
+           repr(sorted((cart.data or {}).items())), config_digest())
     state = _remembered(key)
     if state is None:
         state = breakdown_progress(price_cart(cart, buyer))
@@ -60,28 +59,14 @@ def mini_hint() -> Markup | None:
     return Markup(render_template("free_shipping/hint.html", state=state, mini=True, regions=[]))
 
 
-def _memo() -> OrderedDict:
+def _memo() -> ExpiringLRU:
     # Per app: tests (and a host app) may run several shops, each with its own cart ids.
-    return current_app.extensions.setdefault("free_shipping_mini_hints", OrderedDict())
+    return current_app.extensions.setdefault("free_shipping_mini_hints", ExpiringLRU())
 
 
 def _remembered(key):
-    memo = _memo()
-    with _lock:
-        found = memo.get(key)
-        if found is None:
-            return None
-        expires, state = found
-        if expires <= _now():
-            del memo[key]
-            return None
-        return state
+    return _memo().get(key, _now())
 
 
 def _remember(key, state) -> None:
-    memo = _memo()
-    with _lock:
-        memo[key] = (_now() + MINI_HINT_SECONDS, state)
-        memo.move_to_end(key)
-        while len(memo) > MINI_HINT_ENTRIES:
-            memo.popitem(last=False)
+    _memo().put(key, state, expires=_now() + MINI_HINT_SECONDS, max_entries=MINI_HINT_ENTRIES)
