@@ -68,8 +68,8 @@ def test_delivered_push_adds_timeline_entry(client, order):
     (lambda body: {**signed_headers(body), "X-Tracking-Signature": "sha256=00"}, "bad_signature"),
     (lambda body: {k: v for k, v in signed_headers(body).items() if k != "X-Tracking-Signature"}, "bad_signature"),
     (lambda body: {k: v for k, v in signed_headers(body).items() if k != "X-Tracking-Timestamp"}, "bad_timestamp"),
-    (lambda body: signed_headers(body, timestamp=int(time.time()) - 301), "stale_timestamp"),
-    (lambda body: signed_headers(body, timestamp=int(time.time()) + 301), "stale_timestamp"),
+    (lambda body: signed_headers(body, timestamp=int(time.time()) - 330), "stale_timestamp"),
+    (lambda body: signed_headers(body, timestamp=int(time.time()) + 330), "stale_timestamp"),
     (lambda body: {**signed_headers(body), "X-Tracking-Timestamp": "12ab"}, "bad_timestamp"),
 ])
 def test_refused_without_side_effects(client, order, headers_fn, code):
