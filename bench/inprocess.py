@@ -145,6 +145,8 @@ def main(argv=None) -> int:
     p.add_argument("--scenarios", default=",".join(PAGES + ["flash"]))
     p.add_argument("--profile", default="", help="scenario to profile with pyinstrument (after measuring)")
     p.add_argument("--show-queries", action="store_true", help="print the statements of one request per page")
+    p.add_argument("--distinct", type=int, default=0,
+                   help="use only the first N requests of each page scenario (N small: page-cache hits)")
     p.add_argument("--json", default="")
     args = p.parse_args(argv)
     wanted = [s for s in args.scenarios.split(",") if s]
@@ -180,6 +182,8 @@ def main(argv=None) -> int:
         rows = [line.split("\t") for line in (out / f"{name}.tsv").read_text().splitlines()]
         if name == "ref_product":
             rows = [(m, path[len("/_ref"):], c, b) for m, path, c, b in rows]
+        if args.distinct:
+            rows = rows[:args.distinct]
         client = clients.get(name) or shop.test_client(use_cookies=False)
         call = _page_call(client, rows)
         for i in range(5):  # warm-up: template compilation, first imports
@@ -195,16 +199,16 @@ def main(argv=None) -> int:
             from pyinstrument import Profiler
 
             with Profiler(interval=0.0005) as profiler:
-                for i in range(20):
+                for i in range(200):
                     call(i)
-            print(profiler.output_text(unicode=True, color=False, show_all=False), file=sys.stderr)
+            print(profiler.output_text(unicode=True, color=False, show_all=bool(os.environ.get("PROFILE_ALL"))), file=sys.stderr)
     if "flash" in wanted:
         if args.profile == "flash":
             from pyinstrument import Profiler
 
             with Profiler(interval=0.0005) as profiler:
                 results["flash"] = _flash(shop, reference, out, min(args.requests, 100), counter)
-            print(profiler.output_text(unicode=True, color=False, show_all=False), file=sys.stderr)
+            print(profiler.output_text(unicode=True, color=False, show_all=bool(os.environ.get("PROFILE_ALL"))), file=sys.stderr)
         else:
             results["flash"] = _flash(shop, reference, out, min(args.requests, 100), counter,
                                       show=args.show_queries)

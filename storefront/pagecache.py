@@ -15,14 +15,20 @@ header, pending flashed messages, a guest cart (free shipping's hint on the
 product page shows that cart), anything but GET/HEAD and 200 text/html.
 Only the body and mimetype are stored; headers and cookies are built fresh.
 
-Freshness: the key holds a digest (``settings.config_digest``) of this
-request's shop settings and plugin states (read once per request anyway), so
-a setting or plugin switched in any worker takes effect on the next request.
-Catalog edits made through the ORM (watched models, see :func:`watch_models`)
-write the ``page_cache_version`` setting in the same flush, which changes
-that digest. Stock and presale "sold" counters are Core UPDATEs on every
-order and deliberately do not: "sold out" may be up to the TTL old, and
-adding to the cart re-checks stock.
+Freshness: the key holds a digest (``settings.config_digest``) of the shop
+settings and plugin states. Catalog edits made through the ORM (watched
+models, see :func:`watch_models`) write the ``page_cache_version`` setting in
+the same flush, which changes that digest. Stock and presale "sold" counters
+are Core UPDATEs on every order and deliberately do not: "sold out" may be up
+to the TTL old, and adding to the cart re-checks stock.
+
+Reading the settings and states is a database round trip, a third of what a
+hit costs, so a worker reuses what it last read for up to
+``STOREFRONT_PAGE_CACHE_CONFIG_SECONDS`` (1 s) when it serves a cached page:
+a switch made in this worker shows on its next request (its writes are
+counted, ``settings.local_config_writes``), one made in another worker within
+that second. A miss renders with a fresh read; every other page reads the
+config on each request as before.
 """
 from __future__ import annotations
 
@@ -39,7 +45,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from .caching import ExpiringLRU
-from .settings import config_digest
+from .settings import config_digest, local_config_writes
 
 EXTENSION_KEY = "storefront_pagecache"
 VERSION_KEY = "page_cache_version"
@@ -66,6 +72,17 @@ def hole_marker(name: str) -> str:
 
 
 @dataclass(frozen=True)
+class RecentConfig:
+    """What a fresh read of the config gave, reusable on a hit until ``until``
+    unless this process has written config since (``writes`` moved)."""
+    until: float
+    writes: int
+    states: object
+    settings: dict
+    digest: bytes
+
+
+@dataclass(frozen=True)
 class Entry:
     parts: tuple  # bytes, hole name, bytes, hole name, ..., bytes
     mimetype: str
@@ -78,10 +95,19 @@ class PageCache(ExpiringLRU):
     def __init__(self, app: Flask) -> None:
         super().__init__()
         self.app = app
+        self.recent_config: RecentConfig | None = None
 
     @property
     def ttl(self) -> float:
         return float(self.app.config.get("STOREFRONT_PAGE_CACHE_SECONDS") or 0)
+
+    @property
+    def config_seconds(self) -> float:
+        return float(self.app.config.get("STOREFRONT_PAGE_CACHE_CONFIG_SECONDS") or 0)
+
+    def clear(self) -> None:
+        super().clear()
+        self.recent_config = None
 
     def page(self, key: tuple) -> Entry | None:
         return self.get(key, _now())
@@ -104,21 +130,55 @@ def init_app(app: Flask) -> PageCache:
 # the key ---------------------------------------------------------------------
 
 def request_key() -> tuple | None:
-    """This request's cache key, or None when it must not be cached or served from cache."""
+    """This request's cache key (from a fresh read of the config), or None when it
+    must not be cached or served from cache."""
     cache = current_app.extensions.get(EXTENSION_KEY)
-    if cache is None or cache.ttl <= 0 or request.method not in ("GET", "HEAD"):
+    if cache is None or not _cacheable_request(cache):
         return None
+    return _key()
+
+
+def _cacheable_request(cache: PageCache) -> bool:
+    if cache.ttl <= 0 or request.method not in ("GET", "HEAD"):
+        return False
     if "Authorization" in request.headers or len(request.query_string) > MAX_QUERY_CHARS:
-        return None
+        return False
     if "_flashes" in session or session.get(GUEST_CART_SESSION_KEY):
-        return None
-    if current_user.is_authenticated:
-        return None
+        return False
+    return not current_user.is_authenticated
+
+
+def _key() -> tuple:
     from flask_babel import get_locale
 
     query = urlencode(sorted(request.args.items(multi=True)))
     return (request.script_root, request.path, query, str(get_locale()),
             current_app.config.get("STOREFRONT_CURRENCY"), config_digest())
+
+
+def _key_from_recent_config(cache: PageCache) -> tuple | None:
+    """The key under this worker's last read of the config, installed as this
+    request's, while it may still be reused (see the module docstring)."""
+    recent = cache.recent_config
+    if recent is None or recent.until <= _now() or recent.writes != local_config_writes():
+        return None
+    g._plugin_states, g._shop_settings = recent.states, recent.settings
+    g._config_digest = (recent.states, recent.settings, recent.digest)
+    return _key()
+
+
+def _fresh_key(cache: PageCache, reused: bool) -> tuple:
+    if reused:
+        for name in ("_plugin_states", "_shop_settings", "_config_digest"):
+            g.pop(name, None)
+    # Only a read made here, after counting the writes, may be kept for reuse.
+    read_here = "_plugin_states" not in g and "_shop_settings" not in g
+    writes = local_config_writes()
+    key = _key()
+    if read_here and cache.config_seconds > 0:
+        cache.recent_config = RecentConfig(until=_now() + cache.config_seconds, writes=writes,
+                                           states=g._plugin_states, settings=g._shop_settings, digest=key[-1])
+    return key
 
 
 # the decorator ---------------------------------------------------------------
@@ -127,11 +187,14 @@ def cached_page(view):
     """Serve the view from the page cache for anonymous visitors (see the module docstring)."""
     @wraps(view)
     def wrapper(*args, **kwargs):
-        key = request_key()
-        if key is None:
+        cache: PageCache | None = current_app.extensions.get(EXTENSION_KEY)
+        if cache is None or not _cacheable_request(cache):
             return view(*args, **kwargs)
-        cache: PageCache = current_app.extensions[EXTENSION_KEY]
-        entry = cache.page(key)
+        key = _key_from_recent_config(cache)
+        entry = cache.page(key) if key is not None else None
+        if entry is None:  # a miss renders with the config as it is now
+            key = _fresh_key(cache, reused=key is not None)
+            entry = cache.page(key)
         if entry is not None:
             response = current_app.response_class(_fill(entry.parts), mimetype=entry.mimetype)
             response.headers["X-Page-Cache"] = "hit"

@@ -85,6 +85,21 @@ def config_digest() -> bytes:
     return digest
 
 
+# Writes to ``settings`` or ``plugin_states`` this process has made (counted by
+# the statement watcher in ``plugins.host``). A per-process copy of the config
+# taken at count N is known stale in this process once the count moved.
+_local_config_writes = 0
+
+
+def note_config_write() -> None:
+    global _local_config_writes
+    _local_config_writes += 1
+
+
+def local_config_writes() -> int:
+    return _local_config_writes
+
+
 def _overlay(rows) -> dict[str, Any]:
     values = dict(SHOP_DEFAULTS)
     values.update((key, value) for key, value in rows)

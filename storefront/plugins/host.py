@@ -246,7 +246,8 @@ class _StatesSnapshot:
 
 
 def _watch_plugin_state_writes() -> None:
-    """Drop this context's snapshot when it writes ``plugin_states`` (once per process).
+    """Drop this context's snapshot when it writes ``plugin_states``, and count this
+    process's config writes (``settings.note_config_write``); once per process.
 
     Catches every writer -- the owner's Plugins page, a plugin bumping its
     own version stamp (coupons, promo_popups), the demo, tests -- ORM flush or
@@ -257,18 +258,31 @@ def _watch_plugin_state_writes() -> None:
         return
     _watch_plugin_state_writes._done = True  # type: ignore[attr-defined]
 
+    from ..settings import note_config_write
+
     def _on_execute(_conn, _cursor, statement, _params, _context, _many):
-        if "plugin_states" in statement and has_app_context() \
+        if ("settings" in statement or "plugin_states" in statement) \
                 and not statement.lstrip()[:6].upper().startswith("SELECT"):
-            g.pop("_plugin_states", None)
-            g._plugin_states_written = True
+            # Counted at the write and again at its commit or rollback: a copy
+            # read in between (another thread, the old values) is stale too.
+            note_config_write()
+            if has_app_context():
+                g._config_written = True
+                if "plugin_states" in statement:
+                    g.pop("_plugin_states", None)
+                    g._plugin_states_written = True
 
     def _on_rollback(*_args):
-        if has_app_context() and g.pop("_plugin_states_written", False):
-            g.pop("_plugin_states", None)
+        if has_app_context():
+            if g.pop("_config_written", False):
+                note_config_write()
+            if g.pop("_plugin_states_written", False):
+                g.pop("_plugin_states", None)
 
     def _on_commit(*_args):
         if has_app_context():
+            if g.pop("_config_written", False):
+                note_config_write()
             g.pop("_plugin_states_written", None)
 
     event.listen(Engine, "before_cursor_execute", _on_execute)

@@ -168,16 +168,80 @@ def test_locales_are_cached_apart(app, cache, product, monkeypatch):
     assert _state(again) == "hit" and _html_lang(again) == "en"
 
 
-def test_a_hit_costs_only_the_states_query(app, cache, product):
+def test_a_hit_reuses_the_workers_config_read_for_a_second(app, cache, product, monkeypatch):
     from tests.perf.conftest import count_queries
 
+    now = [1000.0]
+    monkeypatch.setattr(pagecache, "_now", lambda: now[0])
     path = f"/products/{product.slug}"
     new_client(app).get(path)
+    with count_queries() as seen:
+        response = new_client(app).get(path)
+    assert _state(response) == "hit" and seen == []  # not even a BEGIN
+    now[0] += 1.01
     with count_queries() as seen:
         response = new_client(app).get(path)
     assert _state(response) == "hit"
     sent = [s for s in seen if s not in ("BEGIN", "COMMIT", "ROLLBACK")]
     assert len(sent) == 1 and "FROM plugin_states" in sent[0], sent
+
+
+def test_config_reuse_is_off_with_zero_seconds(app, cache, product, monkeypatch):
+    from tests.perf.conftest import count_queries
+
+    monkeypatch.setitem(app.config, "STOREFRONT_PAGE_CACHE_CONFIG_SECONDS", 0)
+    path = f"/products/{product.slug}"
+    new_client(app).get(path)
+    with count_queries() as seen:
+        assert _state(new_client(app).get(path)) == "hit"
+    assert any("FROM plugin_states" in s for s in seen)
+
+
+def _write_behind_sqlalchemys_back(sql: str) -> None:
+    """A write as another worker makes it: not seen by this process's statement watcher."""
+    raw = db.engine.raw_connection()
+    try:
+        raw.cursor().execute(sql)
+        raw.commit()
+    finally:
+        raw.close()
+
+
+def test_a_switch_made_in_another_worker_shows_on_cached_pages_within_the_window(app, cache, product, monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(pagecache, "_now", lambda: now[0])
+    _popup(frequency="always")
+    assert "Double 11 sale" in new_client(app).get("/").get_data(as_text=True)
+    _write_behind_sqlalchemys_back("UPDATE plugin_states SET enabled = false WHERE name = 'promo_popups'")
+    now[0] += 0.5
+    response = new_client(app).get("/")
+    assert _state(response) == "hit" and "Double 11 sale" in response.get_data(as_text=True)
+    now[0] += 0.6
+    response = new_client(app).get("/")
+    assert _state(response) == "miss" and "Double 11 sale" not in response.get_data(as_text=True)
+
+
+def test_a_setting_written_in_this_worker_shows_on_the_next_request(app, cache, product, monkeypatch):
+    from storefront.settings import set_settings
+
+    now = [1000.0]
+    monkeypatch.setattr(pagecache, "_now", lambda: now[0])
+    assert "Storefront Demo" in new_client(app).get("/").get_data(as_text=True)
+    set_settings({"shop_name": "Lotus Tea House"})
+    db.session.commit()
+    response = new_client(app).get("/")
+    assert _state(response) == "miss" and "Lotus Tea House" in response.get_data(as_text=True)
+
+
+def test_a_rolled_back_setting_write_is_not_kept_stale(app, cache, product, monkeypatch):
+    from storefront.settings import local_config_writes, set_settings
+
+    before = local_config_writes()
+    set_settings({"shop_name": "Never Saved"})
+    db.session.flush()
+    db.session.rollback()
+    assert local_config_writes() >= before + 2  # the write, then its rollback
+    assert "Never Saved" not in new_client(app).get("/").get_data(as_text=True)
 
 
 # per-visitor holes -------------------------------------------------------------
