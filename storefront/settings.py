@@ -67,8 +67,9 @@ def config_digest() -> bytes:
     """A digest of this request's shop settings and plugin states, computed once per request.
 
     Per-worker caches put it in their keys (the page cache, plugin hints): the
-    settings and plugin states are read on every request anyway, so a setting or
-    plugin switched in any worker changes the digest on the next request.
+    settings and plugin states are read on every request anyway (a page-cache
+    hit reuses a read up to a second old), so a setting or plugin switched in
+    any worker changes the digest on the next request.
     """
     from .plugins.host import get_host
 

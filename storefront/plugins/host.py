@@ -99,7 +99,8 @@ class PluginHost:
         """Stored plugin states as plain values, read once per app context (request/job).
 
         One small query per request keeps a switch made in another worker
-        effective on the next request. The values are plain (not ORM rows), so
+        effective on the next request (page-cache hits reuse a read up to a
+        second old instead: ``storefront.pagecache``). The values are plain (not ORM rows), so
         the commits of ``write_transaction()`` do not expire them and the
         hooks called after a commit cost no reload; a write to
         ``plugin_states`` in this context drops the snapshot (see
