@@ -1,5 +1,7 @@
 -- Flash sale: each buyer adds the flash SKU to the cart, applies the coupon (if any),
--- places the order (POST /api/v1/checkout) and pays with the test provider.
+-- places the order (POST /api/v1/checkout) and pays with the test provider. A buyer whose
+-- checkout is refused over the coupon (its uses ran out after it was applied) does what a
+-- real one does: removes the coupon and checks out again, once, at full price.
 -- Run with one connection per thread (wrk -t N -c N): request() and response()
 -- then alternate on a single connection, so each thread walks its buyers' steps
 -- in order without any cross-connection bookkeeping.
@@ -9,13 +11,13 @@ package.path = here .. "?.lua;" .. package.path
 local common = require("common")
 
 setup = common.setup
-local buyers, current, step, reference = {}, 0, 0, nil
+local buyers, current, step, reference, retried = {}, 0, 0, nil, false
 local sku, coupon, sent_at, order_started
 counts = {}
 statuses = {}
 -- Latencies travel to done() as comma-separated strings: wrk's copying of tables between
 -- Lua states is fragile (nested tables crash it), strings are copied as they are.
-lat_cart, lat_coupon, lat_checkout, lat_pay, lat_order = "", "", "", "", ""
+lat_cart, lat_coupon, lat_checkout, lat_pay, lat_order, lat_uncoupon = "", "", "", "", "", ""
 
 local function record(name, ms)
   local key = "lat_" .. name
@@ -40,7 +42,7 @@ local function headers(token)
 end
 
 local function next_buyer()
-  current, step, reference = current + 1, 1, nil
+  current, step, reference, retried, order_started = current + 1, 1, nil, false, nil
 end
 
 function request()
@@ -58,8 +60,10 @@ function request()
                       string.format('{"sku_id": %d, "quantity": 1}', sku))
   elseif step == 2 then
     return wrk.format("POST", "/api/v1/coupons/apply", headers(token), string.format('{"code": "%s"}', coupon))
+  elseif step == 5 then
+    return wrk.format("DELETE", "/api/v1/coupons/apply", headers(token))
   elseif step == 3 then
-    order_started = sent_at
+    order_started = order_started or sent_at
     return wrk.format("POST", "/api/v1/checkout", headers(token), string.format(
       '{"idempotency_key": "flash-%s-%s", "delivery_code": "courier", "address_id": %s}',
       buyer[3], tostring(first_us), address))
@@ -67,7 +71,7 @@ function request()
   return wrk.format("POST", "/api/v1/payments/" .. reference .. "/pay-test", headers(token), "{}")
 end
 
-local STEP_NAMES = { "cart", "coupon", "checkout", "pay" }
+local STEP_NAMES = { "cart", "coupon", "checkout", "pay", "uncoupon" }
 
 function response(status, hdrs, body)
   local now = common.now_us()
@@ -88,9 +92,13 @@ function response(status, hdrs, body)
     reference = (status == 200 or status == 201) and body:match('"reference"%s*:%s*"([^"]+)"') or nil
     if reference then
       count("placed"); step = 4
+    elseif coupon and not retried and body:find("coupon", 1, true) then
+      count("checkout_rejected_coupon"); retried = true; step = 5
     else
       count("checkout_rejected"); step = 0
     end
+  elseif step == 5 then
+    if status >= 200 and status < 300 then count("coupon_removed"); step = 3 else step = 0 end
   else
     if status == 200 then
       count("paid"); last_paid_us = now
@@ -113,7 +121,7 @@ function done(summary, latency, requests)
   local result = common.summary(summary, latency)
   result.statuses = common.merge_counts("statuses")
   result.counts = common.merge_counts("counts")
-  local merged = { cart = {}, coupon = {}, checkout = {}, pay = {}, order = {} }
+  local merged = { cart = {}, coupon = {}, checkout = {}, pay = {}, order = {}, uncoupon = {} }
   local first, last = nil, nil
   for _, thread in ipairs(common.threads) do
     for name, values in pairs(merged) do
