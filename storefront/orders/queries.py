@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from ..clock import shop_zone, utcnow
@@ -64,6 +64,40 @@ def _like_prefix(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
+DENSE_PREFIX_MATCHES = 2000
+
+
+def _glob_prefix(text: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text) + "*"
+
+
+def _number_starts_with(text: str):
+    """An order-number prefix match that uses the number index on both databases.
+
+    SQLite's LIKE is case-insensitive, so it never uses a plain index and the
+    staff search scanned every order (0.4 s at 1 M orders); its GLOB is
+    case-sensitive and does. PostgreSQL's LIKE uses the ``varchar_pattern_ops``
+    index.
+    """
+    if db.session.get_bind().dialect.name != "sqlite":
+        return Order.number.like(_like_prefix(text), escape="\\")
+    pattern = _glob_prefix(text)
+    # The index range suits a rare prefix. For a common one ("202611", a month of
+    # orders) SQLite would fetch and sort every match (seconds at 1 M orders), so
+    # the match then hides from the index (``|| ''``) and SQLite walks the newest
+    # orders, stopping at the page's end -- soon, since matches are dense.
+    probe = select(func.count()).select_from(
+        select(Order.id).where(Order.number.op("GLOB")(pattern)).limit(DENSE_PREFIX_MATCHES).subquery())
+    if db.session.execute(probe).scalar_one() >= DENSE_PREFIX_MATCHES:
+        return (Order.number + "").op("GLOB")(pattern)
+    return Order.number.op("GLOB")(pattern)
+
+
+def search_condition(q: str):
+    """What the staff search box matches: the order number, its prefix, or the phone."""
+    return or_(Order.number == q, _number_starts_with(q), Order.ship_phone == q)
+
+
 def staff_orders(filters: StaffOrderFilters | dict | None = None, after_id: int | None = None,
                  limit: int = 50) -> tuple[list[Order], int | None]:
     """Orders for the admin list, newest first, filtered; ``(orders, next_after_id)``.
@@ -87,8 +121,7 @@ def staff_orders(filters: StaffOrderFilters | dict | None = None, after_id: int 
         stmt = stmt.where(Order.placed_at < _local_midnight_utc(filters.date_to + timedelta(days=1)))
     q = (filters.q or "").strip()
     if q:
-        stmt = stmt.where(or_(Order.number == q, Order.number.like(_like_prefix(q), escape="\\"),
-                              Order.ship_phone == q))
+        stmt = stmt.where(search_condition(q))
     return _page(stmt, after_id, limit)
 
 
