@@ -136,6 +136,10 @@ def _flash(shop, reference, out: Path, n: int, counter: QueryCounter, show: bool
     return result
 
 
+def _print_profile(profiler, show_all: bool) -> None:
+    print(profiler.output_text(unicode=True, color=False, show_all=show_all), file=sys.stderr)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
@@ -144,6 +148,8 @@ def main(argv=None) -> int:
     p.add_argument("--requests", type=int, default=200)
     p.add_argument("--scenarios", default=",".join(PAGES + ["flash"]))
     p.add_argument("--profile", default="", help="scenario to profile with pyinstrument (after measuring)")
+    p.add_argument("--profile-all", action="store_true",
+                   help="with --profile: every frame, libraries' included (long)")
     p.add_argument("--show-queries", action="store_true", help="print the statements of one request per page")
     p.add_argument("--distinct", type=int, default=0,
                    help="use only the first N requests of each page scenario (N small: page-cache hits)")
@@ -201,14 +207,14 @@ def main(argv=None) -> int:
             with Profiler(interval=0.0005) as profiler:
                 for i in range(200):
                     call(i)
-            print(profiler.output_text(unicode=True, color=False, show_all=bool(os.environ.get("PROFILE_ALL"))), file=sys.stderr)
+            _print_profile(profiler, args.profile_all)
     if "flash" in wanted:
         if args.profile == "flash":
             from pyinstrument import Profiler
 
             with Profiler(interval=0.0005) as profiler:
                 results["flash"] = _flash(shop, reference, out, min(args.requests, 100), counter)
-            print(profiler.output_text(unicode=True, color=False, show_all=bool(os.environ.get("PROFILE_ALL"))), file=sys.stderr)
+            _print_profile(profiler, args.profile_all)
         else:
             results["flash"] = _flash(shop, reference, out, min(args.requests, 100), counter,
                                       show=args.show_queries)

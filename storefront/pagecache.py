@@ -45,7 +45,8 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from .caching import ExpiringLRU
-from .settings import config_digest, local_config_writes
+from .settings import (config_digest, config_read_this_request, forget_config, local_config_writes,
+                       request_config, reuse_config)
 
 EXTENSION_KEY = "storefront_pagecache"
 VERSION_KEY = "page_cache_version"
@@ -77,9 +78,7 @@ class RecentConfig:
     unless this process has written config since (``writes`` moved)."""
     until: float
     writes: int
-    states: object
-    settings: dict
-    digest: bytes
+    config: tuple  # settings.request_config()
 
 
 @dataclass(frozen=True)
@@ -129,15 +128,6 @@ def init_app(app: Flask) -> PageCache:
 
 # the key ---------------------------------------------------------------------
 
-def request_key() -> tuple | None:
-    """This request's cache key (from a fresh read of the config), or None when it
-    must not be cached or served from cache."""
-    cache = current_app.extensions.get(EXTENSION_KEY)
-    if cache is None or not _cacheable_request(cache):
-        return None
-    return _key()
-
-
 def _cacheable_request(cache: PageCache) -> bool:
     if cache.ttl <= 0 or request.method not in ("GET", "HEAD"):
         return False
@@ -162,22 +152,20 @@ def _key_from_recent_config(cache: PageCache) -> tuple | None:
     recent = cache.recent_config
     if recent is None or recent.until <= _now() or recent.writes != local_config_writes():
         return None
-    g._plugin_states, g._shop_settings = recent.states, recent.settings
-    g._config_digest = (recent.states, recent.settings, recent.digest)
+    reuse_config(recent.config)
     return _key()
 
 
 def _fresh_key(cache: PageCache, reused: bool) -> tuple:
     if reused:
-        for name in ("_plugin_states", "_shop_settings", "_config_digest"):
-            g.pop(name, None)
+        forget_config()
     # Only a read made here, after counting the writes, may be kept for reuse.
-    read_here = "_plugin_states" not in g and "_shop_settings" not in g
+    read_here = not config_read_this_request()
     writes = local_config_writes()
     key = _key()
     if read_here and cache.config_seconds > 0:
         cache.recent_config = RecentConfig(until=_now() + cache.config_seconds, writes=writes,
-                                           states=g._plugin_states, settings=g._shop_settings, digest=key[-1])
+                                           config=request_config())
     return key
 
 
