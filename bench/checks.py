@@ -28,10 +28,23 @@ def flash_checks(app, flash: dict, lua: dict) -> list[Check]:
             "WHERE l.sku_id = :id AND o.status <> 'closed'"), {"id": sku}).scalar_one()
         orders = db.session.execute(text(
             "SELECT COUNT(DISTINCT l.order_id) FROM order_lines l WHERE l.sku_id = :id"), {"id": sku}).scalar_one()
+        presale = flash.get("presale")
+        deposit = bool(presale) and presale.get("mode") == "deposit"
+        # A deposit order stays awaiting payment (its balance) once the deposit is in.
         paid = db.session.execute(text(
             "SELECT COUNT(DISTINCT o.id) FROM order_lines l JOIN orders o ON o.id = l.order_id "
-            "WHERE l.sku_id = :id AND o.status = 'paid'"), {"id": sku}).scalar_one()
-        presale = flash.get("presale")
+            "WHERE l.sku_id = :id AND " + ("o.paid_total > 0" if deposit else "o.status = 'paid'")),
+            {"id": sku}).scalar_one()
+        if deposit:
+            wrong = db.session.execute(text(
+                "SELECT COUNT(*) FROM orders o JOIN presale_orders p ON p.order_id = o.id "
+                "JOIN order_lines l ON l.order_id = o.id "
+                "WHERE l.sku_id = :id AND o.paid_total > 0 "
+                "AND (o.paid_total <> p.deposit_total OR p.deposit_total <> :deposit * l.quantity "
+                "OR o.status <> 'pending_payment')"),
+                {"id": sku, "deposit": presale["deposit"]}).scalar_one()
+            out.append(Check(f"flash {tag}: each payment took the deposit only", wrong == 0,
+                             f"{paid} deposits in, {wrong} with another amount or status"))
         if presale:
             sold = db.session.execute(text("SELECT sold FROM presale_quotas WHERE id = :id"),
                                       {"id": presale["quota_id"]}).scalar_one()

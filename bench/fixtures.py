@@ -164,29 +164,43 @@ def _tracked_orders(limit: int) -> list[tuple[int, str, str, str]]:
     return [tuple(r) for r in rows]
 
 
-def _presale(product_id: int, sku_id: int, quota: int) -> dict:
-    """Put the flash SKU on a full-payment presale with ``quota`` (plugins/presale's tables)."""
+FLASH_DEPOSIT, FLASH_DEPOSIT_VALUE = 2_000, 4_000  # 定金膨胀: a deposit of 20 counts as 40 against the price
+
+
+def _presale(product_id: int, sku_id: int, quota: int, mode: str = "full") -> dict:
+    """Put the flash SKU on a presale with ``quota`` (plugins/presale's tables).
+
+    ``deposit``: the Double-11 shape -- the buyer pays a deposit now, worth
+    more than it costs against the price, and the balance in a window that
+    opens later (after the run), so every accepted payment is a deposit.
+    """
     t = _tables()
     now = utcnow()
+    deposit = {"deposit": FLASH_DEPOSIT, "deposit_value": FLASH_DEPOSIT_VALUE,
+               "balance_opens_at": now + timedelta(days=8), "balance_closes_at": now + timedelta(days=10),
+               } if mode == "deposit" else {}
     campaign_id = db.session.execute(insert(t["presale_campaigns"]).values(
-        product_id=product_id, mode="full", starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=7),
-        promise_kind="days", ship_within_days=15, active=True).returning(t["presale_campaigns"].c.id)).scalar_one()
+        product_id=product_id, mode=mode, starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=7),
+        promise_kind="days", ship_within_days=15, active=True, **deposit,
+    ).returning(t["presale_campaigns"].c.id)).scalar_one()
     quota_id = db.session.execute(insert(t["presale_quotas"]).values(
         campaign_id=campaign_id, sku_id=sku_id, quota=quota, sold=0).returning(t["presale_quotas"].c.id)).scalar_one()
     db.session.commit()
-    return {"campaign_id": campaign_id, "quota_id": quota_id, "quota": quota}
+    return {"campaign_id": campaign_id, "quota_id": quota_id, "quota": quota, "mode": mode,
+            "deposit": deposit.get("deposit")}
 
 
 def flash_round(app, out: Path, *, stock: int, buyers: int, coupon_limit: int | None, tag: str,
-                presale: bool = False) -> dict:
+                presale: bool = False, presale_mode: str = "full") -> dict:
     """A fresh flash product, coupon and buyers for one flash run (a run consumes them).
 
-    With ``presale`` the SKU sells from a presale quota of ``stock`` and keeps no spot stock.
+    With ``presale`` the SKU sells from a presale quota of ``stock`` and keeps no
+    spot stock; ``presale_mode`` is ``full`` (pay everything now) or ``deposit``.
     """
     out.mkdir(parents=True, exist_ok=True)
     with app.app_context():
         product_id, sku_id = _flash_product(0 if presale else stock, tag)
-        campaign = _presale(product_id, sku_id, stock) if presale else None
+        campaign = _presale(product_id, sku_id, stock, presale_mode) if presale else None
         coupon = _coupon(coupon_limit, tag) if coupon_limit else None
         rows = _flash_buyers(buyers, tag)
     path = out / f"flash_buyers_{tag}.tsv"

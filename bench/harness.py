@@ -74,11 +74,13 @@ def free_port() -> int:
 
 @dataclass
 class Server:
-    """A real gunicorn (sync workers) serving ``bench.server:app`` on 127.0.0.1."""
+    """A real gunicorn serving ``bench.server:app`` on 127.0.0.1: sync workers, or gthread ones
+    with ``threads`` > 1."""
 
     env: dict[str, str]
     workers: int
     log: Path
+    threads: int = 1
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
 
@@ -89,7 +91,9 @@ class Server:
     def start(self) -> None:
         self._fh = open(self.log, "a", encoding="utf-8")
         self.process = subprocess.Popen(
-            [str(VENV_BIN / "gunicorn"), "--workers", str(self.workers), "--worker-class", "sync",
+            [str(VENV_BIN / "gunicorn"), "--workers", str(self.workers),
+             *(["--worker-class", "gthread", "--threads", str(self.threads)] if self.threads > 1
+               else ["--worker-class", "sync"]),
              "--bind", f"127.0.0.1:{self.port}", "--timeout", "120", "--backlog", "2048",
              "--error-logfile", "-", "bench.server:app"],
             cwd=PROJECT, env=self.env, stdout=self._fh, stderr=subprocess.STDOUT)
@@ -105,6 +109,11 @@ class Server:
                 pass
             time.sleep(0.3)
         raise RuntimeError(f"gunicorn did not answer; see {self.log}")
+
+    def describe(self) -> str:
+        if self.threads > 1:
+            return f"{self.workers} gthread workers x {self.threads} threads"
+        return f"{self.workers} sync workers"
 
     def wait_idle(self, timeout: float = 120) -> float:
         """Wait until the workers have drained what the last run left queued.

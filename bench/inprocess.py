@@ -140,6 +140,19 @@ def _print_profile(profiler, show_all: bool) -> None:
     print(profiler.output_text(unicode=True, color=False, show_all=show_all), file=sys.stderr)
 
 
+def _print_flat(work) -> None:
+    """Own time per function: shows cost spread thin over many callers, which a call tree hides."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.runcall(work)
+    stats = pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime")
+    stats.print_stats(45)
+    if os.environ.get("FLAT_CALLERS"):
+        stats.print_callers(os.environ["FLAT_CALLERS"])
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
@@ -150,6 +163,8 @@ def main(argv=None) -> int:
     p.add_argument("--profile", default="", help="scenario to profile with pyinstrument (after measuring)")
     p.add_argument("--profile-all", action="store_true",
                    help="with --profile: every frame, libraries' included (long)")
+    p.add_argument("--flat", action="store_true",
+                   help="with --profile: a flat cProfile listing by own time instead of the call tree")
     p.add_argument("--show-queries", action="store_true", help="print the statements of one request per page")
     p.add_argument("--distinct", type=int, default=0,
                    help="use only the first N requests of each page scenario (N small: page-cache hits)")
@@ -201,7 +216,9 @@ def main(argv=None) -> int:
             print(f"--- {name}: {len(counter.statements)} statements", *counter.statements, sep="\n  ",
                   file=sys.stderr)
             counter.statements = None
-        if name == args.profile:
+        if name == args.profile and args.flat:
+            _print_flat(lambda: [call(i) for i in range(200)])
+        elif name == args.profile:
             from pyinstrument import Profiler
 
             with Profiler(interval=0.0005) as profiler:

@@ -64,7 +64,7 @@ def print_table(report: dict, args) -> None:
     summary = report["summary"]
     rel = ratios(summary)
     print(f"\n== {report['db']}: {report['orders']} orders, {args.runs} run(s) of {args.duration:g}s, "
-          f"{args.workers} gunicorn sync workers (medians) ==")
+          f"gunicorn: {report.get('server') or f'{args.workers} sync workers'} (medians) ==")
     print(f"{'scenario':<18}{'conns':>6}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'non-2xx':>9}"
           f"{'5xx':>6}  ratio")
     for name, row in summary.items():

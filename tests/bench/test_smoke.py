@@ -25,11 +25,11 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install -y wrk)")
 
 
-def _smoke(db: str, tmp_path: Path) -> dict:
+def _smoke(db: str, tmp_path: Path, *extra: str) -> dict:
     out = tmp_path / "results.json"
     proc = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "run.py"), "--smoke", "--db", db, "--workdir", str(tmp_path / "work"),
-         "--json", str(out)],
+         "--json", str(out), *extra],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     [report] = json.loads(out.read_text(encoding="utf-8"))
@@ -65,3 +65,29 @@ def test_smoke_postgres(tmp_path):
     if not harness.postgres_reachable():
         pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
     _assert_sound(_smoke("postgres", tmp_path))
+
+
+def _deposit_flash(db: str, tmp_path: Path) -> None:
+    """The Double-11 shape (deposit now, balance later) on threaded workers: money and quota still add up."""
+    report = _smoke(db, tmp_path, "--scenarios", "ref_checkout,flash", "--presale-mode", "deposit",
+                    "--threads", "2")
+    failed = [c for c in report["checks"] if not c["ok"] and "target" not in c["name"]]
+    assert not failed, failed
+    names = {c["name"] for c in report["checks"]}
+    assert any(n.endswith("quota conserved") for n in names)
+    [deposits] = [c for c in report["checks"] if c["name"].endswith("took the deposit only")]
+    assert not deposits["detail"].startswith("0 deposits"), deposits  # the run sold something
+    [flash] = [r for r in report["results"] if r["scenario"] == "flash"]
+    assert flash["counts"].get("paid", 0) > 0
+
+
+@pytest.mark.skipif(ON_POSTGRES, reason="the PostgreSQL pass runs the PostgreSQL smoke instead")
+def test_deposit_flash_sqlite(tmp_path):
+    _deposit_flash("sqlite", tmp_path)
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="runs in the PostgreSQL pass (STOREFRONT_TEST_DATABASE_URL)")
+def test_deposit_flash_postgres(tmp_path):
+    if not harness.postgres_reachable():
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+    _deposit_flash("postgres", tmp_path)
