@@ -7,7 +7,7 @@ from marshmallow import EXCLUDE, Schema, fields
 
 from ..cart import services
 from ..checkout.pricing import price_cart
-from .common import ApiErrorSchema, MoneySchema, token_required
+from .common import MINIMAL_HEADERS, PREFER_MINIMAL_DOC, ApiErrorSchema, MoneySchema, prefers_minimal, token_required
 
 blp = Blueprint("api_cart", __name__, url_prefix="", description="cart")
 
@@ -54,7 +54,8 @@ class PriceBreakdownSchema(Schema):
 
 class CartSchema(Schema):
     item_count = fields.Integer()
-    breakdown = fields.Nested(PriceBreakdownSchema)
+    breakdown = fields.Nested(PriceBreakdownSchema,
+                              metadata={"description": "Absent when the request said `Prefer: return=minimal`"})
 
 
 class CartAddLineSchema(Schema):
@@ -76,6 +77,13 @@ def _cart_json(cart=None):
     cart = cart if cart is not None else services.get_cart()
     breakdown = price_cart(cart, current_user)
     return {"item_count": services.cart_count(cart), "breakdown": breakdown.to_json()}
+
+
+def _changed_cart_json():
+    """The answer to a change of the cart: priced, or only its item count when the client prefers."""
+    if prefers_minimal():
+        return {"item_count": services.item_count()}, MINIMAL_HEADERS
+    return _cart_json()
 
 
 _ERRORS = ((401, "Missing or bad bearer token"), (404, "Unknown SKU or line"),
@@ -101,32 +109,35 @@ def get_cart():
 @token_required
 @blp.arguments(CartAddLineSchema)
 @blp.response(201, CartSchema)
+@blp.doc(**PREFER_MINIMAL_DOC)
 @_document_errors
 def add_line(body):
     """Add a SKU (adds to the line already in the cart)."""
     cart = services.get_cart(create=True)
     services.add_item(cart, body["sku_id"], body["quantity"])
-    return _cart_json()
+    return _changed_cart_json()
 
 
 @blp.route("/cart/lines/<int:sku_id>", methods=["PATCH"])
 @token_required
 @blp.arguments(CartQuantitySchema)
 @blp.response(200, CartSchema)
+@blp.doc(**PREFER_MINIMAL_DOC)
 @_document_errors
 def set_line(body, sku_id):
     """Set a line's quantity."""
     cart = services.get_cart(create=True)
     services.set_quantity(cart, sku_id, body["quantity"])
-    return _cart_json()
+    return _changed_cart_json()
 
 
 @blp.route("/cart/lines/<int:sku_id>", methods=["DELETE"])
 @token_required
 @blp.response(200, CartSchema)
+@blp.doc(**PREFER_MINIMAL_DOC)
 @_document_errors
 def delete_line(sku_id):
     """Remove a line."""
     cart = services.get_cart(create=True)
     services.remove_item(cart, sku_id)
-    return _cart_json()
+    return _changed_cart_json()

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import timezone
 from functools import wraps
 
-from flask import g
+from flask import g, request
 from flask_login import current_user
 from marshmallow import Schema, fields
 
@@ -45,6 +45,28 @@ def token_required(view):
         return view(*args, **kwargs)
 
     return wrapper
+
+
+#: OpenAPI description of the ``Prefer`` request header (RFC 7240) on views that honour it.
+PREFER_MINIMAL_DOC = {
+    "parameters": [{
+        "in": "header", "name": "Prefer", "required": False, "schema": {"type": "string"},
+        "description": "`return=minimal`: answer with the cart's item count only, not the priced cart "
+                       "(a client that checks out next, e.g. during a flash sale, spares the server the "
+                       "pricing). The answer then carries `Preference-Applied: return=minimal`.",
+    }],
+}
+MINIMAL_HEADERS = {"Preference-Applied": "return=minimal", "Vary": "Prefer"}
+
+
+def prefers_minimal() -> bool:
+    """Whether the request says ``Prefer: return=minimal`` (RFC 7240; other preferences are ignored)."""
+    for header in request.headers.getlist("Prefer"):
+        for preference in header.split(","):
+            name, _, value = preference.split(";", 1)[0].partition("=")
+            if name.strip().lower() == "return" and value.strip().strip('"').lower() == "minimal":
+                return True
+    return False
 
 
 def staff_required(view):

@@ -209,3 +209,81 @@ def test_api_routes_are_documented(web):
     assert {"patch", "delete"} <= set(spec["paths"]["/api/v1/cart/lines/{sku_id}"])
     assert {"get", "post"} <= set(spec["paths"]["/api/v1/checkout"])
     assert "post" in spec["paths"]["/api/v1/payments/{reference}/pay-test"]
+
+
+# -- Prefer: return=minimal (RFC 7240) ----------------------------------------------------------
+
+
+def test_api_prefer_minimal_answers_the_item_count_only(web):
+    sku = make_product(price=5000, stock=5).skus[0]
+    other = make_product(price=700, stock=5).skus[0]
+    headers = {**api_token(make_user()), "Prefer": "return=minimal"}
+    first = web.post("/api/v1/cart/lines", json={"sku_id": sku.id, "quantity": 2}, headers=headers)
+    assert first.status_code == 201 and first.get_json() == {"item_count": 2}
+    assert first.headers["Preference-Applied"] == "return=minimal" and "Prefer" in first.headers["Vary"]
+    # The cart exists now: the usual path, and a line of another SKU.
+    again = web.post("/api/v1/cart/lines", json={"sku_id": sku.id, "quantity": 1}, headers=headers)
+    assert again.get_json() == {"item_count": 3}
+    more = web.post("/api/v1/cart/lines", json={"sku_id": other.id, "quantity": 1}, headers=headers)
+    assert more.get_json() == {"item_count": 4}
+    assert lines_of() == {sku.id: 3, other.id: 1}
+    patched = web.patch(f"/api/v1/cart/lines/{sku.id}", json={"quantity": 1}, headers=headers)
+    assert patched.status_code == 200 and patched.get_json() == {"item_count": 2}
+    removed = web.delete(f"/api/v1/cart/lines/{other.id}", headers=headers)
+    assert removed.status_code == 200 and removed.get_json() == {"item_count": 1}
+    # The cart itself is still answered priced, whatever the client prefers.
+    full = web.get("/api/v1/cart", headers=headers).get_json()
+    assert full["item_count"] == 1 and full["breakdown"]["subtotal"]["amount"] == 5000
+
+
+@pytest.mark.parametrize("prefer", ["return=representation", "respond-async", "return", "return=minimalist",
+                                    "handling=lenient; return=minimal", ""])
+def test_api_other_preferences_get_the_priced_cart(web, prefer):
+    sku = make_product(price=5000, stock=5).skus[0]
+    headers = {**api_token(make_user()), "Prefer": prefer}
+    response = web.post("/api/v1/cart/lines", json={"sku_id": sku.id, "quantity": 1}, headers=headers)
+    assert response.status_code == 201
+    assert response.get_json()["breakdown"]["subtotal"]["amount"] == 5000
+    assert "Preference-Applied" not in response.headers
+
+
+@pytest.mark.parametrize("prefer", ['return="minimal"', "RETURN=Minimal", "respond-async, return=minimal",
+                                    "return=minimal; foo=bar"])
+def test_api_prefer_minimal_spellings(web, prefer):
+    sku = make_product(price=5000, stock=5).skus[0]
+    headers = {**api_token(make_user()), "Prefer": prefer}
+    response = web.post("/api/v1/cart/lines", json={"sku_id": sku.id, "quantity": 1}, headers=headers)
+    assert response.status_code == 201 and response.get_json() == {"item_count": 1}
+
+
+def test_api_prefer_minimal_errors_are_whole_and_change_nothing(web):
+    sku = make_product(stock=2).skus[0]
+    headers = {**api_token(make_user()), "Prefer": "return=minimal"}
+    assert web.post("/api/v1/cart/lines", json={"sku_id": sku.id, "quantity": 1},
+                    headers={"Prefer": "return=minimal"}).status_code == 401
+    web.post("/api/v1/cart/lines", json={"sku_id": sku.id, "quantity": 2}, headers=headers)
+    response = web.post("/api/v1/cart/lines", json={"sku_id": sku.id, "quantity": 1}, headers=headers)
+    assert response.status_code == 409 and response.get_json()["error"]["code"] == "out_of_stock"
+    assert "Preference-Applied" not in response.headers
+    response = web.patch(f"/api/v1/cart/lines/{sku.id}", json={"quantity": "x"}, headers=headers)
+    assert response.status_code == 422 and response.get_json()["error"]["code"] == "validation_failed"
+    assert lines_of() == {sku.id: 2}
+
+
+def test_item_count_of_a_guest_and_of_nobody(app):
+    sku = make_product(stock=5).skus[0]
+    with app.test_request_context():
+        assert services.item_count() == 0  # no buyer, no guest cart
+        cart = services.get_cart(create=True)
+        services.add_item(cart, sku.id, 3)
+        assert services.item_count() == 3
+    with app.test_request_context():
+        assert services.item_count() == 0  # another guest (no cart token in this session)
+
+
+def test_api_prefer_is_documented(web):
+    spec = web.get("/api/v1/openapi.json").get_json()
+    for path, method in (("/api/v1/cart/lines", "post"), ("/api/v1/cart/lines/{sku_id}", "patch"),
+                         ("/api/v1/cart/lines/{sku_id}", "delete")):
+        names = [p.get("name") for p in spec["paths"][path][method].get("parameters", [])]
+        assert "Prefer" in names, (path, method, names)

@@ -219,3 +219,25 @@ def test_a_cart_written_otherwise_is_no_longer_taken_for_empty(app, shop):
         answered = cart_services.get_cart()
         assert {line.sku_id: line.quantity for line in answered.lines} == {first.id: 2, second.id: 1}
     assert _lines(user) == {first.id: 2, second.id: 1}
+
+
+# -- Prefer: return=minimal --------------------------------------------------------------------
+
+
+def test_a_minimal_add_does_not_price_the_cart(app, shop):
+    """The flash buyer's add: no presale, coupon, credit or pickup look-ups for an item count."""
+    sku = shop["plain"][0].skus[0]
+    full_headers, minimal_headers = api_token(make_user()), api_token(make_user())
+    minimal_headers["Prefer"] = "return=minimal"
+    client = new_client(app)
+    for headers in (full_headers, minimal_headers):  # the new-cart path, then the usual one
+        client.post("/api/v1/cart/lines", json={"sku_id": sku.id, "quantity": 1}, headers=headers)
+    with count_queries() as full:
+        client.post("/api/v1/cart/lines", json={"sku_id": sku.id, "quantity": 1}, headers=full_headers)
+    with count_queries() as minimal:
+        response = client.post("/api/v1/cart/lines", json={"sku_id": sku.id, "quantity": 1},
+                               headers=minimal_headers)
+    assert response.get_json() == {"item_count": 2}
+    pricing = r"FROM (coupons_wallet|aftersales_credit_balances|store_pickup_locations)\b"
+    assert full.matching(pricing) and not minimal.matching(pricing)
+    assert len(minimal) < len(full)
