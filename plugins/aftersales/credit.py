@@ -20,6 +20,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, select, text
+from sqlalchemy import inspect as sa_inspect
 
 from storefront.audit.services import record as audit
 from storefront.clock import utcnow
@@ -229,11 +230,14 @@ def checkout_adjustment(buyer) -> Adjustment | None:
 
 def debit_for_order(order: Order) -> None:
     """Inside the checkout transaction: take the credit this order used, or abort the checkout."""
-    used = db.session.execute(
-        select(func.coalesce(func.sum(OrderAdjustment.amount), 0))
-        .where(OrderAdjustment.order_id == order.id, OrderAdjustment.source == PLUGIN,
-               OrderAdjustment.code == ADJUSTMENT_CODE)
-    ).scalar()
+    if "adjustments" in sa_inspect(order).unloaded:
+        used = db.session.execute(
+            select(func.coalesce(func.sum(OrderAdjustment.amount), 0))
+            .where(OrderAdjustment.order_id == order.id, OrderAdjustment.source == PLUGIN,
+                   OrderAdjustment.code == ADJUSTMENT_CODE)
+        ).scalar()
+    else:  # the checkout built them a moment ago: the flushed list is what the table holds
+        used = sum(a.amount for a in order.adjustments if a.source == PLUGIN and a.code == ADJUSTMENT_CODE)
     used = -int(used or 0)
     if used <= 0 or order.user_id is None:
         return

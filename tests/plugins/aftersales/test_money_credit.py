@@ -181,6 +181,21 @@ def test_checkout_aborts_when_the_balance_changed_meanwhile(app, enabled, buyer,
     assert db.session.get(type(product.skus[0]), product.skus[0].id).stock == 5
 
 
+@pytest.mark.parametrize("loaded", [True, False])
+def test_debit_reads_the_orders_credit_from_memory_or_the_table_alike(app, enabled, buyer, monkeypatch, loaded):
+    """The checkout's just-written adjustments are summed in memory; an order loaded otherwise is asked."""
+    give(buyer, 3000)
+    order_id = checkout(buyer, make_product(price=5000, stock=5)).orders[0].id
+    db.session.expire_all()
+    order = db.session.get(Order, order_id)
+    if loaded:
+        assert order.adjustments  # loads the collection
+    posted = []
+    monkeypatch.setattr(credit, "post", lambda user_id, amount, kind, key, **kw: posted.append((amount, kind)))
+    credit.debit_for_order(order)
+    assert posted == [(-3000, "checkout")]
+
+
 def test_credit_comes_back_once_when_the_order_closes(app, enabled, buyer):
     give(buyer, 3000)
     order = checkout(buyer, make_product(price=5000, stock=5)).orders[0]
