@@ -7,7 +7,7 @@ from marshmallow import EXCLUDE, Schema, fields
 
 from ..cart import services
 from ..checkout.pricing import price_cart
-from .common import MINIMAL_HEADERS, PREFER_MINIMAL_DOC, ApiErrorSchema, MoneySchema, prefers_minimal, token_required
+from .common import MINIMAL_HEADERS, ApiErrorSchema, MoneySchema, prefers_minimal, token_required
 
 blp = Blueprint("api_cart", __name__, url_prefix="", description="cart")
 
@@ -79,11 +79,22 @@ def _cart_json(cart=None):
     return {"item_count": services.cart_count(cart), "breakdown": breakdown.to_json()}
 
 
+#: The ``Prefer`` request header (RFC 7240) in the OpenAPI document of the views that change lines.
+PREFER_MINIMAL_DOC = {
+    "parameters": [{
+        "in": "header", "name": "Prefer", "required": False, "schema": {"type": "string"},
+        "description": "`return=minimal`: answer with the cart's item count only, not the priced cart "
+                       "(a client that checks out next, e.g. during a flash sale, spares the server the "
+                       "pricing). The answer then carries `Preference-Applied: return=minimal`.",
+    }],
+}
+
+
 def _changed_cart_json():
     """The answer to a change of the cart: priced, or only its item count when the client prefers."""
     if prefers_minimal():
         return {"item_count": services.item_count()}, MINIMAL_HEADERS
-    return _cart_json()
+    return _cart_json(), {"Vary": "Prefer"}
 
 
 _ERRORS = ((401, "Missing or bad bearer token"), (404, "Unknown SKU or line"),

@@ -47,15 +47,7 @@ def token_required(view):
     return wrapper
 
 
-#: OpenAPI description of the ``Prefer`` request header (RFC 7240) on views that honour it.
-PREFER_MINIMAL_DOC = {
-    "parameters": [{
-        "in": "header", "name": "Prefer", "required": False, "schema": {"type": "string"},
-        "description": "`return=minimal`: answer with the cart's item count only, not the priced cart "
-                       "(a client that checks out next, e.g. during a flash sale, spares the server the "
-                       "pricing). The answer then carries `Preference-Applied: return=minimal`.",
-    }],
-}
+#: Headers of an answer cut short by ``Prefer: return=minimal``.
 MINIMAL_HEADERS = {"Preference-Applied": "return=minimal", "Vary": "Prefer"}
 
 

@@ -245,6 +245,7 @@ def test_api_other_preferences_get_the_priced_cart(web, prefer):
     assert response.status_code == 201
     assert response.get_json()["breakdown"]["subtotal"]["amount"] == 5000
     assert "Preference-Applied" not in response.headers
+    assert "Prefer" in response.headers["Vary"]  # the answer depends on it either way
 
 
 @pytest.mark.parametrize("prefer", ['return="minimal"', "RETURN=Minimal", "respond-async, return=minimal",
