@@ -80,11 +80,41 @@ def flash_checks(app, flash: dict, lua: dict) -> list[Check]:
     return out
 
 
+def balance_checks(app, balance: dict, lua: dict) -> list[Check]:
+    """After the balance rush: each order paid exactly its total, deposit and balance, never more."""
+    tag, campaign = balance["tag"], balance["campaign_id"]
+    with app.app_context():
+        rows = db.session.execute(text(
+            "SELECT o.status, o.paid_total, o.total, "
+            "(SELECT COALESCE(SUM(op.amount), 0) FROM order_payments op JOIN payments y ON y.id = op.payment_id "
+            " WHERE op.order_id = o.id AND y.status = 'paid') AS received "
+            "FROM orders o JOIN presale_orders p ON p.order_id = o.id "
+            "WHERE p.campaign_id = :c AND o.paid_total > 0"), {"c": campaign}).all()
+        db.session.remove()
+    paid = [r for r in rows if r.status == "paid"]
+    wrong = [r for r in rows if r.paid_total > r.total or r.paid_total != r.received
+             or (r.status == "paid") != (r.paid_total == r.total)]
+    accepted = int((lua.get("counts") or {}).get("paid", 0))
+    slack = int(lua.get("connections") or 0)
+    out = [Check(f"balance {tag}: money adds up", not wrong,
+                 f"{len(rows)} deposit orders, {len(paid)} fully paid; {len(wrong)} paid more than their total, "
+                 "or other than their paid payments, or paid in full but not marked paid")]
+    if not lua.get("crashed"):
+        out.append(Check(f"balance {tag}: every accepted balance payment is a paid order",
+                         accepted <= len(paid) <= accepted + slack,
+                         f"paid orders {len(paid)}, accepted payments {accepted} (+ up to {slack} in flight)"))
+    return out
+
+
 def reference_checks(state: dict) -> list[Check]:
     return [Check("reference checkout: stock conserved", state["sold"] == state["orders"],
                   f"sold {state['sold']} = orders {state['orders']}"),
             Check("reference checkout: two lines per order", state["lines"] == 2 * state["orders"],
                   f"lines {state['lines']}")]
+
+
+#: Scenarios of buyers walking their steps: refusals (sold out, coupon gone) are expected answers.
+BUYER_SCENARIOS = ("flash", "balance")
 
 
 def status_checks(results: list[dict]) -> list[Check]:
@@ -96,11 +126,11 @@ def status_checks(results: list[dict]) -> list[Check]:
             code = key.rsplit("_", 1)[-1]
             if code.startswith("5"):
                 server_errors[f"{r['scenario']}:{key}"] = n
-            elif r["scenario"] != "flash" and not (r["scenario"] == "ref_checkout" and code == "201") \
+            elif r["scenario"] not in BUYER_SCENARIOS and not (r["scenario"] == "ref_checkout" and code == "201") \
                     and code != "200":
                 unexpected[f"{r['scenario']}:{key}"] = n
         # A flash buyer may wait longer than wrk's timeout in a 64-deep queue: slow, not wrong.
-        if r["scenario"] != "flash" and (r.get("socket_errors") or r.get("timeouts")):
+        if r["scenario"] not in BUYER_SCENARIOS and (r.get("socket_errors") or r.get("timeouts")):
             unexpected[f"{r['scenario']}:socket/timeouts"] = (r.get("socket_errors") or 0) + (r.get("timeouts") or 0)
     out.append(Check("no 5xx", not server_errors, ", ".join(f"{k}={v}" for k, v in server_errors.items()) or "0"))
     out.append(Check("pages answered 200", not unexpected,

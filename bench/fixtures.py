@@ -209,6 +209,27 @@ def flash_round(app, out: Path, *, stock: int, buyers: int, coupon_limit: int | 
             "presale": campaign, "buyers_file": str(path), "tag": tag}
 
 
+def open_balance(app, out: Path, flash: dict) -> dict:
+    """The balance window of a deposit flash opens now (尾款): a buyers file of the deposit orders."""
+    tokens = {}
+    for line in Path(flash["buyers_file"]).read_text(encoding="utf-8").splitlines():
+        token, _address, uid = line.split("\t")
+        tokens[int(uid)] = token
+    campaign_id = flash["presale"]["campaign_id"]
+    with app.app_context():
+        db.session.execute(text("UPDATE presale_orders SET balance_opens_at = :at WHERE campaign_id = :c"),
+                           {"at": utcnow() - timedelta(minutes=1), "c": campaign_id})
+        rows = db.session.execute(text(
+            "SELECT o.number, o.user_id FROM orders o JOIN presale_orders p ON p.order_id = o.id "
+            "WHERE p.campaign_id = :c AND o.paid_total > 0 AND o.status = 'pending_payment' ORDER BY o.id"),
+            {"c": campaign_id}).all()
+        db.session.commit()
+        db.session.remove()
+    path = out / f"balance_buyers_{flash['tag']}.tsv"
+    path.write_text("".join(f"{tokens[uid]}\t{number}\n" for number, uid in rows), encoding="utf-8")
+    return {"buyers_file": str(path), "orders": len(rows), "campaign_id": campaign_id, "tag": flash["tag"]}
+
+
 def _aftersales_queue_requests(cookie: str) -> list[tuple]:
     """The queue as staff use it: open cases, filters, and a page deep into every case (keyset)."""
     from plugins.aftersales.models import Case

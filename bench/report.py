@@ -17,6 +17,10 @@ RATIO_TO = {
 }
 
 
+#: Buyer scenarios (one wrk thread walks each buyer's requests) and the steps they report.
+BUYER_STEPS = {"flash": ("order", "checkout", "pay", "cart"), "balance": ("order", "balance", "pay")}
+
+
 def aggregate(results: list[dict]) -> dict[str, dict]:
     by_name: dict[str, list[dict]] = defaultdict(list)
     for r in results:
@@ -31,10 +35,10 @@ def aggregate(results: list[dict]) -> dict[str, dict]:
                "server_errors": sum(n for k, n in statuses.items() if k.rsplit("_", 1)[-1].startswith("5"))}
         for key in ("rps", "p50_ms", "p95_ms", "p99_ms"):
             row[key] = median(r[key] for r in runs)
-        if name == "flash":
+        if name in BUYER_STEPS:
             runs = [r for r in runs if not r.get("crashed")] or runs
             row["orders_per_s"] = median(r["orders_per_s"] for r in runs)
-            for step in ("order", "checkout", "pay", "cart"):
+            for step in BUYER_STEPS[name]:
                 for pct in ("p50", "p95", "p99"):
                     values = [r["steps"][step][f"{pct}_ms"] for r in runs if step in r.get("steps", {})]
                     row[f"{step}_{pct}_ms"] = median(values) if values else 0
@@ -85,6 +89,14 @@ def print_table(report: dict, args) -> None:
               f"{f['pay_p99_ms']:.0f} ms" + (f"; reference checkout p99 {summary['ref_checkout']['p99_ms']:.0f} ms"
                                            if "ref_checkout" in summary else ""))
         print(f"  outcomes (all runs): {dict(sorted(f['counts'].items()))}")
+    if "balance" in summary:
+        b = summary["balance"]
+        print(f"balance rush: {b['orders_per_s']:.1f} balances paid/s"
+              + (f" = {b['orders_per_s'] / summary['ref_checkout']['orders_per_s']:.0%} of reference checkout"
+                 if summary.get("ref_checkout", {}).get("orders_per_s") else ""))
+        print(f"  start+pay latency p50/p95/p99 {b['order_p50_ms']:.0f}/{b['order_p95_ms']:.0f}/"
+              f"{b['order_p99_ms']:.0f} ms; start p99 {b['balance_p99_ms']:.0f} ms, pay p99 {b['pay_p99_ms']:.0f} ms")
+        print(f"  outcomes (all runs): {dict(sorted(b['counts'].items()))}")
     print("checks:")
     for check in report["checks"]:
         print(f"  [{'ok' if check['ok'] else 'FAIL'}] {check['name']}: {check['detail']}")

@@ -80,4 +80,61 @@ function M.emit(result)
   io.write("BENCH_RESULT " .. encode(result) .. "\n")
 end
 
+-- Buyer scripts (flash.lua, balance.lua): per-step latencies and outcome counts kept as
+-- globals of each thread's Lua state, collected by finish() in done().
+-- Latencies travel as comma-separated strings: wrk's copying of tables between
+-- Lua states is fragile (nested tables crash it), strings are copied as they are.
+function M.bearer(token)
+  return { ["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json",
+           ["User-Agent"] = "storefront-bench" }
+end
+
+function M.record(name, ms)
+  local key = "lat_" .. name
+  _G[key] = (_G[key] or "") .. string.format("%.2f,", ms)
+end
+
+function M.count(key)
+  counts[key] = (counts[key] or 0) + 1
+end
+
+local function percentiles(values)
+  table.sort(values)
+  local n = #values
+  local function at(p) if n == 0 then return 0 end return values[math.max(1, math.ceil(p / 100 * n))] end
+  return { n = n, p50_ms = at(50), p95_ms = at(95), p99_ms = at(99), max_ms = at(100) }
+end
+
+-- The result of a buyer script: wrk's summary, the counts, each step's percentiles, paid
+-- orders per second over the selling window (first request to last "paid") and, when
+-- every buyer was served before wrk's deadline (wrk then idles until it), requests per
+-- second over the time buyers were being answered.
+function M.finish(summary, latency, step_names)
+  local result = M.summary(summary, latency)
+  result.statuses = M.merge_counts("statuses")
+  result.counts = M.merge_counts("counts")
+  local merged = {}
+  for _, name in ipairs(step_names) do merged[name] = {} end
+  local first, last, answered = nil, nil, nil
+  for _, thread in ipairs(M.threads) do
+    for name, values in pairs(merged) do
+      for v in (thread:get("lat_" .. name) or ""):gmatch("([^,]+),") do table.insert(values, tonumber(v)) end
+    end
+    local f, l, a = thread:get("first_us"), thread:get("last_paid_us"), thread:get("last_us")
+    if f and (first == nil or f < first) then first = f end
+    if l and (last == nil or l > last) then last = l end
+    if a and (answered == nil or a > answered) then answered = a end
+  end
+  result.steps = {}
+  for name, values in pairs(merged) do result.steps[name] = percentiles(values) end
+  result.selling_s = (first and last) and (last - first) / 1e6 or 0
+  result.orders_per_s = result.selling_s > 0 and (result.counts.paid or 0) / result.selling_s or 0
+  local active_s = (first and answered) and (answered - first) / 1e6 or 0
+  if active_s > 0 and active_s < result.duration_s then
+    result.active_s = active_s
+    result.rps = result.requests / active_s
+  end
+  M.emit(result)
+end
+
 return M

@@ -17,17 +17,9 @@ local buyers, current, step, reference, retried = {}, 0, 0, nil, false
 local sku, coupon, sent_at, order_started
 counts = {}
 statuses = {}
--- Latencies travel to done() as comma-separated strings: wrk's copying of tables between
--- Lua states is fragile (nested tables crash it), strings are copied as they are.
 lat_cart, lat_coupon, lat_checkout, lat_pay, lat_order, lat_uncoupon = "", "", "", "", "", ""
-
-local function record(name, ms)
-  local key = "lat_" .. name
-  _G[key] = (_G[key] or "") .. string.format("%.2f,", ms)
-end
 first_us, last_paid_us, last_us = nil, nil, nil
-
-local function count(key) counts[key] = (counts[key] or 0) + 1 end
+local record, count = common.record, common.count
 
 function init(args)
   sku, coupon = tonumber(args[2]), args[3]
@@ -38,10 +30,7 @@ function init(args)
   end
 end
 
-local function headers(token)
-  return { ["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json",
-           ["User-Agent"] = "storefront-bench" }
-end
+local headers = common.bearer
 
 local function next_buyer()
   current, step, reference, retried, order_started = current + 1, 1, nil, false, nil
@@ -114,39 +103,6 @@ function response(status, hdrs, body)
   end
 end
 
-local function percentiles(values)
-  table.sort(values)
-  local n = #values
-  local function at(p) if n == 0 then return 0 end return values[math.max(1, math.ceil(p / 100 * n))] end
-  return { n = n, p50_ms = at(50), p95_ms = at(95), p99_ms = at(99), max_ms = at(100) }
-end
-
 function done(summary, latency, requests)
-  local result = common.summary(summary, latency)
-  result.statuses = common.merge_counts("statuses")
-  result.counts = common.merge_counts("counts")
-  local merged = { cart = {}, coupon = {}, checkout = {}, pay = {}, order = {}, uncoupon = {} }
-  local first, last, answered = nil, nil, nil
-  for _, thread in ipairs(common.threads) do
-    for name, values in pairs(merged) do
-      for v in (thread:get("lat_" .. name) or ""):gmatch("([^,]+),") do table.insert(values, tonumber(v)) end
-    end
-    local f, l, a = thread:get("first_us"), thread:get("last_paid_us"), thread:get("last_us")
-    if f and (first == nil or f < first) then first = f end
-    if l and (last == nil or l > last) then last = l end
-    if a and (answered == nil or a > answered) then answered = a end
-  end
-  -- When every buyer is served before wrk's deadline, wrk idles until it: requests/s is
-  -- counted over the time the buyers were actually being answered.
-  local active_s = (first and answered) and (answered - first) / 1e6 or 0
-  if active_s > 0 and active_s < result.duration_s then
-    result.active_s = active_s
-    result.rps = result.requests / active_s
-  end
-  result.steps = {}
-  for name, values in pairs(merged) do result.steps[name] = percentiles(values) end
-  result.selling_s = (first and last) and (last - first) / 1e6 or 0
-  local paid = result.counts.paid or 0
-  result.orders_per_s = result.selling_s > 0 and paid / result.selling_s or 0
-  common.emit(result)
+  common.finish(summary, latency, { "cart", "coupon", "checkout", "pay", "order", "uncoupon" })
 end

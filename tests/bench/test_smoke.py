@@ -68,7 +68,8 @@ def test_smoke_postgres(tmp_path):
 
 
 def _deposit_flash(db: str, tmp_path: Path) -> None:
-    """The Double-11 shape (deposit now, balance later) on threaded workers: money and quota still add up."""
+    """The Double-11 shape on threaded workers -- a deposit flash, then the balance rush as its window
+    opens: quota, deposits and every order's money still add up."""
     report = _smoke(db, tmp_path, "--scenarios", "ref_checkout,flash", "--presale-mode", "deposit",
                     "--threads", "2")
     failed = [c for c in report["checks"] if not c["ok"] and "target" not in c["name"]]
@@ -79,6 +80,12 @@ def _deposit_flash(db: str, tmp_path: Path) -> None:
     assert not deposits["detail"].startswith("0 deposits"), deposits  # the run sold something
     [flash] = [r for r in report["results"] if r["scenario"] == "flash"]
     assert flash["counts"].get("paid", 0) > 0
+    [adds_up] = [c for c in report["checks"] if c["name"].endswith("money adds up")]
+    assert any(c["name"].endswith("every accepted balance payment is a paid order") for c in report["checks"])
+    [balance] = [r for r in report["results"] if r["scenario"] == "balance"]
+    # Every deposit order's buyer paid the balance: the smoke's wrk run outlasts its few buyers.
+    [opened] = report["balances"]
+    assert opened["orders"] > 0 and balance["counts"].get("paid", 0) == opened["orders"], (balance, adds_up)
 
 
 @pytest.mark.skipif(ON_POSTGRES, reason="the PostgreSQL pass runs the PostgreSQL smoke instead")
