@@ -59,8 +59,10 @@ def ratios(summary: dict) -> dict[str, tuple[float, float | None]]:
     for name, (ref, target) in RATIO_TO.items():
         if name in summary and ref in summary and summary[ref]["rps"]:
             out[name] = (summary[name]["rps"] / summary[ref]["rps"], target)
-    if "flash" in summary and "ref_checkout" in summary and summary["ref_checkout"].get("orders_per_s"):
-        out["flash"] = (summary["flash"]["orders_per_s"] / summary["ref_checkout"]["orders_per_s"], 0.35)
+    reference = summary.get("ref_checkout", {}).get("orders_per_s")
+    for name, target in (("flash", 0.35), ("balance", None)):  # paid orders/s against (c)'s
+        if name in summary and reference:
+            out[name] = (summary[name]["orders_per_s"] / reference, target)
     return out
 
 
@@ -92,8 +94,7 @@ def print_table(report: dict, args) -> None:
     if "balance" in summary:
         b = summary["balance"]
         print(f"balance rush: {b['orders_per_s']:.1f} balances paid/s"
-              + (f" = {b['orders_per_s'] / summary['ref_checkout']['orders_per_s']:.0%} of reference checkout"
-                 if summary.get("ref_checkout", {}).get("orders_per_s") else ""))
+              + (f" = {rel['balance'][0]:.0%} of reference checkout" if "balance" in rel else ""))
         print(f"  start+pay latency p50/p95/p99 {b['order_p50_ms']:.0f}/{b['order_p95_ms']:.0f}/"
               f"{b['order_p99_ms']:.0f} ms; start p99 {b['balance_p99_ms']:.0f} ms, pay p99 {b['pay_p99_ms']:.0f} ms")
         print(f"  outcomes (all runs): {dict(sorted(b['counts'].items()))}")

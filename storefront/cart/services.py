@@ -53,23 +53,35 @@ def find_cart(user=None, token: str | None = None) -> Cart | None:
     finds the cart, then its template slots (coupons, free shipping) and the
     checkout preview ask again.
     """
-    if user is not None:
-        key = ("user", loaded_id(user))
-    elif token:
-        key = ("token", token)
-    else:
+    key = _owner_key(user, token)
+    if key is None:
         return None
     memo = request_memo(MEMO)
     if memo is not None and key in memo:
         return memo[key]  # before building the statement: that alone costs more than the look-up
-    if user is not None:
-        stmt = select(Cart).where(Cart.user_id == key[1])
-    else:
-        stmt = select(Cart).where(Cart.token == token, Cart.user_id.is_(None))
-    cart = db.session.execute(stmt.options(*_load_options())).unique().scalar_one_or_none()
+    cart = db.session.execute(select(Cart).where(_owned_by(key)).options(*_load_options())
+                              ).unique().scalar_one_or_none()
     if memo is not None and cart is not None:
         memo[key] = cart
     return cart
+
+
+def _current_owner(user=None) -> tuple:
+    """``(buyer, None)`` when signed in, else ``(None, the guest's cart token or None)``."""
+    user = user if user is not None else _buyer()
+    return (user, None) if user is not None else (None, session.get(SESSION_KEY))
+
+
+def _owner_key(user, token: str | None) -> tuple | None:
+    """Whose cart: the key of the request memo, and of :func:`_owned_by`."""
+    if user is not None:
+        return ("user", loaded_id(user))
+    return ("token", token) if token else None
+
+
+def _owned_by(key: tuple):
+    kind, value = key
+    return Cart.user_id == value if kind == "user" else and_(Cart.token == value, Cart.user_id.is_(None))
 
 
 def _forget() -> None:
@@ -81,8 +93,7 @@ def _forget() -> None:
 
 def get_cart(create: bool = False, user=None) -> Cart | None:
     """The current buyer's (or guest's) cart; ``create`` makes one (call it from a POST only)."""
-    user = user if user is not None else _buyer()
-    token = None if user is not None else session.get(SESSION_KEY)
+    user, token = _current_owner(user)
     cart = find_cart(user, token)
     if cart is not None or not create:
         return cart
@@ -314,18 +325,15 @@ def cart_count(cart: Cart | None) -> int:
 def item_count(user=None) -> int:
     """The current buyer's (or guest's) item count: from the cart this request already
     holds, else one SUM -- the lines, SKUs and products are not loaded for a number."""
-    user = user if user is not None else _buyer()
-    token = None if user is not None else session.get(SESSION_KEY)
-    key = ("user", loaded_id(user)) if user is not None else ("token", token) if token else None
+    key = _owner_key(*_current_owner(user))
     if key is None:
         return 0
     memo = request_memo(MEMO)
     if memo is not None and key in memo:
         return cart_count(memo[key])
-    owner = Cart.user_id == key[1] if user is not None else and_(Cart.token == token, Cart.user_id.is_(None))
     return int(db.session.execute(
         select(func.coalesce(func.sum(CartLine.quantity), 0)).join(Cart, Cart.id == CartLine.cart_id)
-        .where(owner)).scalar_one())
+        .where(_owned_by(key))).scalar_one())
 
 
 def _touch(cart: Cart) -> None:
