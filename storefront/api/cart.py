@@ -124,8 +124,7 @@ def get_cart():
 @_document_errors
 def add_line(body):
     """Add a SKU (adds to the line already in the cart)."""
-    cart = services.get_cart(create=True)
-    services.add_item(cart, body["sku_id"], body["quantity"])
+    services.add_to_cart(body["sku_id"], body["quantity"])
     return _changed_cart_json()
 
 
@@ -137,8 +136,7 @@ def add_line(body):
 @_document_errors
 def set_line(body, sku_id):
     """Set a line's quantity."""
-    cart = services.get_cart(create=True)
-    services.set_quantity(cart, sku_id, body["quantity"])
+    services.set_quantity(services.get_cart(), sku_id, body["quantity"])
     return _changed_cart_json()
 
 
@@ -149,6 +147,5 @@ def set_line(body, sku_id):
 @_document_errors
 def delete_line(sku_id):
     """Remove a line."""
-    cart = services.get_cart(create=True)
-    services.remove_item(cart, sku_id)
+    services.remove_item(services.get_cart(), sku_id)
     return _changed_cart_json()

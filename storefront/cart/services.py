@@ -2,8 +2,9 @@
 
 A signed-in buyer has one cart (``Cart.user_id`` is unique); a guest's cart
 is found by a random token kept in the session. Reading a cart never writes
-(a GET must not open a write transaction), so carts are created only by
-``get_cart(create=True)`` from a POST.
+(a GET must not open a write transaction), so carts are created only from a
+POST: by :func:`add_to_cart` once the line it adds has passed every check (a
+refused add leaves no empty cart behind), or by ``get_cart(create=True)``.
 """
 from __future__ import annotations
 
@@ -42,8 +43,6 @@ def _load_options():
 
 
 MEMO = "cart.find_cart"
-# Carts this request created (id -> Cart): empty, and read by nobody else yet (see add_item).
-FRESH_MEMO = "cart.created"
 
 
 def find_cart(user=None, token: str | None = None) -> Cart | None:
@@ -85,10 +84,8 @@ def _owned_by(key: tuple):
 
 
 def _forget() -> None:
-    """The memoised cart is stale once the request writes a cart (its lines reload lazily otherwise);
-    a cart created by this request is no longer known to be empty."""
+    """The memoised cart is stale once the request writes a cart (its lines reload lazily otherwise)."""
     forget_request_memo(MEMO)
-    forget_request_memo(FRESH_MEMO)
 
 
 def get_cart(create: bool = False, user=None) -> Cart | None:
@@ -114,9 +111,6 @@ def get_cart(create: bool = False, user=None) -> Cart | None:
     if created is not None:
         # A new cart has no lines: it is not read back.
         set_committed_value(created, "lines", [])
-        fresh = request_memo(FRESH_MEMO)
-        if fresh is not None:
-            fresh[loaded_id(created)] = created
         return created
     cart = find_cart(user, token)
     if cart is None:  # pragma: no cover - the insert above or its rival committed
@@ -172,34 +166,64 @@ def _check_stock(sku: Sku, available: int, quantity: int) -> None:
                          field="quantity", details={"available": available})
 
 
-def _line(cart: Cart, sku_id: int) -> CartLine | None:
-    return db.session.execute(
-        select(CartLine).where(CartLine.cart_id == loaded_id(cart), CartLine.sku_id == sku_id)
-    ).scalar_one_or_none()
+def _line(cart: Cart | None, sku_id: int, *, for_update: bool = False) -> CartLine | None:
+    if cart is None:
+        return None
+    stmt = select(CartLine).where(CartLine.cart_id == loaded_id(cart), CartLine.sku_id == sku_id)
+    if for_update:
+        # Adding reads the quantity to write it back increased: two adds at once (a double
+        # tap, two tabs) would both read 1 and both write 2 on PostgreSQL. SQLite's write
+        # transactions already run one at a time (BEGIN IMMEDIATE) and omit the clause.
+        stmt = stmt.with_for_update()
+    return db.session.execute(stmt).scalar_one_or_none()
+
+
+def add_to_cart(sku_id, quantity, user=None) -> CartLine:
+    """Add ``quantity`` of a SKU to the current buyer's (or guest's) cart, creating the cart.
+
+    Everything is checked before anything is written: a refused add (unknown
+    or sold-out SKU, bad quantity) creates no empty cart and, for a guest, no
+    cart token -- on a sale day most adds of a sold-out item are refused.
+    """
+    sku_id = parse_sku_id(sku_id)
+    quantity = parse_quantity(quantity)
+    user, token = _current_owner(user)
+    buyer = user
+    sku, available = _buyable_sku(sku_id, buyer)
+    cart = find_cart(user, token)
+    if cart is None:
+        _check_stock(sku, available, quantity)  # parse_quantity already kept it within the line limit
+        line = _new_cart_with_line(user, sku, quantity)
+        if line is not None:
+            return line
+        cart = find_cart(user, token)  # a parallel request of this buyer created the cart first
+        if cart is None:  # pragma: no cover - that request's cart committed before our insert failed
+            raise ConcurrentUpdate(_("Your cart changed meanwhile; please try again."))
+    return _add_checked(cart, sku, available, quantity, buyer)
 
 
 def add_item(cart: Cart, sku_id, quantity) -> CartLine:
-    """Add ``quantity`` of a SKU (adding to a line already there), checked against stock and the line limit."""
+    """Add ``quantity`` of a SKU to ``cart`` (adding to a line already there), checked against
+    stock and the line limit."""
     sku_id = parse_sku_id(sku_id)
     quantity = parse_quantity(quantity)
     buyer = _buyer()
     sku, available = _buyable_sku(sku_id, buyer)
+    return _add_checked(cart, sku, available, quantity, buyer)
+
+
+def _add_checked(cart: Cart, sku: Sku, available: int, quantity: int, buyer) -> CartLine:
     limit = int(get_setting("max_line_quantity"))
-    if _is_fresh(cart):
-        try:
-            return _add_to_fresh_cart(cart, sku, available, quantity, buyer)
-        except IntegrityError:
-            pass  # a parallel request of the same buyer added this SKU meanwhile: the path below adds to it
     for attempt in (1, 2):
         try:
             with write_transaction(keep=(buyer,), keep_after=True):
-                line = _line(cart, sku_id)
+                line = _line(cart, sku.id, for_update=True)
                 new_quantity = quantity + (line.quantity if line else 0)
                 if new_quantity > limit:
                     raise ValidationFailed(_("At most %(max)s of one item per order.", max=limit), field="quantity")
                 _check_stock(sku, available, new_quantity)
                 if line is None:
-                    line = CartLine(cart_id=loaded_id(cart), sku_id=sku_id, quantity=new_quantity)
+                    line = CartLine(cart_id=loaded_id(cart), sku_id=sku.id, quantity=new_quantity)
                     db.session.add(line)
                 else:
                     line.quantity = new_quantity
@@ -212,40 +236,41 @@ def add_item(cart: Cart, sku_id, quantity) -> CartLine:
     return line
 
 
-def _is_fresh(cart: Cart) -> bool:
-    fresh = request_memo(FRESH_MEMO)
-    return fresh is not None and fresh.get(loaded_id(cart)) is cart
+def _new_cart_with_line(user, sku: Sku, quantity: int) -> CartLine | None:
+    """The cart and its first line in one write transaction (a flash buyer's first add);
+    None when a parallel request of the same buyer created the cart first.
 
-
-def _add_to_fresh_cart(cart: Cart, sku: Sku, available: int, quantity: int, buyer) -> CartLine:
-    """The first line of a cart created by this request (a flash buyer's first add).
-
-    Nothing else has read the cart yet, so there is no line to look up (a parallel
-    insert of the same SKU fails on the unique line index and the caller retries the
-    usual way) and ``updated_at`` is the creation time of a moment ago. The cart, the
-    line and the SKU as checked stay loaded: the response prices the cart without
-    reading it back (as it stands once this request's write committed).
+    The cart, the line and the SKU as checked stay loaded: the response prices
+    the cart without reading it back.
     """
-    request_memo(FRESH_MEMO).pop(loaded_id(cart), None)
-    kept = (buyer, cart, sku, sku.product)
-    with write_transaction(keep=kept, keep_after=True):
-        _check_stock(sku, available, quantity)
-        line = CartLine(cart_id=loaded_id(cart), sku_id=sku.id, quantity=quantity)
-        db.session.add(line)
-        db.session.flush()
-        keep_after_commit(line)
+    token = secrets.token_urlsafe(32) if user is None else None
+    cart = Cart(user_id=loaded_id(user) if user is not None else None, token=token, data={})
+    kept = (user, sku, sku.product)
+    _forget()
+    try:
+        with write_transaction(keep=kept, keep_after=True):
+            db.session.add(cart)
+            db.session.flush()
+            line = CartLine(cart_id=cart.id, sku_id=sku.id, quantity=quantity)
+            db.session.add(line)
+            db.session.flush()
+            keep_after_commit(cart, line)  # all their columns were written just now
+    except IntegrityError:
+        return None
+    if user is None:
+        session[SESSION_KEY] = token
     set_committed_value(line, "sku", sku)
     set_committed_value(line, "cart", cart)
     set_committed_value(cart, "lines", [line])
     memo = request_memo(MEMO)
     if memo is not None:
-        key = ("user", cart.user_id) if cart.user_id is not None else ("token", cart.token)
-        memo[key] = cart
+        memo[_owner_key(user, token)] = cart
     return line
 
 
-def set_quantity(cart: Cart, sku_id, quantity) -> CartLine:
-    """Set a line's quantity (1..max); lowering is always allowed, raising is checked against stock."""
+def set_quantity(cart: Cart | None, sku_id, quantity) -> CartLine:
+    """Set a line's quantity (1..max); lowering is always allowed, raising is checked against stock.
+    With no cart (None) the line is not found."""
     sku_id = parse_sku_id(sku_id)
     quantity = parse_quantity(quantity)
     line = _line(cart, sku_id)
@@ -263,20 +288,15 @@ def set_quantity(cart: Cart, sku_id, quantity) -> CartLine:
     return line
 
 
-def remove_item(cart: Cart, sku_id) -> None:
+def remove_item(cart: Cart | None, sku_id) -> None:
     sku_id = parse_sku_id(sku_id)
+    if cart is None:
+        raise NotFound(_("That item is not in your cart."), field="sku_id")
     with write_transaction():
         result = db.session.execute(delete(CartLine).where(CartLine.cart_id == loaded_id(cart), CartLine.sku_id == sku_id))
         if result.rowcount == 0:
             raise NotFound(_("That item is not in your cart."), field="sku_id")
         _touch(cart)
-
-
-def remember_delivery(cart: Cart, delivery_code: str) -> None:
-    """Keep the buyer's delivery choice on the cart (cart and checkout then show the same total)."""
-    with write_transaction():
-        cart.data = {**(cart.data or {}), "delivery_code": delivery_code}
-    _forget()
 
 
 def merge_guest_cart(user) -> Cart | None:

@@ -50,7 +50,7 @@ def add():
     try:
         sku_id = services.parse_sku_id(form.sku_id.data)
         quantity = services.parse_quantity(form.quantity.data)
-        services.add_item(services.get_cart(create=True), sku_id, quantity)
+        services.add_to_cart(sku_id, quantity)
     except ServiceError as exc:
         flash(exc.message, "error")
         return redirect(back)

@@ -132,6 +132,41 @@ def test_get_never_creates_a_cart(web):
     assert db.session.scalar(db.select(db.func.count()).select_from(Cart)) == 0
 
 
+def _cart_count() -> int:
+    fresh()
+    return db.session.scalar(db.select(db.func.count()).select_from(Cart))
+
+
+def test_a_refused_add_creates_no_cart(web):
+    """A guest's first add that fails (sold out, unknown, bad quantity) leaves no empty cart
+    and no cart token behind; the first good add makes the cart."""
+    sold_out = make_product(stock=0).skus[0]
+    good = make_product(stock=5).skus[0]
+    for data in ({"sku_id": sold_out.id, "quantity": "1"}, {"sku_id": "999999", "quantity": "1"},
+                 {"sku_id": good.id, "quantity": "0"}, {"sku_id": good.id, "quantity": "6"}):
+        with web.session_transaction() as before:
+            assert services.SESSION_KEY not in before
+        response = web.post("/cart/add", data=data, follow_redirects=True)
+        assert "flash-error" in response.get_data(as_text=True)
+        assert _cart_count() == 0
+    web.post("/cart/add", data={"sku_id": good.id, "quantity": "1"})
+    with web.session_transaction() as after:
+        assert after.get(services.SESSION_KEY)
+    assert _cart_count() == 1 and lines_of() == {good.id: 1}
+
+
+def test_api_changing_a_line_without_a_cart_is_404_and_creates_none(web):
+    sku = make_product(stock=5).skus[0]
+    headers = api_token(make_user())
+    response = web.patch(f"/api/v1/cart/lines/{sku.id}", json={"quantity": 2}, headers=headers)
+    assert response.status_code == 404 and response.get_json()["error"]["code"] == "not_found"
+    response = web.patch(f"/api/v1/cart/lines/{sku.id}", json={"quantity": "x"}, headers=headers)
+    assert response.status_code == 422  # the quantity is checked first, as with a cart
+    response = web.delete(f"/api/v1/cart/lines/{sku.id}", headers=headers)
+    assert response.status_code == 404 and response.get_json()["error"]["code"] == "not_found"
+    assert _cart_count() == 0
+
+
 def test_service_errors_are_typed(app):
     sku = make_product(stock=1).skus[0]
     user = make_user()
