@@ -7,7 +7,6 @@ the answer stays the one the long way gives (races included).
 from __future__ import annotations
 
 import re
-import threading
 
 from flask_login import login_user
 from sqlalchemy import func, insert, select
@@ -19,6 +18,7 @@ from storefront.errors import ConcurrentUpdate
 from storefront.extensions import db
 from tests.checkout.helpers import api_token
 from tests.conftest import new_client
+from tests.races import run_threads
 
 from .conftest import count_queries, give_cart, make_user
 
@@ -77,28 +77,14 @@ def test_first_adds_racing_make_one_cart(app, shop):
     sku_id = shop["plain"][0].skus[0].id
     user_id = make_user().id
     count = 6
-    barrier = threading.Barrier(count)
-    errors: list = []
 
     def add(_i):
-        with app.test_request_context():
-            try:
-                user = db.session.get(User, user_id)
-                barrier.wait(timeout=60)
-                cart_services.add_to_cart(sku_id, 1, user=user)
-            except Exception as exc:  # noqa: BLE001 - reported below
-                errors.append(exc)
-            finally:
-                db.session.remove()
+        return cart_services.add_to_cart(sku_id, 1, user=db.session.get(User, user_id))
 
-    threads = [threading.Thread(target=add, args=(i,)) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    results = run_threads(app, count, add)
+    errors = [r for r in results if isinstance(r, Exception)]
     # A buyer's concurrent adds may at worst be told to try again; none may be lost silently.
     assert all(isinstance(e, ConcurrentUpdate) for e in errors), errors
-    db.session.rollback()
     carts = db.session.execute(select(Cart).where(Cart.user_id == user_id)).scalars().all()
     assert len(carts) == 1
     assert _lines(db.session.get(User, user_id)) == {sku_id: count - len(errors)}

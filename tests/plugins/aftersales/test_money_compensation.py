@@ -19,7 +19,7 @@ from storefront.orders.sweeps import flag_late_shipments
 from storefront.payments.models import Refund
 from tests.orders.factories import make_order
 from tests.plugins.aftersales.conftest import client_for, set_enabled
-from tests.plugins.aftersales.test_money_credit import run_threads
+from tests.races import run_threads
 
 DEFAULTS = {"late_percent_bp": 500, "late_min": 100, "late_max": 3000, "oos_percent_bp": 3000, "oos_cap": 3000}
 

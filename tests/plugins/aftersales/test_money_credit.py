@@ -1,7 +1,6 @@
 """Store credit: ledger and balance, checkout spending, return on close, pages, API, races."""
 from __future__ import annotations
 
-import threading
 import uuid
 
 import pytest
@@ -16,6 +15,7 @@ from storefront.extensions import db
 from storefront.orders import services as order_services
 from storefront.orders.models import Order
 from storefront.plugins.host import get_host
+from tests.races import run_threads
 from tests.plugins.aftersales.conftest import bearer, client_for, make_product, new_client, set_enabled
 
 
@@ -45,30 +45,6 @@ def entries_of(user) -> list[CreditEntry]:
     db.session.rollback()
     return list(db.session.execute(select(CreditEntry).where(CreditEntry.user_id == user.id)
                                    .order_by(CreditEntry.id)).scalars())
-
-
-def run_threads(app, n: int, work) -> list:
-    """Run ``work(i)`` in ``n`` threads started together, each in its own app context."""
-    barrier = threading.Barrier(n, timeout=120)
-    results: list = [None] * n
-
-    def target(i):
-        with app.app_context():
-            barrier.wait()
-            try:
-                results[i] = work(i)
-            except Exception as exc:  # noqa: BLE001 - the test inspects it
-                results[i] = exc
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=target, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    db.session.rollback()
-    return results
 
 
 # -- ledger ------------------------------------------------------------------------------
