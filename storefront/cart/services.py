@@ -174,7 +174,9 @@ def _line(cart: Cart | None, sku_id: int, *, for_update: bool = False) -> CartLi
         # Adding reads the quantity to write it back increased: two adds at once (a double
         # tap, two tabs) would both read 1 and both write 2 on PostgreSQL. SQLite's write
         # transactions already run one at a time (BEGIN IMMEDIATE) and omit the clause.
-        stmt = stmt.with_for_update()
+        # populate_existing: a copy of the line this session already holds (loaded with the
+        # cart) would otherwise keep its stale quantity after the locked read.
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     return db.session.execute(stmt).scalar_one_or_none()
 
 
@@ -311,6 +313,7 @@ def merge_guest_cart(user) -> Cart | None:
     if guest is None:
         return find_cart(user)
     target = get_cart(create=True, user=user)
+    target_id = loaded_id(target)
     limit = int(get_setting("max_line_quantity"))
     guest_lines = [(line.sku_id, line.quantity) for line in guest.lines]
     caps = {}
@@ -321,15 +324,17 @@ def merge_guest_cart(user) -> Cart | None:
             available = 0
         caps[sku_id] = min(available, limit)
     with write_transaction():
+        # Locked like an add (see _line): a parallel add must not be overwritten by the merge.
         existing = {line.sku_id: line for line in db.session.execute(
-            select(CartLine).where(CartLine.cart_id == target.id)).scalars()}
+            select(CartLine).where(CartLine.cart_id == target_id).with_for_update()
+            .execution_options(populate_existing=True)).scalars()}
         for sku_id, qty in guest_lines:
             line = existing.get(sku_id)
             wanted = min(qty + (line.quantity if line else 0), caps[sku_id])
             if line is not None:
                 line.quantity = max(wanted, line.quantity if caps[sku_id] == 0 else 1)
             elif wanted > 0:
-                db.session.add(CartLine(cart_id=target.id, sku_id=sku_id, quantity=wanted))
+                db.session.add(CartLine(cart_id=target_id, sku_id=sku_id, quantity=wanted))
         db.session.execute(delete(CartLine).where(CartLine.cart_id == guest.id))
         db.session.execute(delete(Cart).where(Cart.id == guest.id))
         _touch(target)

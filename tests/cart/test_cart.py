@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import pytest
+from flask import session
 
 from storefront.cart import services
 from storefront.cart.models import Cart, CartLine
 from storefront.errors import NotFound, OutOfStock, ValidationFailed
 from storefront.extensions import db
 
+from ..races import run_threads
 from ..checkout.helpers import api_token, fresh, fresh_client, sign_in
 from ..factories import login, make_product, make_user
 
@@ -125,6 +127,29 @@ def test_guest_cart_merges_on_login_capped_at_stock(app, web):
     login(web, user)
     assert lines_of(user) == {s1.id: 4, s2.id: 1}  # 3 + 3 capped at stock 4
     assert db.session.scalar(db.select(db.func.count()).select_from(Cart)) == 1
+
+
+def test_merge_and_adds_at_once_lose_nothing(app):
+    """A buyer signs in (the guest cart merges) while their other tab adds the same SKU:
+    every unit of both ends in the cart."""
+    sku = make_product(stock=100).skus[0]
+    user = make_user()
+    with app.test_request_context():
+        services.add_to_cart(sku.id, 1, user=user)
+        guest = services.get_cart(create=True, user=None)
+        services.add_item(guest, sku.id, 5)
+        token = guest.token
+
+    def work(i):
+        if i == 0:
+            with app.test_request_context():
+                session[services.SESSION_KEY] = token
+                return services.merge_guest_cart(db.session.get(type(user), user.id))
+        return services.add_to_cart(sku.id, 1, user=db.session.get(type(user), user.id))
+
+    results = run_threads(app, 5, work)
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert lines_of(user) == {sku.id: 1 + 5 + 4}
 
 
 def test_get_never_creates_a_cart(web):
