@@ -29,3 +29,33 @@ def run_threads(app, n: int, work) -> list:
         t.join()
     db.session.rollback()  # end the caller's older read snapshot (SQLite WAL) before it checks
     return results
+
+
+def run_each_holding_its_first(app, prefix: str, works: list) -> list:
+    """Run ``works`` (two callables) in two threads; each, once its first statement starting
+    with ``prefix`` has run, holds that row lock until the other has run its own first one
+    (or 2 s have passed, when the other is waiting on this one's lock).
+
+    Two transactions taking the same rows in opposite orders then deadlock for certain
+    (PostgreSQL aborts one); taken in one order, the second simply waits its turn."""
+    from sqlalchemy import event
+
+    took_first = [threading.Event(), threading.Event()]
+    who = threading.local()
+
+    def after_execute(_conn, _cursor, statement, *_args):
+        index = getattr(who, "index", None)
+        if index is None or not statement.startswith(prefix) or took_first[index].is_set():
+            return
+        took_first[index].set()
+        took_first[1 - index].wait(timeout=2)
+
+    def work(index):
+        who.index = index
+        return works[index]()
+
+    event.listen(db.engine, "after_cursor_execute", after_execute)
+    try:
+        return run_threads(app, 2, work)
+    finally:
+        event.remove(db.engine, "after_cursor_execute", after_execute)

@@ -172,7 +172,9 @@ def order_placing(order: Order, checkout) -> None:
         return
     if plain or len({group_key(c) for _l, c, _q in taken}) > 1:
         raise Conflict(_("Presale items ship separately; please submit your order again."), code="presale_split")
-    for line, campaign, quota in taken:
+    # In quota-row order, whatever the cart's: two checkouts of {A, B} and {B, A} would each
+    # hold one quota row and wait for the other's (PostgreSQL then aborts one).
+    for line, campaign, quota in sorted(taken, key=lambda item: item[2].id):
         _take_quota(line, quota)
         if campaign.per_buyer_limit:
             _take_buyer_limit(campaign, order.user_id, line.quantity)

@@ -306,7 +306,9 @@ def _write_checkout(draft: CheckoutDraft, key: str, provider: str) -> CheckoutRe
                           currency=breakdown.currency, data={})
         db.session.add(payment)
         db.session.flush()
-        for line in breakdown.lines:
+        # In SKU order, whatever the cart's: two checkouts of {A, B} and {B, A} would each hold
+        # one stock row and wait for the other's (a deadlock PostgreSQL answers by aborting one).
+        for line in sorted(breakdown.lines, key=lambda line: line.sku_id):
             if line.own_stock:
                 continue  # its plugin reserves it in order_placing (e.g. a presale quota)
             result = db.session.execute(
