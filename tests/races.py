@@ -31,21 +31,23 @@ def run_threads(app, n: int, work) -> list:
     return results
 
 
-def run_each_holding_its_first(app, prefix: str, works: list) -> list:
+def run_each_holding_its_first(app, prefix: str | list[str], works: list) -> list:
     """Run ``works`` (two callables) in two threads; each, once its first statement starting
-    with ``prefix`` has run, holds that row lock until the other has run its own first one
-    (or 2 s have passed, when the other is waiting on this one's lock).
+    with ``prefix`` (or with its own of two prefixes) has run, holds that row lock until the
+    other has run its own first one (or 2 s have passed, when the other is waiting on this
+    one's lock).
 
     Two transactions taking the same rows in opposite orders then deadlock for certain
     (PostgreSQL aborts one); taken in one order, the second simply waits its turn."""
     from sqlalchemy import event
 
+    prefixes = [prefix, prefix] if isinstance(prefix, str) else list(prefix)
     took_first = [threading.Event(), threading.Event()]
     who = threading.local()
 
     def after_execute(_conn, _cursor, statement, *_args):
         index = getattr(who, "index", None)
-        if index is None or not statement.startswith(prefix) or took_first[index].is_set():
+        if index is None or not statement.startswith(prefixes[index]) or took_first[index].is_set():
             return
         took_first[index].set()
         took_first[1 - index].wait(timeout=2)

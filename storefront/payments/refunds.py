@@ -137,12 +137,10 @@ def _send(order_id: int, plan: list[tuple[int, int, int, str]], lines: dict[int,
 
 
 def _release(order_id: int, failed: list[tuple[int, int, int, str]], lines: dict[int, int], total: int) -> None:
+    # Rows in the order refund() takes them -- the order, its lines, its payments: a refund
+    # reserving meanwhile would otherwise hold the order row and wait for a payment row this
+    # holds, and PostgreSQL would abort one of the two with a deadlock.
     with write_transaction():
-        for refund_id, payment_id, amount, _key in failed:
-            db.session.execute(update(Refund).where(Refund.id == refund_id).values(status="failed"))
-            db.session.execute(text("UPDATE order_payments SET refunded = refunded - :a "
-                                    "WHERE order_id = :o AND payment_id = :p"),
-                               {"a": amount, "o": order_id, "p": payment_id})
         db.session.execute(text("UPDATE orders SET refunded_total = refunded_total - :a WHERE id = :id"),
                            {"a": total, "id": order_id})
         # The lines get back what was not sent, last lines first (the reverse of the spread).
@@ -154,6 +152,11 @@ def _release(order_id: int, failed: list[tuple[int, int, int, str]], lines: dict
             db.session.execute(text("UPDATE order_lines SET refunded_amount = refunded_amount - :a "
                                     "WHERE id = :id"), {"a": back, "id": line_id})
             left -= back
+        for refund_id, payment_id, amount, _key in failed:
+            db.session.execute(text("UPDATE order_payments SET refunded = refunded - :a "
+                                    "WHERE order_id = :o AND payment_id = :p"),
+                               {"a": amount, "o": order_id, "p": payment_id})
+            db.session.execute(update(Refund).where(Refund.id == refund_id).values(status="failed"))
 
 
 def _paid_links(order_id: int, payment_id: int | None) -> list[tuple[int, int, int, int]]:

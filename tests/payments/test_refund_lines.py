@@ -110,3 +110,45 @@ def test_concurrent_line_refunds_never_exceed_the_line(app):
         t.join()
     assert len(results) == 3 and len(errors) == 5
     assert _lines(order_id)[0].refunded_amount == 9000
+
+
+def test_a_failed_refund_releasing_while_another_reserves_does_not_deadlock(app, monkeypatch):
+    """One refund fails at the provider and gives its reservation back while a second refund
+    of the same order reserves. Both take the order row first, then its payment rows: before,
+    the release took the payment row first and PostgreSQL aborted one of the two with a
+    deadlock, leaving the failed refund's money reserved for good."""
+    from storefront.payments.providers import TestProvider
+
+    from ..races import run_each_holding_its_first
+
+    _user, reference, order_id = placed(app, price=10000)  # 11000 with shipping
+    pay(app, reference)
+    sending = threading.Event()
+    real = TestProvider.refund
+
+    def provider(self, payment, amount, key):
+        if key == "fails":
+            sending.set()
+            raise RuntimeError("provider down")
+        return real(self, payment, amount, key)
+
+    monkeypatch.setattr("storefront.payments.providers.TestProvider.refund", provider)
+
+    def failing():
+        with app.test_request_context():
+            with pytest.raises(services.RefundFailed):
+                services.refund(db.session.get(Order, order_id), 3000, "x", "fails", SYSTEM)
+            return "released"
+
+    def second():
+        assert sending.wait(timeout=10)  # the first refund's reservation has committed
+        with app.test_request_context():
+            return services.refund(db.session.get(Order, order_id), 2000, "y", "works", SYSTEM).status
+
+    results = run_each_holding_its_first(
+        app, ["UPDATE order_payments SET refunded = refunded -", "UPDATE orders SET refunded_total"],
+        [failing, second])
+    assert results == ["released", "succeeded"], results
+    fresh()
+    assert db.session.get(Order, order_id).refunded_total == 2000
+    assert sum(line.refunded_amount for line in _lines(order_id)) <= 2000
