@@ -141,12 +141,22 @@ def _pay_by_refund(order_id: int, kind: str) -> None:
     order = db.session.get(Order, order_id)
     failure = ""
     try:
-        refund(order, row.amount, _("Compensation"), f"aftersales-comp-{kind}-{order_id}", SYSTEM)
+        made = refund(order, row.amount, _("Compensation"), f"aftersales-comp-{kind}-{order_id}", SYSTEM)
     except ServiceError as exc:
         failure = exc.code
     except Exception:  # the provider is out of our hands: the buyer still gets credit
         current_app.logger.exception("compensation refund of order %s failed", order_id)
         failure = "provider_error"
+    else:
+        # The key may name an earlier attempt (a retry of a claim a crashed worker left, two
+        # sweepers at once): refund() then answers with that attempt's row, whatever became of it.
+        if made.status == "failed":
+            failure = "refund_failed"
+        elif made.status != "succeeded":
+            # Still in flight elsewhere, or cut off mid-way: its money may be on its way, so no
+            # credit -- the claim stays pending and the sweep asks again.
+            current_app.logger.warning("compensation refund of order %s is still %s", order_id, made.status)
+            return
     with write_transaction():
         order = db.session.get(Order, order_id, populate_existing=True)
         row = _row(order_id, kind)

@@ -248,3 +248,48 @@ def test_owner_sets_compensation_figures(app, enabled, owner, buyer):
     flag_late_shipments(utcnow())
     [row] = comps(order.id)
     assert (row.amount, row.method) == (600, "refund")
+
+
+def _claim_left_pending_with_refund(order, buyer, refund_status: str) -> None:
+    """A refund compensation claimed by a worker that died after its refund got ``refund_status``."""
+    from storefront.payments.models import OrderPayment
+
+    payment_id = db.session.execute(select(OrderPayment.payment_id)
+                                    .where(OrderPayment.order_id == order.id)).scalar_one()
+    db.session.add(Compensation(order_id=order.id, user_id=buyer.id, kind=LATE, basis=6000, amount=300,
+                                currency="CNY", method="refund", status="pending",
+                                created_at=utcnow() - timedelta(hours=1)))
+    db.session.add(Refund(payment_id=payment_id, order_id=order.id,
+                          idempotency_key=f"aftersales-comp-{LATE}-{order.id}", amount=300, currency="CNY", reason="Compensation", status=refund_status,
+                          data={"total": 300}))
+    if refund_status == "pending":  # its reservation holds until the provider answers
+        db.session.execute(update(Order).where(Order.id == order.id).values(refunded_total=300))
+    db.session.commit()
+
+
+def test_retry_of_a_refused_compensation_refund_pays_credit(app, enabled, buyer):
+    """The earlier attempt's refund was refused: the retry finds that row by its key and must
+    not take it for a refund paid -- the buyer gets store credit instead."""
+    set_enabled(True, compensation_method="refund")
+    order = late_order(buyer)
+    _claim_left_pending_with_refund(order, buyer, "failed")
+    compensation.sweep(utcnow())
+    [row] = comps(order.id)
+    assert (row.method, row.status) == ("credit", "paid") and "refund_failed" in row.note
+    assert credit.balance(buyer.id) == 300
+
+
+def test_retry_while_the_compensation_refund_is_in_flight_waits(app, enabled, buyer):
+    """The earlier attempt's refund is still pending (in flight, or its worker died mid-way):
+    neither refund-paid nor credit yet -- the claim stays pending until that refund settles."""
+    set_enabled(True, compensation_method="refund")
+    order = late_order(buyer)
+    _claim_left_pending_with_refund(order, buyer, "pending")
+    compensation.sweep(utcnow())
+    [row] = comps(order.id)
+    assert row.status == "pending" and credit.balance(buyer.id) == 0
+    db.session.execute(update(Refund).where(Refund.order_id == order.id).values(status="succeeded"))
+    db.session.commit()
+    compensation.sweep(utcnow())
+    [row] = comps(order.id)
+    assert (row.method, row.status) == ("refund", "paid") and credit.balance(buyer.id) == 0
