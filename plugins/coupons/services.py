@@ -232,7 +232,9 @@ def _store_choice(cart: Cart, value: dict, keep: tuple = ()) -> None:
     # lines) only to learn its id cost two queries.
     cart_id = loaded_id(cart)
     with write_transaction(keep=keep, keep_after=True):
-        data = db.session.execute(select(Cart.data).where(Cart.id == cart_id)).scalar_one_or_none()
+        # Locked: SQLite's write lock covers the read, PostgreSQL's needs FOR UPDATE.
+        data = db.session.execute(select(Cart.data).where(Cart.id == cart_id).with_for_update()
+                                  ).scalar_one_or_none()
         db.session.execute(update(Cart).where(Cart.id == cart_id).values(
             data={**(data or {}), DATA_KEY: value}, updated_at=utcnow()))
 

@@ -106,7 +106,7 @@ def reserve_for_order(order, checkout) -> CouponUse | None:
     if cart is not None and (cart.data or {}).get(PLUGIN_NAME):
         # The checkout may hold the cart as priced: what other plugins stored
         # meanwhile must survive, so rewrite the current value.
-        db.session.refresh(cart, attribute_names=["data"])
+        db.session.refresh(cart, attribute_names=["data"], with_for_update=True)
         cart.data = {k: v for k, v in (cart.data or {}).items() if k != PLUGIN_NAME}
     return use
 
