@@ -7,7 +7,7 @@ that is still open must keep the order from auto-completing (DOMAIN.md §1:
 buyer asked to cancel before shipment; and when such an order closes
 elsewhere, its open requests close with it. Both hooks act only on orders
 that have an ``aftersales_cases`` row (an order without one costs a single
-indexed look-up).
+indexed look-up, plus the order row lock when it is shipped or completed).
 """
 from __future__ import annotations
 
@@ -27,12 +27,24 @@ def transition_guard(obj, to, actor):
     from storefront.orders.status import OrderStatus
 
     from .models import OPEN_STATUSES, REFUND_UNSHIPPED, Case
+    from .services import lock_order
 
     if not isinstance(obj, Order):
         return None
     target = OrderStatus(to)
+    # Checked before any statement: the payment transition (flash-sale hot
+    # path) must cost nothing here.
     if target not in (OrderStatus.COMPLETED, OrderStatus.SHIPPED):
         return None
+    # Write skew on PostgreSQL (READ COMMITTED): a case being opened is not
+    # visible until it commits, and transition()'s status UPDATE only waits
+    # for the row, re-checking the status but not the cases. Taking the same
+    # order row lock as case creation (``_insert_case``) serialises the two:
+    # a case being opened is committed, and so seen, before this read, and a
+    # case opened after waits until the new status is committed. transition()
+    # runs inside the caller's write transaction, so the lock is held until
+    # that UPDATE commits.
+    lock_order(obj.id)
     # A column query reads what this transaction sees, not a stale object
     # (index ix_aftersales_cases_order_id_status).
     kinds = set(db.session.execute(
