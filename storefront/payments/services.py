@@ -26,7 +26,7 @@ from sqlalchemy.orm.util import identity_key
 
 from ..accounts.models import User
 from ..clock import utcnow
-from ..database import keep_after_commit, write_transaction
+from ..database import keep_after_commit, loaded_id, write_transaction
 from ..errors import Conflict, NotFound, ServiceError, ValidationFailed
 from ..extensions import db
 from ..notify.services import queue_order_notification
@@ -114,13 +114,34 @@ def _order_payment_by_key(key: str, order: Order, amount, user) -> Payment | Non
 
 
 def record_failure(payment: Payment, message: str = "") -> Payment:
-    """A failed attempt: the payment stays pending so the buyer can try again before the deadline."""
+    """A failed attempt: the payment stays pending so the buyer can try again before the deadline.
+
+    Only a pending payment records it. A payment confirmed meanwhile (a
+    provider may report a declined attempt after a later one succeeded) is
+    returned as it now is, unchanged: its ``data`` may hold the
+    ``needs_refund`` marker of a payment that arrived after its order
+    closed, which the owed-refunds sweep relies on.
+    """
+    payment_id = loaded_id(payment)
     with write_transaction():
-        data = dict(payment.data or {})
+        # The JSON is written back whole, so it is read locked: on PostgreSQL a
+        # confirmation committing between a plain read and the write would lose
+        # its needs_refund marker. populate_existing: the caller's copy of the
+        # payment must not stand in for the row.
+        current = db.session.execute(
+            select(Payment).where(Payment.id == payment_id).with_for_update()
+            .execution_options(populate_existing=True)).scalar_one()
+        data = dict(current.data or {})
         data["failures"] = int(data.get("failures", 0)) + 1
         data["last_failure"] = {"at": utcnow().isoformat(), "message": message[:200]}
-        payment.data = data
-    return payment
+        recorded = db.session.execute(
+            update(Payment).where(Payment.id == payment_id, Payment.status == PaymentStatus.PENDING)
+            .values(data=data).execution_options(synchronize_session=False)).rowcount
+        if recorded == 1:
+            set_committed_value(current, "data", data)
+        # Read under the lock and mirrored: exactly the row as committed.
+        keep_after_commit(current)
+    return current
 
 
 def confirm_payment(provider_ref: str, amount: int, *, payment_reference: str, provider_name: str | None = None,
@@ -172,9 +193,9 @@ def confirm_payment(provider_ref: str, amount: int, *, payment_reference: str, p
         raise ValidationFailed(_("The paid amount does not match the payment."), code="amount_mismatch",
                                field="amount", details={"expected": payment.amount})
     # Read before the transaction: its opening commit expires the object.
-    payment_id, reference, data = payment.id, payment.reference, payment.data
+    payment_id, reference = payment.id, payment.reference
     late: list[tuple[int, int]] = []
-    claimed = 0
+    won = None
     # The payment is kept as read: the claim below is what decides, and it is
     # mirrored on the object once won. So is the payer as signed in, whose
     # e-mail and locale the notification copies.
@@ -182,23 +203,27 @@ def confirm_payment(provider_ref: str, amount: int, *, payment_reference: str, p
     try:
         with write_transaction(keep=(payment, payer)):
             paid_at = utcnow()
-            claimed = db.session.execute(
+            # RETURNING: the claim locks the row, so the data it returns is what
+            # the needs_refund marker must be added to; the copy read before this
+            # transaction may miss a failure recorded since (and would erase it).
+            won = db.session.execute(
                 update(Payment).where(Payment.id == payment_id, Payment.status == PaymentStatus.PENDING)
                 .values(status=PaymentStatus.PAID, provider_ref=provider_ref, paid_at=paid_at)
-                .execution_options(synchronize_session=False)).rowcount
-            if claimed == 1:
+                .returning(Payment.data)
+                .execution_options(synchronize_session=False)).first()
+            if won is not None:
+                data = won.data
                 late, orders = _pay_orders(payment_id, reference, data, paid_at, actor)
                 for key, value in (("status", PaymentStatus.PAID), ("provider_ref", provider_ref),
-                                   ("paid_at", paid_at), ("orders", orders)):
+                                   ("paid_at", paid_at), ("orders", orders),
+                                   ("data", _needs_refund(data, late) if late else data)):
                     set_committed_value(payment, key, value)
-                if late:
-                    set_committed_value(payment, "data", _needs_refund(data, late))
                 keep_after_commit(payment, *orders, *_loaded_children(orders))
     except IntegrityError:
         db.session.rollback()
         raise Conflict(_("That provider reference belongs to another payment."),
                        code="provider_ref_conflict") from None
-    if claimed != 1:
+    if won is None:
         # Someone else confirmed it meanwhile: with this reference (a retry) or another one.
         db.session.expire(payment)
         if payment.provider_ref != provider_ref:
@@ -210,6 +235,7 @@ def confirm_payment(provider_ref: str, amount: int, *, payment_reference: str, p
 
 def _pay_orders(payment_id: int, reference: str, payment_data, paid_at, actor: Actor
                 ) -> tuple[list[tuple[int, int]], list[Order]]:
+    """Apply a just-claimed payment to its orders; ``payment_data`` is its ``data`` as the claim returned it."""
     host = get_host()
     late: list[tuple[int, int]] = []
     # With their lines and adjustments (the "paid" notification shows them), in one round trip.
@@ -282,15 +308,20 @@ def _refund_late(payment: Payment, order_id: int, due: int) -> None:
     """Refund a closed order's share of a late payment; failures stay recorded for staff."""
     if due <= 0:
         return
+    payment_id = loaded_id(payment)
     order = db.session.get(Order, order_id)
     try:
-        made = refund(order, due, _("Paid after the order closed"), f"late-{payment.id}-{order_id}", SYSTEM,
-                      payment_id=payment.id)
+        made = refund(order, due, _("Paid after the order closed"), f"late-{payment_id}-{order_id}", SYSTEM,
+                      payment_id=payment_id)
     except ServiceError:
         current_app.logger.exception("refund of late payment %s failed", payment.reference)
         return
     with write_transaction():
-        fresh = db.session.get(Payment, payment.id)
+        # Written back whole: locked, or a failure recorded (or another order's
+        # refund id stored) meanwhile would be lost on PostgreSQL.
+        fresh = db.session.execute(
+            select(Payment).where(Payment.id == payment_id).with_for_update()
+            .execution_options(populate_existing=True)).scalar_one()
         data = dict(fresh.data or {})
         data["needs_refund"] = [dict(item, refund_id=made.id) if item.get("order_id") == order_id else item
                                 for item in data.get("needs_refund", [])]
