@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from flask_babel import gettext as _
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from storefront.audit.services import record as audit
 from storefront.database import write_transaction
@@ -55,13 +56,18 @@ def seed_preset(actor=None) -> int:
     Staff loading the preset is audited; the automatic seed on a shop's first
     shipment (no actor) is not a staff action.
     """
-    with write_transaction():
-        if not registry_is_empty():
-            return 0
-        db.session.add_all(_preset_rows())
-        if actor is not None:
-            audit(actor, "order_tracking.carriers_preset", object_type="carrier",
-                  after={"codes": [row[0] for row in PRESET]})
+    try:
+        with write_transaction():
+            if not registry_is_empty():
+                return 0
+            db.session.add_all(_preset_rows())
+            if actor is not None:
+                audit(actor, "order_tracking.carriers_preset", object_type="carrier",
+                      after={"codes": [row[0] for row in PRESET]})
+    except IntegrityError:
+        # Two first shipments at once both saw the registry empty (PostgreSQL): the other
+        # request's preset won the unique codes, and it is the same preset.
+        return 0
     return len(PRESET)
 
 

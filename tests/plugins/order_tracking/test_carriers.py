@@ -36,6 +36,19 @@ def test_seed_is_idempotent(app):
     assert db.session.query(Carrier).count() == len(NAMES)
 
 
+def test_two_first_shipments_at_once_seed_once(app):
+    """The preset is seeded by a shop's first shipment: two at the same moment both find the
+    registry empty, and the second's rows hit the first's unique codes. That one must simply
+    find the preset there (it raised, and its order got no parcel)."""
+    from tests.races import run_each_holding_its_first
+
+    results = run_each_holding_its_first(app, "INSERT INTO order_tracking_carriers",
+                                         [carriers.seed_preset, carriers.seed_preset])
+    assert sorted(results) == [0, len(NAMES)], results
+    db.session.rollback()
+    assert db.session.query(Carrier).count() == len(NAMES)
+
+
 def test_staff_create_edit_delete(app, client, enabled, staff):
     login(client, staff)
     r = client.post("/admin/tracking/carriers/new", data={
