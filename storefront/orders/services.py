@@ -340,7 +340,9 @@ def remind_unpaid(order: Order, staff) -> OrderEvent:
     """催单: remind a buyer who ordered but has not paid (at most once an hour)."""
     actor = _require_staff(staff)
     with _transaction():
-        _fresh(order)
+        # Locked: two staff reminding at once would both see no recent reminder on
+        # PostgreSQL and the buyer would get two.
+        db.session.refresh(order, with_for_update=True)
         if OrderStatus(order.status) != OrderStatus.PENDING_PAYMENT:
             raise InvalidTransition(_("Only an unpaid order can be reminded."),
                                     details={"from": OrderStatus(order.status).value})

@@ -176,6 +176,30 @@ def test_notes(app):
     assert [e.public for e in events(order, "note")] == [False, True]
 
 
+def test_two_staff_reminding_at_once_send_one_reminder(app):
+    """Two staff click 催单 on the same order at the same moment: one reminder goes out, the
+    other is told the buyer was just reminded (on PostgreSQL both saw no earlier reminder)."""
+    from storefront.orders.models import Order
+
+    from ..races import run_each_holding_its_first
+
+    staff_ids = [make_staff().id, make_staff().id]
+    order_id = make_order(make_user(), OrderStatus.PENDING_PAYMENT).id
+
+    def remind(index):
+        from storefront.accounts.models import User
+
+        order = db.session.get(Order, order_id)
+        return services.remind_unpaid(order, db.session.get(User, staff_ids[index])).kind
+
+    results = run_each_holding_its_first(app, "INSERT INTO order_events",
+                                         [lambda: remind(0), lambda: remind(1)])
+    refused = [r for r in results if not isinstance(r, str)]
+    assert len(refused) == 1 and getattr(refused[0], "code", None) == "reminded_recently", results
+    assert db.session.scalar(select(func.count()).select_from(OrderEvent)
+                             .where(OrderEvent.kind == "payment_reminder")) == 1
+
+
 def test_remind_unpaid(app):
     staff = make_staff()
     order = make_order(make_user(), OrderStatus.PENDING_PAYMENT)
