@@ -58,6 +58,13 @@ def get_address(user: User, address_id: int) -> Address:
     return address
 
 
+def _lock_book(user_id: int) -> None:
+    """Serialise changes to one buyer's address book on the buyer's row. Counting the
+    addresses and choosing the default read other rows than the ones written: on
+    PostgreSQL two tabs saving at once both counted none and both became the default."""
+    db.session.execute(select(User.id).where(User.id == user_id).with_for_update())
+
+
 def _make_default(user_id: int, address_id: int) -> None:
     # One statement flips every row, so there is never a moment with two defaults.
     db.session.execute(
@@ -71,6 +78,7 @@ def add_address(user: User, data: dict[str, Any], *, make_default: bool = False)
     """Add an address; the first one becomes the default."""
     values = clean_address(data)
     with write_transaction():
+        _lock_book(user.id)
         count = db.session.execute(
             select(func.count()).select_from(Address).where(Address.user_id == user.id)
         ).scalar_one()
@@ -90,6 +98,7 @@ def update_address(user: User, address_id: int, data: dict[str, Any], *,
                    make_default: bool = False) -> Address:
     values = clean_address(data)
     with write_transaction():
+        _lock_book(user.id)
         # Read inside the write transaction: the ownership check and the
         # change see the same row (a concurrent delete cannot slip between).
         address = get_address(user, address_id)
@@ -105,6 +114,7 @@ def update_address(user: User, address_id: int, data: dict[str, Any], *,
 def delete_address(user: User, address_id: int) -> None:
     """Delete an address; if it was the default, the oldest remaining one takes over."""
     with write_transaction():
+        _lock_book(user.id)
         address = get_address(user, address_id)
         was_default = address.is_default
         db.session.delete(address)
@@ -119,6 +129,7 @@ def delete_address(user: User, address_id: int) -> None:
 
 def set_default(user: User, address_id: int) -> Address:
     with write_transaction():
+        _lock_book(user.id)
         address = get_address(user, address_id)
         _make_default(user.id, address.id)
     db.session.refresh(address)

@@ -100,3 +100,21 @@ def test_other_buyers_address_is_404_and_unchanged(client):
     assert "Intruder Road" in page and "1 Wensan Road" not in page
     (mine,) = _addresses(intruder)
     assert mine.is_default  # the owner's default flip did not touch the intruder's rows either
+
+
+def test_two_first_addresses_at_once_make_one_default(app):
+    """A buyer saves an address from two tabs at once: exactly one becomes the default (on
+    PostgreSQL both counted no address yet and both became the default)."""
+    from storefront.accounts import addresses
+    from storefront.accounts.models import User
+    from tests.races import run_each_holding_its_first
+
+    user_id = make_user().id
+
+    def add(index):
+        return addresses.add_address(db.session.get(User, user_id), {**DATA, "line1": f"{index} Wensan Road"}).id
+
+    results = run_each_holding_its_first(app, "INSERT INTO addresses", [lambda: add(0), lambda: add(1)])
+    assert all(isinstance(r, int) for r in results), results
+    rows = _addresses(db.session.get(User, user_id))
+    assert len(rows) == 2 and sum(row.is_default for row in rows) == 1
