@@ -281,6 +281,9 @@ def add_evidence(case: Case, user, files) -> int:
     written = uploads.write_files(encoded)
     try:
         with write_transaction():
+            # Locked: counting reads other rows than the ones written, so on PostgreSQL two
+            # uploads at once (two tabs) would both count the photos before either.
+            db.session.execute(select(Case.id).where(Case.id == case.id).with_for_update())
             count = db.session.execute(select(func.count()).select_from(uploads.Evidence)
                                        .where(uploads.Evidence.case_id == case.id)).scalar() or 0
             if count + len(written) > uploads.MAX_FILES * 2:

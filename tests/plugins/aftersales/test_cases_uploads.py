@@ -151,3 +151,23 @@ def test_upload_through_the_page(app, buyer):
     case = db.session.query(Case).one()
     assert db.session.query(Evidence).filter_by(case_id=case.id).count() == 1
     assert os.listdir(evidence_dir())  # written where expected
+
+
+def test_two_uploads_at_once_respect_the_photo_limit(app, buyer):
+    """A case holds at most 12 photos. It has 6; two uploads of 6 at once (two tabs): one is
+    refused (on PostgreSQL both counted 6 and the case ended with 18)."""
+    from plugins.aftersales import cases
+    from storefront.accounts.models import User
+    from tests.races import run_each_holding_its_first
+
+    case = _quality(shipped_order(buyer), buyer, [png_bytes()] * 6)
+    case_id, buyer_id = case.id, buyer.id
+
+    def upload():
+        return cases.add_evidence(db.session.get(Case, case_id), db.session.get(User, buyer_id),
+                                  [png_bytes()] * 6)
+
+    results = run_each_holding_its_first(app, "INSERT INTO aftersales_evidence", [upload, upload])
+    refused = [r for r in results if not isinstance(r, int)]
+    assert len(refused) == 1 and getattr(refused[0], "code", None) == "too_many_files", results
+    assert db.session.query(Evidence).filter_by(case_id=case_id).count() == 12
