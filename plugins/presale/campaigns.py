@@ -153,6 +153,9 @@ def _check_overlap(campaign_id: int | None, cleaned: dict, sku_ids) -> None:
     """A SKU is on at most one active presale at a time (its offer must be unambiguous)."""
     if not cleaned["active"]:
         return
+    # Locked on the product: the check reads other campaigns than the one written, so on
+    # PostgreSQL a double-clicked creation would find no overlap twice.
+    db.session.execute(select(Product.id).where(Product.id == cleaned["product_id"]).with_for_update())
     clash = db.session.execute(
         select(Quota.sku_id).join(Campaign, Campaign.id == Quota.campaign_id)
         .where(Quota.sku_id.in_(list(sku_ids)), Campaign.active.is_(True),

@@ -132,3 +132,29 @@ def test_quotas_taken_in_opposite_cart_orders_do_not_deadlock(app, enabled):
     assert not [r for r in results if isinstance(r, Exception)], results
     fresh()
     assert sorted(db.session.execute(db.select(Quota.sold)).scalars()) == [2, 2]
+
+
+def test_a_double_clicked_presale_creation_makes_one_campaign(app, enabled):
+    """Staff submit the same new presale twice at once: a SKU is on one presale at a time, so
+    the second is refused (on PostgreSQL both found no overlap and both were created)."""
+    from datetime import date, timedelta
+
+    from plugins.presale import campaigns
+    from plugins.presale.models import Campaign
+    from storefront.clock import utcnow
+    from tests.factories import make_product
+    from tests.races import run_each_holding_its_first
+
+    product = make_product(price=10000, stock=0)
+    now = utcnow()
+    data = {"product_id": product.id, "mode": "full", "starts_at": now - timedelta(hours=1),
+            "ends_at": now + timedelta(days=7), "promise_kind": "date",
+            "ship_by_date": date.today() + timedelta(days=30), "quotas": {product.skus[0].id: 10}}
+
+    def create():
+        return campaigns.create_campaign(dict(data), None).id
+
+    results = run_each_holding_its_first(app, "INSERT INTO presale_campaigns", [create, create])
+    refused = [r for r in results if not isinstance(r, int)]
+    assert len(refused) == 1 and getattr(refused[0], "field", None) == "quotas", results
+    assert db.session.query(Campaign).count() == 1
