@@ -164,7 +164,9 @@ def update_carrier(carrier_id: int, data: dict, actor=None) -> Carrier:
 def delete_carrier(carrier_id: int, actor=None) -> None:
     with write_transaction():
         carrier = get_carrier(carrier_id)
-        if db.session.execute(select(func.count()).select_from(Carrier)).scalar_one() <= 1:
+        # Counted under lock: two staff deleting the last two at once would each see two left
+        # on PostgreSQL and leave none.
+        if len(db.session.execute(select(Carrier.id).with_for_update()).all()) <= 1:
             raise Conflict(_("Keep at least one carrier."))
         audit(actor, "order_tracking.carrier_delete", carrier, before=snapshot(carrier))
         db.session.delete(carrier)

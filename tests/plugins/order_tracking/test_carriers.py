@@ -49,6 +49,22 @@ def test_two_first_shipments_at_once_seed_once(app):
     assert db.session.query(Carrier).count() == len(NAMES)
 
 
+def test_deleting_the_last_two_carriers_at_once_keeps_one(app):
+    from tests.races import run_each_holding_its_first
+
+    carriers.seed_preset()
+    rows = carriers.list_carriers()
+    for row in rows[2:]:
+        carriers.delete_carrier(row.id)
+    last = [row.id for row in rows[:2]]
+    results = run_each_holding_its_first(app, "DELETE FROM order_tracking_carriers",
+                                         [lambda: carriers.delete_carrier(last[0]),
+                                          lambda: carriers.delete_carrier(last[1])])
+    assert sum(isinstance(r, Exception) for r in results) == 1, results
+    db.session.rollback()
+    assert db.session.query(Carrier).count() == 1
+
+
 def test_staff_create_edit_delete(app, client, enabled, staff):
     login(client, staff)
     r = client.post("/admin/tracking/carriers/new", data={
