@@ -61,3 +61,22 @@ def run_each_holding_its_first(app, prefix: str | list[str], works: list) -> lis
         return run_threads(app, 2, work)
     finally:
         event.remove(db.engine, "after_cursor_execute", after_execute)
+
+
+def start_thread(app, name: str, work, results: dict, done: threading.Event | None = None) -> threading.Thread:
+    """Start ``work()`` in a daemon thread called ``name`` with its own app context; its
+    result (or the exception it raised) lands in ``results[name]``, then ``done`` is set."""
+    def target():
+        with app.app_context():
+            try:
+                results[name] = work()
+            except Exception as exc:  # noqa: BLE001 - the test inspects it
+                results[name] = exc
+            finally:
+                db.session.remove()
+                if done is not None:
+                    done.set()
+
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    thread.start()
+    return thread

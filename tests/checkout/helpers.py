@@ -58,3 +58,25 @@ def fresh() -> None:
     """End the test's own read snapshot so it sees what requests committed."""
     db.session.rollback()
     db.session.expire_all()
+
+
+def opposite_checkouts(a: int, b: int, **place_kwargs) -> list:
+    """Two buyers whose carts hold SKUs ``a`` and ``b`` listed in opposite orders; returns one
+    callable per buyer that places its cart (for the lock-order race tests)."""
+    from storefront.accounts.models import User
+    from storefront.cart.models import Cart, CartLine
+    from storefront.checkout.services import place_order
+
+    buyers = [User(email=f"pair{i}@example.com", name=f"Pair {i}", password_hash="!", phone="13800000000")
+              for i in range(2)]
+    db.session.add_all(buyers)
+    db.session.flush()
+    for buyer, skus in zip(buyers, ((a, b), (b, a))):
+        db.session.add(Cart(user_id=buyer.id, data={}, lines=[CartLine(sku_id=s, quantity=1) for s in skus]))
+    db.session.commit()
+
+    def placer(user_id):
+        return lambda: place_order(db.session.get(User, user_id), idempotency_key=uuid.uuid4().hex,
+                                   address=dict(ADDRESS), **place_kwargs)
+
+    return [placer(buyer.id) for buyer in buyers]

@@ -91,28 +91,13 @@ def test_carts_holding_the_same_skus_in_opposite_orders_do_not_deadlock(app):
     """Two buyers check out {A, B} and {B, A} at the same moment. Taking the stock rows in
     cart order, each held one row and waited for the other's: PostgreSQL aborted one checkout
     with a deadlock (a 500). The stock rows are taken in SKU order, so the second one waits."""
-    from storefront.checkout import services as checkout_services
-
     from ..races import run_each_holding_its_first
-    from .helpers import ADDRESS
+    from .helpers import opposite_checkouts
 
     product = make_product(name="Pair", price=5000, stock=10, skus=2)
     a, b = (sku.id for sku in product.skus)
-    buyers = [User(email=f"pair{i}@example.com", name=f"Pair {i}", password_hash="!", phone="13800000000")
-              for i in range(2)]
-    db.session.add_all(buyers)
-    db.session.flush()
-    for buyer, order in zip(buyers, ((a, b), (b, a))):
-        db.session.add(Cart(user_id=buyer.id, data={}, lines=[CartLine(sku_id=s, quantity=1) for s in order]))
-    db.session.commit()
-    buyer_ids = [buyer.id for buyer in buyers]
-
-    def place(index):
-        buyer = db.session.get(User, buyer_ids[index])
-        return checkout_services.place_order(buyer, idempotency_key=uuid.uuid4().hex, delivery_code="courier",
-                                             address=dict(ADDRESS))
-
-    results = run_each_holding_its_first(app, "UPDATE skus SET stock", [lambda: place(0), lambda: place(1)])
+    results = run_each_holding_its_first(app, "UPDATE skus SET stock",
+                                         opposite_checkouts(a, b, delivery_code="courier"))
     assert not [r for r in results if isinstance(r, Exception)], results
     fresh()
     assert {db.session.get(Sku, a).stock, db.session.get(Sku, b).stock} == {8}

@@ -29,6 +29,7 @@ from storefront.payments.models import OrderPayment, Payment, PaymentStatus, Ref
 from storefront.payments.owed import start_owed_refunds
 from tests.factories import make_user
 from tests.orders.factories import make_order, reload
+from tests.races import start_thread
 
 WAIT = 30  # seconds; far above any step here, so only a real stall trips it
 REFERENCE = "PAYRACE0001"
@@ -71,23 +72,6 @@ def _pause_first_utcnow(monkeypatch, thread_name: str, reached: threading.Event,
         return real()
 
     monkeypatch.setattr(pay, "utcnow", utcnow_hook)
-
-
-def _start(app, name: str, work, results: dict, done: threading.Event | None = None) -> threading.Thread:
-    def target():
-        with app.app_context():
-            try:
-                results[name] = work()
-            except Exception as exc:  # noqa: BLE001 - the test inspects it
-                results[name] = exc
-            finally:
-                db.session.remove()
-                if done is not None:
-                    done.set()
-
-    thread = threading.Thread(target=target, name=name, daemon=True)
-    thread.start()
-    return thread
 
 
 def _join(threads) -> None:
@@ -144,8 +128,8 @@ def test_a_failure_recorded_while_a_late_payment_confirms_keeps_the_refund_marke
     results: dict = {}
     event.listen(db.engine, "before_cursor_execute", before_execute)
     try:
-        threads = [_start(app, "fail", lambda: _fail(payment_id), results),
-                   _start(app, "confirm", confirm, results, confirm_done)]
+        threads = [start_thread(app, "fail", lambda: _fail(payment_id), results),
+                   start_thread(app, "confirm", confirm, results, confirm_done)]
         try:
             # Let the failure write once the confirmation has committed, or once it is
             # waiting for the failure's lock (then it cannot commit before the write).
@@ -191,8 +175,8 @@ def test_a_confirmation_keeps_a_failure_recorded_after_it_first_read_the_payment
         return _fail(payment_id)
 
     results: dict = {}
-    _join([_start(app, "confirm", lambda: _confirm(total), results),
-           _start(app, "fail", fail, results, failure_done)])
+    _join([start_thread(app, "confirm", lambda: _confirm(total), results),
+           start_thread(app, "fail", fail, results, failure_done)])
 
     assert results == {"fail": PaymentStatus.PENDING, "confirm": PaymentStatus.PAID}, results
     payment = _payment(payment_id)

@@ -31,6 +31,7 @@ from storefront.orders import services as order_services
 from storefront.orders import transitions
 from storefront.orders.models import Order
 from storefront.orders.status import OrderStatus
+from tests.races import start_thread
 
 from .conftest import paid_order, reload, set_enabled, shipped_order
 
@@ -48,21 +49,6 @@ WAIT_SECONDS = 10.0
 def _manual(enabled):
     # A case approved on creation would close the order: keep the request open.
     set_enabled(True, auto_approve_unshipped=False, auto_approve_no_reason_returns=False)
-
-
-def _thread(app, name, fn, results):
-    def target():
-        with app.app_context():
-            try:
-                results[name] = fn()
-            except Exception as exc:  # noqa: BLE001 - the test inspects it
-                results[name] = exc
-            finally:
-                db.session.remove()
-
-    t = threading.Thread(target=target, name=name, daemon=True)
-    t.start()
-    return t
 
 
 def _race(app, monkeypatch, request, move):
@@ -120,7 +106,7 @@ def _race(app, monkeypatch, request, move):
             past_guard.set()
 
     results: dict = {}
-    threads = [_thread(app, REQUEST, run_request, results), _thread(app, TRANSITION, run_move, results)]
+    threads = [start_thread(app, REQUEST, run_request, results), start_thread(app, TRANSITION, run_move, results)]
     for t in threads:
         t.join(3 * WAIT_SECONDS)
     assert not any(t.is_alive() for t in threads), "a racing thread is stuck"

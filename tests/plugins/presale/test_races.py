@@ -107,28 +107,14 @@ def test_per_buyer_limit_holds_under_double_submission(app, enabled):
 def test_quotas_taken_in_opposite_cart_orders_do_not_deadlock(app, enabled):
     """Two buyers check out two presale SKUs of one campaign, listed {A, B} and {B, A}: the
     quota rows are taken in one order, so the second checkout waits instead of deadlocking."""
-    from storefront.checkout.services import place_order
-    from tests.checkout.helpers import ADDRESS
+    from tests.checkout.helpers import opposite_checkouts
     from tests.factories import make_product
     from tests.races import run_each_holding_its_first
 
     product = make_product(price=10000, stock=0, skus=2)
     a, b = (sku.id for sku in product.skus)
     full_campaign(product, quotas={a: 5, b: 5})
-    buyers = [User(email=f"pair{i}@example.com", name=f"Pair {i}", password_hash="!", phone="13800000000")
-              for i in range(2)]
-    db.session.add_all(buyers)
-    db.session.flush()
-    for buyer, order in zip(buyers, ((a, b), (b, a))):
-        db.session.add(Cart(user_id=buyer.id, data={}, lines=[CartLine(sku_id=s, quantity=1) for s in order]))
-    db.session.commit()
-    buyer_ids = [buyer.id for buyer in buyers]
-
-    def place(index):
-        return place_order(db.session.get(User, buyer_ids[index]), idempotency_key=uuid.uuid4().hex,
-                           address=dict(ADDRESS))
-
-    results = run_each_holding_its_first(app, "UPDATE presale_quotas SET sold", [lambda: place(0), lambda: place(1)])
+    results = run_each_holding_its_first(app, "UPDATE presale_quotas SET sold", opposite_checkouts(a, b))
     assert not [r for r in results if isinstance(r, Exception)], results
     fresh()
     assert sorted(db.session.execute(db.select(Quota.sold)).scalars()) == [2, 2]
