@@ -341,8 +341,11 @@ def remind_unpaid(order: Order, staff) -> OrderEvent:
     actor = _require_staff(staff)
     with _transaction():
         # Locked: two staff reminding at once would both see no recent reminder on
-        # PostgreSQL and the buyer would get two.
-        db.session.refresh(order, with_for_update=True)
+        # PostgreSQL and the buyer would get two. A lock of its own, not a locked refresh:
+        # that would repeat the order's loader options, and PostgreSQL refuses FOR UPDATE
+        # on the outer joins of a page's eager loads.
+        db.session.execute(select(Order.id).where(Order.id == order.id).with_for_update())
+        _fresh(order)
         if OrderStatus(order.status) != OrderStatus.PENDING_PAYMENT:
             raise InvalidTransition(_("Only an unpaid order can be reminded."),
                                     details={"from": OrderStatus(order.status).value})
