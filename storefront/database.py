@@ -6,7 +6,7 @@ import os
 from contextlib import contextmanager
 from typing import Callable, Iterable, Iterator
 
-from sqlalchemy import event, inspect
+from sqlalchemy import event, inspect, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -116,6 +116,26 @@ def loaded_id(row) -> int:
     if state is not None and state.key is not None:
         return state.identity[0]
     return row.id
+
+
+def lock_row(model, row_id: int) -> None:
+    """Inside a write transaction: hold ``model``'s row ``row_id`` until the commit.
+
+    For checks that read other rows than the ones they write (a count, an
+    overlap, "is there an open case"): every writer of that kind locks the
+    same row first, so they run one at a time. SQLite's BEGIN IMMEDIATE already
+    runs writers one at a time (it omits FOR UPDATE); PostgreSQL's READ
+    COMMITTED does not, and without the lock two of them would both pass."""
+    db.session.execute(select(model.id).where(model.id == row_id).with_for_update())
+
+
+def for_update(stmt):
+    """``stmt`` (a SELECT of ORM rows) as a locked read of values about to be written back.
+
+    ``populate_existing``: a copy of the row this session already holds (from
+    an eager load, or a refresh that repeated one) would otherwise keep its
+    stale values after the locked read, and the write would lose an update."""
+    return stmt.with_for_update().execution_options(populate_existing=True)
 
 
 def in_write_transaction() -> bool:

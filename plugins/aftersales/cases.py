@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from storefront.clock import utcnow
-from storefront.database import write_transaction
+from storefront.database import lock_row, write_transaction
 from storefront.errors import Conflict, NotFound, ValidationFailed
 from storefront.extensions import db
 from storefront.orders.models import Order
@@ -281,9 +281,7 @@ def add_evidence(case: Case, user, files) -> int:
     written = uploads.write_files(encoded)
     try:
         with write_transaction():
-            # Locked: counting reads other rows than the ones written, so on PostgreSQL two
-            # uploads at once (two tabs) would both count the photos before either.
-            db.session.execute(select(Case.id).where(Case.id == case.id).with_for_update())
+            lock_row(Case, case.id)  # two uploads at once (two tabs) would both count the photos before either
             count = db.session.execute(select(func.count()).select_from(uploads.Evidence)
                                        .where(uploads.Evidence.case_id == case.id)).scalar() or 0
             if count + len(written) > uploads.MAX_FILES * 2:

@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 
 from storefront.audit.services import record as audit
 from storefront.clock import utcnow
+from storefront.database import for_update
 from storefront.errors import ConcurrentUpdate, Forbidden, NotFound
 from storefront.extensions import db
 from storefront.orders.models import Order
@@ -205,7 +206,4 @@ def mark_first_response(case: Case, now=None) -> None:
 def lock_order(order_id: int) -> Order | None:
     """Inside a write transaction: the order row, locked on PostgreSQL (SQLite's
     BEGIN IMMEDIATE already serialises writers), so case creation per order is one at a time."""
-    stmt = select(Order).where(Order.id == order_id).execution_options(populate_existing=True)
-    if db.engine.dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    return db.session.execute(stmt).scalar_one_or_none()
+    return db.session.execute(for_update(select(Order).where(Order.id == order_id))).scalar_one_or_none()

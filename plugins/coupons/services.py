@@ -232,11 +232,20 @@ def _store_choice(cart: Cart, value: dict, keep: tuple = ()) -> None:
     # lines) only to learn its id cost two queries.
     cart_id = loaded_id(cart)
     with write_transaction(keep=keep, keep_after=True):
-        # Locked: SQLite's write lock covers the read, PostgreSQL's needs FOR UPDATE.
-        data = db.session.execute(select(Cart.data).where(Cart.id == cart_id).with_for_update()
-                                  ).scalar_one_or_none()
-        db.session.execute(update(Cart).where(Cart.id == cart_id).values(
-            data={**(data or {}), DATA_KEY: value}, updated_at=utcnow()))
+        write_choice(cart_id, value)
+
+
+def write_choice(cart_id: int, value: dict | None) -> dict:
+    """Inside a write transaction: the cart's coupon choice set to ``value`` (None drops it:
+    the cart's next checkout starts from the wallet pre-selection again), the other keys of
+    ``Cart.data`` as they are now. Read locked, since other plugins may write them meanwhile
+    (SQLite's write lock covers the read; PostgreSQL needs FOR UPDATE). Returns the new data."""
+    data = db.session.execute(select(Cart.data).where(Cart.id == cart_id).with_for_update()).scalar_one_or_none()
+    data = {key: item for key, item in (data or {}).items() if key != DATA_KEY}
+    if value is not None:
+        data[DATA_KEY] = value
+    db.session.execute(update(Cart).where(Cart.id == cart_id).values(data=data, updated_at=utcnow()))
+    return data
 
 
 def find_code(raw) -> tuple[Coupon, CouponCode | None]:

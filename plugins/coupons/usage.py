@@ -13,16 +13,17 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 from sqlalchemy import inspect, select, text
+from sqlalchemy.orm.attributes import set_committed_value
 
 from storefront.clock import utcnow
-from storefront.database import write_transaction
+from storefront.database import loaded_id, write_transaction
 from storefront.errors import CheckoutBlocked
 from storefront.extensions import db
 from storefront.orders.models import Order, OrderAdjustment
 from storefront.orders.status import OrderStatus
 
 from .models import CouponUse
-from .services import PLUGIN_NAME, forget_wallet, settings
+from .services import PLUGIN_NAME, forget_wallet, settings, write_choice
 
 
 def _refuse(message: str) -> CheckoutBlocked:
@@ -101,13 +102,10 @@ def reserve_for_order(order, checkout) -> CouponUse | None:
                       order_id=order.id, discount=-int(adj.amount), code_id=data.get("code_id"),
                       wallet_id=data.get("wallet_id"))
     done.add(order.payment_id)
-    # A later checkout of this cart starts from the wallet pre-selection again.
     cart = checkout.cart
     if cart is not None and (cart.data or {}).get(PLUGIN_NAME):
-        # The checkout may hold the cart as priced: what other plugins stored
-        # meanwhile must survive, so rewrite the current value.
-        db.session.refresh(cart, attribute_names=["data"], with_for_update=True)
-        cart.data = {k: v for k, v in (cart.data or {}).items() if k != PLUGIN_NAME}
+        # Mirrored on the checkout's copy of the cart, which it holds as priced.
+        set_committed_value(cart, "data", write_choice(loaded_id(cart), None))
     return use
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import and_, func, select, text
 from storefront.audit.services import record as audit
 from storefront.catalog.models import Product
 from storefront.clock import utcnow
-from storefront.database import write_transaction
+from storefront.database import lock_row, write_transaction
 from storefront.errors import Conflict, NotFound, ValidationFailed
 from storefront.extensions import db
 from storefront.orders.models import Order
@@ -153,9 +153,7 @@ def _check_overlap(campaign_id: int | None, cleaned: dict, sku_ids) -> None:
     """A SKU is on at most one active presale at a time (its offer must be unambiguous)."""
     if not cleaned["active"]:
         return
-    # Locked on the product: the check reads other campaigns than the one written, so on
-    # PostgreSQL a double-clicked creation would find no overlap twice.
-    db.session.execute(select(Product.id).where(Product.id == cleaned["product_id"]).with_for_update())
+    lock_row(Product, cleaned["product_id"])  # a double-clicked creation would find no overlap twice
     clash = db.session.execute(
         select(Quota.sku_id).join(Campaign, Campaign.id == Quota.campaign_id)
         .where(Quota.sku_id.in_(list(sku_ids)), Campaign.active.is_(True),

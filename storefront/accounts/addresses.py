@@ -6,7 +6,7 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 
-from ..database import write_transaction
+from ..database import lock_row, write_transaction
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
 from .models import Address, User
@@ -59,10 +59,10 @@ def get_address(user: User, address_id: int) -> Address:
 
 
 def _lock_book(user_id: int) -> None:
-    """Serialise changes to one buyer's address book on the buyer's row. Counting the
-    addresses and choosing the default read other rows than the ones written: on
-    PostgreSQL two tabs saving at once both counted none and both became the default."""
-    db.session.execute(select(User.id).where(User.id == user_id).with_for_update())
+    """Changes to one buyer's address book run one at a time, on the buyer's row: counting
+    the addresses and choosing the default read other rows than the ones written (two tabs
+    saving a first address at once both became the default)."""
+    lock_row(User, user_id)
 
 
 def _make_default(user_id: int, address_id: int) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from ..catalog.models import Sku
 from ..checkout.pricing import offer_for, sku_availability
-from ..database import keep_after_commit, loaded_id, write_transaction
+from ..database import for_update, keep_after_commit, loaded_id, write_transaction
 from ..errors import ConcurrentUpdate, NotFound, OutOfStock, ValidationFailed
 from ..extensions import db
 from ..plugins.memo import forget_request_memo, request_memo
@@ -166,17 +166,14 @@ def _check_stock(sku: Sku, available: int, quantity: int) -> None:
                          field="quantity", details={"available": available})
 
 
-def _line(cart: Cart | None, sku_id: int, *, for_update: bool = False) -> CartLine | None:
+def _line(cart: Cart | None, sku_id: int, *, locked: bool = False) -> CartLine | None:
     if cart is None:
         return None
     stmt = select(CartLine).where(CartLine.cart_id == loaded_id(cart), CartLine.sku_id == sku_id)
-    if for_update:
+    if locked:
         # Adding reads the quantity to write it back increased: two adds at once (a double
-        # tap, two tabs) would both read 1 and both write 2 on PostgreSQL. SQLite's write
-        # transactions already run one at a time (BEGIN IMMEDIATE) and omit the clause.
-        # populate_existing: a copy of the line this session already holds (loaded with the
-        # cart) would otherwise keep its stale quantity after the locked read.
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+        # tap, two tabs) would both read 1 and both write 2.
+        stmt = for_update(stmt)
     return db.session.execute(stmt).scalar_one_or_none()
 
 
@@ -190,8 +187,7 @@ def add_to_cart(sku_id, quantity, user=None) -> CartLine:
     sku_id = parse_sku_id(sku_id)
     quantity = parse_quantity(quantity)
     user, token = _current_owner(user)
-    buyer = user
-    sku, available = _buyable_sku(sku_id, buyer)
+    sku, available = _buyable_sku(sku_id, user)
     cart = find_cart(user, token)
     if cart is None:
         _check_stock(sku, available, quantity)  # parse_quantity already kept it within the line limit
@@ -201,7 +197,7 @@ def add_to_cart(sku_id, quantity, user=None) -> CartLine:
         cart = find_cart(user, token)  # a parallel request of this buyer created the cart first
         if cart is None:  # pragma: no cover - that request's cart committed before our insert failed
             raise ConcurrentUpdate(_("Your cart changed meanwhile; please try again."))
-    return _add_checked(cart, sku, available, quantity, buyer)
+    return _add_checked(cart, sku, available, quantity, user)
 
 
 def add_item(cart: Cart, sku_id, quantity) -> CartLine:
@@ -219,7 +215,7 @@ def _add_checked(cart: Cart, sku: Sku, available: int, quantity: int, buyer) -> 
     for attempt in (1, 2):
         try:
             with write_transaction(keep=(buyer,), keep_after=True):
-                line = _line(cart, sku.id, for_update=True)
+                line = _line(cart, sku.id, locked=True)
                 new_quantity = quantity + (line.quantity if line else 0)
                 if new_quantity > limit:
                     raise ValidationFailed(_("At most %(max)s of one item per order.", max=limit), field="quantity")
@@ -326,8 +322,7 @@ def merge_guest_cart(user) -> Cart | None:
     with write_transaction():
         # Locked like an add (see _line): a parallel add must not be overwritten by the merge.
         existing = {line.sku_id: line for line in db.session.execute(
-            select(CartLine).where(CartLine.cart_id == target_id).with_for_update()
-            .execution_options(populate_existing=True)).scalars()}
+            for_update(select(CartLine).where(CartLine.cart_id == target_id))).scalars()}
         for sku_id, qty in guest_lines:
             line = existing.get(sku_id)
             wanted = min(qty + (line.quantity if line else 0), caps[sku_id])

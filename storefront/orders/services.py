@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from ..audit.services import record as audit
 from ..catalog.models import Sku
 from ..clock import utcnow
-from ..database import after_commit, write_transaction
+from ..database import after_commit, lock_row, write_transaction
 from ..errors import (ConcurrentUpdate, Conflict, Forbidden, InvalidTransition, NotFound,
                       ValidationFailed)
 from ..extensions import db
@@ -340,11 +340,10 @@ def remind_unpaid(order: Order, staff) -> OrderEvent:
     """催单: remind a buyer who ordered but has not paid (at most once an hour)."""
     actor = _require_staff(staff)
     with _transaction():
-        # Locked: two staff reminding at once would both see no recent reminder on
-        # PostgreSQL and the buyer would get two. A lock of its own, not a locked refresh:
-        # that would repeat the order's loader options, and PostgreSQL refuses FOR UPDATE
-        # on the outer joins of a page's eager loads.
-        db.session.execute(select(Order.id).where(Order.id == order.id).with_for_update())
+        # Two staff reminding at once would both see no recent reminder. A lock of its own,
+        # not a locked refresh: that would repeat the order's loader options, and PostgreSQL
+        # refuses FOR UPDATE on the outer joins of a page's eager loads.
+        lock_row(Order, order.id)
         _fresh(order)
         if OrderStatus(order.status) != OrderStatus.PENDING_PAYMENT:
             raise InvalidTransition(_("Only an unpaid order can be reminded."),

@@ -26,7 +26,7 @@ from sqlalchemy.orm.util import identity_key
 
 from ..accounts.models import User
 from ..clock import utcnow
-from ..database import keep_after_commit, loaded_id, write_transaction
+from ..database import for_update, keep_after_commit, loaded_id, write_transaction
 from ..errors import Conflict, NotFound, ServiceError, ValidationFailed
 from ..extensions import db
 from ..notify.services import queue_order_notification
@@ -124,13 +124,9 @@ def record_failure(payment: Payment, message: str = "") -> Payment:
     """
     payment_id = loaded_id(payment)
     with write_transaction():
-        # The JSON is written back whole, so it is read locked: on PostgreSQL a
-        # confirmation committing between a plain read and the write would lose
-        # its needs_refund marker. populate_existing: the caller's copy of the
-        # payment must not stand in for the row.
-        current = db.session.execute(
-            select(Payment).where(Payment.id == payment_id).with_for_update()
-            .execution_options(populate_existing=True)).scalar_one()
+        # The JSON is written back whole, so it is read locked: a confirmation
+        # committing between a plain read and the write would lose its needs_refund marker.
+        current = db.session.execute(for_update(select(Payment).where(Payment.id == payment_id))).scalar_one()
         data = dict(current.data or {})
         data["failures"] = int(data.get("failures", 0)) + 1
         data["last_failure"] = {"at": utcnow().isoformat(), "message": message[:200]}
@@ -319,9 +315,7 @@ def _refund_late(payment: Payment, order_id: int, due: int) -> None:
     with write_transaction():
         # Written back whole: locked, or a failure recorded (or another order's
         # refund id stored) meanwhile would be lost on PostgreSQL.
-        fresh = db.session.execute(
-            select(Payment).where(Payment.id == payment_id).with_for_update()
-            .execution_options(populate_existing=True)).scalar_one()
+        fresh = db.session.execute(for_update(select(Payment).where(Payment.id == payment_id))).scalar_one()
         data = dict(fresh.data or {})
         data["needs_refund"] = [dict(item, refund_id=made.id) if item.get("order_id") == order_id else item
                                 for item in data.get("needs_refund", [])]
