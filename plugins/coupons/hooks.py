@@ -35,6 +35,26 @@ def validate_checkout(checkout):
 
 
 @hookimpl
+def buy_now_cart(cart, buyer, extra):
+    """A code typed with a buy-now (``coupons_code``; ``coupons_none`` = "1": no coupon, not even
+    the wallet's best) becomes the transient cart's choice, counted against the same per-buyer
+    attempt limit as the cart's code box: buy-now must not be a way round it."""
+    code, no_coupon = (extra.get("coupons_code") or "").strip(), extra.get("coupons_none") == "1"
+    if not code and not no_coupon:
+        return  # the wallet's best coupon applies, as on the cart
+    from storefront.extensions import limiter
+
+    from .buyer import CODE_ATTEMPTS, _attempt_limit, _buyer_key
+    from .services import choose_for_buy_now
+
+    if no_coupon:
+        choose_for_buy_now(buyer, cart, "", True)
+        return
+    with limiter.shared_limit(_attempt_limit, CODE_ATTEMPTS, key_func=_buyer_key):
+        choose_for_buy_now(buyer, cart, code, False)
+
+
+@hookimpl
 def order_placing(order, checkout):
     from .usage import reserve_for_order
 

@@ -23,6 +23,7 @@ from storefront.clock import utcnow
 from storefront.database import loaded_id, write_transaction
 from storefront.errors import Conflict, NotFound, ValidationFailed
 from storefront.extensions import db
+from storefront.models_base import MAX_ROW_ID
 from storefront.plugins import Adjustment, forget_request_memo, request_memo
 from storefront.plugins.host import get_host
 
@@ -101,9 +102,6 @@ def unusable_reason(coupon: Coupon | None, buyer, *, now=None, code_id=None, wal
         if row is None or row.user_id != buyer.id or row.coupon_id != coupon.id or row.used_at is not None:
             return _("This coupon is no longer in your wallet.")
     return None
-
-
-MAX_ROW_ID = 2**63 - 1  # BIGINT; larger numbers cannot name a row (and overflow the database driver)
 
 
 def row_id(value) -> int | None:
@@ -291,6 +289,24 @@ def apply_code(buyer, cart: Cart | None, raw) -> Coupon:
     _store_choice(cart, {"coupon_id": coupon.id, "code_id": row.id if row else None, "wallet_id": None,
                          "code": normalize_code(raw)}, keep=(coupon,))
     return coupon
+
+
+def choose_for_buy_now(buyer, cart: Cart, raw_code: str, no_coupon: bool) -> None:
+    """``buy_now_cart``: a typed code (or "no coupon") as the transient cart's choice; nothing
+    is stored. A code that can never be used now is refused here, like on the cart; whether it
+    applies to the item is pricing's answer (``validate_checkout`` reports it)."""
+    if no_coupon:
+        cart.data = {**(cart.data or {}), DATA_KEY: {"none": True}}
+        return
+    try:
+        coupon, row = find_code(raw_code)
+    except ValidationFailed as exc:
+        raise ValidationFailed(exc.message, field="coupons_code", code=exc.code) from None
+    reason = unusable_reason(coupon, buyer, code_id=row.id if row else None)
+    if reason:
+        raise ValidationFailed(reason, field="coupons_code", code="coupon_unusable")
+    cart.data = {**(cart.data or {}), DATA_KEY: {"coupon_id": coupon.id, "code_id": row.id if row else None,
+                                                 "wallet_id": None, "code": normalize_code(raw_code)}}
 
 
 def choose_wallet_coupon(buyer, cart: Cart | None, wallet_id) -> Coupon:

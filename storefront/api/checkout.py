@@ -11,6 +11,7 @@ from flask_login import current_user
 from flask_smorest import Blueprint
 from marshmallow import EXCLUDE, Schema, fields
 
+from ..checkout import buy_now as direct
 from ..checkout import services
 from ..payments import services as payments
 from ..payments.providers import TestProvider
@@ -78,6 +79,11 @@ class CheckoutPlaceSchema(Schema):
     note = fields.String()
     extra = fields.Dict(keys=fields.String(), values=fields.String(), metadata={
         "description": "Plugin choices, keys prefixed with the plugin name (e.g. store_pickup_slot)"})
+
+
+class BuyNowSchema(CheckoutPlaceSchema):
+    sku_id = fields.Integer(required=True, strict=True, metadata={"description": "The SKU to buy"})
+    quantity = fields.Integer(load_default=1, strict=True, metadata={"description": "1 to the line limit"})
 
 
 class CheckoutOrderSchema(Schema):
@@ -163,6 +169,32 @@ def place(body):
                                   delivery_code=body.get("delivery_code"), address_id=address_id,
                                   address=address or None, note=body.get("note") or "",
                                   extra=body.get("extra") or None)
+    return {"created": result.created, "payment": _payment_json(result.payment)}, 201 if result.created else 200
+
+
+@blp.route("/checkout/buy-now", methods=["POST"])
+@token_required
+@blp.arguments(BuyNowSchema)
+@blp.response(201, CheckoutPlacedSchema)
+@blp.alt_response(200, schema=CheckoutPlacedSchema, description="Same idempotency key: the first checkout")
+@_errors((401, "Missing or bad bearer token"), (404, "not_found: unknown SKU or address"),
+         (409, "out_of_stock / idempotency_conflict"),
+         (422, "validation_failed / unavailable / coupon_unusable / checkout_blocked (details.problems)"),
+         (429, "rate_limited: too many coupon codes tried"))
+def buy_now(body):
+    """Buy now (立即购买): one SKU placed as its own checkout in one request; the cart is untouched.
+
+    Priced and checked exactly like ``POST /checkout``; plugin choices go in ``extra``
+    (``coupons_code``: a coupon code, rate-limited like the cart's code box; ``coupons_none``:
+    "1" for no coupon, else the wallet's best one applies). Idempotent by key.
+    """
+    key = body.get("idempotency_key") or request.headers.get("Idempotency-Key")
+    address_id = body.get("address_id")
+    address = None if address_id else {k: body.get(k) for k in services.ADDRESS_FIELDS if k in body}
+    result = direct.buy_now(current_user._get_current_object(), sku_id=body["sku_id"],
+                            quantity=body.get("quantity", 1), idempotency_key=key,
+                            delivery_code=body.get("delivery_code"), address_id=address_id,
+                            address=address or None, note=body.get("note") or "", extra=body.get("extra") or None)
     return {"created": result.created, "payment": _payment_json(result.payment)}, 201 if result.created else 200
 
 

@@ -172,16 +172,23 @@ def _shipping_group(draft: CheckoutDraft) -> str | None:
     return wanted if wanted in keys else (keys[0] if keys else None)
 
 
+#: ``cart=`` default of the checkout functions: the buyer's stored cart.
+BUYERS_CART: Any = object()
+
+
 def prepare_checkout(buyer, *, delivery_code: str | None = None, address: dict | None = None,
                      address_id=None, note: str = "", strict: bool = False,
-                     extra: dict | None = None) -> CheckoutDraft:
+                     extra: dict | None = None, cart=BUYERS_CART) -> CheckoutDraft:
     """Price the buyer's cart and gather every problem that would block placing it.
 
     ``strict`` (submission) raises on a bad address; the page preview keeps
     going so the buyer sees the breakdown next to the errors. ``extra`` are
     plugin choices (see :func:`clean_extra`), handed to hooks as ``checkout.extra``.
+    ``cart`` is another cart to check out instead: a buy-now's transient one
+    (:mod:`storefront.checkout.buy_now`).
     """
-    cart = find_cart(buyer)
+    if cart is BUYERS_CART:
+        cart = find_cart(buyer)
     note = (note or "").strip()
     if len(note) > 500:
         raise ValidationFailed(_("At most %(n)s characters.", n=500), field="note")
@@ -244,7 +251,7 @@ def find_checkout(buyer, idempotency_key: str) -> CheckoutResult | None:
 
 def place_order(buyer, *, idempotency_key: str, delivery_code: str | None = None, address: dict | None = None,
                 address_id=None, note: str = "", provider: str = "test",
-                extra: dict | None = None) -> CheckoutResult:
+                extra: dict | None = None, cart=BUYERS_CART) -> CheckoutResult:
     """Place the buyer's cart as one payment and one or more orders (see the module docstring).
 
     Prices are recomputed here; nothing the client sends about money or
@@ -257,7 +264,7 @@ def place_order(buyer, *, idempotency_key: str, delivery_code: str | None = None
     # hits the key's unique index: the first checkout needs no extra SELECT.
     try:
         draft = prepare_checkout(buyer, delivery_code=delivery_code, address=address, address_id=address_id,
-                                 note=note, strict=True, extra=extra)
+                                 note=note, strict=True, extra=extra, cart=cart)
     except ServiceError:
         existing = find_checkout(buyer, idempotency_key)
         if existing is not None:
@@ -318,9 +325,10 @@ def _write_checkout(draft: CheckoutDraft, key: str, provider: str) -> CheckoutRe
                 raise OutOfStock(_("Sold out: %(name)s", name=line.product_name),
                                  details={"sku_id": line.sku_id})
         # The cart is consumed exactly as priced; a concurrent change makes this checkout stale.
-        for line in breakdown.lines:
+        # A buy-now's transient cart (no id) was never stored: there is nothing to consume.
+        for line in (breakdown.lines if cart is not None and cart.id is not None else ()):
             result = db.session.execute(
-                CartLine.__table__.delete().where(CartLine.cart_id == draft.cart.id,
+                CartLine.__table__.delete().where(CartLine.cart_id == cart.id,
                                                   CartLine.sku_id == line.sku_id,
                                                   CartLine.quantity == line.quantity))
             if result.rowcount != 1:

@@ -89,6 +89,20 @@ def validate_checkout(checkout):
     """
 
 
+@hookspec
+def buy_now_cart(cart, buyer, extra):
+    """A buy-now checkout (立即购买, ``POST /api/v1/checkout/buy-now``, the product
+    page's "Buy now") is about to be priced: ``cart`` is a transient
+    :class:`~storefront.cart.models.Cart` holding that one line, never stored,
+    and the buyer's own cart is not touched. Turn the plugin's choices posted
+    in ``extra`` (see ``validate_checkout``) into what pricing reads from a
+    cart, e.g. ``cart.data["coupons"]`` for a typed ``coupons_code``; raise
+    :class:`~storefront.errors.ValidationFailed` (with ``field``) for a value
+    that can never apply, and nothing is written. ``cart.id`` is ``None``:
+    code that writes the stored cart must skip such a cart.
+    """
+
+
 @hookspec(firstresult=True)
 def split_checkout(checkout):
     """Split a checkout's lines into orders: return a list of
