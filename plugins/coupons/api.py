@@ -15,10 +15,11 @@ from marshmallow import Schema, fields, validate
 from storefront.api.common import ApiErrorSchema, UTCDateTime, staff_required, token_required
 from storefront.cart.services import find_cart
 from storefront.extensions import limiter
+from storefront.models_base import MAX_ROW_ID
 
 from . import admin_services as svc
 from . import services
-from .buyer import _attempt_limit, _buyer_key
+from .buyer import CODE_ATTEMPTS, _attempt_limit, _buyer_key
 from .models import KINDS
 from .rules import describe
 
@@ -74,11 +75,11 @@ class CouponsCodeSchema(Schema):
 
 
 class CouponsClaimSchema(Schema):
-    coupon_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**63 - 1))
+    coupon_id = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_ROW_ID))
 
 
 class CouponsUseSchema(Schema):
-    wallet_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**63 - 1))
+    wallet_id = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_ROW_ID))
 
 
 class CouponsWalletSchema(Schema):
@@ -116,7 +117,7 @@ def _applied(coupon) -> dict:
 # --- buyer ----------------------------------------------------------------------------------------
 
 @blp.post("/apply")
-@limiter.limit(_attempt_limit, key_func=_buyer_key)
+@limiter.shared_limit(_attempt_limit, CODE_ATTEMPTS, key_func=_buyer_key)
 @blp.arguments(CouponsCodeSchema)
 @blp.response(200, CouponsAppliedSchema)
 @blp.alt_response(422, schema=ApiErrorSchema)

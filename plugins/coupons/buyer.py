@@ -23,6 +23,12 @@ bp = Blueprint("coupons", __name__, url_prefix="/p/coupons", template_folder="te
 _PATH = re.compile(r"^/[A-Za-z0-9/_.\-]*$")
 
 
+#: One count of typed codes per buyer, wherever they are typed (the cart's and checkout's code
+#: box, ``POST /api/v1/coupons/apply``, a buy-now): otherwise each route would be a fresh set of
+#: guesses every minute.
+CODE_ATTEMPTS = "coupons-code-attempts"
+
+
 def _attempt_limit() -> str:
     return f"{int(services.settings().get('code_attempts_per_minute') or 10)}/minute"
 
@@ -49,7 +55,7 @@ def _fail(exc: ServiceError):
 
 @bp.post("/apply")
 @login_required
-@limiter.limit(_attempt_limit, key_func=_buyer_key)
+@limiter.shared_limit(_attempt_limit, CODE_ATTEMPTS, key_func=_buyer_key)
 @limiter.limit("30/minute")
 def apply_code():
     try:

@@ -19,6 +19,7 @@ from storefront.clock import utcnow
 from storefront.database import write_transaction
 from storefront.errors import NotFound, ValidationFailed
 from storefront.extensions import db
+from storefront.models_base import MAX_ROW_ID
 
 from .models import AUDIENCES, EVENTS, FREQUENCIES, PAGES, TRIGGERS, VARIANTS, Popup, PopupStat
 from .sanitize import clean_html, safe_image_url, safe_url
@@ -140,7 +141,7 @@ def list_popups() -> list[Popup]:
 
 def get_popup(popup_id: int) -> Popup:
     # Larger than a BIGINT cannot name a row, and would overflow the database driver.
-    in_range = isinstance(popup_id, int) and not isinstance(popup_id, bool) and 1 <= popup_id < 2**63
+    in_range = isinstance(popup_id, int) and not isinstance(popup_id, bool) and 1 <= popup_id <= MAX_ROW_ID
     popup = db.session.get(Popup, popup_id) if in_range else None
     if popup is None:
         raise NotFound(_("No such popup."))

@@ -23,6 +23,7 @@ from ..checkout.pricing import offer_for, sku_availability
 from ..database import for_update, keep_after_commit, loaded_id, write_transaction
 from ..errors import ConcurrentUpdate, NotFound, OutOfStock, ValidationFailed
 from ..extensions import db
+from ..models_base import MAX_ROW_ID
 from ..plugins.memo import forget_request_memo, request_memo
 from ..settings import get_setting
 from .models import Cart, CartLine
@@ -137,7 +138,7 @@ def parse_quantity(value, *, field: str = "quantity") -> int:
 def parse_sku_id(value) -> int:
     if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 18:
         value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ROW_ID:
         raise ValidationFailed(_("Choose a product option."), field="sku_id")
     return value
 
