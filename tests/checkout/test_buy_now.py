@@ -609,6 +609,20 @@ def test_coupon_codes_typed_through_buy_now_are_rate_limited(papp, coupons_on, l
     assert written()["orders"] == 2 and stock_of(item.id) == 3
 
 
+def test_code_attempts_are_one_count_across_the_api_and_buy_now(papp, coupons_on, limited_web):
+    set_plugin_state("coupons", True, {"code_attempts_per_minute": 3})
+    item = make_product(price=5000, stock=5).skus[0]
+    user, headers = buyer_and_token()
+    stored_cart(user, (item, 1))
+    applied = [limited_web.post("/api/v1/coupons/apply", json={"code": f"GUESS{i}"}, headers=headers)
+               for i in range(2)]
+    assert [r.status_code for r in applied] == [422, 422]
+    # The third guess is the last one this minute, wherever it is typed.
+    assert buy(limited_web, headers, item.id, extra={"coupons_code": "GUESS2"}).status_code == 422
+    assert buy(limited_web, headers, item.id, extra={"coupons_code": "GUESS3"}).status_code == 429
+    assert limited_web.post("/api/v1/coupons/apply", json={"code": "GUESS4"}, headers=headers).status_code == 429
+
+
 # --- presale -------------------------------------------------------------------------------------
 
 
