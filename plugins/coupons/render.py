@@ -1,7 +1,7 @@
 """Coupon boxes in the cart, checkout, product page and promo popups (template slots)."""
 from __future__ import annotations
 
-from flask import render_template
+from flask import render_template, request
 from flask_login import current_user
 from markupsafe import Markup
 
@@ -12,18 +12,29 @@ def _buyer():
     return current_user if getattr(current_user, "is_authenticated", False) else None
 
 
-def _context(breakdown, where: str) -> dict:
+def _context(breakdown, where: str, checkout=None, field_errors=None) -> dict:
+    """What box.html shows. On a buy-now checkout (``checkout.cart`` transient, see
+    storefront.checkout.buy_now) the coupon is the checkout's: its cart is priced, and
+    the box is fields of the checkout form (``direct``) instead of forms that change the
+    stored cart."""
     from storefront.cart.services import get_cart
+    from storefront.checkout.buy_now import is_direct
 
     from .claimables import offered_coupons
     from .services import claimed_counts, selection_for, wallet_rows
 
     buyer = _buyer()
+    direct = checkout is not None and is_direct(checkout.cart)
     context = {"buyer": buyer, "where": where, "describe": describe, "selection": None, "wallet": [],
-               "claimable": [], "applied": None}
+               "claimable": [], "applied": None, "direct": direct}
     if buyer is None:
         return context
-    cart = get_cart(create=False)
+    if direct:
+        # The box's fields are posted with the checkout form: shown again as posted.
+        context.update(code=request.form.get("coupons_code", "").strip(),
+                       no_coupon=request.form.get("coupons_none") == "1",
+                       code_errors=list((field_errors or {}).get("coupons_code") or ()))
+    cart = checkout.cart if direct else get_cart(create=False)
     if cart is not None and breakdown is not None and breakdown.lines:
         delivery = None
         if breakdown.shipping is not None:
@@ -34,6 +45,8 @@ def _context(breakdown, where: str) -> dict:
         context["selection"] = selection_for(cart, buyer, breakdown.lines, delivery)
     context["applied"] = next((a for a in (breakdown.adjustments if breakdown else ()) if a.source == "coupons"),
                               None)
+    if direct:  # no wallet choice nor claiming here: those change the stored cart or wallet
+        return context
     context["wallet"] = wallet_rows(buyer)
     held = {row.coupon_id for row in context["wallet"]}
     offered = [c for c in offered_coupons() if c.id not in held]
@@ -47,7 +60,9 @@ def cart_summary(context) -> Markup:
 
 
 def checkout_summary(context) -> Markup:
-    return Markup(render_template("coupons/box.html", **_context(context.get("breakdown"), "checkout")))
+    return Markup(render_template("coupons/box.html", **_context(context.get("breakdown"), "checkout",
+                                                                  context.get("checkout"),
+                                                                  context.get("field_errors"))))
 
 
 def product_page(context) -> Markup | None:

@@ -1,17 +1,29 @@
-"""Checkout page: parse the form, call checkout.services, render. Prices come only from services."""
+"""Checkout page: parse the form, call checkout.services, render. Prices come only from services.
+
+The same page (and the same form handling) serves a buy-now (立即购买): the product
+page's "Buy now" posts one item to ``/checkout/buy-now``, which previews and places it
+on a transient cart (:mod:`storefront.checkout.buy_now`); the stored cart is untouched.
+"""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
+from functools import partial
 
-from flask import Blueprint, g, get_template_attribute, redirect, render_template, request
+from flask import Blueprint, abort, flash, g, get_template_attribute, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
-from ..errors import CheckoutBlocked, ServiceError
+from ..cart.models import Cart
+from ..cart.services import parse_sku_id
+from ..catalog.models import Sku
+from ..errors import CheckoutBlocked, NotFound, ServiceError, ValidationFailed
+from ..extensions import db
 from ..payments.services import start_payment
 from ..plugins.host import get_host
+from . import buy_now as direct
 from . import services
 from .forms import CheckoutForm
 
@@ -39,16 +51,29 @@ def _extra() -> dict:
     return {key: value for key, value in request.form.items() if key.startswith(prefixes)}
 
 
-def _draft(form: CheckoutForm):
+@dataclass
+class BuyNowPage:
+    """The one item of a buy-now checkout page and the transient cart previewing it."""
+    sku_id: int
+    quantity: int
+    cart: Cart
+    #: The plugin choices the cart was built with (a refused one left out) ...
+    extra: dict
+    #: ... and the refused ones' messages, shown next to their fields (a bad coupon code).
+    field_errors: dict = field(default_factory=dict)
+
+
+def _draft(form: CheckoutForm, page: BuyNowPage | None = None):
     """A preview for rendering; a bad choice falls back to defaults so the page always shows."""
     address_id = form.address_id.data if form.address_id.data not in (None, "", "new") else None
     address = form.typed_address() if address_id is None else None
+    cart = page.cart if page is not None else services.BUYERS_CART
     try:
         return services.prepare_checkout(current_user, delivery_code=form.delivery_code.data or None,
                                          address=address, address_id=address_id, note=form.note.data or "",
-                                         extra=_extra())
+                                         extra=page.extra if page is not None else _extra(), cart=cart)
     except ServiceError:
-        return services.prepare_checkout(current_user)
+        return services.prepare_checkout(current_user, cart=cart)
 
 
 # Markup of an empty, error-free text field, per (locale, field, attributes): see _field_html.
@@ -74,47 +99,130 @@ def _field_html(f, **attrs) -> Markup:
     return html
 
 
-def _render(form: CheckoutForm, errors: list[str] | None = None, status: int = 200):
-    draft = _draft(form)
+def _render(form: CheckoutForm, errors: list[str] | None = None, status: int = 200, refused=None,
+            page: BuyNowPage | None = None):
+    """The checkout page: of the buyer's cart, or of a buy-now's item (``page``).
+
+    ``refused``: the ServiceError placing got (its message is in ``errors``), for the
+    buy-now's renderer (a refused plugin choice goes next to its field); unused here."""
+    draft = _draft(form, page)
     _choices(form, draft)
     g.no_store = True
     return render_template("checkout/checkout.html", form=form, draft=draft, errors=errors or [],
-                           breakdown=draft.breakdown, field_html=_field_html), status
+                           breakdown=draft.breakdown, field_html=_field_html, buy_now=page,
+                           field_errors=page.field_errors if page is not None else {}), status
+
+
+def _new_form() -> CheckoutForm:
+    form = CheckoutForm(formdata=None)
+    form.address_id.data = request.args.get("address_id") or _default_address_id(current_user)
+    form.delivery_code.data = request.args.get("delivery_code") or None
+    form.idempotency_key.data = uuid.uuid4().hex
+    return form
+
+
+def _submit(form: CheckoutForm, place, render=_render):
+    """Refresh the page, or place the checkout with ``place(**choices)`` and go to the payment;
+    what the services refuse is rendered next to its field or at the top of the page."""
+    if request.form.get("action") == "refresh" or not form.validate():
+        if not form.idempotency_key.data:
+            form.idempotency_key.data = uuid.uuid4().hex
+        return render(form, status=200 if request.form.get("action") == "refresh" else 422)
+    address_id = form.address_id.data if form.address_id.data not in (None, "", "new") else None
+    try:
+        result = place(idempotency_key=form.idempotency_key.data, delivery_code=form.delivery_code.data or None,
+                       address_id=address_id, address=form.typed_address() if address_id is None else None,
+                       note=form.note.data or "", extra=_extra())
+    except CheckoutBlocked as exc:
+        problems = exc.details.get("problems") or [{"message": exc.message}]
+        return render(form, [p["message"] for p in problems], 422)
+    except ServiceError as exc:
+        if exc.field and exc.field in form._fields:
+            form[exc.field].errors = list(form[exc.field].errors) + [exc.message]
+            return render(form, status=exc.status if exc.status < 500 else 422)
+        if exc.code in ("cart_changed", "out_of_stock"):
+            form.idempotency_key.data = uuid.uuid4().hex  # a fresh attempt after the buyer reviews
+        return render(form, [exc.message], exc.status if exc.status < 500 else 422, refused=exc)
+    return redirect(start_payment(result.payment))
 
 
 @bp.get("/")
 @login_required
 def checkout_page():
-    form = CheckoutForm(formdata=None)
-    form.address_id.data = request.args.get("address_id") or _default_address_id(current_user)
-    form.delivery_code.data = request.args.get("delivery_code") or None
-    form.idempotency_key.data = uuid.uuid4().hex
-    return _render(form)
+    return _render(_new_form())
 
 
 @bp.post("/")
 @login_required
 def place():
-    form = CheckoutForm()
-    if request.form.get("action") == "refresh" or not form.validate():
-        if not form.idempotency_key.data:
-            form.idempotency_key.data = uuid.uuid4().hex
-        return _render(form, status=200 if request.form.get("action") == "refresh" else 422)
-    address_id = form.address_id.data if form.address_id.data not in (None, "", "new") else None
+    return _submit(CheckoutForm(), partial(services.place_order, current_user._get_current_object()))
+
+
+# Buy now ---------------------------------------------------------------------
+
+def _buy_now_page(sku_id, quantity, extra: dict, refused: ServiceError | None = None) -> BuyNowPage:
+    """The item's transient cart with the posted plugin choices. A choice that cannot apply
+    (``refused`` by placing, or by the cart's ``buy_now_cart`` hook) is left out and its
+    message kept for its field; a refused item (unknown, sold out, bad quantity) raises."""
+    field_errors: dict[str, list[str]] = {}
+
+    def without(exc: ServiceError) -> dict:
+        field_errors[exc.field] = [exc.message]
+        return {key: value for key, value in extra.items() if key != exc.field}
+
+    if refused is not None and refused.field and refused.field in extra:
+        extra = without(refused)
     try:
-        result = services.place_order(
-            current_user._get_current_object(), idempotency_key=form.idempotency_key.data,
-            delivery_code=form.delivery_code.data or None, address_id=address_id,
-            address=form.typed_address() if address_id is None else None, note=form.note.data or "",
-            extra=_extra())
-    except CheckoutBlocked as exc:
-        problems = exc.details.get("problems") or [{"message": exc.message}]
-        return _render(form, [p["message"] for p in problems], 422)
+        cart = direct.direct_cart(current_user, sku_id, quantity, extra)
     except ServiceError as exc:
-        if exc.field and exc.field in form._fields:
-            form[exc.field].errors = list(form[exc.field].errors) + [exc.message]
-            return _render(form, status=exc.status if exc.status < 500 else 422)
-        if exc.code in ("cart_changed", "out_of_stock"):
-            form.idempotency_key.data = uuid.uuid4().hex  # a fresh attempt after the buyer reviews
-        return _render(form, [exc.message], exc.status if exc.status < 500 else 422)
-    return redirect(start_payment(result.payment))
+        if not exc.field or exc.field not in extra:
+            raise
+        extra = without(exc)
+        cart = direct.direct_cart(current_user, sku_id, quantity, extra)
+    line = cart.lines[0]
+    return BuyNowPage(sku_id=line.sku_id, quantity=line.quantity, cart=cart, extra=extra,
+                      field_errors=field_errors)
+
+
+def _render_buy_now(sku_id, quantity, form: CheckoutForm, errors: list[str] | None = None, status: int = 200,
+                    refused: ServiceError | None = None):
+    """``_render`` for a buy-now; a refused item goes back to its product page instead."""
+    try:
+        page = _buy_now_page(sku_id, quantity, _extra(), refused)
+    except ServiceError as exc:
+        return _back_to_item(sku_id, exc)
+    if refused is not None and refused.field in page.field_errors:
+        errors = [e for e in errors or () if e != refused.message]  # shown next to its field instead
+        status = refused.status if refused.status < 500 else 422
+    elif page.field_errors and status == 200:
+        status = 422
+    return _render(form, errors, status, page=page)
+
+
+def _back_to_item(sku_id, exc: ServiceError):
+    """A refused item goes back to its product page with the reason; an unknown one is a 404."""
+    try:
+        sku = db.session.get(Sku, parse_sku_id(sku_id))
+    except ValidationFailed:
+        sku = None
+    if sku is None or (isinstance(exc, NotFound) and exc.field == "sku_id"):
+        abort(404)
+    flash(exc.message, "error")
+    return redirect(url_for("catalog.product", slug=sku.product.slug), 303)
+
+
+@bp.route("/buy-now", methods=["GET", "POST"])
+def buy_now():
+    """Buy now from the product page (POST sku_id, quantity), then this page's own form
+    (refresh / place). GET is where signing in comes back to."""
+    posted = request.form if request.method == "POST" else request.args
+    sku_id, quantity = posted.get("sku_id", ""), posted.get("quantity", "1")
+    if not current_user.is_authenticated:
+        # login_required's redirect, but back to this item: a POST's fields are not in its URL.
+        return redirect(url_for("accounts.login", next=url_for("checkout.buy_now", sku_id=sku_id[:20],
+                                                                quantity=quantity[:10])))
+    render = partial(_render_buy_now, sku_id, quantity)
+    if request.method == "GET" or "action" not in request.form:  # from the product page
+        return render(_new_form())
+    return _submit(CheckoutForm(), partial(direct.buy_now, current_user._get_current_object(),
+                                           sku_id=sku_id, quantity=quantity), render)

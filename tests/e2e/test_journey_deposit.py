@@ -25,7 +25,7 @@ def test_deposit_journey(tab, shop):
     page.goto(f"/products/{JACKET}")
     assert page.page.locator(".badge-presale").first.is_visible()
     page.page.locator("input[name=sku_id]:not([disabled])").first.check()
-    page.submit("form.catalog-buy [type=submit]")
+    page.submit("form.catalog-buy .add-to-cart")
 
     # Checkout states the deposit now and the balance window later.
     page.goto("/checkout/")

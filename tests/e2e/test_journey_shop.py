@@ -1,6 +1,7 @@
 """Journey 1: popup coupon, presale + in-stock cart, free-shipping nudge, split checkout, pay, track.
 
-And the same checkout by keyboard only (Tab, Enter, Space), from the cart to a paid order.
+And the same checkout by keyboard only (Tab, Enter, Space), from the cart to a paid order; and a
+buy-now (立即购买) of a presale item with a typed code, which leaves the cart as it was.
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def welcome_popup(shop):
 def add_to_cart(page, slug: str):
     page.goto(f"/products/{slug}")
     page.page.locator("input[name=sku_id]:not([disabled])").first.check()
-    page.submit("form.catalog-buy [type=submit]")
+    page.submit("form.catalog-buy .add-to-cart")
 
 
 def test_shop_journey(tab, shop):
@@ -157,3 +158,42 @@ def test_keyboard_only_checkout(tab, shop):
     assert "Payment received" in page.text()
     orders = shop.orders_of(buyer.email)
     assert [o.status.value for o in orders] == ["paid"]
+
+
+def test_buy_now_journey(tab, shop):
+    from storefront.accounts.models import Address
+    from storefront.extensions import db
+
+    from plugins.coupons import admin_services as coupons_admin
+
+    buyer = shop.make_buyer(name="Buy Now Buyer")
+    with shop.ctx():
+        db.session.add(Address(user_id=buyer.id, is_default=True, **ADDRESS))
+        db.session.commit()
+        coupons_admin.create_coupon({"name": "¥30 flash", "kind": "fixed", "amount": 3000, "code": "FLASH30",
+                                     "per_buyer_limit": 1})
+    shop.forget_caches()
+    page = tab()
+    page.sign_in(buyer.email, PASSWORD)
+    add_to_cart(page, TEE)  # already in the cart: buying the presale item now must not touch it
+
+    page.goto(f"/products/{PRESALE}")
+    page.page.locator("input[name=sku_id]:not([disabled])").first.check()
+    page.submit("form.catalog-buy .buy-now")
+    assert "/checkout/buy-now" in page.page.url
+    items = page.page.locator("aside .cart-lines").inner_text()
+    assert "Cashmere" in items and "Everyday" not in items, items
+    page.page.fill("input[name=coupons_code]", "flash30")
+    page.submit(page.page.get_by_role("button", name="Update totals"))
+    assert "¥30 flash" in page.page.locator("aside").inner_text()
+    page.screenshot("buy-now")
+    page.submit(page.page.get_by_role("button", name="Place order and pay"))
+    assert "/pay/" in page.page.url, page.text()[:500]
+    page.submit(page.page.get_by_role("button", name="Pay now (test)"))
+    assert "Payment received" in page.text()
+
+    orders = shop.orders_of(buyer.email)
+    assert len(orders) == 1 and orders[0].status.value == "paid" and orders[0].discount_total == 3000
+    assert [line.product_name for line in orders[0].lines][0].startswith("Cashmere")
+    page.goto("/cart/")
+    assert "Everyday" in page.page.locator(".cart-lines").inner_text()
