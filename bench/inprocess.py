@@ -14,7 +14,11 @@ call tree of one scenario (``requirements-bench.txt``).
 
 The flash scenario walks fresh buyers through cart line -> coupon -> checkout
 -> pay with bearer tokens and reports each step and "place+pay" (checkout +
-pay) against the reference checkout (c).
+pay) against the reference checkout (c). With ``--flash-flow buy-now`` each
+buyer instead places the item in one ``POST /api/v1/checkout/buy-now`` (coupon
+code included; refused over the coupon once its uses ran out, then bought again
+without it, timed apart as "buy-now-refused") and pays: "place+pay" is then
+buy-now + pay.
 """
 from __future__ import annotations
 
@@ -86,38 +90,63 @@ def _page_call(client, rows):
     return call
 
 
-def _flash(shop, reference, out: Path, n: int, counter: QueryCounter, show: bool = False) -> dict:
+def _flash(shop, reference, out: Path, n: int, counter: QueryCounter, show: bool = False,
+           flow: str = "cart") -> dict:
     flash = fixtures.flash_round(shop, out, stock=n + 10, buyers=n, coupon_limit=n // 2, tag=secrets.token_hex(3),
                                  presale="presale" in shop.extensions["storefront"].host.plugins)
     buyers = [line.split("\t") for line in Path(flash["buyers_file"]).read_text().splitlines()]
     client = shop.test_client()
-    steps = {name: ([], []) for name in ("cart", "coupon", "checkout", "pay", "place+pay")}
+    names = ("buy-now", "buy-now-refused", "pay", "place+pay") if flow == "buy-now" else \
+        ("cart", "coupon", "checkout", "pay", "place+pay")
+    steps = {name: ([], []) for name in names}
 
     def timed(name, fn):
+        """One request of step ``name`` (or ``name(response)``): its response, CPU ms and statements."""
         counter.count = 0
-        counter.statements = [] if show and not steps[name][0] else None
+        counter.statements = [] if show else None
         started = time.process_time()
         response = fn()
         cpu = (time.process_time() - started) * 1000
-        if counter.statements is not None:
+        name = name(response) if callable(name) else name
+        if counter.statements is not None and not steps[name][0]:
             print(f"--- flash {name}: {len(counter.statements)} statements", *counter.statements, sep="\n  ",
                   file=sys.stderr)
-            counter.statements = None
+        counter.statements = None
         steps[name][0].append(cpu)
         steps[name][1].append(counter.count)
         if response.status_code >= 500:
             raise SystemExit(f"flash {name}: HTTP {response.status_code}")
         return response, cpu, counter.count
 
-    for token, address, uid in buyers:
-        headers = {"Authorization": f"Bearer {token}", "User-Agent": fixtures.USER_AGENT}
+    def cart_checkout(headers, address, uid):
+        """As flash.lua: cart line, coupon, checkout (the checkout's answer is returned)."""
         timed("cart", lambda: client.post("/api/v1/cart/lines", json={"sku_id": flash["sku_id"], "quantity": 1},
                                           headers={**headers, "Prefer": "return=minimal"}))  # as flash.lua
         if flash["coupon"]:
             timed("coupon", lambda: client.post("/api/v1/coupons/apply", json={"code": flash["coupon"]["code"]},
                                                 headers=headers))
-        response, cpu1, q1 = timed("checkout", lambda: client.post("/api/v1/checkout", headers=headers, json={
+        return timed("checkout", lambda: client.post("/api/v1/checkout", headers=headers, json={
             "idempotency_key": f"inproc-{uid}", "delivery_code": "courier", "address_id": int(address)}))
+
+    def refused_over_coupon(response) -> bool:
+        return response.status_code not in (200, 201) and b"coupon" in response.data
+
+    def buy_now(headers, address, uid):
+        """As flash_buy_now.lua: the coupon code with the buy-now; refused over it, once more without."""
+        body = {"sku_id": flash["sku_id"], "quantity": 1, "idempotency_key": f"inproc-{uid}",
+                "delivery_code": "courier", "address_id": int(address)}
+        if flash["coupon"]:
+            coded = {**body, "extra": {"coupons_code": flash["coupon"]["code"]}}
+            answer = timed(lambda r: "buy-now-refused" if refused_over_coupon(r) else "buy-now",
+                           lambda: client.post("/api/v1/checkout/buy-now", json=coded, headers=headers))
+            if not refused_over_coupon(answer[0]):
+                return answer
+        return timed("buy-now", lambda: client.post("/api/v1/checkout/buy-now", json=body, headers=headers))
+
+    place = buy_now if flow == "buy-now" else cart_checkout
+    for token, address, uid in buyers:
+        headers = {"Authorization": f"Bearer {token}", "User-Agent": fixtures.USER_AGENT}
+        response, cpu1, q1 = place(headers, address, uid)
         ref = ((response.get_json() or {}).get("payment") or {}).get("reference") \
             if response.status_code in (200, 201) else None
         if ref is None:
@@ -130,6 +159,8 @@ def _flash(shop, reference, out: Path, n: int, counter: QueryCounter, show: bool
     result = {name: {"n": len(cpu), "cpu_ms_median": round(statistics.median(cpu), 2) if cpu else None,
                      "queries_median": statistics.median(q) if q else None}
               for name, (cpu, q) in steps.items()}
+    if flow != "cart":
+        result["flow"] = flow
     ref_client = reference.test_client()
     result["ref_checkout"] = _measure(lambda i: ref_client.post("/checkout", json={"product_id": 1 + i % 200}),
                                       n, counter)
@@ -168,6 +199,8 @@ def main(argv=None) -> int:
     p.add_argument("--show-queries", action="store_true", help="print the statements of one request per page")
     p.add_argument("--distinct", type=int, default=0,
                    help="use only the first N requests of each page scenario (N small: page-cache hits)")
+    p.add_argument("--flash-flow", choices=["cart", "buy-now"], default="cart",
+                   help="the flash scenario's flow: cart line, coupon, checkout, pay; or buy-now, pay")
     p.add_argument("--json", default="")
     args = p.parse_args(argv)
     wanted = [s for s in args.scenarios.split(",") if s]
@@ -230,11 +263,12 @@ def main(argv=None) -> int:
             from pyinstrument import Profiler
 
             with Profiler(interval=0.0005) as profiler:
-                results["flash"] = _flash(shop, reference, out, min(args.requests, 100), counter)
+                results["flash"] = _flash(shop, reference, out, min(args.requests, 100), counter,
+                                          flow=args.flash_flow)
             _print_profile(profiler, args.profile_all)
         else:
             results["flash"] = _flash(shop, reference, out, min(args.requests, 100), counter,
-                                      show=args.show_queries)
+                                      show=args.show_queries, flow=args.flash_flow)
     counter.close()
     ref = results.get("ref_product", {}).get("cpu_ms_median")
     for name in PAGES:

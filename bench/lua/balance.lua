@@ -15,10 +15,7 @@ lat_balance, lat_pay, lat_order = "", "", ""
 first_us, last_paid_us, last_us = nil, nil, nil
 
 function init(args)
-  local threads, index = tonumber(args[2]), thread_index or 0
-  for i, row in ipairs(common.read_tsv(args[1])) do
-    if (i - 1) % threads == index then table.insert(buyers, row) end
-  end
+  buyers = common.thread_rows(args[1], tonumber(args[2]))
 end
 
 function request()
@@ -35,26 +32,20 @@ function request()
     return wrk.format("POST", "/api/v1/presale/orders/" .. buyer[2] .. "/balance", common.bearer(buyer[1]),
                       string.format('{"idempotency_key": "balance-%s"}', buyer[2]))
   end
-  return wrk.format("POST", "/api/v1/payments/" .. reference .. "/pay-test", common.bearer(buyer[1]), "{}")
+  return common.pay_request(reference, buyer[1])
 end
 
 function response(status, hdrs, body)
   local now = common.now_us()
   last_us = now
   local name = step == 1 and "balance" or "pay"
-  statuses[name .. "_" .. tostring(status)] = (statuses[name .. "_" .. tostring(status)] or 0) + 1
+  common.status(name, status)
   common.record(name, (now - sent_at) / 1000)
   if step == 1 then
-    reference = (status == 200 or status == 201) and body:match('"reference"%s*:%s*"([^"]+)"') or nil
+    reference = common.payment_reference(status, body)
     if reference then common.count("started"); step = 2 else common.count("balance_rejected"); step = 0 end
   else
-    if status == 200 then
-      common.count("paid"); last_paid_us = now
-      common.record("order", (now - order_started) / 1000)
-    else
-      common.count("pay_rejected")
-    end
-    step = 0
+    common.pay_answered(status, now, order_started); step = 0
   end
 end
 

@@ -80,8 +80,8 @@ function M.emit(result)
   io.write("BENCH_RESULT " .. encode(result) .. "\n")
 end
 
--- Buyer scripts (flash.lua, balance.lua): per-step latencies and outcome counts kept as
--- globals of each thread's Lua state, collected by finish() in done().
+-- Buyer scripts (flash.lua, flash_buy_now.lua, balance.lua): per-step latencies and outcome
+-- counts kept as globals of each thread's Lua state, collected by finish() in done().
 -- Latencies travel as comma-separated strings: wrk's copying of tables between
 -- Lua states is fragile (nested tables crash it), strings are copied as they are.
 function M.bearer(token)
@@ -96,6 +96,42 @@ end
 
 function M.count(key)
   counts[key] = (counts[key] or 0) + 1
+end
+
+-- This thread's buyers: row i of the file goes to thread (i - 1) % threads.
+function M.thread_rows(path, threads)
+  local rows, index = {}, thread_index or 0
+  for i, row in ipairs(M.read_tsv(path)) do
+    if (i - 1) % threads == index then table.insert(rows, row) end
+  end
+  return rows
+end
+
+-- One answer of step `name`, counted by status ("checkout_201", "pay_200", ...).
+function M.status(name, status)
+  local key = name .. "_" .. tostring(status)
+  statuses[key] = (statuses[key] or 0) + 1
+end
+
+-- The payment reference of an accepted checkout (201, or 200 for a repeated key), else nil.
+function M.payment_reference(status, body)
+  return (status == 200 or status == 201) and body:match('"reference"%s*:%s*"([^"]+)"') or nil
+end
+
+-- The pay step, shared by the buyer scripts: pay with the test provider; a 200 is a paid
+-- order, whose place+pay latency ("order") runs from `order_started` (the first attempt to
+-- place it) and which moves the end of the selling window.
+function M.pay_request(reference, token)
+  return wrk.format("POST", "/api/v1/payments/" .. reference .. "/pay-test", M.bearer(token), "{}")
+end
+
+function M.pay_answered(status, now, order_started)
+  if status == 200 then
+    M.count("paid"); last_paid_us = now
+    M.record("order", (now - order_started) / 1000)
+  else
+    M.count("pay_rejected")
+  end
 end
 
 local function percentiles(values)

@@ -1,4 +1,4 @@
--- Flash sale: each buyer adds the flash SKU to the cart, applies the coupon (if any),
+-- Flash sale, cart flow (the default): each buyer adds the flash SKU to the cart, applies the coupon (if any),
 -- places the order (POST /api/v1/checkout) and pays with the test provider. A buyer whose
 -- checkout is refused over the coupon (its uses ran out after it was applied) does what a
 -- real one does: removes the coupon and checks out again, once, at full price.
@@ -8,6 +8,7 @@
 -- then alternate on a single connection, so each thread walks its buyers' steps
 -- in order without any cross-connection bookkeeping.
 -- Usage: wrk -t N -c N ... -s flash.lua URL -- buyers.tsv SKU_ID COUPON_CODE|- THREADS
+-- (The buy-now flow, bench/run.py --flash-flow buy-now, is flash_buy_now.lua.)
 local here = debug.getinfo(1, "S").source:sub(2):match("(.*/)") or "./"
 package.path = here .. "?.lua;" .. package.path
 local common = require("common")
@@ -24,10 +25,7 @@ local record, count = common.record, common.count
 function init(args)
   sku, coupon = tonumber(args[2]), args[3]
   if coupon == "-" then coupon = nil end
-  local threads, index = tonumber(args[4]), thread_index or 0
-  for i, row in ipairs(common.read_tsv(args[1])) do
-    if (i - 1) % threads == index then table.insert(buyers, row) end
-  end
+  buyers = common.thread_rows(args[1], tonumber(args[4]))
 end
 
 local headers = common.bearer
@@ -60,7 +58,7 @@ function request()
       '{"idempotency_key": "flash-%s-%s", "delivery_code": "courier", "address_id": %s}',
       buyer[3], tostring(first_us), address))
   end
-  return wrk.format("POST", "/api/v1/payments/" .. reference .. "/pay-test", headers(token), "{}")
+  return common.pay_request(reference, token)
 end
 
 local STEP_NAMES = { "cart", "coupon", "checkout", "pay", "uncoupon" }
@@ -69,8 +67,7 @@ function response(status, hdrs, body)
   local now = common.now_us()
   last_us = now
   local name = STEP_NAMES[step] or "other"
-  local key = name .. "_" .. tostring(status)
-  statuses[key] = (statuses[key] or 0) + 1
+  common.status(name, status)
   record(name, (now - sent_at) / 1000)
   if step == 1 then
     if status >= 200 and status < 300 then
@@ -82,7 +79,7 @@ function response(status, hdrs, body)
     if status >= 200 and status < 300 then count("coupon_applied") else count("coupon_rejected") end
     step = 3
   elseif step == 3 then
-    reference = (status == 200 or status == 201) and body:match('"reference"%s*:%s*"([^"]+)"') or nil
+    reference = common.payment_reference(status, body)
     if reference then
       count("placed"); step = 4
     elseif coupon and not retried and body:find("coupon", 1, true) then
@@ -93,13 +90,7 @@ function response(status, hdrs, body)
   elseif step == 5 then
     if status >= 200 and status < 300 then count("coupon_removed"); step = 3 else step = 0 end
   else
-    if status == 200 then
-      count("paid"); last_paid_us = now
-      record("order", (now - order_started) / 1000)
-    else
-      count("pay_rejected")
-    end
-    step = 0
+    common.pay_answered(status, now, order_started); step = 0
   end
 end
 

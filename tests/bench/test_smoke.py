@@ -98,3 +98,36 @@ def test_deposit_flash_postgres(tmp_path):
     if not harness.postgres_reachable():
         pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
     _deposit_flash("postgres", tmp_path)
+
+
+def _buy_now_flash(db: str, tmp_path: Path) -> None:
+    """The flash sale through buy-now (立即购买, one request per order, coupon code included): the same
+    correctness checks hold, and the buyers took the buy-now path, including the retry without the
+    coupon once its uses ran out (the smoke sells 20 with a 10-use coupon)."""
+    report = _smoke(db, tmp_path, "--scenarios", "ref_checkout,flash", "--flash-flow", "buy-now")
+    failed = [c for c in report["checks"] if not c["ok"] and "target" not in c["name"]]
+    assert not failed, failed
+    names = {c["name"] for c in report["checks"]}
+    assert "no 5xx" in names and "reference checkout: stock conserved" in names
+    for check in ("stock conserved|quota conserved", "no oversell", "one order per accepted checkout",
+                  "every accepted payment is a paid order", "coupon uses <= limit"):
+        assert any(n.startswith("flash") and n.endswith(tuple(check.split("|"))) for n in names), check
+    [flash] = [r for r in report["results"] if r["scenario"] == "flash"]
+    assert flash["flow"] == "buy-now" and report["flash_flow"] == "buy-now"
+    # Only buy-now ("checkout") and pay requests: no cart or coupon step was sent.
+    assert {k.rsplit("_", 1)[0] for k in flash["statuses"]} <= {"checkout", "pay"}, flash["statuses"]
+    counts = flash["counts"]
+    assert counts.get("placed", 0) > 0 and counts.get("paid", 0) > 0, counts
+    assert counts.get("checkout_rejected_coupon", 0) > 0, counts
+
+
+@pytest.mark.skipif(ON_POSTGRES, reason="the PostgreSQL pass runs the PostgreSQL smoke instead")
+def test_buy_now_flash_sqlite(tmp_path):
+    _buy_now_flash("sqlite", tmp_path)
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="runs in the PostgreSQL pass (STOREFRONT_TEST_DATABASE_URL)")
+def test_buy_now_flash_postgres(tmp_path):
+    if not harness.postgres_reachable():
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+    _buy_now_flash("postgres", tmp_path)
