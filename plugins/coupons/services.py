@@ -91,7 +91,7 @@ def unusable_reason(coupon: Coupon | None, buyer, *, now=None, code_id=None, wal
         return _("Coupon %(name)s has run out.", name=coupon.name)
     used = uses.get(coupon.id, 0) if uses is not None else None
     if coupon.per_buyer_limit is not None and \
-            (used if used is not None else buyer_uses(coupon.id, buyer.id)) >= coupon.per_buyer_limit:
+            (used if used is not None else _buyer_uses_memo(coupon.id, buyer.id)) >= coupon.per_buyer_limit:
         return _("You have already used coupon %(name)s.", name=coupon.name)
     if code_id is not None:
         row = db.session.get(CouponCode, code_id)
@@ -139,6 +139,18 @@ def _memo(key, compute):
     if key not in memo:
         memo[key] = compute()
     return memo[key]
+
+
+def _buyer_uses_memo(coupon_id: int, user_id: int) -> int:
+    # A buy-now checks its typed code, then prices with it: one read per request is enough
+    # (a use recorded meanwhile forgets the memo; the use itself is a conditional UPDATE).
+    return _memo(("used", coupon_id, user_id), lambda: buyer_uses(coupon_id, user_id))
+
+
+def _coupon(coupon_id: int) -> Coupon | None:
+    """The coupon by id, once per request. The session's identity map holds rows only while
+    something else does: a coupon found by its typed code is gone again when pricing asks."""
+    return _memo(("coupon", coupon_id), lambda: db.session.get(Coupon, coupon_id))
 
 
 def forget_wallet() -> None:
@@ -212,7 +224,7 @@ def selection_for(cart, buyer, lines, delivery) -> Selection | None:
 
 
 def _chosen_selection(cart, buyer, lines, delivery, choice: dict) -> Selection | None:
-    coupon = db.session.get(Coupon, int(choice["coupon_id"]))
+    coupon = _coupon(int(choice["coupon_id"]))
     code_id, wallet_id = choice.get("code_id"), choice.get("wallet_id")
     reason = unusable_reason(coupon, buyer, code_id=code_id, wallet_id=wallet_id)
     if coupon is None:
@@ -252,11 +264,14 @@ def find_code(raw) -> tuple[Coupon, CouponCode | None]:
         raise ValidationFailed(_("Enter a coupon code."), field="code", code="coupon_code_invalid")
     coupon = db.session.execute(select(Coupon).where(Coupon.code == code)).scalar_one_or_none()
     if coupon is not None and not coupon.single_use_codes:
+        memo = request_memo(WALLET_MEMO)
+        if memo is not None:
+            memo[("coupon", coupon.id)] = coupon
         return coupon, None
     row = db.session.execute(select(CouponCode).where(CouponCode.code == code)).scalar_one_or_none()
     if row is None:
         raise ValidationFailed(_("This coupon code does not exist."), field="code", code="coupon_code_unknown")
-    return db.session.get(Coupon, row.coupon_id), row
+    return _coupon(row.coupon_id), row
 
 
 def _priced(cart, buyer, coupon=None):
