@@ -127,6 +127,19 @@ def _wipe(app) -> None:
 
 
 @contextmanager
+def rate_limits_on():
+    """Rate limits on for the block. Flask-Limiter keeps one ``enabled`` flag for every app (the
+    storefront shares one Limiter), set by the app created last: a session fixture building an
+    app without limits after the one a test needs would switch them off for it too."""
+    before = limiter.enabled
+    limiter.enabled = True
+    try:
+        yield
+    finally:
+        limiter.enabled = before
+
+
+@contextmanager
 def pushed_app(flask_app):
     """``flask_app`` with an app context pushed for the test body."""
     ctx = flask_app.app_context()

@@ -162,13 +162,19 @@ def preview(args):
          (422, "validation_failed / checkout_blocked (details.problems)"))
 def place(body):
     """Place the cart: one payment and one or more orders. Idempotent by key."""
-    key = body.get("idempotency_key") or request.headers.get("Idempotency-Key")
+    return _placed(services.place_order(current_user._get_current_object(), **_checkout_choices(body)))
+
+
+def _checkout_choices(body) -> dict:
+    """``place_order``'s keyword arguments from a checkout body (a saved address id, or typed fields)."""
     address_id = body.get("address_id")
     address = None if address_id else {k: body.get(k) for k in services.ADDRESS_FIELDS if k in body}
-    result = services.place_order(current_user._get_current_object(), idempotency_key=key,
-                                  delivery_code=body.get("delivery_code"), address_id=address_id,
-                                  address=address or None, note=body.get("note") or "",
-                                  extra=body.get("extra") or None)
+    return {"idempotency_key": body.get("idempotency_key") or request.headers.get("Idempotency-Key"),
+            "delivery_code": body.get("delivery_code"), "address_id": address_id, "address": address or None,
+            "note": body.get("note") or "", "extra": body.get("extra") or None}
+
+
+def _placed(result):
     return {"created": result.created, "payment": _payment_json(result.payment)}, 201 if result.created else 200
 
 
@@ -188,14 +194,8 @@ def buy_now(body):
     (``coupons_code``: a coupon code, rate-limited like the cart's code box; ``coupons_none``:
     "1" for no coupon, else the wallet's best one applies). Idempotent by key.
     """
-    key = body.get("idempotency_key") or request.headers.get("Idempotency-Key")
-    address_id = body.get("address_id")
-    address = None if address_id else {k: body.get(k) for k in services.ADDRESS_FIELDS if k in body}
-    result = direct.buy_now(current_user._get_current_object(), sku_id=body["sku_id"],
-                            quantity=body.get("quantity", 1), idempotency_key=key,
-                            delivery_code=body.get("delivery_code"), address_id=address_id,
-                            address=address or None, note=body.get("note") or "", extra=body.get("extra") or None)
-    return {"created": result.created, "payment": _payment_json(result.payment)}, 201 if result.created else 200
+    return _placed(direct.buy_now(current_user._get_current_object(), sku_id=body["sku_id"],
+                                  quantity=body.get("quantity", 1), **_checkout_choices(body)))
 
 
 @blp.route("/payments/<reference>", methods=["GET"])

@@ -8,6 +8,7 @@ from storefront.accounts import services
 from storefront.accounts.models import Address, ApiToken, User
 from storefront.extensions import db, limiter
 from storefront.notify.models import InboxMessage
+from tests.conftest import rate_limits_on
 from tests.factories import PASSWORD, make_user
 
 from .conftest import form_token, is_signed_in, secure_login
@@ -17,13 +18,8 @@ ADDRESS = {"name": "Han Mei", "phone": "139", "line1": "1 Wensan Road"}
 
 @pytest.fixture
 def limits_on(secure_app):
-    # Flask-Limiter keeps one "enabled" switch per Limiter object, and the
-    # storefront shares one object between apps: another app built later with
-    # limits off would switch them off here too. Make sure they are on.
-    was = limiter.enabled
-    limiter.enabled = True
-    yield
-    limiter.enabled = was
+    with rate_limits_on():
+        yield
 
 
 def _snapshot(user):

@@ -30,7 +30,7 @@ from storefront.orders.status import OrderStatus
 from storefront.payments.models import Payment, PaymentStatus
 from storefront.settings import get_setting
 
-from ..conftest import make_test_app, new_client, pushed_app
+from ..conftest import make_test_app, new_client, pushed_app, rate_limits_on
 from ..factories import make_product, make_user, set_plugin_state, sign_in
 from ..races import run_threads
 from .helpers import ADDRESS, api_token, fresh, make_address
@@ -74,12 +74,8 @@ def pweb(papp):
 @pytest.fixture
 def limited_web(papp, _bn_limited_app):
     """A client of the plugin shop with rate limits on (as in tests/plugins/coupons/conftest.py)."""
-    before = limiter.enabled
-    limiter.enabled = True
-    try:
+    with rate_limits_on():
         yield new_client(_bn_limited_app)
-    finally:
-        limiter.enabled = before
 
 
 # --- helpers -------------------------------------------------------------------------------------

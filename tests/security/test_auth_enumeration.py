@@ -17,10 +17,10 @@ from storefront.accounts import recovery, services, tokens
 from storefront.accounts.limits import DEFAULT_MAIL_LIMIT
 from storefront.accounts.models import User
 from storefront.audit.models import AuditEntry
-from storefront.extensions import db, limiter
+from storefront.extensions import db
 from storefront.notify.models import OutboxMessage
 from tests.accounts.conftest import form_token, without_csrf
-from tests.conftest import new_client
+from tests.conftest import new_client, rate_limits_on
 from tests.factories import PASSWORD, make_user
 
 KNOWN = "known@example.com"
@@ -29,10 +29,8 @@ UNKNOWN = "fresh@example.com"  # as long as KNOWN, so Content-Length may be comp
 
 @pytest.fixture
 def limits_on(secure_app):
-    was = limiter.enabled
-    limiter.enabled = True
-    yield
-    limiter.enabled = was
+    with rate_limits_on():
+        yield
 
 
 def _normalised(response, *emails: str) -> tuple:

@@ -14,8 +14,8 @@ import plugins.coupons.models  # noqa: F401  (tables in the metadata before the 
 from plugins.coupons import admin_services
 from storefront.accounts.models import ApiToken
 from storefront.cart import services as cart_services
-from storefront.extensions import db, limiter
-from tests.conftest import pushed_app, IsolatedClient, make_test_app
+from storefront.extensions import db
+from tests.conftest import IsolatedClient, make_test_app, pushed_app, rate_limits_on
 from tests.factories import make_staff, make_user, set_plugin_state, sign_in  # noqa: F401
 
 PLUGINS = ["plugins.coupons", "plugins.free_shipping"]
@@ -57,13 +57,8 @@ def web(app):
 
 @pytest.fixture
 def secure_web(app, _cp_secure_app):
-    # Flask-Limiter has one ``enabled`` flag for every app, set by the app created last.
-    before = limiter.enabled
-    limiter.enabled = True
-    try:
+    with rate_limits_on():
         yield new_client(_cp_secure_app)
-    finally:
-        limiter.enabled = before
 
 
 def set_state(name: str, enabled: bool = True, **settings) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import secrets
-from contextlib import contextmanager
 from datetime import datetime
 
 import pytest
@@ -19,7 +18,7 @@ from plugins.promo_popups import services
 from plugins.promo_popups.targeting import clear_cache
 from storefront.accounts.models import ApiToken
 from storefront.extensions import db, limiter
-from tests.conftest import pushed_app, make_test_app
+from tests.conftest import make_test_app, pushed_app, rate_limits_on
 from tests.factories import make_staff, make_user, set_plugin_state, sign_in  # noqa: F401
 
 PLUGINS = ["plugins.promo_popups"]
@@ -98,19 +97,6 @@ def secure_client(secure_app):
         clear_cache()
     with rate_limits_on():
         yield _client(secure_app)
-
-
-@contextmanager
-def rate_limits_on():
-    """Flask-Limiter keeps one ``enabled`` flag for every app, set by the app created last: a
-    session fixture creating an app without rate limits after the secure one would switch them
-    off for it. The secure app's tests switch them on for their own duration."""
-    before = limiter.enabled
-    limiter.enabled = True
-    try:
-        yield
-    finally:
-        limiter.enabled = before
 
 
 def make_app_keeping_limits(*args, **kwargs):
