@@ -67,6 +67,12 @@ class ConcurrentUpdate(Conflict):
     code = "concurrent_update"
 
 
+class RateLimited(ServiceError):
+    """Too many tries of something guessable (a coupon code) for now: say so next to the field."""
+    code = "rate_limited"
+    status = 429
+
+
 class CheckoutBlocked(ServiceError):
     code = "checkout_blocked"
     status = 422

@@ -139,6 +139,17 @@ def rate_limits_on():
         limiter.enabled = before
 
 
+def make_app_keeping_limits(*args, **kwargs):
+    """``make_test_app`` that leaves the shared limiter's ``enabled`` flag as it was: a
+    session fixture building an app with limits on must not switch them on for every test
+    after it (its own tests use :func:`rate_limits_on`)."""
+    before = limiter.enabled
+    try:
+        return make_test_app(*args, **kwargs)
+    finally:
+        limiter.enabled = before
+
+
 @contextmanager
 def pushed_app(flask_app):
     """``flask_app`` with an app context pushed for the test body."""

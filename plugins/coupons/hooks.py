@@ -42,6 +42,9 @@ def buy_now_cart(cart, buyer, extra):
     code, no_coupon = (extra.get("coupons_code") or "").strip(), extra.get("coupons_none") == "1"
     if not code and not no_coupon:
         return  # the wallet's best coupon applies, as on the cart
+    from flask_limiter.errors import RateLimitExceeded
+
+    from storefront.errors import RateLimited
     from storefront.extensions import limiter
 
     from .buyer import CODE_ATTEMPTS, _attempt_limit, _buyer_key
@@ -50,8 +53,14 @@ def buy_now_cart(cart, buyer, extra):
     if no_coupon:
         choose_for_buy_now(buyer, cart, "", True)
         return
-    with limiter.shared_limit(_attempt_limit, CODE_ATTEMPTS, key_func=_buyer_key):
-        choose_for_buy_now(buyer, cart, code, False)
+    try:
+        with limiter.shared_limit(_attempt_limit, CODE_ATTEMPTS, key_func=_buyer_key):
+            choose_for_buy_now(buyer, cart, code, False)
+    except RateLimitExceeded:
+        # A refusal of this field like any other (the page shows it next to the code box),
+        # still a 429 with code rate_limited in the API.
+        raise RateLimited(_("Too many coupon codes tried. Please wait a minute and try again."),
+                          field="coupons_code") from None
 
 
 @hookimpl

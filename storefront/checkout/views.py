@@ -61,6 +61,8 @@ class BuyNowPage:
     extra: dict
     #: ... and the refused ones' messages, shown next to their fields (a bad coupon code).
     field_errors: dict = field(default_factory=dict)
+    #: The HTTP status of those refusals (422; 429 for too many coupon codes tried).
+    refusal_status: int = 422
 
 
 def _draft(form: CheckoutForm, page: BuyNowPage | None = None):
@@ -165,9 +167,11 @@ def _buy_now_page(sku_id, quantity, extra: dict, refused: ServiceError | None = 
     (``refused`` by placing, or by the cart's ``buy_now_cart`` hook) is left out and its
     message kept for its field; a refused item (unknown, sold out, bad quantity) raises."""
     field_errors: dict[str, list[str]] = {}
+    statuses = [422]
 
     def without(exc: ServiceError) -> dict:
         field_errors[exc.field] = [exc.message]
+        statuses.append(exc.status)
         return {key: value for key, value in extra.items() if key != exc.field}
 
     if refused is not None and refused.field and refused.field in extra:
@@ -181,7 +185,7 @@ def _buy_now_page(sku_id, quantity, extra: dict, refused: ServiceError | None = 
         cart = direct.direct_cart(current_user, sku_id, quantity, extra)
     line = cart.lines[0]
     return BuyNowPage(sku_id=line.sku_id, quantity=line.quantity, cart=cart, extra=extra,
-                      field_errors=field_errors)
+                      field_errors=field_errors, refusal_status=max(statuses))
 
 
 def _render_buy_now(sku_id, quantity, form: CheckoutForm, errors: list[str] | None = None, status: int = 200,
@@ -195,7 +199,7 @@ def _render_buy_now(sku_id, quantity, form: CheckoutForm, errors: list[str] | No
         errors = [e for e in errors or () if e != refused.message]  # shown next to its field instead
         status = refused.status if refused.status < 500 else 422
     elif page.field_errors and status == 200:
-        status = 422
+        status = page.refusal_status
     return _render(form, errors, status, page=page)
 
 

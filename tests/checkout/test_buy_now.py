@@ -24,13 +24,13 @@ from storefront.accounts.models import ApiToken, User
 from storefront.cart.models import Cart, CartLine
 from storefront.catalog.models import Sku
 from storefront.clock import utcnow
-from storefront.extensions import db, limiter
+from storefront.extensions import db
 from storefront.orders.models import Order, OrderAdjustment, OrderEvent, OrderLine
 from storefront.orders.status import OrderStatus
 from storefront.payments.models import Payment, PaymentStatus
 from storefront.settings import get_setting
 
-from ..conftest import make_test_app, new_client, pushed_app, rate_limits_on
+from ..conftest import make_app_keeping_limits, make_test_app, new_client, pushed_app, rate_limits_on
 from ..factories import make_product, make_user, set_plugin_state, sign_in
 from ..races import run_threads
 from .helpers import ADDRESS, api_token, fresh, make_address
@@ -50,13 +50,7 @@ def _bn_plugin_app(_app, database_url, instance_dir):
 
 @pytest.fixture(scope="session")
 def _bn_limited_app(_app, database_url, instance_dir):
-    # Flask-Limiter keeps one ``enabled`` flag for every app, set by the app created last:
-    # creating this one must not switch rate limits on for the rest of the session.
-    before = limiter.enabled
-    try:
-        return make_test_app(database_url, instance_dir, STOREFRONT_PLUGINS=PLUGINS, RATELIMIT_ENABLED=True)
-    finally:
-        limiter.enabled = before
+    return make_app_keeping_limits(database_url, instance_dir, STOREFRONT_PLUGINS=PLUGINS, RATELIMIT_ENABLED=True)
 
 
 @pytest.fixture

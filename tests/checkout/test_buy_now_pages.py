@@ -18,7 +18,7 @@ from storefront.orders.models import Order
 from storefront.payments.models import Payment
 from storefront.settings import set_settings
 
-from ..conftest import csrf_token_from, make_test_app, new_client, pushed_app
+from ..conftest import csrf_token_from, make_app_keeping_limits, make_test_app, new_client, pushed_app, rate_limits_on
 from ..factories import make_product, make_user, set_plugin_state, sign_in
 from .helpers import checkout_form, fresh, make_address
 
@@ -361,6 +361,30 @@ def test_unknown_code_is_shown_next_to_its_field(coupons, cweb, shop):
         top = html.split('<form method="post"', 1)[0]
         assert "This coupon code does not exist." not in top and "Press “Apply”" not in top
         assert f'name="sku_id" value="{item.id}"' in html
+    assert counts() == (0, 0) and cart_of(user) == before
+
+
+@pytest.fixture(scope="session")
+def _limited_coupons_app(_app, database_url, instance_dir):
+    return make_app_keeping_limits(database_url, instance_dir, STOREFRONT_PLUGINS=["plugins.coupons"],
+                                   RATELIMIT_ENABLED=True)
+
+
+def test_too_many_codes_are_refused_next_to_the_field(coupons, shop, _limited_coupons_app):
+    item, _other, user = shop
+    before = cart_of(user)
+    with pushed_app(_limited_coupons_app), rate_limits_on():
+        set_plugin_state("coupons", True, {"code_attempts_per_minute": 2})
+        web = new_client(_limited_coupons_app)
+        sign_in(web, user)
+        answers = [web.post(BUY_NOW, data=buy_form(item, 1, action=action, coupons_code=f"GUESS{i}"))
+                   for i, action in enumerate(("refresh", "refresh", "refresh", "place"))]
+        assert [r.status_code for r in answers] == [422, 422, 429, 429]
+        for response in answers[2:]:
+            html = response.get_data(as_text=True)
+            field = html.split('<label for="coupons_code">', 1)[1].split("</div>", 1)[0]
+            assert 'id="coupons_code-error">Too many coupon codes tried.' in field, field
+            assert f'name="sku_id" value="{item.id}"' in html  # still the item's checkout, priced
     assert counts() == (0, 0) and cart_of(user) == before
 
 

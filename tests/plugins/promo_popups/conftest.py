@@ -17,7 +17,7 @@ import plugins.promo_popups.models  # noqa: F401  (tables in the metadata before
 from plugins.promo_popups import services
 from plugins.promo_popups.targeting import clear_cache
 from storefront.accounts.models import ApiToken
-from storefront.extensions import db, limiter
+from storefront.extensions import db
 from tests.conftest import make_test_app, pushed_app, rate_limits_on
 from tests.factories import make_staff, make_user, set_plugin_state, sign_in  # noqa: F401
 
@@ -97,15 +97,6 @@ def secure_client(secure_app):
         clear_cache()
     with rate_limits_on():
         yield _client(secure_app)
-
-
-def make_app_keeping_limits(*args, **kwargs):
-    """``make_test_app`` that leaves the shared limiter's ``enabled`` flag as it was."""
-    before = limiter.enabled
-    try:
-        return make_test_app(*args, **kwargs)
-    finally:
-        limiter.enabled = before
 
 
 @pytest.fixture

@@ -24,9 +24,10 @@ from plugins.coupons.models import Coupon, WalletCoupon  # noqa: E402
 from plugins.promo_popups import services  # noqa: E402
 from plugins.promo_popups.targeting import clear_cache  # noqa: E402
 from storefront.extensions import db  # noqa: E402
+from tests.conftest import make_app_keeping_limits  # noqa: E402
 from tests.factories import PASSWORD, make_user, set_plugin_state  # noqa: E402
 
-from .conftest import PAGE_ENDPOINTS, PAGES, _prepare, make_app_keeping_limits, make_popup  # noqa: E402
+from .conftest import PAGE_ENDPOINTS, PAGES, _prepare, make_popup  # noqa: E402
 
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 375, "height": 667}

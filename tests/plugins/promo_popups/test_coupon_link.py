@@ -10,10 +10,10 @@ from plugins.coupons import admin_services as coupons_admin
 from plugins.coupons.models import Coupon
 from plugins.promo_popups.targeting import clear_cache
 from storefront.extensions import db
-from tests.conftest import pushed_app
+from tests.conftest import make_app_keeping_limits, pushed_app
 from tests.factories import make_user, set_plugin_state, sign_in
 
-from .conftest import PAGE_ENDPOINTS, PAGES, _client, _prepare, make_app_keeping_limits, make_popup
+from .conftest import PAGE_ENDPOINTS, PAGES, _client, _prepare, make_popup
 
 
 @pytest.fixture(scope="session")
