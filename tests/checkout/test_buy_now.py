@@ -589,6 +589,7 @@ def test_coupon_codes_typed_through_buy_now_are_rate_limited(papp, coupons_on, l
     assert [r.status_code for r in statuses] == [422, 422, 422, 429, 429], \
         [(r.status_code, r.get_data(as_text=True)[:200]) for r in statuses]
     assert error_of(statuses[-1])["code"] == "rate_limited"
+    assert error_of(statuses[-1])["field"] == "coupons_code" and statuses[-1].headers["Retry-After"]
     assert written()["orders"] == 0 and stock_of(item.id) == 5 and cart_state(user.id) == before_cart
     # The limit is the buyer's: another buyer may still type a code ...
     _other, other_headers = buyer_and_token()
