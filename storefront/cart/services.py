@@ -143,7 +143,7 @@ def parse_sku_id(value) -> int:
     return value
 
 
-def _buyable_sku(sku_id: int, buyer) -> tuple[Sku, int]:
+def buyable_sku(sku_id: int, buyer) -> tuple[Sku, int]:
     """The SKU and how many can be bought, or a clear error."""
     sku = db.session.execute(
         select(Sku).where(Sku.id == sku_id).options(joinedload(Sku.product, innerjoin=True))
@@ -159,7 +159,7 @@ def _buyable_sku(sku_id: int, buyer) -> tuple[Sku, int]:
     return sku, sku_availability(sku, offer)
 
 
-def _check_stock(sku: Sku, available: int, quantity: int) -> None:
+def check_stock(sku: Sku, available: int, quantity: int) -> None:
     if available <= 0:
         raise OutOfStock(_("Sold out: %(name)s", name=sku.product.name), field="quantity")
     if quantity > available:
@@ -188,10 +188,10 @@ def add_to_cart(sku_id, quantity, user=None) -> CartLine:
     sku_id = parse_sku_id(sku_id)
     quantity = parse_quantity(quantity)
     user, token = _current_owner(user)
-    sku, available = _buyable_sku(sku_id, user)
+    sku, available = buyable_sku(sku_id, user)
     cart = find_cart(user, token)
     if cart is None:
-        _check_stock(sku, available, quantity)  # parse_quantity already kept it within the line limit
+        check_stock(sku, available, quantity)  # parse_quantity already kept it within the line limit
         line = _new_cart_with_line(user, sku, quantity)
         if line is not None:
             return line
@@ -207,7 +207,7 @@ def add_item(cart: Cart, sku_id, quantity) -> CartLine:
     sku_id = parse_sku_id(sku_id)
     quantity = parse_quantity(quantity)
     buyer = _buyer()
-    sku, available = _buyable_sku(sku_id, buyer)
+    sku, available = buyable_sku(sku_id, buyer)
     return _add_checked(cart, sku, available, quantity, buyer)
 
 
@@ -220,7 +220,7 @@ def _add_checked(cart: Cart, sku: Sku, available: int, quantity: int, buyer) -> 
                 new_quantity = quantity + (line.quantity if line else 0)
                 if new_quantity > limit:
                     raise ValidationFailed(_("At most %(max)s of one item per order.", max=limit), field="quantity")
-                _check_stock(sku, available, new_quantity)
+                check_stock(sku, available, new_quantity)
                 if line is None:
                     line = CartLine(cart_id=loaded_id(cart), sku_id=sku.id, quantity=new_quantity)
                     db.session.add(line)
@@ -276,8 +276,8 @@ def set_quantity(cart: Cart | None, sku_id, quantity) -> CartLine:
     if line is None:
         raise NotFound(_("That item is not in your cart."), field="sku_id")
     if quantity > line.quantity:
-        sku, available = _buyable_sku(sku_id, _buyer())
-        _check_stock(sku, available, quantity)
+        sku, available = buyable_sku(sku_id, _buyer())
+        check_stock(sku, available, quantity)
     with write_transaction():
         line = _line(cart, sku_id)
         if line is None:
@@ -316,7 +316,7 @@ def merge_guest_cart(user) -> Cart | None:
     caps = {}
     for sku_id, _qty in guest_lines:
         try:
-            _sku, available = _buyable_sku(sku_id, user)
+            _sku, available = buyable_sku(sku_id, user)
         except (NotFound, ValidationFailed):
             available = 0
         caps[sku_id] = min(available, limit)

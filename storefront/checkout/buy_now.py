@@ -13,7 +13,7 @@ from __future__ import annotations
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..cart.models import Cart, CartLine
-from ..cart.services import _buyable_sku, _check_stock, parse_quantity, parse_sku_id
+from ..cart.services import buyable_sku, check_stock, parse_quantity, parse_sku_id
 from ..errors import ServiceError
 from ..plugins.host import get_host
 from .services import CheckoutResult, clean_extra, clean_idempotency_key, find_checkout, place_order
@@ -25,8 +25,8 @@ def direct_cart(buyer, sku_id, quantity, extra: dict | None = None) -> Cart:
     buy-now choices applied (``buy_now_cart``). Raises a ServiceError naming the field."""
     sku_id = parse_sku_id(sku_id)
     quantity = parse_quantity(quantity)
-    sku, available = _buyable_sku(sku_id, buyer)
-    _check_stock(sku, available, quantity)
+    sku, available = buyable_sku(sku_id, buyer)
+    check_stock(sku, available, quantity)
     # Never added to the session, and its relationships are set without events: no
     # cascade can put it (or its line) into a flush.
     cart = Cart(user_id=buyer.id, data={})
