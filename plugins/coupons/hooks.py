@@ -48,19 +48,20 @@ def buy_now_cart(cart, buyer, extra):
     from storefront.extensions import limiter
 
     from .buyer import CODE_ATTEMPTS, _attempt_limit, _buyer_key
-    from .services import choose_for_buy_now
+    from .services import NO_COUPON, choose_for_buy_now, typed_code_choice
 
     if no_coupon:
-        choose_for_buy_now(buyer, cart, "", True)
+        choose_for_buy_now(cart, NO_COUPON)
         return
     try:
         with limiter.shared_limit(_attempt_limit, CODE_ATTEMPTS, key_func=_buyer_key):
-            choose_for_buy_now(buyer, cart, code, False)
+            _coupon, choice = typed_code_choice(buyer, code, field="coupons_code")
     except RateLimitExceeded:
         # A refusal of this field like any other (the page shows it next to the code box),
         # still a 429 with code rate_limited in the API.
         raise RateLimited(_("Too many coupon codes tried. Please wait a minute and try again."),
                           field="coupons_code") from None
+    choose_for_buy_now(cart, choice)
 
 
 @hookimpl

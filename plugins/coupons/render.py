@@ -18,13 +18,11 @@ def _context(breakdown, where: str, checkout=None, field_errors=None) -> dict:
     the box is fields of the checkout form (``direct``) instead of forms that change the
     stored cart."""
     from storefront.cart.services import get_cart
-    from storefront.checkout.buy_now import is_direct
-
     from .claimables import offered_coupons
     from .services import claimed_counts, selection_for, wallet_rows
 
     buyer = _buyer()
-    direct = checkout is not None and is_direct(checkout.cart)
+    direct = checkout is not None and checkout.cart is not None and not checkout.cart.stored
     context = {"buyer": buyer, "where": where, "describe": describe, "selection": None, "wallet": [],
                "claimable": [], "applied": None, "direct": direct}
     if buyer is None:

@@ -33,6 +33,8 @@ from .rules import Evaluation, evaluate, normalize_code
 
 PLUGIN_NAME = "coupons"
 DATA_KEY = "coupons"
+#: The choice "no coupon on this cart" (also stops the wallet pre-selection).
+NO_COUPON = {"none": True}
 CODE_RE = re.compile(r"^[A-Z0-9_-]{3,40}$")
 DEFAULT_SETTINGS = {"return_on_close": True, "code_attempts_per_minute": 10}
 
@@ -258,19 +260,16 @@ def write_choice(cart_id: int, value: dict | None) -> dict:
     return data
 
 
-def find_code(raw) -> tuple[Coupon, CouponCode | None]:
+def find_code(raw, field: str = "code") -> tuple[Coupon, CouponCode | None]:
     code = normalize_code(raw)
     if not CODE_RE.match(code):
-        raise ValidationFailed(_("Enter a coupon code."), field="code", code="coupon_code_invalid")
+        raise ValidationFailed(_("Enter a coupon code."), field=field, code="coupon_code_invalid")
     coupon = db.session.execute(select(Coupon).where(Coupon.code == code)).scalar_one_or_none()
     if coupon is not None and not coupon.single_use_codes:
-        memo = request_memo(WALLET_MEMO)
-        if memo is not None:
-            memo[("coupon", coupon.id)] = coupon
-        return coupon, None
+        return _memo(("coupon", coupon.id), lambda: coupon), None  # pricing asks for it by id next
     row = db.session.execute(select(CouponCode).where(CouponCode.code == code)).scalar_one_or_none()
     if row is None:
-        raise ValidationFailed(_("This coupon code does not exist."), field="code", code="coupon_code_unknown")
+        raise ValidationFailed(_("This coupon code does not exist."), field=field, code="coupon_code_unknown")
     return _coupon(row.coupon_id), row
 
 
@@ -289,39 +288,34 @@ def _priced(cart, buyer, coupon=None):
     return lines, delivery
 
 
+def typed_code_choice(buyer, raw, field: str = "code") -> tuple[Coupon, dict]:
+    """A typed code ``buyer`` may use now, and the cart choice naming it; a ValidationFailed
+    on ``field`` for an unknown code or one that cannot be used (expired, run out, limit...)."""
+    coupon, row = find_code(raw, field)
+    reason = unusable_reason(coupon, buyer, code_id=row.id if row else None)
+    if reason:
+        raise ValidationFailed(reason, field=field, code="coupon_unusable")
+    return coupon, {"coupon_id": coupon.id, "code_id": row.id if row else None, "wallet_id": None,
+                    "code": normalize_code(raw)}
+
+
 def apply_code(buyer, cart: Cart | None, raw) -> Coupon:
     """Use a typed code on the buyer's cart; a bad or unusable code changes nothing."""
     if cart is None or not cart.lines:
         raise ValidationFailed(_("Your cart is empty."), field="code", code="cart_empty")
-    coupon, row = find_code(raw)
-    reason = unusable_reason(coupon, buyer, code_id=row.id if row else None)
-    if reason:
-        raise ValidationFailed(reason, field="code", code="coupon_unusable")
+    coupon, choice = typed_code_choice(buyer, raw)
     lines, delivery = _priced(cart, buyer, coupon)
     result = evaluate(coupon, lines, _skus(cart), delivery)
     if not result.applies:
         raise ValidationFailed(result.reason, field="code", code="coupon_not_applicable")
-    _store_choice(cart, {"coupon_id": coupon.id, "code_id": row.id if row else None, "wallet_id": None,
-                         "code": normalize_code(raw)}, keep=(coupon,))
+    _store_choice(cart, choice, keep=(coupon,))
     return coupon
 
 
-def choose_for_buy_now(buyer, cart: Cart, raw_code: str, no_coupon: bool) -> None:
-    """``buy_now_cart``: a typed code (or "no coupon") as the transient cart's choice; nothing
-    is stored. A code that can never be used now is refused here, like on the cart; whether it
-    applies to the item is pricing's answer (``validate_checkout`` reports it)."""
-    if no_coupon:
-        cart.data = {**(cart.data or {}), DATA_KEY: {"none": True}}
-        return
-    try:
-        coupon, row = find_code(raw_code)
-    except ValidationFailed as exc:
-        raise ValidationFailed(exc.message, field="coupons_code", code=exc.code) from None
-    reason = unusable_reason(coupon, buyer, code_id=row.id if row else None)
-    if reason:
-        raise ValidationFailed(reason, field="coupons_code", code="coupon_unusable")
-    cart.data = {**(cart.data or {}), DATA_KEY: {"coupon_id": coupon.id, "code_id": row.id if row else None,
-                                                 "wallet_id": None, "code": normalize_code(raw_code)}}
+def choose_for_buy_now(cart: Cart, choice: dict) -> None:
+    """``buy_now_cart``: ``choice`` as the transient cart's, in memory only (the cart is never
+    stored). Whether the coupon applies to the item is pricing's answer (``validate_checkout``)."""
+    cart.data = {**(cart.data or {}), DATA_KEY: dict(choice)}
 
 
 def choose_wallet_coupon(buyer, cart: Cart | None, wallet_id) -> Coupon:
@@ -346,7 +340,7 @@ def choose_wallet_coupon(buyer, cart: Cart | None, wallet_id) -> Coupon:
 def remove_coupon(buyer, cart: Cart | None) -> None:
     """No coupon on this cart (also stops the wallet pre-selection)."""
     if cart is not None:
-        _store_choice(cart, {"none": True})
+        _store_choice(cart, NO_COUPON)
 
 
 # --- claiming -------------------------------------------------------------------------------------

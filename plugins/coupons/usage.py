@@ -103,8 +103,8 @@ def reserve_for_order(order, checkout) -> CouponUse | None:
                       wallet_id=data.get("wallet_id"))
     done.add(order.payment_id)
     cart = checkout.cart
-    # A buy-now's transient cart (no id) was never stored: its choice goes with it.
-    if cart is not None and cart.id is not None and (cart.data or {}).get(PLUGIN_NAME):
+    # A buy-now's transient cart was never stored: its choice goes with it.
+    if cart is not None and cart.stored and (cart.data or {}).get(PLUGIN_NAME):
         # Mirrored on the checkout's copy of the cart, which it holds as priced.
         set_committed_value(cart, "data", write_choice(loaded_id(cart), None))
     return use

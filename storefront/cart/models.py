@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -22,6 +23,12 @@ class Cart(db.Model):
     lines: Mapped[list["CartLine"]] = relationship(
         back_populates="cart", cascade="all, delete-orphan", order_by="CartLine.id"
     )
+
+    @property
+    def stored(self) -> bool:
+        """False for a buy-now's transient cart (storefront.checkout.buy_now): priced and
+        checked out like any cart, never saved. Code that writes the cart's row skips it."""
+        return sa_inspect(self).key is not None
 
 
 class CartLine(db.Model):

@@ -37,11 +37,6 @@ def direct_cart(buyer, sku_id, quantity, extra: dict | None = None) -> Cart:
     return cart
 
 
-def is_direct(cart) -> bool:
-    """True for a buy-now checkout's transient cart (nothing of it is stored)."""
-    return cart is not None and cart.id is None
-
-
 def buy_now(buyer, *, sku_id, quantity, idempotency_key, extra: dict | None = None,
             **checkout) -> CheckoutResult:
     """Place ``quantity`` × SKU ``sku_id`` as one checkout (see the module docstring).

@@ -325,8 +325,8 @@ def _write_checkout(draft: CheckoutDraft, key: str, provider: str) -> CheckoutRe
                 raise OutOfStock(_("Sold out: %(name)s", name=line.product_name),
                                  details={"sku_id": line.sku_id})
         # The cart is consumed exactly as priced; a concurrent change makes this checkout stale.
-        # A buy-now's transient cart (no id) was never stored: there is nothing to consume.
-        for line in (breakdown.lines if cart is not None and cart.id is not None else ()):
+        # A buy-now's transient cart was never stored: there is nothing to consume.
+        for line in (breakdown.lines if cart is not None and cart.stored else ()):
             result = db.session.execute(
                 CartLine.__table__.delete().where(CartLine.cart_id == cart.id,
                                                   CartLine.sku_id == line.sku_id,

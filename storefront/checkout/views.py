@@ -101,12 +101,9 @@ def _field_html(f, **attrs) -> Markup:
     return html
 
 
-def _render(form: CheckoutForm, errors: list[str] | None = None, status: int = 200, refused=None,
+def _render(form: CheckoutForm, errors: list[str] | None = None, status: int = 200, *,
             page: BuyNowPage | None = None):
-    """The checkout page: of the buyer's cart, or of a buy-now's item (``page``).
-
-    ``refused``: the ServiceError placing got (its message is in ``errors``), for the
-    buy-now's renderer (a refused plugin choice goes next to its field); unused here."""
+    """The checkout page: of the buyer's cart, or of a buy-now's item (``page``)."""
     draft = _draft(form, page)
     _choices(form, draft)
     g.no_store = True
@@ -123,9 +120,15 @@ def _new_form() -> CheckoutForm:
     return form
 
 
-def _submit(form: CheckoutForm, place, render=_render):
+def _render_cart(form: CheckoutForm, errors: list[str] | None = None, status: int = 200, refused=None):
+    """``_submit``'s renderer for the cart checkout: a refusal's message is in ``errors``, at the top."""
+    return _render(form, errors, status)
+
+
+def _submit(form: CheckoutForm, place, render=_render_cart):
     """Refresh the page, or place the checkout with ``place(**choices)`` and go to the payment;
-    what the services refuse is rendered next to its field or at the top of the page."""
+    what the services refuse is rendered next to its field or at the top of the page
+    (``render(form, errors, status, refused)``, ``refused`` the ServiceError placing got)."""
     if request.form.get("action") == "refresh" or not form.validate():
         if not form.idempotency_key.data:
             form.idempotency_key.data = uuid.uuid4().hex

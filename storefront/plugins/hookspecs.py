@@ -98,7 +98,7 @@ def buy_now_cart(cart, buyer, extra):
     in ``extra`` (see ``validate_checkout``) into what pricing reads from a
     cart, e.g. ``cart.data["coupons"]`` for a typed ``coupons_code``; raise
     :class:`~storefront.errors.ValidationFailed` (with ``field``) for a value
-    that can never apply, and nothing is written. ``cart.id`` is ``None``:
+    that can never apply, and nothing is written. ``cart.stored`` is False:
     code that writes the stored cart must skip such a cart.
     """
 
