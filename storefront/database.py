@@ -10,6 +10,7 @@ from sqlalchemy import event, inspect, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from . import writer_queue
 from .extensions import db
 
 # When set, the next transaction on SQLite starts with BEGIN IMMEDIATE: a
@@ -34,9 +35,16 @@ def configure_engine(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
+    queue = writer_queue.lock_path(engine.url.database)
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if _immediate.get() else "BEGIN")
+        if not _immediate.get():
+            conn.exec_driver_sql("BEGIN")
+            return
+        if queue:  # released by write_transaction once the transaction has ended
+            writer_queue.acquire(queue)
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 @contextmanager
@@ -77,6 +85,7 @@ def write_transaction(keep: Iterable[object] = (), *, keep_after: bool = False) 
         session.rollback()
         raise
     finally:
+        writer_queue.release()
         _immediate.reset(token)
     run_after_commit_callbacks()
 

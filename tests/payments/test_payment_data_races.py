@@ -19,6 +19,7 @@ from datetime import timedelta
 
 from sqlalchemy import event, select, text
 
+from storefront import writer_queue
 from storefront.clock import utcnow
 from storefront.extensions import db
 from storefront.orders.services import close_order
@@ -100,8 +101,8 @@ def _waits_for_a_lock(confirm_begins: threading.Event) -> bool:
             return bool(conn.execute(text(
                 "SELECT count(*) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND wait_event_type = 'Lock'")).scalar())
-    # SQLite: record_failure took the write lock (BEGIN IMMEDIATE) with its read, so a
-    # confirmation starting its own write transaction can only wait for it.
+    # SQLite: record_failure took the write lock (the writers' queue, then BEGIN IMMEDIATE)
+    # with its read, so a confirmation starting its own write transaction can only wait for it.
     return confirm_begins.is_set()
 
 
@@ -120,6 +121,15 @@ def test_a_failure_recorded_while_a_late_payment_confirms_keeps_the_refund_marke
     def before_execute(_conn, _cursor, statement, *_args):
         if threading.current_thread().name == "confirm" and statement.startswith("BEGIN IMMEDIATE"):
             confirm_begins.set()
+
+    queue_for_the_lock = writer_queue.acquire
+
+    def queue(path):
+        if threading.current_thread().name == "confirm":
+            confirm_begins.set()
+        queue_for_the_lock(path)
+
+    monkeypatch.setattr(writer_queue, "acquire", queue)
 
     def confirm():
         assert failure_read.wait(WAIT), "record_failure never read the payment"
