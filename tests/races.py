@@ -80,3 +80,20 @@ def start_thread(app, name: str, work, results: dict, done: threading.Event | No
     thread = threading.Thread(target=target, name=name, daemon=True)
     thread.start()
     return thread
+
+
+def signal_when_queued(monkeypatch, thread_name: str) -> threading.Event:
+    """An event set when the thread ``thread_name`` starts waiting in SQLite's writers' queue
+    (storefront/writer_queue.py), i.e. reaches its write transaction's first statement."""
+    from storefront import writer_queue
+
+    queued = threading.Event()
+    real_acquire = writer_queue.acquire
+
+    def acquire(path):
+        if threading.current_thread().name == thread_name:
+            queued.set()
+        real_acquire(path)
+
+    monkeypatch.setattr(writer_queue, "acquire", acquire)
+    return queued

@@ -19,7 +19,6 @@ from datetime import timedelta
 
 from sqlalchemy import event, select, text
 
-from storefront import writer_queue
 from storefront.clock import utcnow
 from storefront.extensions import db
 from storefront.orders.services import close_order
@@ -30,7 +29,7 @@ from storefront.payments.models import OrderPayment, Payment, PaymentStatus, Ref
 from storefront.payments.owed import start_owed_refunds
 from tests.factories import make_user
 from tests.orders.factories import make_order, reload
-from tests.races import start_thread
+from tests.races import signal_when_queued, start_thread
 
 WAIT = 30  # seconds; far above any step here, so only a real stall trips it
 REFERENCE = "PAYRACE0001"
@@ -116,20 +115,11 @@ def test_a_failure_recorded_while_a_late_payment_confirms_keeps_the_refund_marke
     _worker_dies_after_commit(monkeypatch)
     failure_read, failure_may_write, confirm_done = threading.Event(), threading.Event(), threading.Event()
     _pause_first_utcnow(monkeypatch, "fail", failure_read, failure_may_write)
-    confirm_begins = threading.Event()
+    confirm_begins = signal_when_queued(monkeypatch, "confirm")
 
     def before_execute(_conn, _cursor, statement, *_args):
         if threading.current_thread().name == "confirm" and statement.startswith("BEGIN IMMEDIATE"):
             confirm_begins.set()
-
-    queue_for_the_lock = writer_queue.acquire
-
-    def queue(path):
-        if threading.current_thread().name == "confirm":
-            confirm_begins.set()
-        queue_for_the_lock(path)
-
-    monkeypatch.setattr(writer_queue, "acquire", queue)
 
     def confirm():
         assert failure_read.wait(WAIT), "record_failure never read the payment"
