@@ -196,8 +196,16 @@ def confirm_payment(provider_ref: str, amount: int, *, payment_reference: str, p
     # mirrored on the object once won. So is the payer as signed in, whose
     # e-mail and locale the notification copies.
     payer = db.session.identity_map.get(identity_key(User, payment.user_id)) if payment.user_id else None
+    # Read before the write lock, which every other writer waits for: the orders this
+    # payment pays (with what the "paid" notification shows) and the plugin states the
+    # hooks below need. What a concurrent change can move (status, paid_total) is
+    # decided and returned by the conditional UPDATE inside; the rest of a pending
+    # order (number, lines, adjustments, shares) is fixed when it is placed.
+    shares = _payment_shares(payment_id)
+    get_host().snapshot()
     try:
-        with write_transaction(keep=(payment, payer)):
+        with write_transaction(keep=(payment, payer, *(order for _amount, order in shares),
+                                     *_loaded_children([order for _amount, order in shares]))):
             paid_at = utcnow()
             # RETURNING: the claim locks the row, so the data it returns is what
             # the needs_refund marker must be added to; the copy read before this
@@ -209,7 +217,7 @@ def confirm_payment(provider_ref: str, amount: int, *, payment_reference: str, p
                 .execution_options(synchronize_session=False)).first()
             if won is not None:
                 data = won.data
-                late, orders = _pay_orders(payment_id, reference, data, paid_at, actor)
+                late, orders = _pay_orders(payment_id, shares, reference, data, paid_at, actor)
                 for key, value in (("status", PaymentStatus.PAID), ("provider_ref", provider_ref),
                                    ("paid_at", paid_at), ("orders", orders),
                                    ("data", _needs_refund(data, late) if late else data)):
@@ -229,17 +237,22 @@ def confirm_payment(provider_ref: str, amount: int, *, payment_reference: str, p
     return payment
 
 
-def _pay_orders(payment_id: int, reference: str, payment_data, paid_at, actor: Actor
-                ) -> tuple[list[tuple[int, int]], list[Order]]:
-    """Apply a just-claimed payment to its orders; ``payment_data`` is its ``data`` as the claim returned it."""
-    host = get_host()
-    late: list[tuple[int, int]] = []
-    # With their lines and adjustments (the "paid" notification shows them), in one round trip.
-    rows = db.session.execute(
+def _payment_shares(payment_id: int) -> list[tuple[int, Order]]:
+    """(amount, order) for each order the payment pays towards, with the orders' lines and
+    adjustments (the "paid" notification shows them), in one round trip."""
+    return db.session.execute(
         select(OrderPayment.amount, Order).join(Order, Order.id == OrderPayment.order_id)
         .where(OrderPayment.payment_id == payment_id).order_by(OrderPayment.order_id)
         .options(joinedload(Order.lines), joinedload(Order.adjustments))
         .execution_options(populate_existing=True)).unique().all()
+
+
+def _pay_orders(payment_id: int, rows: list[tuple[int, Order]], reference: str, payment_data, paid_at,
+                actor: Actor) -> tuple[list[tuple[int, int]], list[Order]]:
+    """Apply a just-claimed payment to its orders (``rows``: :func:`_payment_shares`);
+    ``payment_data`` is its ``data`` as the claim returned it."""
+    host = get_host()
+    late: list[tuple[int, int]] = []
     for amount, order in rows:
         # Money counts towards a pending order only; the status condition makes
         # a concurrent close and this payment exclude each other. RETURNING

@@ -6,6 +6,7 @@ these counts bound how many checkouts per second the shop can serialise.
 """
 from __future__ import annotations
 
+import re
 import uuid
 
 from sqlalchemy import select
@@ -36,6 +37,12 @@ def _after_commit(seen) -> list[str]:
     """The statements sent after the (last) write transaction's COMMIT: reloads for the response."""
     last_write = max(i for i, s in enumerate(seen) if s.startswith(("INSERT", "UPDATE", "DELETE")))
     return seen[last_write + 1:]
+
+
+def _in_write_transaction(seen) -> list[str]:
+    """The statements from the first write (the first INSERT/UPDATE/DELETE) to the last one."""
+    writes = [i for i, s in enumerate(seen) if s.startswith(("INSERT", "UPDATE", "DELETE"))]
+    return list(seen)[writes[0]:writes[-1] + 1]
 
 
 def test_presale_checkout_with_coupon(app, shop):
@@ -115,6 +122,9 @@ def test_pay(app, shop):
     assert len(seen.matching(r"^INSERT INTO (outbox|inbox_messages)")) == 2  # the notification, same transaction
     assert not [s for s in _after_commit(seen) if s.startswith("SELECT")]
     assert len(seen) <= 14
+    # Read before the write lock (which every other writer waits for): the orders and the plugin states.
+    writing = _in_write_transaction(seen)
+    assert writing and not [s for s in writing if re.search(r"\b(FROM|JOIN) (orders|plugin_states)\b", s)], writing
     # What the response showed is what was committed.
     db.session.expire_all()
     payment = db.session.execute(select(Payment).where(Payment.reference == reference)).scalar_one()
