@@ -13,6 +13,12 @@ the holder lets go. SQLite's own lock still decides who writes (writers outside
 ``write_transaction``, the ``sqlite3`` shell, backups), so this only changes
 how long a queued writer waits, never whether writes are serialised.
 
+The queue has no timeout of its own (Linux has no timed ``flock``): a writer
+waits for the one ahead of it, which gives up after SQLite's 30 s
+``busy_timeout`` if something outside the queue (a restore, the ``sqlite3``
+shell) holds the database that long. A request stuck behind it is ended by
+gunicorn's worker timeout (30 s by default), as it would have been before.
+
 The lock belongs to an open file, so each thread opens its own (gthread
 workers exclude each other too) and a process that inherited the file across
 ``fork`` opens a new one (a lock on a shared open file would be shared).
