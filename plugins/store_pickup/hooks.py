@@ -9,9 +9,11 @@ from storefront.plugins import hookimpl
 
 
 @hookimpl
-def delivery_options(cart, address, buyer):
-    from .services import delivery_option
+def delivery_options(cart, address, buyer, wanted):
+    from .services import OPTION_CODE, delivery_option
 
+    if wanted is not None and wanted != OPTION_CODE:
+        return None  # an order placed for another option: no need to read the stores' stock
     option = delivery_option(getattr(cart, "lines", None))
     return [option] if option is not None else None
 

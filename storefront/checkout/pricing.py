@@ -170,10 +170,11 @@ def sku_availability(sku, offer: CombinedOffer) -> int:
 # --- pricing -------------------------------------------------------------------------------
 
 
-def delivery_options_for(cart, address, buyer) -> list:
+def delivery_options_for(cart, address, buyer, wanted: str | None = None) -> list:
+    """The cart's delivery options; with ``wanted`` (a chosen code), at least that one if offered."""
     from ..plugins.host import flatten, get_host
 
-    return flatten(get_host().hook.delivery_options(cart=cart, address=address, buyer=buyer))
+    return flatten(get_host().hook.delivery_options(cart=cart, address=address, buyer=buyer, wanted=wanted))
 
 
 def choose_delivery(options: list, delivery_code: str | None, remembered: str | None = None):

@@ -206,7 +206,9 @@ def prepare_checkout(buyer, *, delivery_code: str | None = None, address: dict |
         address_id = None
     else:
         address_id = None
-    options = delivery_options_for(cart, resolved, buyer) if cart is not None and cart.lines else []
+    # Placing an order needs only the chosen option; a page lists them all.
+    wanted = delivery_code if strict and delivery_code else None
+    options = delivery_options_for(cart, resolved, buyer, wanted) if cart is not None and cart.lines else []
     breakdown = price_cart(cart, buyer, delivery_code=delivery_code, address=resolved, options=options)
     chosen = next((o for o in options if o.code == breakdown.delivery_code), None)
     draft = CheckoutDraft(cart=cart, buyer=buyer, breakdown=breakdown, delivery_options=options,

@@ -64,10 +64,16 @@ def cart_adjustments(cart, lines, subtotal, buyer, delivery, address):
 
 
 @hookspec
-def delivery_options(cart, address, buyer):
+def delivery_options(cart, address, buyer, wanted):
     """Delivery options for a cart: a list of
     :class:`~storefront.plugins.types.DeliveryOption`. Collected in plugin
     order; the core's flat-rate courier is a ``trylast`` default.
+
+    ``wanted`` is the code of the option the buyer chose when that is the
+    only one needed (an order being placed), else None (a page or answer
+    listing them all). A plugin whose option has another code may return
+    nothing instead of working out whether it could offer it; returning it
+    anyway is harmless.
     """
 
 

@@ -65,6 +65,7 @@ def test_presale_checkout_with_coupon(app, shop):
     # Nothing is reloaded after the commit to answer.
     assert not [s for s in _after_commit(seen) if s.startswith("SELECT")]
     assert not seen.matching(r"^SELECT store_pickup_location_stock\.")  # joined to the stores
+    assert not seen.matching(r"FROM store_pickup_locations")  # placed for the courier: no store is asked
     assert len(seen) <= 28
 
 

@@ -36,6 +36,21 @@ def test_option_is_free_and_needs_no_address(app, location, buyer):
     assert draft.problems == []
 
 
+def test_placing_for_another_option_skips_the_stores_and_pickup_still_places(app, location, buyer):
+    """An order placed for the courier does not ask which store could fill it (``wanted``);
+    the page's preview still lists pickup, and an order placed for pickup still gets it."""
+    sku_id = make_product().skus[0].id
+    fill_cart(buyer, sku_id)
+    assert "store_pickup" in [o.code for o in prepare_checkout(buyer).delivery_options]
+    courier = prepare_checkout(buyer, delivery_code="courier", strict=True)
+    assert [o.code for o in courier.delivery_options] == ["courier"]
+    assert courier.delivery.code == "courier" and courier.breakdown.delivery_code == "courier"
+    placed = place_order(buyer, idempotency_key=uuid.uuid4().hex, delivery_code="store_pickup",
+                         extra=pickup_extra(location))
+    assert placed.orders[0].delivery_code == "store_pickup"
+    assert db.session.execute(db.select(Pickup).where(Pickup.order_id == placed.orders[0].id)).scalar_one()
+
+
 def test_checkout_page_renders_stores_hours_and_slots(app, client, location, buyer):
     fill_cart(buyer, make_product().skus[0].id)
     sign_in(client, buyer)
