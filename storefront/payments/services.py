@@ -202,10 +202,10 @@ def confirm_payment(provider_ref: str, amount: int, *, payment_reference: str, p
     # decided and returned by the conditional UPDATE inside; the rest of a pending
     # order (number, lines, adjustments, shares) is fixed when it is placed.
     shares = _payment_shares(payment_id)
+    read_orders = [order for _amount, order in shares]
     get_host().snapshot()
     try:
-        with write_transaction(keep=(payment, payer, *(order for _amount, order in shares),
-                                     *_loaded_children([order for _amount, order in shares]))):
+        with write_transaction(keep=(payment, payer, *read_orders, *_loaded_children(read_orders))):
             paid_at = utcnow()
             # RETURNING: the claim locks the row, so the data it returns is what
             # the needs_refund marker must be added to; the copy read before this

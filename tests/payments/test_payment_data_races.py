@@ -17,7 +17,7 @@ import threading
 import time
 from datetime import timedelta
 
-from sqlalchemy import event, select, text
+from sqlalchemy import select, text
 
 from storefront.clock import utcnow
 from storefront.extensions import db
@@ -117,31 +117,23 @@ def test_a_failure_recorded_while_a_late_payment_confirms_keeps_the_refund_marke
     _pause_first_utcnow(monkeypatch, "fail", failure_read, failure_may_write)
     confirm_begins = signal_when_queued(monkeypatch, "confirm")
 
-    def before_execute(_conn, _cursor, statement, *_args):
-        if threading.current_thread().name == "confirm" and statement.startswith("BEGIN IMMEDIATE"):
-            confirm_begins.set()
-
     def confirm():
         assert failure_read.wait(WAIT), "record_failure never read the payment"
         return _confirm(total)
 
     results: dict = {}
-    event.listen(db.engine, "before_cursor_execute", before_execute)
+    threads = [start_thread(app, "fail", lambda: _fail(payment_id), results),
+               start_thread(app, "confirm", confirm, results, confirm_done)]
     try:
-        threads = [start_thread(app, "fail", lambda: _fail(payment_id), results),
-                   start_thread(app, "confirm", confirm, results, confirm_done)]
-        try:
-            # Let the failure write once the confirmation has committed, or once it is
-            # waiting for the failure's lock (then it cannot commit before the write).
-            deadline = time.monotonic() + WAIT
-            while not (confirm_done.is_set() or _waits_for_a_lock(confirm_begins)):
-                assert time.monotonic() < deadline, "the confirmation neither finished nor waited"
-                time.sleep(0.01)
-        finally:
-            failure_may_write.set()
-        _join(threads)
+        # Let the failure write once the confirmation has committed, or once it is
+        # waiting for the failure's lock (then it cannot commit before the write).
+        deadline = time.monotonic() + WAIT
+        while not (confirm_done.is_set() or _waits_for_a_lock(confirm_begins)):
+            assert time.monotonic() < deadline, "the confirmation neither finished nor waited"
+            time.sleep(0.01)
     finally:
-        event.remove(db.engine, "before_cursor_execute", before_execute)
+        failure_may_write.set()
+    _join(threads)
 
     assert results["confirm"] == PaymentStatus.PAID, results
     payment = _payment(payment_id)

@@ -33,15 +33,19 @@ def _place(app, buyer, headers):
     return client, body, response, seen
 
 
+def _writes(seen) -> list[int]:
+    """The positions of the INSERT, UPDATE and DELETE statements."""
+    return [i for i, s in enumerate(seen) if s.startswith(("INSERT", "UPDATE", "DELETE"))]
+
+
 def _after_commit(seen) -> list[str]:
     """The statements sent after the (last) write transaction's COMMIT: reloads for the response."""
-    last_write = max(i for i, s in enumerate(seen) if s.startswith(("INSERT", "UPDATE", "DELETE")))
-    return seen[last_write + 1:]
+    return seen[_writes(seen)[-1] + 1:]
 
 
 def _in_write_transaction(seen) -> list[str]:
-    """The statements from the first write (the first INSERT/UPDATE/DELETE) to the last one."""
-    writes = [i for i, s in enumerate(seen) if s.startswith(("INSERT", "UPDATE", "DELETE"))]
+    """The statements from the first write to the last one."""
+    writes = _writes(seen)
     return list(seen)[writes[0]:writes[-1] + 1]
 
 
