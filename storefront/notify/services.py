@@ -8,6 +8,7 @@ then marked sent or rescheduled with exponential backoff.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
@@ -38,9 +39,15 @@ def queue_order_notification(order, kind: str) -> None:
     "order_closed"...) to the current transaction: one outbox row (e-mail) and one
     message-centre row. The caller commits. No-op for orders without a buyer/contact.
     """
+    add_prepared_message(prepare_order_notification(order, kind))
+
+
+def prepare_order_notification(order, kind: str) -> PreparedMessage | None:
+    """:func:`queue_order_notification`'s message, rendered now and added later by
+    :func:`add_prepared_message` (``order`` as the buyer should read it)."""
     if kind not in KINDS:
         raise ValueError(f"unknown notification kind {kind!r}")
-    queue_order_message(order, kind, lambda: render_notification(order, kind))
+    return prepare_order_message(order, kind, lambda: render_notification(order, kind))
 
 
 def queue_order_message(order, kind: str, render: Callable[[], tuple[str, str]]) -> None:
@@ -52,23 +59,57 @@ def queue_order_message(order, kind: str, render: Callable[[], tuple[str, str]])
     delivery as the core notifications: one outbox row (e-mail) and one
     message-centre row, in the caller's transaction.
     """
+    add_prepared_message(prepare_order_message(order, kind, render))
+
+
+@dataclass(frozen=True)
+class PreparedMessage:
+    """A buyer message rendered ahead of the transaction that adds it (see :func:`prepare_order_message`)."""
+
+    kind: str
+    order_id: int
+    order_number: str
+    user_id: int | None
+    to_address: str
+    locale: str
+    subject: str
+    body: str
+
+
+def prepare_order_message(order, kind: str, render: Callable[[], tuple[str, str]]) -> PreparedMessage | None:
+    """Render a buyer message about ``order`` without writing it; ``None`` when it has nobody to go to.
+
+    For a writer that renders before it takes the write lock, which every
+    other writer waits for, then adds the rows with :func:`add_prepared_message`
+    inside its transaction.
+    """
     user = order.user if order.user_id else None
     to_address = (user.email if user is not None else "") or order.contact_email or ""
     if user is None and not to_address:
-        return
+        return None
     locale = buyer_locale(user)
     with force_locale(locale):
         subject, body = render()
-    if to_address:
+    return PreparedMessage(kind=kind, order_id=order.id, order_number=order.number,
+                           user_id=user.id if user is not None else None, to_address=to_address,
+                           locale=locale, subject=subject[:200], body=body)
+
+
+def add_prepared_message(message: PreparedMessage | None) -> None:
+    """Add a prepared message's outbox row (e-mail) and message-centre row to the current transaction."""
+    if message is None:
+        return
+    now = utcnow()
+    if message.to_address:
         db.session.add(OutboxMessage(
-            kind=kind, channel="email", user_id=order.user_id, order_id=order.id,
-            to_address=to_address, subject=subject[:200], body=body, status=PENDING,
-            attempts=0, next_attempt_at=utcnow(), last_error="",
-            data={"locale": locale, "order_number": order.number},
+            kind=message.kind, channel="email", user_id=message.user_id, order_id=message.order_id,
+            to_address=message.to_address, subject=message.subject, body=message.body, status=PENDING,
+            attempts=0, next_attempt_at=now, last_error="",
+            data={"locale": message.locale, "order_number": message.order_number},
         ))
-    if user is not None:
-        db.session.add(InboxMessage(user_id=user.id, order_id=order.id, kind=kind,
-                                    subject=subject[:200], body=body, created_at=utcnow()))
+    if message.user_id is not None:
+        db.session.add(InboxMessage(user_id=message.user_id, order_id=message.order_id, kind=message.kind,
+                                    subject=message.subject, body=message.body, created_at=now))
 
 
 def buyer_locale(user) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from contextlib import contextmanager
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -29,7 +30,7 @@ from ..clock import utcnow
 from ..database import for_update, keep_after_commit, loaded_id, write_transaction
 from ..errors import Conflict, NotFound, ServiceError, ValidationFailed
 from ..extensions import db
-from ..notify.services import queue_order_notification
+from ..notify.services import add_prepared_message, prepare_order_notification, queue_order_notification
 from ..orders.models import Order
 from ..orders.status import OrderStatus
 from ..orders.transitions import SYSTEM, Actor, record_event, transition
@@ -204,9 +205,11 @@ def confirm_payment(provider_ref: str, amount: int, *, payment_reference: str, p
     shares = _payment_shares(payment_id)
     read_orders = [order for _amount, order in shares]
     get_host().snapshot()
+    # When the confirmation arrived; also what each order's ship-by promise counts from.
+    paid_at = utcnow()
+    ready = _prepare_paid(shares, paid_at)
     try:
         with write_transaction(keep=(payment, payer, *read_orders, *_loaded_children(read_orders))):
-            paid_at = utcnow()
             # RETURNING: the claim locks the row, so the data it returns is what
             # the needs_refund marker must be added to; the copy read before this
             # transaction may miss a failure recorded since (and would erase it).
@@ -217,7 +220,7 @@ def confirm_payment(provider_ref: str, amount: int, *, payment_reference: str, p
                 .execution_options(synchronize_session=False)).first()
             if won is not None:
                 data = won.data
-                late, orders = _pay_orders(payment_id, shares, reference, data, paid_at, actor)
+                late, orders = _pay_orders(payment_id, shares, reference, data, paid_at, actor, ready)
                 for key, value in (("status", PaymentStatus.PAID), ("provider_ref", provider_ref),
                                    ("paid_at", paid_at), ("orders", orders),
                                    ("data", _needs_refund(data, late) if late else data)):
@@ -247,10 +250,48 @@ def _payment_shares(payment_id: int) -> list[tuple[int, Order]]:
         .execution_options(populate_existing=True)).unique().all()
 
 
+def _prepare_paid(rows: list[tuple[int, Order]], paid_at) -> dict[int, tuple]:
+    """For each order this payment completes as read (``rows``: :func:`_payment_shares`),
+    its ship-by deadline and its "paid" notification as they will be once it is paid.
+
+    Computed before the write lock, which every other writer waits for
+    (rendering the notification is most of a payment's work). What they
+    depend on is fixed once an order is placed: its lines and adjustments,
+    and a presale's promise. Inside, an order that did become paid uses them;
+    any other outcome is decided and written there as before.
+    """
+    host = get_host()
+    ready = {}
+    for amount, order in rows:
+        if (OrderStatus(order.status) != OrderStatus.PENDING_PAYMENT or amount <= 0
+                or order.paid_total + amount != order.total):
+            continue
+        ship_by = host.hook.ship_promise(order=order, paid_at=paid_at)
+        with _as_paid(order, ship_by, paid_at):
+            ready[order.id] = (ship_by, prepare_order_notification(order, "order_paid"))
+    return ready
+
+
+@contextmanager
+def _as_paid(order: Order, ship_by, paid_at):
+    """Show ``order`` as paid while the notification is rendered, then as read again;
+    committed values, so nothing is flushed or marked changed."""
+    changes = {"status": OrderStatus.PAID, "paid_total": order.total, "ship_by": ship_by, "paid_at": paid_at}
+    read = {key: getattr(order, key) for key in changes}
+    for key, value in changes.items():
+        set_committed_value(order, key, value)
+    try:
+        yield order
+    finally:
+        for key, value in read.items():
+            set_committed_value(order, key, value)
+
+
 def _pay_orders(payment_id: int, rows: list[tuple[int, Order]], reference: str, payment_data, paid_at,
-                actor: Actor) -> tuple[list[tuple[int, int]], list[Order]]:
+                actor: Actor, ready: dict[int, tuple]) -> tuple[list[tuple[int, int]], list[Order]]:
     """Apply a just-claimed payment to its orders (``rows``: :func:`_payment_shares`);
-    ``payment_data`` is its ``data`` as the claim returned it."""
+    ``payment_data`` is its ``data`` as the claim returned it, ``ready`` what
+    :func:`_prepare_paid` rendered ahead."""
     host = get_host()
     late: list[tuple[int, int]] = []
     for amount, order in rows:
@@ -266,10 +307,16 @@ def _pay_orders(payment_id: int, rows: list[tuple[int, Order]], reference: str, 
             _mirror(order, applied)
             if order.paid_total >= order.total:
                 # The UPDATE above holds the row, so this conditional transition wins.
-                ship_by = host.hook.ship_promise(order=order, paid_at=paid_at)
+                if order.id in ready:
+                    ship_by, message = ready[order.id]
+                else:  # not foreseen as read; an order only leaves pending, so this is a safety net
+                    ship_by = host.hook.ship_promise(order=order, paid_at=paid_at)
                 transition(order, OrderStatus.PAID, actor=actor, reason=_("Payment received"),
                            values={"ship_by": ship_by})
-                queue_order_notification(order, "order_paid")
+                if order.id in ready:
+                    add_prepared_message(message)
+                else:
+                    queue_order_notification(order, "order_paid")
                 continue
             record_event(order, "part_paid", actor=actor, source="core",
                          data={"amount": amount, "payment": reference,

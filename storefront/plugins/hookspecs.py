@@ -144,6 +144,11 @@ def ship_promise(order, paid_at):
     """Ship-by deadline (naive UTC datetime) for ``order`` paid at
     ``paid_at``. First non-None wins; the core default is the
     ``ship_within_hours`` setting after payment.
+
+    Called before the payment's write transaction, with ``order`` as read
+    and still pending, so that the "paid" notification is rendered outside
+    the write lock: answer from what is fixed once the order is placed (its
+    lines, your records written at ``order_placing``) and ``paid_at``.
     """
 
 
