@@ -41,26 +41,41 @@ PAGES = ["ref_product", "product_page", "cart_page", "checkout_page"]
 
 
 class QueryCounter:
-    """Counts statements sent on an engine (``before_cursor_execute``)."""
+    """Counts statements sent on an engine (``before_cursor_execute``), and on SQLite the
+    wall time spent holding the write lock (``BEGIN IMMEDIATE`` to its commit or rollback):
+    every other writer of the flash waits that long."""
 
     def __init__(self, engines) -> None:
         from sqlalchemy import event
 
         self.count = 0
+        self.lock_ms = 0.0
+        self._locked_at: float | None = None
         self.statements: list[str] | None = None  # set to a list to record them
         self._event = event
         self._engines = list(engines)
         for engine in self._engines:
             event.listen(engine, "before_cursor_execute", self._on_execute)
+            event.listen(engine, "commit", self._on_end)
+            event.listen(engine, "rollback", self._on_end)
 
     def _on_execute(self, _conn, _cursor, statement, *_args) -> None:
         self.count += 1
+        if statement == "BEGIN IMMEDIATE":
+            self._locked_at = time.perf_counter()
         if self.statements is not None:
             self.statements.append(" ".join(statement.split())[:160])
+
+    def _on_end(self, _conn) -> None:
+        if self._locked_at is not None:
+            self.lock_ms += (time.perf_counter() - self._locked_at) * 1000
+            self._locked_at = None
 
     def close(self) -> None:
         for engine in self._engines:
             self._event.remove(engine, "before_cursor_execute", self._on_execute)
+            self._event.remove(engine, "commit", self._on_end)
+            self._event.remove(engine, "rollback", self._on_end)
 
 
 def _cookie_headers(cookie: str) -> dict:
@@ -99,15 +114,17 @@ def _flash(shop, reference, out: Path, n: int, counter: QueryCounter, show: bool
     names = ("buy-now", "buy-now-refused", "pay", "place+pay") if flow == "buy-now" else \
         ("cart", "coupon", "checkout", "pay", "place+pay")
     steps = {name: ([], []) for name in names}
+    locks: dict[str, list[float]] = {name: [] for name in names}
 
     def timed(name, fn):
         """One request of step ``name`` (or ``name(response)``): its response, CPU ms and statements."""
-        counter.count = 0
+        counter.count, counter.lock_ms = 0, 0.0
         counter.statements = [] if show else None
         started = time.process_time()
         response = fn()
         cpu = (time.process_time() - started) * 1000
         name = name(response) if callable(name) else name
+        locks[name].append(counter.lock_ms)
         if counter.statements is not None and not steps[name][0]:
             print(f"--- flash {name}: {len(counter.statements)} statements", *counter.statements, sep="\n  ",
                   file=sys.stderr)
@@ -159,6 +176,9 @@ def _flash(shop, reference, out: Path, n: int, counter: QueryCounter, show: bool
     result = {name: {"n": len(cpu), "cpu_ms_median": round(statistics.median(cpu), 2) if cpu else None,
                      "queries_median": statistics.median(q) if q else None}
               for name, (cpu, q) in steps.items()}
+    for name, held in locks.items():
+        if any(held):  # SQLite only: PostgreSQL has no database-wide write lock
+            result[name]["write_lock_ms_median"] = round(statistics.median(held), 2)
     if flow != "cart":
         result["flow"] = flow
     ref_client = reference.test_client()
