@@ -16,7 +16,7 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.orm.attributes import set_committed_value
 
 from storefront.clock import utcnow
-from storefront.database import loaded_id, write_transaction
+from storefront.database import insert_loaded, loaded_id, write_transaction
 from storefront.errors import CheckoutBlocked
 from storefront.extensions import db
 from storefront.orders.models import Order, OrderAdjustment
@@ -70,10 +70,10 @@ def reserve_use(*, coupon_id: int, user_id: int, payment_id: int, order_id: int,
                 "AND coupon_id = :c AND used_at IS NULL"),
                 {"now": now, "o": order_id, "id": wallet_id, "u": user_id, "c": coupon_id}).rowcount != 1:
             raise _refuse(_("This coupon is no longer in your wallet."))
-    use = CouponUse(coupon_id=coupon_id, user_id=user_id, payment_id=payment_id, order_id=order_id,
-                    code_id=code_id, wallet_id=wallet_id, discount=discount, status="used", created_at=now)
-    db.session.add(use)
-    db.session.flush()
+    # Core INSERT: the checkout holds the write lock meanwhile.
+    (use,) = insert_loaded(CouponUse, dict(
+        coupon_id=coupon_id, user_id=user_id, payment_id=payment_id, order_id=order_id, code_id=code_id,
+        wallet_id=wallet_id, discount=discount, status="used", created_at=now))
     return use
 
 

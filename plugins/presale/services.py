@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import inspect, select, text
+from sqlalchemy import insert, inspect, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storefront.clock import utcnow
-from storefront.database import write_transaction
+from storefront.database import insert_loaded, write_transaction
 from storefront.errors import Conflict, NotFound, OutOfStock
 from storefront.extensions import db
 from storefront.i18n import format_money
@@ -179,22 +179,25 @@ def order_placing(order: Order, checkout) -> None:
         if campaign.per_buyer_limit:
             _take_buyer_limit(campaign, order.user_id, line.quantity)
     first = taken[0][1]
-    record = PresaleOrder(
+    # Core INSERTs (the checkout holds the write lock meanwhile); the record is kept as an
+    # object for the hooks that follow in this transaction (payment_due, notifications).
+    (record,) = insert_loaded(PresaleOrder, dict(
         order_id=order.id, campaign_id=first.id, mode=first.mode, promise_kind=first.promise_kind,
         ship_by_date=first.ship_by_date, ship_within_days=first.ship_within_days,
         deposit_total=sum(int(c.deposit or 0) * line.quantity for line, c, _q in taken if c.mode == DEPOSIT),
         deposit_value_total=sum(int(c.deposit_value or 0) * line.quantity for line, c, _q in taken
                                 if c.mode == DEPOSIT),
         balance_opens_at=first.balance_opens_at, balance_closes_at=first.balance_closes_at,
-        return_deposit=bool(first.return_deposit), created_at=now)
-    db.session.add(record)
-    db.session.flush()
+        return_deposit=bool(first.return_deposit), created_at=now))
     db.session.info.setdefault("presale_orders", {})[order.id] = record
-    for line, campaign, quota in taken:
-        db.session.add(Reservation(presale_order_id=record.id, order_id=order.id, line_id=line.id,
-                                   quota_id=quota.id, campaign_id=campaign.id, user_id=order.user_id,
-                                   quantity=line.quantity, created_at=now))
-    db.session.flush()
+    db.session.connection().execute(_RESERVATIONS_INSERT, [
+        dict(presale_order_id=record.id, order_id=order.id, line_id=line.id, quota_id=quota.id,
+             campaign_id=campaign.id, user_id=order.user_id, quantity=line.quantity, created_at=now,
+             released_at=None)
+        for line, campaign, quota in taken])
+
+
+_RESERVATIONS_INSERT = insert(Reservation.__table__)
 
 
 def _take_quota(line: OrderLine, quota: Quota) -> None:

@@ -27,7 +27,7 @@ from ..accounts.models import Address
 from ..cart.models import Cart, CartLine
 from ..cart.services import find_cart
 from ..clock import utcnow
-from ..database import keep_after_commit, write_transaction
+from ..database import insert_loaded, keep_after_commit, write_transaction
 from ..errors import CheckoutBlocked, Conflict, NotFound, OutOfStock, ServiceError, ValidationFailed
 from ..extensions import db
 from ..orders.models import Order, OrderAdjustment, OrderLine
@@ -310,11 +310,10 @@ def _write_checkout(draft: CheckoutDraft, key: str, provider: str) -> CheckoutRe
     with write_transaction(keep=keep):
         now = utcnow()
         # First write: the payment. A duplicate key fails right here, before any stock moves.
-        payment = Payment(reference=secrets.token_hex(12), idempotency_key=key, user_id=buyer.id,
-                          provider=provider, status=PaymentStatus.PENDING, amount=breakdown.total,
-                          currency=breakdown.currency, data={})
-        db.session.add(payment)
-        db.session.flush()
+        payment = insert_loaded(Payment, dict(
+            reference=secrets.token_hex(12), idempotency_key=key, user_id=buyer.id, provider=provider,
+            status=PaymentStatus.PENDING, amount=breakdown.total, currency=breakdown.currency, data={},
+            created_at=now))[0]
         # In SKU order, whatever the cart's: two checkouts of {A, B} and {B, A} would each hold
         # one stock row and wait for the other's (a deadlock PostgreSQL answers by aborting one).
         for line in sorted(breakdown.lines, key=lambda line: line.sku_id):
@@ -374,7 +373,7 @@ def _write_order(draft: CheckoutDraft, group: CheckoutGroup, part: Breakdown, pa
     # An option that needs no address (store pickup) stores none, even if one was typed.
     needs_address = draft.delivery is None or getattr(draft.delivery, "needs_address", True)
     address = (draft.address or {}) if needs_address else {}
-    order = Order(
+    (order,) = insert_loaded(Order, dict(
         number=_order_number(now), user_id=draft.buyer.id, payment_id=payment.id,
         status=OrderStatus.PENDING_PAYMENT, currency=part.currency, subtotal=part.subtotal,
         discount_total=part.discount_total, shipping_total=part.shipping or 0, total=part.total,
@@ -384,29 +383,24 @@ def _write_order(draft: CheckoutDraft, group: CheckoutGroup, part: Breakdown, pa
         placed_at=now, pay_deadline=deadline,
         data={"address": address or None, "group": {"key": group.key, "label": group.label,
                                                     "ship_promise": group.ship_promise}},
-        # Built through the relationships, so one flush writes the order and
-        # all its lines (one batched INSERT) and the collections need no load later.
-        lines=[OrderLine(sku_id=line.sku_id, product_id=line.product_id,
-                         product_name=line.product_name, sku_code=line.sku_code, sku_label=line.sku_label,
-                         unit_price=line.unit_price, quantity=line.quantity, line_subtotal=line.subtotal,
-                         discount=line.discount, paid_amount=line.paid, refunded_amount=0,
-                         data={"ship_promise": line.ship_promise, "group": line.group,
-                               "badges": [getattr(b, "text", str(b)) for b in line.badges],
-                               # Its plugin took (and gives back) the quantity: close must not restock spot stock.
-                               **({"no_stock_release": True} if line.own_stock else {})})
-               for line in part.lines],
-        adjustments=[],
-    )
-    db.session.add(order)
-    db.session.flush()
+    ))
+    lines = insert_loaded(OrderLine, *(dict(
+        order_id=order.id, sku_id=line.sku_id, product_id=line.product_id, product_name=line.product_name,
+        sku_code=line.sku_code, sku_label=line.sku_label, unit_price=line.unit_price, quantity=line.quantity,
+        line_subtotal=line.subtotal, discount=line.discount, paid_amount=line.paid, refunded_amount=0,
+        data={"ship_promise": line.ship_promise, "group": line.group,
+              "badges": [getattr(b, "text", str(b)) for b in line.badges],
+              # Its plugin took (and gives back) the quantity: close must not restock spot stock.
+              **({"no_stock_release": True} if line.own_stock else {})})
+        for line in part.lines))
     # Adjustments name the lines they are allocated to by id, known only now.
-    line_ids = {row.sku_id: row.id for row in order.lines}
-    for position, adj in enumerate(part.adjustments):
-        order.adjustments.append(OrderAdjustment(
-            position=position, kind=adj.kind, code=adj.code, label=str(adj.label),
-            source=adj.source, amount=adj.amount, data=dict(adj.data or {}),
-            allocation={str(line_ids[sku]): share for sku, share in adj.allocation.items()},
-        ))
-    if part.adjustments:
-        db.session.flush()
+    line_ids = {row.sku_id: row.id for row in lines}
+    adjustments = insert_loaded(OrderAdjustment, *(dict(
+        order_id=order.id, position=position, kind=adj.kind, code=adj.code, label=str(adj.label),
+        source=adj.source, amount=adj.amount, data=dict(adj.data or {}),
+        allocation={str(line_ids[sku]): share for sku, share in adj.allocation.items()})
+        for position, adj in enumerate(part.adjustments)))
+    # The collections as written: nothing later (hooks, the answer) loads them again.
+    set_committed_value(order, "lines", lines)
+    set_committed_value(order, "adjustments", adjustments)
     return order

@@ -14,7 +14,7 @@ from typing import Callable
 
 from flask import current_app
 from flask_babel import force_locale
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 
 from ..checkout.pricing import order_breakdown
 from ..clock import utcnow
@@ -100,16 +100,25 @@ def add_prepared_message(message: PreparedMessage | None) -> None:
     if message is None:
         return
     now = utcnow()
+    # Core INSERTs, built once, on the session's connection: nothing in the transaction uses
+    # the rows as objects, and a payment adds them while holding the write lock every other
+    # writer waits for.
+    connection = db.session.connection()
     if message.to_address:
-        db.session.add(OutboxMessage(
+        connection.execute(_OUTBOX_INSERT, dict(
             kind=message.kind, channel="email", user_id=message.user_id, order_id=message.order_id,
             to_address=message.to_address, subject=message.subject, body=message.body, status=PENDING,
-            attempts=0, next_attempt_at=now, last_error="",
+            attempts=0, next_attempt_at=now, sent_at=None, last_error="", created_at=now,
             data={"locale": message.locale, "order_number": message.order_number},
         ))
     if message.user_id is not None:
-        db.session.add(InboxMessage(user_id=message.user_id, order_id=message.order_id, kind=message.kind,
-                                    subject=message.subject, body=message.body, created_at=now))
+        connection.execute(_INBOX_INSERT, dict(
+            user_id=message.user_id, order_id=message.order_id, kind=message.kind,
+            subject=message.subject, body=message.body, created_at=now, read_at=None))
+
+
+_OUTBOX_INSERT = insert(OutboxMessage.__table__)
+_INBOX_INSERT = insert(InboxMessage.__table__)
 
 
 def buyer_locale(user) -> str:

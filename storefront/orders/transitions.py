@@ -8,7 +8,7 @@ from sqlalchemy import update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..clock import utcnow
-from ..database import after_commit
+from ..database import after_commit, insert_loaded
 from ..errors import ConcurrentUpdate, InvalidTransition, TransitionVetoed
 from ..extensions import db
 from ..plugins.host import flatten, get_host
@@ -113,7 +113,9 @@ def record_event(order: Order, kind: str, *, actor: Actor, reason: str = "",
                  data: dict | None = None, source: str = "core", public: bool = True,
                  at=None) -> OrderEvent:
     """Append a timeline entry and queue ``order_event`` for after commit."""
-    event = OrderEvent(
+    # Written at once (Core, no flush): every checkout and payment records an event while
+    # holding the write lock that every other writer waits for.
+    (event,) = insert_loaded(OrderEvent, dict(
         order_id=order.id,
         kind=kind,
         actor_kind=actor.kind,
@@ -126,8 +128,7 @@ def record_event(order: Order, kind: str, *, actor: Actor, reason: str = "",
         public=public,
         data=data or {},
         at=at or utcnow(),
-    )
-    db.session.add(event)
+    ))
     info = OrderEventInfo(
         order_id=order.id, kind=kind,
         from_status=event.from_status, to_status=event.to_status,

@@ -1,0 +1,74 @@
+"""``database.insert_loaded``: rows written by one Core INSERT come back as persistent objects
+that hold exactly what was written, need no reload, and are forgotten by a rollback."""
+from __future__ import annotations
+
+from sqlalchemy import func, inspect, select
+
+from storefront.database import insert_loaded, write_transaction
+from storefront.extensions import db
+from storefront.payments.models import Payment, PaymentStatus
+from tests.factories import make_user
+from tests.perf.conftest import count_queries
+
+
+def _payment(reference: str, **extra) -> dict:
+    return dict(reference=reference, idempotency_key=f"key-{reference}", provider="test",
+                status=PaymentStatus.PENDING, amount=1200, currency="CNY", **extra)
+
+
+def _stored(reference: str):
+    return db.session.execute(select(Payment.id, Payment.amount, Payment.data, Payment.created_at,
+                                     Payment.paid_at).where(Payment.reference == reference)).one_or_none()
+
+
+def test_rows_come_back_in_order_complete_and_clean(app):
+    buyer = make_user()
+    with write_transaction():
+        first, second = insert_loaded(Payment, _payment("IL-1", user_id=buyer.id), _payment("IL-2", user_id=buyer.id))
+        with count_queries() as seen:
+            values = [(p.reference, p.amount, p.data, p.paid_at, p.provider_ref, p.user_id) for p in (first, second)]
+            created = first.created_at
+        assert not seen, seen  # every column is loaded: Python defaults were applied before the INSERT
+        assert values == [("IL-1", 1200, {}, None, None, buyer.id), ("IL-2", 1200, {}, None, None, buyer.id)]
+        assert first.id < second.id and created is not None
+        assert inspect(first).persistent and first not in db.session.dirty and not db.session.new
+    db.session.expire_all()
+    assert _stored("IL-1") == (first.id, 1200, {}, created, None)
+    assert db.session.get(Payment, second.id).reference == "IL-2"
+
+
+def test_a_rollback_forgets_them_and_their_ids_can_be_handed_out_again(app):
+    with write_transaction():
+        insert_loaded(Payment, _payment("IL-KEEP"))
+    try:
+        with write_transaction():
+            (gone,) = insert_loaded(Payment, _payment("IL-GONE"))
+            raise RuntimeError("abandon the checkout")
+    except RuntimeError:
+        pass
+    assert gone not in db.session and _stored("IL-GONE") is None
+    with write_transaction():
+        (again,) = insert_loaded(Payment, _payment("IL-AGAIN"))
+    assert again in db.session and _stored("IL-AGAIN").id == again.id
+
+
+def test_a_stale_object_with_the_new_rows_key_is_replaced(app):
+    """The database handed out an id an object in the session still holds (its row was
+    deleted behind the session's back): the new row's object takes the key."""
+    with write_transaction():
+        (old,) = insert_loaded(Payment, _payment("IL-OLD"))
+        old_id = old.id
+    with write_transaction():
+        db.session.execute(Payment.__table__.delete().where(Payment.__table__.c.id == old_id))
+    with write_transaction():
+        (new,) = insert_loaded(Payment, _payment("IL-NEW"))
+    assert new in db.session and db.session.get(Payment, new.id) is new
+    if new.id == old_id:  # SQLite reuses the rowid; PostgreSQL's sequence does not
+        assert old not in db.session
+    assert db.session.scalar(select(func.count()).select_from(Payment)) == 1
+
+
+def test_nothing_is_written_for_no_rows(app):
+    with count_queries() as seen:
+        assert insert_loaded(Payment) == []
+    assert not seen
