@@ -162,8 +162,11 @@ def insert_loaded(model, *rows: dict) -> list:
         db.session.add(obj)
         objects.append(obj)
     # A rollback must forget them as it forgets flushed objects: the database may hand
-    # their ids out again (SQLite reuses a rolled-back rowid).
-    db.session.info.setdefault("inserted_loaded", []).extend(objects)
+    # their ids out again (SQLite reuses a rolled-back rowid). A savepoint's rollback
+    # forgets only what was written inside it.
+    session = db.session()
+    where = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault("inserted_loaded", []).extend((where, obj) for obj in objects)
     return objects
 
 
@@ -257,9 +260,23 @@ def install_session_hooks() -> None:
     @event.listens_for(Session, "after_rollback")
     def _drop(session: Session) -> None:
         session.info.pop("after_commit", None)
-        for obj in session.info.pop("inserted_loaded", ()):
-            if obj in session:
-                session.expunge(obj)
+
+    @event.listens_for(Session, "after_soft_rollback")
+    def _forget_inserted(session: Session, rolled_back) -> None:
+        # insert_loaded's objects, as a rollback forgets flushed ones: all of them when the
+        # whole transaction rolls back, those written inside a savepoint when it does.
+        inserted = session.info.get("inserted_loaded")
+        if not inserted:
+            return
+        whole = rolled_back.parent is None
+        kept = []
+        for where, obj in inserted:
+            if whole or where is rolled_back:
+                if obj in session:
+                    session.expunge(obj)
+            else:
+                kept.append((where, obj))
+        session.info["inserted_loaded"] = kept
 
 
 # -- migrations ------------------------------------------------------------

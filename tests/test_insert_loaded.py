@@ -52,6 +52,20 @@ def test_a_rollback_forgets_them_and_their_ids_can_be_handed_out_again(app):
     assert again in db.session and _stored("IL-AGAIN").id == again.id
 
 
+def test_a_savepoint_rollback_forgets_only_what_was_written_inside_it(app):
+    with write_transaction():
+        (before,) = insert_loaded(Payment, _payment("IL-OUTER"))
+        try:
+            with db.session.begin_nested():
+                (inside,) = insert_loaded(Payment, _payment("IL-INNER"))
+                raise RuntimeError("a collision inside the savepoint")
+        except RuntimeError:
+            pass
+        assert before in db.session and inside not in db.session
+        assert before.reference == "IL-OUTER"
+    assert _stored("IL-OUTER").id == before.id and _stored("IL-INNER") is None
+
+
 def test_a_stale_object_with_the_new_rows_key_is_replaced(app):
     """The database handed out an id an object in the session still holds (its row was
     deleted behind the session's back): the new row's object takes the key."""
