@@ -113,8 +113,7 @@ def _flash(shop, reference, out: Path, n: int, counter: QueryCounter, show: bool
     client = shop.test_client()
     names = ("buy-now", "buy-now-refused", "pay", "place+pay") if flow == "buy-now" else \
         ("cart", "coupon", "checkout", "pay", "place+pay")
-    steps = {name: ([], []) for name in names}
-    locks: dict[str, list[float]] = {name: [] for name in names}
+    steps = {name: ([], [], []) for name in names}  # CPU ms, statements, write lock ms
 
     def timed(name, fn):
         """One request of step ``name`` (or ``name(response)``): its response, CPU ms and statements."""
@@ -124,13 +123,13 @@ def _flash(shop, reference, out: Path, n: int, counter: QueryCounter, show: bool
         response = fn()
         cpu = (time.process_time() - started) * 1000
         name = name(response) if callable(name) else name
-        locks[name].append(counter.lock_ms)
         if counter.statements is not None and not steps[name][0]:
             print(f"--- flash {name}: {len(counter.statements)} statements", *counter.statements, sep="\n  ",
                   file=sys.stderr)
         counter.statements = None
         steps[name][0].append(cpu)
         steps[name][1].append(counter.count)
+        steps[name][2].append(counter.lock_ms)
         if response.status_code >= 500:
             raise SystemExit(f"flash {name}: HTTP {response.status_code}")
         return response, cpu, counter.count
@@ -175,8 +174,8 @@ def _flash(shop, reference, out: Path, n: int, counter: QueryCounter, show: bool
             steps["place+pay"][1].append(q1 + q2)
     result = {name: {"n": len(cpu), "cpu_ms_median": round(statistics.median(cpu), 2) if cpu else None,
                      "queries_median": statistics.median(q) if q else None}
-              for name, (cpu, q) in steps.items()}
-    for name, held in locks.items():
+              for name, (cpu, q, _held) in steps.items()}
+    for name, (_cpu, _q, held) in steps.items():
         if any(held):  # SQLite only: PostgreSQL has no database-wide write lock
             result[name]["write_lock_ms_median"] = round(statistics.median(held), 2)
     if flow != "cart":

@@ -30,7 +30,7 @@ from ..clock import utcnow
 from ..database import for_update, keep_after_commit, loaded_id, write_transaction
 from ..errors import Conflict, NotFound, ServiceError, ValidationFailed
 from ..extensions import db
-from ..notify.services import add_prepared_message, prepare_order_notification, queue_order_notification
+from ..notify.services import add_prepared_message, prepare_order_notification
 from ..orders.models import Order
 from ..orders.status import OrderStatus
 from ..orders.transitions import SYSTEM, Actor, record_event, transition
@@ -260,16 +260,16 @@ def _prepare_paid(rows: list[tuple[int, Order]], paid_at) -> dict[int, tuple]:
     and a presale's promise. Inside, an order that did become paid uses them;
     any other outcome is decided and written there as before.
     """
-    host = get_host()
-    ready = {}
-    for amount, order in rows:
-        if (OrderStatus(order.status) != OrderStatus.PENDING_PAYMENT or amount <= 0
-                or order.paid_total + amount != order.total):
-            continue
-        ship_by = host.hook.ship_promise(order=order, paid_at=paid_at)
-        with _as_paid(order, ship_by, paid_at):
-            ready[order.id] = (ship_by, prepare_order_notification(order, "order_paid"))
-    return ready
+    return {order.id: _paid_parts(order, paid_at) for amount, order in rows
+            if OrderStatus(order.status) == OrderStatus.PENDING_PAYMENT and amount > 0
+            and order.paid_total + amount == order.total}
+
+
+def _paid_parts(order: Order, paid_at) -> tuple:
+    """(ship-by deadline, "paid" notification) of ``order`` once paid at ``paid_at``."""
+    ship_by = get_host().hook.ship_promise(order=order, paid_at=paid_at)
+    with _as_paid(order, ship_by, paid_at):
+        return ship_by, prepare_order_notification(order, "order_paid")
 
 
 @contextmanager
@@ -292,7 +292,6 @@ def _pay_orders(payment_id: int, rows: list[tuple[int, Order]], reference: str, 
     """Apply a just-claimed payment to its orders (``rows``: :func:`_payment_shares`);
     ``payment_data`` is its ``data`` as the claim returned it, ``ready`` what
     :func:`_prepare_paid` rendered ahead."""
-    host = get_host()
     late: list[tuple[int, int]] = []
     for amount, order in rows:
         # Money counts towards a pending order only; the status condition makes
@@ -307,16 +306,12 @@ def _pay_orders(payment_id: int, rows: list[tuple[int, Order]], reference: str, 
             _mirror(order, applied)
             if order.paid_total >= order.total:
                 # The UPDATE above holds the row, so this conditional transition wins.
-                if order.id in ready:
-                    ship_by, message = ready[order.id]
-                else:  # not foreseen as read; an order only leaves pending, so this is a safety net
-                    ship_by = host.hook.ship_promise(order=order, paid_at=paid_at)
+                # Not foreseen as read only if the read was wrong (an order only leaves
+                # pending): then rendered here, as before.
+                ship_by, message = ready.get(order.id) or _paid_parts(order, paid_at)
                 transition(order, OrderStatus.PAID, actor=actor, reason=_("Payment received"),
                            values={"ship_by": ship_by})
-                if order.id in ready:
-                    add_prepared_message(message)
-                else:
-                    queue_order_notification(order, "order_paid")
+                add_prepared_message(message)
                 continue
             record_event(order, "part_paid", actor=actor, source="core",
                          data={"amount": amount, "payment": reference,
