@@ -23,7 +23,10 @@ class Product(db.Model):
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     slug: Mapped[str] = mapped_column(String(120), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    description: Mapped[str] = mapped_column(Text, default="")
+    # Deferred: only the product page, the product API and the admin form show it. A seller's
+    # description runs to kilobytes, and every cart, checkout, listing and flash request loads
+    # the products of its lines; those would carry it along (undefer where it is shown).
+    description: Mapped[str] = mapped_column(Text, default="", deferred=True)
     category_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id", ondelete="SET NULL"), index=True)
     # Names of the option axes, e.g. ["Colour", "Size"].
     option_names: Mapped[list] = mapped_column(JSONType, default=list)

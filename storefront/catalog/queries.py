@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import and_, bindparam, exists, func, or_, select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload, selectinload, undefer
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..extensions import db
@@ -80,7 +80,8 @@ def _one_product_stmt(by: str, active_only: bool):
     stmt = _ONE.get(key)
     if stmt is None:
         column = Product.slug if by == "slug" else Product.id
-        stmt = (select(Product).options(joinedload(Product.skus), joinedload(Product.category))
+        stmt = (select(Product).options(joinedload(Product.skus), joinedload(Product.category),
+                                        undefer(Product.description))
                 .where(column == bindparam("key")))
         if active_only:
             stmt = stmt.where(Product.active.is_(True))

@@ -31,7 +31,22 @@ def test_product_page(app, shop):
     assert not seen.matching(r"^SELECT skus\.")  # joined into the product's query
     assert not seen.matching(r"^SELECT settings\.")  # read with the plugin states (one round trip)
     assert not seen.matching(r"FROM coupons_coupons")  # the claim box: per-process, version-stamped
+    # The description is deferred on Product, and undeferred in the product's own query.
+    assert product.description and product.description in response.get_data(as_text=True)
+    assert len(seen.matching(r"products\.description")) == 1
+    assert len(seen.matching(r"^SELECT products\.description FROM")) == 0  # no lazy load after
     assert len(seen) <= 5
+
+
+def test_listing_and_cart_leave_the_description_out(app, shop):
+    # A seller's description runs to kilobytes; a listing of 24 products or a cart's lines
+    # does not show it and must not carry it along.
+    buyer = shop["buyer"]
+    give_cart(buyer, [shop["presale"].skus[0], *[p.skus[0] for p in shop["plain"][:2]]])
+    for path, user in (("/products", None), ("/cart/", buyer), ("/checkout/", buyer)):
+        response, seen = _get(app, path, user)
+        assert response.status_code == 200, path
+        assert not seen.matching(r"description"), (path, seen.matching(r"description"))
 
 
 def test_cart_page_with_five_lines(app, shop):
