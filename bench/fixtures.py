@@ -259,6 +259,10 @@ def _fill_aftersales_metric_days() -> int:
         written += n
 
 
+#: ``layout_floor``'s request: no such page, so its 404 is sign-in, plugin states and the layout.
+LAYOUT_FLOOR_PATH = "/no-such-page"
+
+
 def prepare(app, out: Path) -> dict:
     """Enable the plugins, give carts, sign cookies and write one request file per page scenario."""
     out.mkdir(parents=True, exist_ok=True)
@@ -298,6 +302,8 @@ def prepare(app, out: Path) -> dict:
         "product_page": [("GET", f"/products/{slug}", "-", "-") for slug in bench_products],
         "cart_page": [("GET", "/cart/", c, "-") for c in cart_cookies],
         "checkout_page": [("GET", "/checkout/", c, "-") for c in cart_cookies],
+        # The same buyers asking for a page that does not exist: the least a signed-in page costs.
+        "layout_floor": [("GET", LAYOUT_FLOOR_PATH, c, "-") for c in cart_cookies],
         "buyer_orders": [("GET", "/orders/", c, "-") for c, _n, _p in order_cookies],
         "order_detail": [("GET", f"/orders/{n}", c, "-") for c, n, _p in order_cookies],
         "tracking_page": [("GET", f"/p/tracking/orders/{n}", c, "-") for c, n, _p in order_cookies],

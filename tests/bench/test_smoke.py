@@ -47,7 +47,7 @@ def _assert_sound(report: dict) -> None:
     assert any(n.endswith("coupon uses <= limit") for n in names)
     scenarios = {r["scenario"] for r in report["results"]}
     assert {"ref_hello", "ref_product", "ref_checkout", "product_page", "cart_page", "checkout_page",
-            "tracking_page", "staff_orders", "flash"} <= scenarios
+            "layout_floor", "tracking_page", "staff_orders", "flash"} <= scenarios
     assert all(not k.rsplit("_", 1)[-1].startswith("5")
                for r in report["results"] for k in (r.get("statuses") or {}))
 

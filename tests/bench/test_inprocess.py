@@ -1,0 +1,29 @@
+"""``bench/inprocess.py`` runs end to end on a small shop (no timing is asserted).
+
+It is how the optimisation rounds of docs/performance.md were measured; this keeps
+its page scenarios, the layout floor among them, answering as they must.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_page_scenarios_and_the_layout_floor(tmp_path):
+    out = tmp_path / "inprocess.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "inprocess.py"), "--orders", "100", "--requests", "4",
+         "--scenarios", "ref_product,cart_page,layout_floor", "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    results = json.loads(out.read_text(encoding="utf-8"))
+    floor, cart = results["layout_floor"], results["cart_page"]
+    assert floor["n"] == cart["n"] == 4
+    # The floor signs the buyer in and reads the plugin states (plus SQLite's BEGIN), and
+    # nothing the cart page adds: no cart, no pricing.
+    assert 2 <= floor["queries_max"] < cart["queries_median"]
+    assert floor["cpu_ms_median"] > 0 and floor["share_of_ref_b"].endswith("%")
