@@ -91,6 +91,9 @@ class Storefront:
         from . import pagecache
 
         pagecache.init_app(app)
+        from . import static_assets
+
+        static_assets.init_app(app)
         from .cli import register_cli
 
         register_cli(app)
