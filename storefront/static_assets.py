@@ -20,6 +20,8 @@ browser does not reuse a response stored under another cookie. The session
 cookie changes with every flashed message, so every stylesheet and script
 would have been fetched again. A static file never depends on the session; a
 static request that does change it (``?lang=`` on its URL) still saves it.
+Uploaded product images (``catalog.image``, random names never reused) are
+answered the same way (:func:`mark_public`).
 """
 from __future__ import annotations
 
@@ -74,12 +76,18 @@ def fingerprint(app: Flask, endpoint: str, filename: str) -> str | None:
     return digest
 
 
+def mark_public() -> None:
+    """This request's answer is the same for everyone (a fingerprinted static file, a
+    product image): its session is not saved, so it gets no ``Vary: Cookie``, unless the
+    request changed the session."""
+    g._public_asset = True
+
+
 class SessionInterface(SecureCookieSessionInterface):
-    """The cookie session, left alone (no ``Vary: Cookie``, no cookie) on a fingerprinted
-    static file's answer unless the request changed the session."""
+    """The cookie session, left alone on the answers of :func:`mark_public`."""
 
     def save_session(self, app, session, response) -> None:
-        if g.get("_immutable_static") and not session.modified:
+        if g.get("_public_asset") and not session.modified:
             return
         super().save_session(app, session, response)
 
@@ -110,5 +118,5 @@ def init_app(app: Flask) -> None:
         response.cache_control.public = True
         response.cache_control.max_age = ONE_YEAR
         response.cache_control.immutable = True
-        g._immutable_static = True
+        mark_public()
         return response

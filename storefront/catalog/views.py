@@ -7,6 +7,7 @@ from flask import Blueprint, abort, g, render_template, request, send_from_direc
 from flask_login import current_user
 
 from ..pagecache import cached_page
+from ..static_assets import mark_public
 from . import queries
 from .images import FILENAME_RE, upload_dir
 
@@ -92,6 +93,7 @@ def image(filename: str):
     if not FILENAME_RE.match(filename) or not os.path.isfile(os.path.join(upload_dir(), filename)):
         abort(404)
     g.no_store = False  # public, immutable content whoever asks
+    mark_public()  # no Vary: Cookie: a browser or CDN keeps it whatever the session cookie
     response = send_from_directory(upload_dir(), filename, max_age=31536000)
     # Names are random and never reused, so the content never changes.
     response.headers["Cache-Control"] = "public, max-age=31536000, immutable"

@@ -112,6 +112,8 @@ def test_staff_upload_stores_random_name_and_serves_it(app, client, upload_dir):
     served = client.get(f"/media/{image.filename}")
     assert served.status_code == 200
     assert "immutable" in served.headers["Cache-Control"] and "max-age=31536000" in served.headers["Cache-Control"]
+    # The same bytes for everyone: nothing keys it to the (signed-in) session cookie.
+    assert "Cookie" not in served.headers.get("Vary", "") and "Set-Cookie" not in served.headers
     assert not _decode(served.data).getexif()
     assert db.session.query(AuditEntry).filter_by(action="product.image_add").count() == 1
     # it is the product's cover on the shop pages
