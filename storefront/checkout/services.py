@@ -310,10 +310,10 @@ def _write_checkout(draft: CheckoutDraft, key: str, provider: str) -> CheckoutRe
     with write_transaction(keep=keep):
         now = utcnow()
         # First write: the payment. A duplicate key fails right here, before any stock moves.
-        payment = insert_loaded(Payment, dict(
+        (payment,) = insert_loaded(Payment, dict(
             reference=secrets.token_hex(12), idempotency_key=key, user_id=buyer.id, provider=provider,
             status=PaymentStatus.PENDING, amount=breakdown.total, currency=breakdown.currency, data={},
-            created_at=now))[0]
+            created_at=now))
         # In SKU order, whatever the cart's: two checkouts of {A, B} and {B, A} would each hold
         # one stock row and wait for the other's (a deadlock PostgreSQL answers by aborting one).
         for line in sorted(breakdown.lines, key=lambda line: line.sku_id):
