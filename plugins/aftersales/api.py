@@ -21,9 +21,9 @@ from storefront.errors import NotFound, ValidationFailed
 from storefront.extensions import limiter
 
 from . import actions, cases
-from .models import CATEGORIES, INSPECTION_RESULTS, KINDS, REASONS, REFUND_METHODS, STATUSES, CaseMessage
+from .models import CATEGORIES, INSPECTION_RESULTS, KINDS, REASONS, REFUND_METHODS, STATUSES, Case, CaseEvent, CaseMessage
 from .queue import QueueFilters, overdue_ids, staff_queue
-from .services import case_for_buyer, events_of, get_case_by_number
+from .services import case_for_buyer, get_case_by_number
 
 blp = Blueprint("aftersales_api", __name__, url_prefix="/api/v1/aftersales",
                 description="After-sales requests of the signed-in buyer (plugin aftersales)")
@@ -167,13 +167,40 @@ def _me():
     return current_user._get_current_object()
 
 
-def case_json(case, staff: bool = False) -> dict:
+def cases_json(rows, staff: bool = False) -> list[dict]:
+    """Requests as the API shows them. A list's orders, lines, timelines and messages are read
+    with one statement each for all its requests: per request, a 50-request page of the staff
+    queue sent some 250 statements."""
+    from collections import defaultdict
+
     from sqlalchemy import select
+    from sqlalchemy.orm import joinedload, selectinload
 
     from storefront.extensions import db
 
-    messages = db.session.execute(select(CaseMessage).where(CaseMessage.case_id == case.id)
-                                  .order_by(CaseMessage.id)).scalars()
+    rows = list(rows)
+    if not rows:
+        return []
+    ids = [c.id for c in rows]
+    # Fills the order and the lines of the requests already in the session.
+    db.session.execute(select(Case).where(Case.id.in_(ids))
+                       .options(joinedload(Case.order), selectinload(Case.lines))).unique().all()
+    messages, events = defaultdict(list), defaultdict(list)
+    for m in db.session.execute(select(CaseMessage).where(CaseMessage.case_id.in_(ids))
+                                .order_by(CaseMessage.id)).scalars():
+        messages[m.case_id].append(m)
+    for e in db.session.execute(select(CaseEvent).where(CaseEvent.case_id.in_(ids))
+                                .order_by(CaseEvent.id)).scalars():
+        events[e.case_id].append(e)
+    overdue = overdue_ids(rows) if staff else set()
+    return [_case_dict(c, events[c.id], messages[c.id], staff, c.id in overdue) for c in rows]
+
+
+def case_json(case, staff: bool = False) -> dict:
+    return cases_json([case], staff)[0]
+
+
+def _case_dict(case, events, messages, staff: bool, overdue: bool) -> dict:
     hidden = () if staff else ("note", "assigned")
     data = {
         "number": case.number, "order_number": case.order.number, "kind": case.kind, "status": case.status,
@@ -186,14 +213,14 @@ def case_json(case, staff: bool = False) -> dict:
         "lines": [{"order_line_id": cl.order_line_id, "quantity": cl.quantity, "amount": cl.amount}
                   for cl in case.lines],
         "events": [{"at": e.at, "kind": e.kind, "actor_kind": e.actor_kind, "from_status": e.from_status,
-                    "to_status": e.to_status, "note": e.note} for e in events_of(case) if e.kind not in hidden],
+                    "to_status": e.to_status, "note": e.note} for e in events if e.kind not in hidden],
         "messages": [{"id": m.id, "is_staff": m.is_staff, "body": m.body, "created_at": m.created_at}
                      for m in messages],
     }
     if staff:
         data.update({"category": case.category, "assignee_id": case.assignee_id, "attempt": case.attempt,
                      "escalation_decision": case.escalation_decision, "inspection_result": case.inspection_result,
-                     "first_response_at": case.first_response_at, "overdue": bool(overdue_ids([case]))})
+                     "first_response_at": case.first_response_at, "overdue": overdue})
     return data
 
 
@@ -208,7 +235,7 @@ def _own(number):
 @blp.alt_response(401, schema=ApiErrorSchema, description="unauthorized")
 def list_cases():
     """The buyer's requests, newest first."""
-    return [case_json(c) for c in cases.buyer_cases(_me())]
+    return cases_json(cases.buyer_cases(_me()))
 
 
 @blp.route("/cases", methods=["POST"])
@@ -315,7 +342,7 @@ def queue(args):
     """The queue: open requests oldest first unless filtered (50 a page)."""
     filters = QueueFilters.from_args({k: ("1" if v is True else "" if v is False else v) for k, v in args.items()})
     rows, _more = staff_queue(filters)
-    return [case_json(c, staff=True) for c in rows]
+    return cases_json(rows, staff=True)
 
 
 @staff_blp.route("/cases/<number>", methods=["GET"])

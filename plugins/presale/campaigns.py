@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import and_, func, select, text
+from sqlalchemy.orm import joinedload, selectinload
 
 from storefront.audit.services import record as audit
 from storefront.catalog.models import Product
@@ -271,8 +272,10 @@ def get_campaign(campaign_id) -> Campaign:
 
 
 def list_campaigns() -> list[Campaign]:
-    return list(db.session.execute(select(Campaign).order_by(Campaign.starts_at.desc(), Campaign.id.desc()))
-                .scalars())
+    # The list shows each campaign's product and its quotas' SKUs: loaded with it, not per row.
+    stmt = (select(Campaign).options(joinedload(Campaign.product), selectinload(Campaign.quotas).joinedload(Quota.sku))
+            .order_by(Campaign.starts_at.desc(), Campaign.id.desc()))
+    return list(db.session.execute(stmt).scalars().unique())
 
 
 @dataclass
