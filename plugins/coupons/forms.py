@@ -4,11 +4,12 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateTimeLocalField, IntegerField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-KIND_CHOICES = [("percent", _l("Percentage off")), ("fixed", _l("Fixed amount off")),
-                ("tiers", _l("Spend-threshold tiers (满减)")), ("repeat", _l("Every X spent, Y off")),
-                ("shipping", _l("Free shipping"))]
+KIND_CHOICES = [SelectChoice("percent", _l("Percentage off")), SelectChoice("fixed", _l("Fixed amount off")),
+                SelectChoice("tiers", _l("Spend-threshold tiers (满减)")),
+                SelectChoice("repeat", _l("Every X spent, Y off")), SelectChoice("shipping", _l("Free shipping"))]
 DT = "%Y-%m-%dT%H:%M"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional, ValidationError
 
 from storefront.errors import ValidationFailed
@@ -15,8 +16,8 @@ class FreeShippingSettingsForm(FlaskForm):
         description=_l("code:amount, comma-separated, e.g. courier:99.00, express:199.00 "
                        "(pickup is free anyway)."))
     basis = SelectField(_l("Compare the threshold with"),
-                        choices=[("after", _l("the amount after discounts")),
-                                 ("before", _l("the amount before discounts"))], default="after")
+                        choices=[SelectChoice("after", _l("the amount after discounts")),
+                                 SelectChoice("before", _l("the amount before discounts"))], default="after")
     excluded_regions = TextAreaField(
         _l("Excluded regions"), validators=[Optional(), Length(max=2000)],
         description=_l("Province names, one per line or comma-separated; they always pay shipping."))

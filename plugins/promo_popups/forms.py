@@ -8,6 +8,7 @@ from wtforms import (BooleanField, DateTimeLocalField, IntegerField, SelectField
                      StringField, TextAreaField)
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
+from wtforms.fields.choices import SelectChoice
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -15,14 +16,17 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-PAGE_CHOICES = [("home", _l("Home page")), ("product", _l("Product pages")), ("category", _l("Category and search pages")),
-                ("cart", _l("Cart")), ("all", _l("Every shop page (never checkout or payment)"))]
-AUDIENCE_CHOICES = [("everyone", _l("Everyone")), ("new", _l("New visitors (first visit)")),
-                    ("signed_in", _l("Signed-in buyers")), ("no_order", _l("Signed-in buyers with no order yet"))]
-TRIGGER_CHOICES = [("load", _l("When the page loads")), ("delay", _l("After N seconds")),
-                   ("scroll", _l("After scrolling N percent of the page")), ("exit", _l("On exit intent (desktop)"))]
-FREQUENCY_CHOICES = [("always", _l("Every page view")), ("session", _l("Once per visit")),
-                     ("day", _l("Once per day")), ("once", _l("Only once"))]
+PAGE_CHOICES = [SelectChoice("home", _l("Home page")), SelectChoice("product", _l("Product pages")),
+                SelectChoice("category", _l("Category and search pages")), SelectChoice("cart", _l("Cart")),
+                SelectChoice("all", _l("Every shop page (never checkout or payment)"))]
+AUDIENCE_CHOICES = [SelectChoice("everyone", _l("Everyone")), SelectChoice("new", _l("New visitors (first visit)")),
+                    SelectChoice("signed_in", _l("Signed-in buyers")),
+                    SelectChoice("no_order", _l("Signed-in buyers with no order yet"))]
+TRIGGER_CHOICES = [SelectChoice("load", _l("When the page loads")), SelectChoice("delay", _l("After N seconds")),
+                   SelectChoice("scroll", _l("After scrolling N percent of the page")),
+                   SelectChoice("exit", _l("On exit intent (desktop)"))]
+FREQUENCY_CHOICES = [SelectChoice("always", _l("Every page view")), SelectChoice("session", _l("Once per visit")),
+                     SelectChoice("day", _l("Once per day")), SelectChoice("once", _l("Only once"))]
 DT = "%Y-%m-%dT%H:%M"
 
 

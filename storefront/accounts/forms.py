@@ -12,6 +12,7 @@ from wtforms import (
     SelectField,
     StringField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
 from ..forms import show_service_error
@@ -108,8 +109,8 @@ class ProfileForm(FlaskForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.locale.choices = [("", _l("Browser default"))] + [
-            (code, LOCALE_NAMES.get(code, code)) for code in current_app.config["STOREFRONT_LOCALES"]
+        self.locale.choices = [SelectChoice("", _l("Browser default"))] + [
+            SelectChoice(code, LOCALE_NAMES.get(code, code)) for code in current_app.config["STOREFRONT_LOCALES"]
         ]
 
 

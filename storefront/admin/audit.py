@@ -11,6 +11,7 @@ from flask import render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional
 
 from .access import owner_required
@@ -38,7 +39,7 @@ def _pretty(value) -> str:
 @owner_required
 def audit():
     form = AuditFilterForm(request.args)
-    form.action.choices = [("", _l("All actions"))] + [(a, a) for a in audit_actions()]
+    form.action.choices = [SelectChoice("", _l("All actions"))] + [SelectChoice(a, a) for a in audit_actions()]
     action = actor = ""
     if form.validate():
         action = form.action.data or ""

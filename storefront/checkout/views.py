@@ -15,6 +15,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from markupsafe import Markup
+from wtforms.fields.choices import SelectChoice
 
 from ..cart.models import Cart
 from ..cart.services import parse_sku_id
@@ -37,9 +38,10 @@ def _default_address_id(user) -> str:
 
 
 def _choices(form: CheckoutForm, draft) -> None:
-    form.address_id.choices = [(str(a.id), f"{a.name}, {a.phone}, {a.one_line()}") for a in current_user.addresses]
-    form.address_id.choices.append(("new", _("A new address")))
-    form.delivery_code.choices = [(o.code, o.label) for o in draft.delivery_options]
+    form.address_id.choices = [SelectChoice(str(a.id), f"{a.name}, {a.phone}, {a.one_line()}")
+                               for a in current_user.addresses]
+    form.address_id.choices.append(SelectChoice("new", _("A new address")))
+    form.delivery_code.choices = [SelectChoice(o.code, o.label) for o in draft.delivery_options]
     form.delivery_code.data = draft.breakdown.delivery_code
 
 
