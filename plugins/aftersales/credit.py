@@ -122,6 +122,15 @@ def credit_spent_by_order(order_id: int) -> int:
     return -int(value or 0)
 
 
+def order_credit_sums(order_id: int) -> dict[str, int]:
+    """The order's store-credit entries summed per kind, in one statement: the order page
+    shows what was spent, what came back and what was refunded as credit."""
+    return {kind: int(total or 0) for kind, total in db.session.execute(
+        select(CreditEntry.kind, func.sum(CreditEntry.amount))
+        .where(CreditEntry.order_id == order_id, CreditEntry.kind.in_(("checkout", "checkout_return", "refund")))
+        .group_by(CreditEntry.kind))}
+
+
 # -- writing ----------------------------------------------------------------------------
 def post(user_id: int, amount: int, kind: str, key: str, *, currency: str | None = None,
          order_id: int | None = None, case_id: int | None = None, note: str = "",

@@ -13,12 +13,12 @@ def order_panel(order, staff_page: bool = False) -> Markup | None:
         return None
     from . import compensation, credit
 
-    from .credit_refunds import credit_refunded_on_order
-
     rows = compensation.for_order(order.id)
-    used = credit.credit_used_by_order(order.id)
-    spent = credit.credit_spent_by_order(order.id)
-    refunded_as_credit = credit_refunded_on_order(order.id)
+    sums = credit.order_credit_sums(order.id)
+    # As credit.credit_used_by_order, credit_spent_by_order and credit_refunds.credit_refunded_on_order.
+    spent = -sums.get("checkout", 0)
+    used = spent - sums.get("checkout_return", 0)
+    refunded_as_credit = sums.get("refund", 0)
     if not rows and not spent and not refunded_as_credit:
         return None
     return Markup(render_template("aftersales/money_order_panel.html", order=order, compensations=rows,

@@ -182,6 +182,22 @@ def test_credit_comes_back_once_when_the_order_closes(app, enabled, buyer):
     assert credit.credit_used_by_order(order.id) == 0
 
 
+def test_order_page_sums_agree_with_each_total(app, enabled, buyer):
+    """The order panel reads spent, used and refunded-as-credit in one grouped statement."""
+    from plugins.aftersales.credit_refunds import credit_refunded_on_order
+
+    give(buyer, 3000)
+    order = checkout(buyer, make_product(price=5000, stock=5)).orders[0]
+    credit.post(buyer.id, 1200, "refund", f"refund-{order.id}", order_id=order.id)
+    order_services.cancel_by_buyer(order, buyer)
+    sums = credit.order_credit_sums(order.id)
+    assert sums == {"checkout": -3000, "checkout_return": 3000, "refund": 1200}
+    assert -sums["checkout"] == credit.credit_spent_by_order(order.id) == 3000
+    assert -sums["checkout"] - sums["checkout_return"] == credit.credit_used_by_order(order.id) == 0
+    assert sums["refund"] == credit_refunded_on_order(order.id) == 1200
+    assert credit.order_credit_sums(order.id + 1000) == {}
+
+
 def test_sweep_returns_credit_of_orders_closed_while_disabled(app, enabled, buyer):
     give(buyer, 2500)
     order = checkout(buyer, make_product(price=5000, stock=5)).orders[0]
