@@ -5,9 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy import func, select
 
 from storefront.admin.access import staff_required
 from storefront.catalog.models import Product
+from storefront.catalog.queries import escape_like
 from storefront.clock import utcnow
 from storefront.errors import NotFound, ServiceError
 from storefront.extensions import db
@@ -77,9 +79,25 @@ def _sold(campaign) -> dict[int, int]:
 def index():
     now = utcnow()
     rows = campaigns.campaign_stats(campaigns.list_campaigns(), now)
-    products = db.session.execute(db.select(Product).order_by(Product.name)).scalars().all()
-    return render_template("presale/admin_index.html", rows=rows, products=products,
-                           attention=campaigns.attention_orders(now), local=utc_to_local, quota_form=QuotaForm())
+    q = (request.args.get("q") or "").strip()[:100]
+    products, more = _product_choices(q)
+    return render_template("presale/admin_index.html", rows=rows, products=products, more_products=more, q=q,
+                           product_choices=PRODUCT_CHOICES, attention=campaigns.attention_orders(now),
+                           local=utc_to_local, quota_form=QuotaForm())
+
+
+PRODUCT_CHOICES = 50
+
+
+def _product_choices(q: str) -> tuple[list, bool]:
+    """Products to start a presale on: the newest, or those whose name holds ``q``; and whether
+    there are more. The list used to hold every product: a full scan and one option per
+    product of the catalogue on each view of the page."""
+    stmt = select(Product.id, Product.name).order_by(Product.id.desc()).limit(PRODUCT_CHOICES + 1)
+    if q:
+        stmt = stmt.where(func.lower(Product.name).like(f"%{escape_like(q.lower())}%", escape="\\"))
+    found = db.session.execute(stmt).all()
+    return sorted(found[:PRODUCT_CHOICES], key=lambda p: (p.name.lower(), p.id)), len(found) > PRODUCT_CHOICES
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from plugins.presale import campaigns
 from plugins.presale.models import Campaign, Quota
+from storefront.catalog.models import Product
 from storefront.clock import utcnow
 from storefront.extensions import db
 from storefront.notify.models import InboxMessage
@@ -18,6 +19,39 @@ def staff_client(app):
     web = new_client(app)
     sign_in(web, make_staff())
     return web
+
+
+def _options(page: str) -> list[str]:
+    import re
+
+    select = page.split('id="presale-product"', 1)[1].split("</select>", 1)[0]
+    return re.findall(r"<option value=\"\d+\">([^<]*)</option>", select)
+
+
+def test_new_presale_picker_is_bounded_and_searchable(app, enabled):
+    """The product list of "New presale" holds the newest 50 (not the whole catalogue), by name;
+    a search narrows it by name, wildcards taken literally, the text shown escaped."""
+    from plugins.presale.admin import PRODUCT_CHOICES
+
+    for i in range(PRODUCT_CHOICES + 5):
+        make_product(name=f"Jacket {i:03d}")
+    make_product(name="Scarf 100% wool")
+    db.session.commit()
+    web = staff_client(app)
+    page = web.get("/admin/presale/").get_data(as_text=True)
+    shown = _options(page)
+    assert len(shown) == PRODUCT_CHOICES and shown == sorted(shown)
+    assert "Scarf 100% wool" in shown and "Jacket 000" not in shown  # the newest ones
+    assert "search by name for the others" in page
+    narrowed = _options(web.get("/admin/presale/?q=jacket 00").get_data(as_text=True))
+    assert narrowed == [f"Jacket {i:03d}" for i in range(10)]
+    assert _options(web.get("/admin/presale/?q=100%").get_data(as_text=True)) == ["Scarf 100% wool"]
+    assert _options(web.get("/admin/presale/?q=%25").get_data(as_text=True)) == ["Scarf 100% wool"]
+    none = web.get("/admin/presale/?q=<b>x</b>").get_data(as_text=True)
+    assert 'id="presale-product"' not in none and "&lt;b&gt;x&lt;/b&gt;" in none and "<b>x</b>" not in none
+    jacket = db.session.execute(db.select(Product.id).where(Product.name == "Jacket 003")).scalar()
+    chosen = web.get(f"/admin/presale/new?product_id={jacket}")
+    assert chosen.status_code == 200 and "Jacket 003" in chosen.get_data(as_text=True)
 
 
 def test_presale_list_shows_quota_sold_deposits_and_risk(app, enabled):
