@@ -1,0 +1,140 @@
+"""Walk the shop as its visitors do: every GET route of ``app.url_map`` (pages and API, core
+and plugins, a route added later included) as the role that may read it, then every
+differently-shaped query-string link and GET form those pages showed (filters, search, tabs,
+the next page of a list), as the role that saw it. Each request comes back with the SQL
+statements it sent, with their parameters."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from html import unescape
+from html.parser import HTMLParser
+from typing import Iterator
+from urllib.parse import parse_qsl, urlencode
+
+from sqlalchemy import event
+
+from storefront.extensions import db
+from tests.security.conftest import new_client, signed_in
+from tests.security.test_access import url_values
+from tests.security.walker import PUBLIC_ENDPOINTS, fill, is_admin, is_api, rules
+
+# Files, not pages: nothing of the shop's data is read.
+SKIPPED = {"static", "catalog.image", "api-docs.openapi_json"}
+
+
+@dataclass
+class Visit:
+    label: str            # owner, buyer or anonymous
+    endpoint: str
+    url: str
+    status: int
+    statements: list[tuple[str, object]]  # (SQL, parameters), BEGIN included
+
+
+def _who(app, rule, world) -> list[tuple[str, object, dict]]:
+    """(label, client, headers) of each role that may read ``rule``."""
+    if is_admin(app, rule, "GET"):
+        roles = [("owner", world.owner)]
+    elif rule.endpoint in PUBLIC_ENDPOINTS:
+        roles = [("anonymous", None), ("buyer", world.buyer)]
+    else:
+        roles = [("buyer", world.buyer)]
+    out = []
+    for label, user in roles:
+        if is_api(app, rule):
+            out.append((label, new_client(app), world.tokens[label] if user is not None else {}))
+        else:
+            out.append((label, signed_in(app, user) if user is not None else new_client(app), {}))
+    return out
+
+
+def _links(html: str) -> list[str]:
+    """Same-site links that carry a query string."""
+    return [unescape(h) for h in re.findall(r'href="(/[^"#]*\?[^"#]*)"', html)]
+
+
+class _GetForms(HTMLParser):
+    """``<form method="get">`` of a page, each filled as a visitor narrowing a list would:
+    every select on its first real option, every box ticked, a date, a number, a word."""
+
+    def __init__(self):
+        super().__init__()
+        self.forms: list[tuple[str, dict]] = []
+        self._form: dict | None = None
+        self._select: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form" and (a.get("method") or "get").lower() == "get" and (a.get("action") or "/").startswith("/"):
+            self._form = {}
+            self.forms.append((a.get("action") or "", self._form))
+        elif self._form is None or not a.get("name"):
+            if tag == "option" and self._form is not None and self._select and a.get("value"):
+                self._form.setdefault(self._select, a["value"])
+        elif tag == "select":
+            self._select = a["name"]
+        elif tag == "input":
+            kind = (a.get("type") or "text").lower()
+            value = {"date": date.today().isoformat(), "number": "1", "checkbox": a.get("value") or "y",
+                     "hidden": a.get("value") or "", "submit": None}.get(kind, a.get("value") or "a")
+            if value is not None:
+                self._form.setdefault(a["name"], value)
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self._form = None
+        elif tag == "select":
+            self._select = None
+
+
+def _filled_get_forms(html: str, page: str) -> list[str]:
+    parser = _GetForms()
+    parser.feed(html)
+    return [f"{unescape(action) or page.partition('?')[0]}?{urlencode(fields)}"
+            for action, fields in parser.forms if fields]
+
+
+def _visit(client, url: str, headers: dict, label: str, endpoint: str) -> tuple[Visit, str | None]:
+    sent: list[tuple[str, object]] = []
+
+    def on_execute(_conn, _cursor, statement, parameters, _context, _executemany):
+        sent.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", on_execute)
+    try:
+        response = client.get(url, headers=headers)
+        body = response.get_data()  # a streamed export reads the database while it is sent
+        response.close()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", on_execute)
+    html = body.decode() if response.status_code == 200 and response.mimetype == "text/html" else None
+    return Visit(label, endpoint, url, response.status_code, sent), html
+
+
+def walk(app, world) -> Iterator[Visit]:
+    adapter = app.url_map.bind("localhost")
+    to_follow: list[tuple] = []
+    for rule in rules(app):
+        if "GET" not in rule.methods or rule.endpoint in SKIPPED or rule.endpoint.endswith(".static"):
+            continue
+        url = fill(rule, url_values(app, rule, world, owned=world.values))
+        assert url, f"cannot fill {rule.rule}"
+        for label, client, headers in _who(app, rule, world):
+            visit, html = _visit(client, url, headers, label, rule.endpoint)
+            yield visit
+            if html is not None:
+                to_follow += [(label, client, headers, link) for link in _links(html) + _filled_get_forms(html, url)]
+    shapes: set[tuple] = set()
+    for label, client, headers, link in to_follow:
+        path, _, query = link.partition("?")
+        try:
+            endpoint, _args = adapter.match(path, method="GET")
+        except Exception:  # a link to a route that answers only POST, or none
+            continue
+        shape = (label, endpoint, tuple(sorted({k for k, v in parse_qsl(query, keep_blank_values=True) if v})))
+        if endpoint in SKIPPED or endpoint.endswith(".static") or shape in shapes:
+            continue
+        shapes.add(shape)
+        yield _visit(client, link, headers, label, endpoint)[0]
