@@ -158,6 +158,7 @@ def product_terms(slug):
     buyer = current_user if current_user.is_authenticated else None
     now = utcnow()
     rows = []
+    lookup.prefetch_campaigns([sku.id for sku in product.skus if sku.active], now)  # one query, not one per SKU
     for sku in product.skus:
         found = lookup.campaign_for_sku(sku.id, now) if sku.active else None
         if found is None:

@@ -113,13 +113,59 @@ def _visit(client, url: str, headers: dict, label: str, endpoint: str) -> tuple[
     return Visit(label, endpoint, url, response.status_code, sent), html
 
 
+def _real_objects(world) -> dict[str, object]:
+    """Objects worth a look where the attack suite's values name nothing (a product slug "x"):
+    a product on presale, a category, one of the buyer's after-sales requests with its
+    evidence, a signed tracking link to one of the buyer's shipped orders, a SKU to buy now."""
+    from sqlalchemy import select
+
+    from plugins.aftersales.models import Case, Evidence
+    from plugins.order_tracking.tracking import signed_token
+    from plugins.presale.models import Campaign
+    from storefront.catalog.models import Category, Product, Sku
+    from storefront.orders.models import Order
+    from storefront.orders.status import OrderStatus
+
+    product = db.session.execute(select(Product).join(Campaign, Campaign.product_id == Product.id)
+                                 .where(Product.active.is_(True)).limit(1)).scalar() or \
+        db.session.execute(select(Product).where(Product.active.is_(True)).limit(1)).scalar()
+    case = db.session.execute(select(Case).where(Case.user_id == world.buyer.id)
+                              .order_by(Case.id.desc()).limit(1)).scalar()
+    evidence = case and db.session.execute(select(Evidence.id).where(Evidence.case_id == case.id).limit(1)).scalar()
+    shipped = db.session.execute(select(Order).where(Order.user_id == world.buyer.id,
+                                                     Order.status == OrderStatus.SHIPPED).limit(1)).scalar()
+    sku = db.session.execute(select(Sku.id).where(Sku.active.is_(True), Sku.stock > 0).limit(1)).scalar()
+    return {"product": product.slug, "category": db.session.execute(select(Category.slug).limit(1)).scalar(),
+            "case": case.number if case else None, "evidence": evidence or 1,
+            "tracking": signed_token(shipped) if shipped else None, "buy_now": f"?sku_id={sku}&quantity=1"}
+
+
+# Query strings a route needs before it answers at all.
+QUERIES = {"checkout.buy_now": "buy_now", "promo_popups_api.active": "?page=home"}
+
+
+def _url(app, rule, world, real: dict) -> str | None:
+    values = url_values(app, rule, world, owned=world.values)
+    if "slug" in rule.arguments:
+        values["slug"] = real["category"] if "category" in rule.endpoint else real["product"]
+    if rule.endpoint.startswith("aftersales") and "number" in rule.arguments and real["case"]:
+        values["number"] = real["case"]
+        values["evidence_id"] = real["evidence"]
+    if rule.endpoint.startswith("order_tracking") and "token" in rule.arguments and real["tracking"]:
+        values["token"] = real["tracking"]
+    url = fill(rule, values)
+    query = QUERIES.get(rule.endpoint, "")
+    return url and url + real.get(query, query)
+
+
 def walk(app, world) -> Iterator[Visit]:
     adapter = app.url_map.bind("localhost")
+    real = _real_objects(world)
     to_follow: list[tuple] = []
     for rule in rules(app):
         if "GET" not in rule.methods or rule.endpoint in SKIPPED or rule.endpoint.endswith(".static"):
             continue
-        url = fill(rule, url_values(app, rule, world, owned=world.values))
+        url = _url(app, rule, world, real)
         assert url, f"cannot fill {rule.rule}"
         for label, client, headers in _who(app, rule, world):
             visit, html = _visit(client, url, headers, label, rule.endpoint)
