@@ -135,7 +135,13 @@ def _real_objects(world) -> dict[str, object]:
     shipped = db.session.execute(select(Order).where(Order.user_id == world.buyer.id,
                                                      Order.status == OrderStatus.SHIPPED).limit(1)).scalar()
     sku = db.session.execute(select(Sku.id).where(Sku.active.is_(True), Sku.stock > 0).limit(1)).scalar()
-    return {"product": product.slug, "category": db.session.execute(select(Category.slug).limit(1)).scalar(),
+    # One of the buyer's orders in each status: each shows other panels (payment, parcels,
+    # pickup, refunds, the after-sales button), where a per-row load could hide.
+    by_status = {}
+    for number, status in db.session.execute(select(Order.number, Order.status)
+                                             .where(Order.user_id == world.buyer.id).order_by(Order.id.desc())):
+        by_status.setdefault(status, number)
+    return {"orders": sorted(set(by_status.values()) - {world.values["number"]}), "product": product.slug, "category": db.session.execute(select(Category.slug).limit(1)).scalar(),
             "case": case.number if case else None, "evidence": evidence or 1,
             "tracking": signed_token(shipped) if shipped else None, "buy_now": f"?sku_id={sku}&quantity=1"}
 
@@ -167,11 +173,17 @@ def walk(app, world) -> Iterator[Visit]:
             continue
         url = _url(app, rule, world, real)
         assert url, f"cannot fill {rule.rule}"
+        urls = [url]
+        if "number" in rule.arguments and not rule.endpoint.startswith("aftersales"):  # an order's page
+            urls += [fill(rule, {**url_values(app, rule, world, owned=world.values), "number": n})
+                     for n in real["orders"]]
         for label, client, headers in _who(app, rule, world):
-            visit, html = _visit(client, url, headers, label, rule.endpoint)
-            yield visit
-            if html is not None:
-                to_follow += [(label, client, headers, link) for link in _links(html) + _filled_get_forms(html, url)]
+            for url in urls:
+                visit, html = _visit(client, url, headers, label, rule.endpoint)
+                yield visit
+                if html is not None:
+                    to_follow += [(label, client, headers, link)
+                                  for link in _links(html) + _filled_get_forms(html, url)]
     shapes: set[tuple] = set()
     for label, client, headers, link in to_follow:
         path, _, query = link.partition("?")
