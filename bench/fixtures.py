@@ -9,6 +9,7 @@ and writes one request file per scenario plus ``manifest.json`` to ``out``.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import secrets
 from datetime import timedelta
@@ -299,6 +300,9 @@ def prepare(app, out: Path) -> dict:
         "home": [("GET", "/", "-", "-")],
         "catalog_list": [("GET", "/products", "-", "-")] + [("GET", f"/c/{slug}", "-", "-") for slug in categories],
         "search": [("GET", f"/products?q={w}", "-", "-") for w in words],
+        # Signed-in buyers browsing (coupon hunters log in first): no page cache, every page rendered.
+        "catalog_signed_in": [("GET", path, c, "-") for c, path in zip(cart_cookies, itertools.cycle(
+            ["/products"] + [f"/c/{slug}" for slug in categories] + [f"/products?q={w}" for w in words]))],
         "product_page": [("GET", f"/products/{slug}", "-", "-") for slug in bench_products],
         "cart_page": [("GET", "/cart/", c, "-") for c in cart_cookies],
         "checkout_page": [("GET", "/checkout/", c, "-") for c in cart_cookies],

@@ -21,8 +21,9 @@ without it, timed apart as "buy-now-refused") and pays: "place+pay" is then
 buy-now + pay.
 
 ``catalog_list``, ``search`` and ``home`` are the anonymous catalog pages: mostly page-cache
-hits, unless run with ``STOREFRONT_PAGE_CACHE_SECONDS=0``, which measures what a render costs
-(a signed-in visitor's page, or a miss).
+hits, unless run with ``STOREFRONT_PAGE_CACHE_SECONDS=0``, which measures what a render costs.
+``catalog_signed_in`` is the same listings and searches for the cart page's signed-in buyers,
+who never get a cached page.
 
 ``layout_floor`` is the cart page's signed-in buyers asking for a page that
 does not exist: the session, the buyer, the plugin states and the layout of
@@ -47,7 +48,8 @@ if __package__ in (None, ""):
 from bench import fixtures, harness  # noqa: E402
 from bench.checks import EXPECTED_STATUS  # noqa: E402
 
-PAGES = ["ref_product", "product_page", "cart_page", "checkout_page", "layout_floor", "catalog_list", "search", "home"]
+PAGES = ["ref_product", "product_page", "cart_page", "checkout_page", "layout_floor", "catalog_list", "search", "home",
+         "catalog_signed_in"]
 
 
 class QueryCounter:

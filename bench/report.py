@@ -10,7 +10,7 @@ RATIO_TO = {
     "product_page": ("ref_product", 0.50), "cart_page": ("ref_product", 0.40),
     "checkout_page": ("ref_product", 0.40), "layout_floor": ("ref_product", None),
     "home": ("ref_product", None), "catalog_list": ("ref_product", None),
-    "search": ("ref_product", None), "buyer_orders": ("ref_product", None), "order_detail": ("ref_product", None),
+    "search": ("ref_product", None), "catalog_signed_in": ("ref_product", None), "buyer_orders": ("ref_product", None), "order_detail": ("ref_product", None),
     "tracking_page": ("ref_product", None), "staff_orders": ("ref_product", None),
     "staff_dashboard": ("ref_product", None), "aftersales_queue": ("ref_product", None),
     "aftersales_metrics": ("ref_product", None),

@@ -25,9 +25,9 @@ if __package__ in (None, ""):  # run as a script: make ``bench`` and ``storefron
 from bench import harness  # noqa: E402
 from bench.report import aggregate, print_table, summarize_profile  # noqa: E402
 
-PAGE_SCENARIOS = ["ref_hello", "ref_product", "home", "catalog_list", "search", "product_page", "cart_page",
-                  "checkout_page", "layout_floor", "buyer_orders", "order_detail", "tracking_page", "staff_orders",
-                  "staff_dashboard", "aftersales_queue", "aftersales_metrics"]
+PAGE_SCENARIOS = ["ref_hello", "ref_product", "home", "catalog_list", "search", "catalog_signed_in", "product_page",
+                  "cart_page", "checkout_page", "layout_floor", "buyer_orders", "order_detail", "tracking_page",
+                  "staff_orders", "staff_dashboard", "aftersales_queue", "aftersales_metrics"]
 #: --flash-flow -> the flash sale's wrk script (bench/lua/)
 FLASH_SCRIPTS = {"cart": "flash.lua", "buy-now": "flash_buy_now.lua"}
 SMOKE_SCENARIOS = ["ref_hello", "ref_product", "product_page", "cart_page", "checkout_page", "layout_floor",
