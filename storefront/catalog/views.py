@@ -34,8 +34,9 @@ def home():
     buyer = _buyer()
     arrivals = queries.list_products(limit=8).items
     low = queries.almost_gone(limit=4)
+    cards = queries.cards(arrivals + low, buyer)  # the plugins' look-ups once for both rows
     return render_template("catalog/home.html", categories=queries.list_categories(),
-                           arrivals=queries.cards(arrivals, buyer), almost_gone=queries.cards(low, buyer))
+                           arrivals=cards[:len(arrivals)], almost_gone=cards[len(arrivals):])
 
 
 def _listing(category=None):
