@@ -1,7 +1,8 @@
 """Walk the shop as its visitors do: every GET route of ``app.url_map`` (pages and API, core
-and plugins, a route added later included) as the role that may read it, then every
-differently-shaped query-string link and GET form those pages showed (filters, search, tabs,
-the next page of a list), as the role that saw it. Each request comes back with the SQL
+and plugins, a route added later included) as the role that may read it -- an order's pages
+for an order in each status, an API list once per query parameter its OpenAPI operation
+declares -- then every differently-shaped query-string link and GET form those pages showed
+(filters, search, tabs, the next page of a list), as the role that saw it. Each request comes back with the SQL
 statements it sent, with their parameters."""
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from sqlalchemy import event
 
 from storefront.extensions import db
 from tests.security.conftest import new_client, signed_in
-from tests.security.test_access import url_values
+from tests.security.forms import openapi_path
+from tests.security.test_access import api_spec, url_values
 from tests.security.walker import PUBLIC_ENDPOINTS, fill, is_admin, is_api, rules
 
 # Files, not pages: nothing of the shop's data is read.
@@ -164,6 +166,32 @@ def _url(app, rule, world, real: dict) -> str | None:
     return url and url + real.get(query, query)
 
 
+def _query_value(name: str, schema: dict) -> str | None:
+    """A value for an API query parameter, as a client narrowing a list would send."""
+    if schema.get("enum"):
+        return str(schema["enum"][0])
+    kind = schema.get("type")
+    if kind == "boolean":
+        return "true"
+    if kind == "integer":
+        return {"limit": "50", "days": "30", "after": None, "before": None}.get(name, "1")
+    if name.startswith("date"):
+        return date.today().isoformat()
+    return date.today().isoformat()[:7] if name == "month" else "a"
+
+
+def _api_query_urls(app, rule, url: str) -> list[str]:
+    """``url`` once per query parameter its OpenAPI operation declares (filters, search, page size)."""
+    operation = (api_spec(app)["paths"].get(openapi_path(app, rule)) or {}).get("get") or {}
+    out = []
+    for param in operation.get("parameters", []):
+        if param.get("in") == "query":
+            value = _query_value(param["name"], param.get("schema") or {})
+            if value is not None:
+                out.append(f"{url.partition('?')[0]}?{urlencode({param['name']: value})}")
+    return out
+
+
 def walk(app, world) -> Iterator[Visit]:
     adapter = app.url_map.bind("localhost")
     real = _real_objects(world)
@@ -177,6 +205,8 @@ def walk(app, world) -> Iterator[Visit]:
         if "number" in rule.arguments and not rule.endpoint.startswith("aftersales"):  # an order's page
             urls += [fill(rule, {**url_values(app, rule, world, owned=world.values), "number": n})
                      for n in real["orders"]]
+        if is_api(app, rule):
+            urls += _api_query_urls(app, rule, url)
         for label, client, headers in _who(app, rule, world):
             for url in urls:
                 visit, html = _visit(client, url, headers, label, rule.endpoint)
