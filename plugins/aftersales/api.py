@@ -150,6 +150,13 @@ class AftersalesAssignSchema(Schema):
     category = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(CATEGORIES))
 
 
+class AftersalesBuyerListArgs(Schema):
+    after = fields.Integer(validate=validate.Range(min=1),
+                           metadata={"description": "Continue after this request id (the last of the previous page)"})
+    limit = fields.Integer(load_default=200, validate=validate.Range(min=1, max=200),
+                           metadata={"description": "Requests per page; a shorter page is the last"})
+
+
 class AftersalesQueueArgs(Schema):
     kind = fields.String(validate=validate.OneOf(KINDS))
     status = fields.String(validate=validate.OneOf(STATUSES + ("all",)))
@@ -231,11 +238,14 @@ def _own(number):
 
 @blp.route("/cases", methods=["GET"])
 @token_required
+@blp.arguments(AftersalesBuyerListArgs, location="query")
 @blp.response(200, AftersalesCaseSchema(many=True))
 @blp.alt_response(401, schema=ApiErrorSchema, description="unauthorized")
-def list_cases():
-    """The buyer's requests, newest first."""
-    return cases_json(cases.buyer_cases(_me()))
+@blp.alt_response(422, schema=ApiErrorSchema, description="validation_failed")
+def list_cases(args):
+    """The buyer's requests, newest first, a page at a time (``after`` the last id seen)."""
+    rows, _next = cases.buyer_cases(_me(), after_id=args.get("after"), limit=args["limit"])
+    return cases_json(rows)
 
 
 @blp.route("/cases", methods=["POST"])

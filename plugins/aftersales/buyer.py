@@ -40,7 +40,9 @@ def _case_or_404(number: str):
 @bp.get("/")
 @login_required
 def index():
-    return render_template("aftersales/index.html", cases=cases.buyer_cases(_me()), **labels())
+    rows, next_after = cases.buyer_cases(_me(), after_id=request.args.get("after", type=int))
+    next_url = url_for(".index", after=next_after) if next_after else None
+    return render_template("aftersales/index.html", cases=rows, next_url=next_url, **labels())
 
 
 def _quantities(order) -> dict[int, int]:

@@ -297,8 +297,19 @@ def add_evidence(case: Case, user, files) -> int:
     return len(written)
 
 
-def buyer_cases(user) -> list[Case]:
+BUYER_PAGE = 50
+
+
+def buyer_cases(user, after_id: int | None = None, limit: int | None = None) -> tuple[list[Case], int | None]:
+    """The buyer's requests, newest first, keyset-paginated: ``after_id`` is the last id of the
+    previous page; also the id to continue after, or None on the last page."""
+    limit = limit or BUYER_PAGE
     # Each row shows its order's number: loaded with the requests, not one by one.
-    return list(db.session.execute(select(Case).options(joinedload(Case.order)).where(Case.user_id == user.id)
-                                   .order_by(Case.id.desc()).limit(200)).scalars())
+    stmt = select(Case).options(joinedload(Case.order)).where(Case.user_id == user.id)
+    if after_id:
+        stmt = stmt.where(Case.id < after_id)
+    rows = list(db.session.execute(stmt.order_by(Case.id.desc()).limit(limit + 1)).scalars())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (rows[-1].id if more and rows else None)
 

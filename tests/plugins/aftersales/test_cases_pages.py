@@ -1,6 +1,7 @@
 """Buyer and staff pages: success paths, errors next to fields, permissions, CSRF, switch."""
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -211,3 +212,39 @@ def test_unpaid_order_offers_nothing(app, buyer):
     c = _as(app, buyer)
     assert f"/account/refunds/new/{order.id}" not in c.get(f"/orders/{order.number}").get_data(as_text=True)
     assert "cannot have a request" in c.get(f"/account/refunds/new/{order.id}").get_data(as_text=True)
+
+
+def test_buyer_requests_list_pages_newest_first(app, buyer, other_buyer, monkeypatch):
+    """The buyer's list is keyset-paginated (it used to stop at 200, older ones unreachable)."""
+    from plugins.aftersales import cases as case_service
+
+    monkeypatch.setattr(case_service, "BUYER_PAGE", 2)
+    numbers = [open_case(shipped_order(buyer), buyer).number for _ in range(5)][::-1]  # newest first
+    open_case(shipped_order(other_buyer), other_buyer)
+    c = _as(app, buyer)
+    seen, url = [], "/account/refunds/"
+    while url:
+        html = c.get(url).get_data(as_text=True)
+        seen += [n for n in numbers if n in html]
+        found = re.search(r'href="([^"]*after=\d+)" rel="next"', html)
+        url = found.group(1).replace("&amp;", "&") if found else None
+    assert seen == numbers
+    past = c.get("/account/refunds/?after=1").get_data(as_text=True)
+    assert "No older requests." in past and "You have no requests." not in past
+    assert c.get("/account/refunds/?after=x").status_code == 200  # a bad cursor is the first page
+
+
+def test_buyer_requests_api_pages_with_after_and_limit(app, buyer):
+    from .conftest import bearer
+
+    numbers = [open_case(shipped_order(buyer), buyer).number for _ in range(3)][::-1]
+    c, headers = new_client(app), bearer(buyer)
+    first = c.get("/api/v1/aftersales/cases?limit=2", headers=headers).get_json()
+    assert [x["number"] for x in first] == numbers[:2]
+    last_id = db.session.execute(db.select(Case.id).where(Case.number == numbers[1])).scalar()
+    rest = c.get(f"/api/v1/aftersales/cases?limit=2&after={last_id}", headers=headers).get_json()
+    assert [x["number"] for x in rest] == numbers[2:]
+    assert [x["number"] for x in c.get("/api/v1/aftersales/cases", headers=headers).get_json()] == numbers
+    for bad in ("limit=0", "limit=201", "after=0", "after=x"):
+        r = c.get(f"/api/v1/aftersales/cases?{bad}", headers=headers)
+        assert r.status_code == 422 and r.get_json()["error"]["code"] == "validation_failed", bad
