@@ -1,4 +1,5 @@
-"""No page sends the same statement three times (issue 9: no N+1 on any page).
+"""No page sends the same statement three times (issue 9: no N+1 on any page), nor more
+than a budget of statements.
 
 An N+1 -- a lazy load per row of a list, a lookup per line -- shows up in one
 request as one SQL text sent again and again with different parameters. The
@@ -14,6 +15,9 @@ from collections import Counter
 from .pages import walk
 
 REPEAT_LIMIT = 3
+# No page may send more (BEGIN included). The most any page sent when this was set: 19,
+# the staff dashboard. A plugin that adds a query to every order page shows up here.
+STATEMENT_BUDGET = 25
 # Pages about one object that must be walked for real, not as a 404 for a made-up key.
 MUST_ANSWER = {"catalog.product", "catalog.category", "api_catalog.ProductDetail", "presale_api.product_terms",
                "checkout.buy_now", "orders.detail", "admin.order_detail", "aftersales.case_page",
@@ -37,6 +41,9 @@ def test_no_page_sends_a_statement_three_times(app, crowded_world):
         followed += "?" in visit.url
         if visit.status >= 500:
             problems.append(f"{visit.label} GET {visit.url} -> {visit.status}")
+        if len(visit.statements) > STATEMENT_BUDGET:
+            problems.append(f"{visit.label} GET {visit.url} ({visit.endpoint}): {len(visit.statements)} statements, "
+                            f"over the budget of {STATEMENT_BUDGET}")
         for shape, times in Counter(_shape(s) for s, _p in visit.statements).items():
             if times >= REPEAT_LIMIT and not shape.startswith(("BEGIN", "SAVEPOINT", "RELEASE", "ROLLBACK")):
                 problems.append(f"{visit.label} GET {visit.url} ({visit.endpoint}) -> {visit.status}: "
