@@ -91,7 +91,11 @@ def test_return_and_refund_with_photo(shop, tab, tmp_path):
     assert re.search(r"/account/refunds/[^/]+$", case_url), case_url
     case_number = case_url.rsplit("/", 1)[1]
     photo = page.locator(".panel img").first
-    assert photo.evaluate("img => img.complete && img.naturalWidth") > 0  # served back to its buyer
+    # loading="lazy": below the fold on a phone it loads only once scrolled to, after "load".
+    photo.scroll_into_view_if_needed()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=photo.element_handle(),
+                           timeout=10_000)  # served back to its buyer
+    assert photo.evaluate("img => img.naturalWidth") > 0
 
     # Another buyer gets a 404 for the request, the buyer a 403 for the staff queue.
     other = tab()
