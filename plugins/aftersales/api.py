@@ -21,7 +21,8 @@ from storefront.errors import NotFound, ValidationFailed
 from storefront.extensions import limiter
 
 from . import actions, cases
-from .models import CATEGORIES, INSPECTION_RESULTS, KINDS, REASONS, REFUND_METHODS, STATUSES, Case, CaseEvent, CaseMessage
+from .models import (CATEGORIES, INSPECTION_RESULTS, KINDS, REASONS, REFUND_METHODS, STATUSES, Case, CaseEvent,
+                     CaseMessage)
 from .queue import QueueFilters, overdue_ids, staff_queue
 from .services import case_for_buyer, get_case_by_number
 

@@ -143,13 +143,12 @@ def _real_objects(world) -> dict[str, object]:
     for number, status in db.session.execute(select(Order.number, Order.status)
                                              .where(Order.user_id == world.buyer.id).order_by(Order.id.desc())):
         by_status.setdefault(status, number)
-    return {"orders": sorted(set(by_status.values()) - {world.values["number"]}), "product": product.slug, "category": db.session.execute(select(Category.slug).limit(1)).scalar(),
+    return {"orders": sorted(set(by_status.values()) - {world.values["number"]}), "product": product.slug,
+            "category": db.session.execute(select(Category.slug).limit(1)).scalar(),
             "case": case.number if case else None, "evidence": evidence or 1,
-            "tracking": signed_token(shipped) if shipped else None, "buy_now": f"?sku_id={sku}&quantity=1"}
-
-
-# Query strings a route needs before it answers at all.
-QUERIES = {"checkout.buy_now": "buy_now", "promo_popups_api.active": "?page=home"}
+            "tracking": signed_token(shipped) if shipped else None,
+            # Query strings a route needs before it answers at all.
+            "queries": {"checkout.buy_now": f"?sku_id={sku}&quantity=1", "promo_popups_api.active": "?page=home"}}
 
 
 def _url(app, rule, world, real: dict) -> str | None:
@@ -162,8 +161,7 @@ def _url(app, rule, world, real: dict) -> str | None:
     if rule.endpoint.startswith("order_tracking") and "token" in rule.arguments and real["tracking"]:
         values["token"] = real["tracking"]
     url = fill(rule, values)
-    query = QUERIES.get(rule.endpoint, "")
-    return url and url + real.get(query, query)
+    return url and url + real["queries"].get(rule.endpoint, "")
 
 
 def _query_value(name: str, schema: dict) -> str | None:
