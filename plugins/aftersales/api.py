@@ -21,10 +21,10 @@ from storefront.errors import NotFound, ValidationFailed
 from storefront.extensions import limiter
 
 from . import actions, cases
-from .models import (CATEGORIES, INSPECTION_RESULTS, KINDS, REASONS, REFUND_METHODS, STATUSES, Case, CaseEvent,
-                     CaseMessage)
+from .models import CATEGORIES, INSPECTION_RESULTS, KINDS, REASONS, REFUND_METHODS, STATUSES
 from .queue import QueueFilters, overdue_ids, staff_queue
-from .services import case_for_buyer, get_case_by_number
+from .services import (case_for_buyer, events_by_case, get_case_by_number, load_orders_and_lines,
+                       messages_by_case)
 
 blp = Blueprint("aftersales_api", __name__, url_prefix="/api/v1/aftersales",
                 description="After-sales requests of the signed-in buyer (plugin aftersales)")
@@ -179,27 +179,10 @@ def cases_json(rows, staff: bool = False) -> list[dict]:
     """Requests as the API shows them. A list's orders, lines, timelines and messages are read
     with one statement each for all its requests: per request, a 50-request page of the staff
     queue sent some 250 statements."""
-    from collections import defaultdict
-
-    from sqlalchemy import select
-    from sqlalchemy.orm import joinedload, selectinload
-
-    from storefront.extensions import db
-
     rows = list(rows)
-    if not rows:
-        return []
     ids = [c.id for c in rows]
-    # Fills the order and the lines of the requests already in the session.
-    db.session.execute(select(Case).where(Case.id.in_(ids))
-                       .options(joinedload(Case.order), selectinload(Case.lines))).unique().all()
-    messages, events = defaultdict(list), defaultdict(list)
-    for m in db.session.execute(select(CaseMessage).where(CaseMessage.case_id.in_(ids))
-                                .order_by(CaseMessage.id)).scalars():
-        messages[m.case_id].append(m)
-    for e in db.session.execute(select(CaseEvent).where(CaseEvent.case_id.in_(ids))
-                                .order_by(CaseEvent.id)).scalars():
-        events[e.case_id].append(e)
+    load_orders_and_lines(rows)
+    events, messages = events_by_case(ids), messages_by_case(ids)
     overdue = overdue_ids(rows) if staff else set()
     return [_case_dict(c, events[c.id], messages[c.id], staff, c.id in overdue) for c in rows]
 

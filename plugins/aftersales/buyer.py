@@ -40,9 +40,11 @@ def _case_or_404(number: str):
 @bp.get("/")
 @login_required
 def index():
-    rows, next_after = cases.buyer_cases(_me(), after_id=request.args.get("after", type=int))
+    after = request.args.get("after", type=int)
+    rows, next_after = cases.buyer_cases(_me(), after_id=after)
     next_url = url_for(".index", after=next_after) if next_after else None
-    return render_template("aftersales/index.html", cases=rows, next_url=next_url, **labels())
+    return render_template("aftersales/index.html", cases=rows, next_url=next_url, older_page=bool(after),
+                           **labels())
 
 
 def _quantities(order) -> dict[int, int]:

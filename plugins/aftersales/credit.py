@@ -14,6 +14,7 @@ fully refunded) comes back once, from ``order_event`` or the sweep.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
@@ -104,31 +105,39 @@ def ledger(user_id: int, *, currency: str | None = None, before: int | None = No
     return rows, (rows[-1].id if more and rows else None)
 
 
-def credit_used_by_order(order_id: int) -> int:
-    """Store credit spent on the order (positive), net of what came back."""
-    value = db.session.execute(
-        select(func.coalesce(func.sum(CreditEntry.amount), 0))
-        .where(CreditEntry.order_id == order_id, CreditEntry.kind.in_(("checkout", "checkout_return")))
-    ).scalar()
-    return -int(value or 0)
-
-
-def credit_spent_by_order(order_id: int) -> int:
-    """Store credit taken at checkout for the order (positive), whether or not it came back."""
-    value = db.session.execute(
-        select(func.coalesce(func.sum(CreditEntry.amount), 0))
-        .where(CreditEntry.order_id == order_id, CreditEntry.kind == "checkout")
-    ).scalar()
-    return -int(value or 0)
-
-
 def order_credit_sums(order_id: int) -> dict[str, int]:
-    """The order's store-credit entries summed per kind, in one statement: the order page
-    shows what was spent, what came back and what was refunded as credit."""
+    """The order's store-credit entries summed per kind (checkout, checkout_return, refund),
+    in one statement."""
     return {kind: int(total or 0) for kind, total in db.session.execute(
         select(CreditEntry.kind, func.sum(CreditEntry.amount))
         .where(CreditEntry.order_id == order_id, CreditEntry.kind.in_(("checkout", "checkout_return", "refund")))
         .group_by(CreditEntry.kind))}
+
+
+@dataclass(frozen=True)
+class OrderCredit:
+    """Store credit on one order, each figure positive."""
+
+    spent: int     # taken at checkout, whether or not it came back
+    used: int      # taken at checkout, net of what came back when the order closed
+    refunded: int  # after-sales refunds paid as credit
+
+
+def order_credit(order_id: int) -> OrderCredit:
+    """The order page's three figures from one grouped statement."""
+    sums = order_credit_sums(order_id)
+    spent = -sums.get("checkout", 0)
+    return OrderCredit(spent=spent, used=spent - sums.get("checkout_return", 0), refunded=sums.get("refund", 0))
+
+
+def credit_used_by_order(order_id: int) -> int:
+    """Store credit spent on the order (positive), net of what came back."""
+    return order_credit(order_id).used
+
+
+def credit_spent_by_order(order_id: int) -> int:
+    """Store credit taken at checkout for the order (positive), whether or not it came back."""
+    return order_credit(order_id).spent
 
 
 # -- writing ----------------------------------------------------------------------------

@@ -71,11 +71,4 @@ def pay_as_credit(case: Case, order: Order, amount: int, actor: Actor, lines: di
 
 def credit_refunded_on_order(order_id: int) -> int:
     """Store credit paid as after-sales refunds on the order (for the order page)."""
-    from sqlalchemy import func
-
-    from .money_models import CreditEntry
-
-    value = db.session.execute(
-        select(func.coalesce(func.sum(CreditEntry.amount), 0))
-        .where(CreditEntry.order_id == order_id, CreditEntry.kind == "refund")).scalar()
-    return int(value or 0)
+    return credit.order_credit(order_id).refunded

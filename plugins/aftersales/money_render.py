@@ -14,15 +14,12 @@ def order_panel(order, staff_page: bool = False) -> Markup | None:
     from . import compensation, credit
 
     rows = compensation.for_order(order.id)
-    sums = credit.order_credit_sums(order.id)
-    # As credit.credit_used_by_order, credit_spent_by_order and credit_refunds.credit_refunded_on_order.
-    spent = -sums.get("checkout", 0)
-    used = spent - sums.get("checkout_return", 0)
-    refunded_as_credit = sums.get("refund", 0)
-    if not rows and not spent and not refunded_as_credit:
+    money = credit.order_credit(order.id)
+    if not rows and not money.spent and not money.refunded:
         return None
     return Markup(render_template("aftersales/money_order_panel.html", order=order, compensations=rows,
-                                  credit_used=used, credit_spent=spent, refunded_as_credit=refunded_as_credit,
+                                  credit_used=money.used, credit_spent=money.spent,
+                                  refunded_as_credit=money.refunded,
                                   staff_page=staff_page))
 
 

@@ -12,6 +12,7 @@ from typing import Any, Iterable
 
 from flask_babel import gettext as _
 from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload, selectinload
 
 from storefront.audit.services import record as audit
 from storefront.clock import utcnow
@@ -23,7 +24,7 @@ from storefront.orders.transitions import Actor, record_event
 
 from .forms import DEFAULT_SETTINGS
 from .models import (APPROVED, ARRIVED, AWAITING_RETURN, CANCELLED, CLOSED, INSPECTED, OPEN_STATUSES, REFUNDED,
-                     REJECTED, RESHIPPED, RETURNING, Case, CaseEvent)
+                     REJECTED, RESHIPPED, RETURNING, Case, CaseEvent, CaseMessage)
 
 PLUGIN_NAME = "aftersales"
 
@@ -93,8 +94,34 @@ def cases_of_order(order_id: int) -> list[Case]:
 
 
 def events_of(case: Case) -> list[CaseEvent]:
-    return list(db.session.execute(
-        select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)).scalars())
+    return events_by_case([case.id])[case.id]
+
+
+def events_by_case(case_ids: Iterable[int]) -> dict[int, list[CaseEvent]]:
+    """The timelines of several requests in one statement, oldest event first."""
+    return _by_case(CaseEvent, case_ids)
+
+
+def messages_by_case(case_ids: Iterable[int]) -> dict[int, list[CaseMessage]]:
+    """The conversations of several requests in one statement, oldest message first."""
+    return _by_case(CaseMessage, case_ids)
+
+
+def _by_case(model, case_ids: Iterable[int]) -> dict[int, list]:
+    ids = list(case_ids)
+    found: dict[int, list] = {case_id: [] for case_id in ids}
+    if ids:
+        for row in db.session.execute(select(model).where(model.case_id.in_(ids)).order_by(model.id)).scalars():
+            found[row.case_id].append(row)
+    return found
+
+
+def load_orders_and_lines(cases: list[Case]) -> None:
+    """Fill the order and the lines of requests already loaded, for all of them in one go
+    (a list shows both for each request)."""
+    if cases:
+        db.session.execute(select(Case).where(Case.id.in_([c.id for c in cases]))
+                           .options(joinedload(Case.order), selectinload(Case.lines))).unique().all()
 
 
 # -- actors -------------------------------------------------------------------------------

@@ -5,11 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import func, select
 
 from storefront.admin.access import staff_required
 from storefront.catalog.models import Product
-from storefront.catalog.queries import escape_like
+from storefront.catalog import queries
 from storefront.clock import utcnow
 from storefront.errors import NotFound, ServiceError
 from storefront.extensions import db
@@ -90,14 +89,11 @@ PRODUCT_CHOICES = 50
 
 
 def _product_choices(q: str) -> tuple[list, bool]:
-    """Products to start a presale on: the newest, or those whose name holds ``q``; and whether
-    there are more. The list used to hold every product: a full scan and one option per
-    product of the catalogue on each view of the page."""
-    stmt = select(Product.id, Product.name).order_by(Product.id.desc()).limit(PRODUCT_CHOICES + 1)
-    if q:
-        stmt = stmt.where(func.lower(Product.name).like(f"%{escape_like(q.lower())}%", escape="\\"))
-    found = db.session.execute(stmt).all()
-    return sorted(found[:PRODUCT_CHOICES], key=lambda p: (p.name.lower(), p.id)), len(found) > PRODUCT_CHOICES
+    """Products to start a presale on: the newest, or those matching ``q`` (the admin product
+    search's rule), sorted by name; and whether there are more. The list used to hold every
+    product: a full scan and one option per product of the catalogue on each view of the page."""
+    page = queries.list_products(q=q or None, limit=PRODUCT_CHOICES, active_only=False)
+    return sorted(page.items, key=lambda p: (p.name.lower(), p.id)), page.next_after is not None
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from contextlib import contextmanager
+from typing import NamedTuple
 from datetime import date, timedelta
 
 import pytest
@@ -22,7 +23,19 @@ from tests.factories import make_product, make_user, set_plugin_state, sign_in  
 ALL_DAY = {str(d): "00:00-24:00" for d in range(7)}
 
 
+class Sent(NamedTuple):
+    sql: str          # whitespace collapsed
+    parameters: object
+    executemany: bool
+
+
 class Statements(list):
+    """The statements' texts; ``sent`` has each with its parameters."""
+
+    def __init__(self):
+        super().__init__()
+        self.sent: list[Sent] = []
+
     def matching(self, pattern: str) -> list[str]:
         return [s for s in self if re.search(pattern, s, re.I)]
 
@@ -32,8 +45,10 @@ def count_queries():
     """Collect every statement sent on the shop's engine (BEGIN included, as the bench counts)."""
     seen = Statements()
 
-    def on_execute(_conn, _cursor, statement, *_args):
-        seen.append(" ".join(statement.split()))
+    def on_execute(_conn, _cursor, statement, parameters, _context, executemany):
+        sql = " ".join(statement.split())
+        seen.append(sql)
+        seen.sent.append(Sent(sql, parameters, executemany))
 
     engine = db.engine
     event.listen(engine, "before_cursor_execute", on_execute)

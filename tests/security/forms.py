@@ -17,6 +17,8 @@ class Form:
     fields: dict[str, list[str]] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)  # free-text inputs and textareas
+    kinds: dict[str, str] = field(default_factory=dict)  # name -> input type, "select" or "textarea"
+    options: dict[str, list[str]] = field(default_factory=dict)  # every value a select, box or radio offers
 
 
 class _FormParser(HTMLParser):
@@ -36,14 +38,26 @@ class _FormParser(HTMLParser):
             self.forms.append(self._form)
             return
         form = self._form
-        if form is None or not a.get("name"):
+        if form is None:
+            return
+        if tag == "option" and self._select:  # an option has no name: it belongs to the open select
+            form.options.setdefault(self._select, []).append(a.get("value", ""))
+            values = form.fields[self._select]
+            if "selected" in a or not values:
+                if "selected" in a:
+                    values.clear()
+                values.append(a.get("value", ""))
+            return
+        if not a.get("name"):
             return
         name = a["name"]
         if tag == "input":
             kind = a.get("type", "text").lower()
+            form.kinds.setdefault(name, kind)
             if kind == "file":
                 form.files.append(name)
             elif kind in ("checkbox", "radio"):
+                form.options.setdefault(name, []).append(a.get("value", "on"))
                 if "checked" in a:
                     form.fields.setdefault(name, []).append(a.get("value", "on"))
                 else:
@@ -54,14 +68,10 @@ class _FormParser(HTMLParser):
                     form.texts.append(name)
         elif tag == "select":
             self._select = name
+            form.kinds.setdefault(name, "select")
             form.fields.setdefault(name, [])
-        elif tag == "option" and self._select:
-            values = form.fields[self._select]
-            if "selected" in a or not values:
-                if "selected" in a:
-                    values.clear()
-                values.append(a.get("value", ""))
         elif tag == "textarea":
+            form.kinds.setdefault(name, "textarea")
             self._textarea = name
             form.fields.setdefault(name, []).append("")
             form.texts.append(name)
@@ -79,10 +89,14 @@ class _FormParser(HTMLParser):
             self._textarea = None
 
 
-def post_forms(html: str, page_url: str) -> list[Form]:
+def forms_on(html: str, page_url: str) -> list[Form]:
     parser = _FormParser(page_url)
     parser.feed(html)
-    return [f for f in parser.forms if f.method == "post"]
+    return parser.forms
+
+
+def post_forms(html: str, page_url: str) -> list[Form]:
+    return [f for f in forms_on(html, page_url) if f.method == "post"]
 
 
 

@@ -10,15 +10,13 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from html import unescape
-from html.parser import HTMLParser
 from typing import Iterator
 from urllib.parse import parse_qsl, urlencode
 
-from sqlalchemy import event
-
 from storefront.extensions import db
+from tests.perf.conftest import Sent, count_queries
 from tests.security.conftest import new_client, signed_in
-from tests.security.forms import openapi_path
+from tests.security.forms import forms_on, openapi_path
 from tests.security.test_access import api_spec, url_values
 from tests.security.walker import PUBLIC_ENDPOINTS, fill, is_admin, is_api, rules
 
@@ -32,7 +30,7 @@ class Visit:
     endpoint: str
     url: str
     status: int
-    statements: list[tuple[str, object]]  # (SQL, parameters), BEGIN included
+    statements: list[Sent]  # BEGIN included
 
 
 def _who(app, rule, world) -> list[tuple[str, object, dict]]:
@@ -57,62 +55,39 @@ def _links(html: str) -> list[str]:
     return [unescape(h) for h in re.findall(r'href="(/[^"#]*\?[^"#]*)"', html)]
 
 
-class _GetForms(HTMLParser):
-    """``<form method="get">`` of a page, each filled as a visitor narrowing a list would:
-    every select on its first real option, every box ticked, a date, a number, a word."""
-
-    def __init__(self):
-        super().__init__()
-        self.forms: list[tuple[str, dict]] = []
-        self._form: dict | None = None
-        self._select: str | None = None
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "form" and (a.get("method") or "get").lower() == "get" and (a.get("action") or "/").startswith("/"):
-            self._form = {}
-            self.forms.append((a.get("action") or "", self._form))
-        elif self._form is None or not a.get("name"):
-            if tag == "option" and self._form is not None and self._select and a.get("value"):
-                self._form.setdefault(self._select, a["value"])
-        elif tag == "select":
-            self._select = a["name"]
-        elif tag == "input":
-            kind = (a.get("type") or "text").lower()
-            value = {"date": date.today().isoformat(), "number": "1", "checkbox": a.get("value") or "y",
-                     "hidden": a.get("value") or "", "submit": None}.get(kind, a.get("value") or "a")
-            if value is not None:
-                self._form.setdefault(a["name"], value)
-
-    def handle_endtag(self, tag):
-        if tag == "form":
-            self._form = None
-        elif tag == "select":
-            self._select = None
-
-
 def _filled_get_forms(html: str, page: str) -> list[str]:
-    parser = _GetForms()
-    parser.feed(html)
-    return [f"{unescape(action) or page.partition('?')[0]}?{urlencode(fields)}"
-            for action, fields in parser.forms if fields]
+    """The page's ``<form method="get">``, each filled as a visitor narrowing a list would:
+    every select on its first real option, every box ticked, a date, a number, a word."""
+    urls = []
+    for form in forms_on(html, page):
+        if form.method != "get" or not form.action.startswith("/"):
+            continue
+        fields = {name: value for name, kind in form.kinds.items()
+                  if (value := _field_value(kind, form.fields.get(name) or [""], form.options.get(name) or []))
+                  is not None}
+        if fields:
+            urls.append(f"{form.action.partition('?')[0]}?{urlencode(fields)}")
+    return urls
+
+
+def _field_value(kind: str, values: list[str], options: list[str]) -> str | None:
+    if kind == "select":
+        return next((o for o in options if o), None)
+    if kind in ("checkbox", "radio"):
+        return options[0] if options else "y"
+    if kind in ("submit", "button", "image", "reset", "file"):
+        return None
+    fixed = {"date": date.today().isoformat(), "number": "1", "hidden": values[0]}
+    return fixed.get(kind, values[0] or "a")
 
 
 def _visit(client, url: str, headers: dict, label: str, endpoint: str) -> tuple[Visit, str | None]:
-    sent: list[tuple[str, object]] = []
-
-    def on_execute(_conn, _cursor, statement, parameters, _context, _executemany):
-        sent.append((statement, parameters))
-
-    event.listen(db.engine, "before_cursor_execute", on_execute)
-    try:
+    with count_queries() as seen:
         response = client.get(url, headers=headers)
         body = response.get_data()  # a streamed export reads the database while it is sent
         response.close()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", on_execute)
     html = body.decode() if response.status_code == 200 and response.mimetype == "text/html" else None
-    return Visit(label, endpoint, url, response.status_code, sent), html
+    return Visit(label, endpoint, url, response.status_code, seen.sent), html
 
 
 def _real_objects(world) -> dict[str, object]:

@@ -12,10 +12,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import event
-
 from storefront.extensions import db
 from tests.conftest import is_postgres
+from tests.perf.conftest import Sent, count_queries
 
 from .pages import walk
 
@@ -30,42 +29,37 @@ SET_UP_TABLES = {
 WRITES_AND_READS = ("SELECT", "UPDATE", "DELETE", "WITH")
 
 
-def _sweeps() -> list[tuple[str, str, object]]:
+def _sweeps() -> list[tuple[str, Sent]]:
     """Statements of one pass of each periodic task (deadline sweeps, notification delivery)."""
     from storefront.jobs.queue import run_delivery, run_sweeps
 
     sent = []
     for task in (run_sweeps, run_delivery):
-        def on_execute(_conn, _cursor, statement, parameters, _context, executemany, task=task):
-            if not executemany:
-                sent.append((f"task {task.__name__}", statement, parameters))
-
-        event.listen(db.engine, "before_cursor_execute", on_execute)
-        try:
+        with count_queries() as seen:
             task()
             db.session.commit()
-        finally:
-            event.remove(db.engine, "before_cursor_execute", on_execute)
+        sent += [(f"task {task.__name__}", s) for s in seen.sent]
     return sent
 
 
 @pytest.mark.skipif(not is_postgres(), reason="needs PostgreSQL's planner (CI's PostgreSQL pass runs it)")
 def test_no_statement_scans_a_table_that_grows(app, crowded_world):
-    statements: dict[str, tuple[str, object]] = {}
+    statements: dict[str, tuple[str, Sent]] = {}
     for visit in walk(app, crowded_world):
-        for sql, params in visit.statements:
-            statements.setdefault(sql, (f"{visit.label} GET {visit.url}", params))
-    for where, sql, params in _sweeps():
-        statements.setdefault(sql, (where, params))
+        for sent in visit.statements:
+            statements.setdefault(sent.sql, (f"{visit.label} GET {visit.url}", sent))
+    for where, sent in _sweeps():
+        statements.setdefault(sent.sql, (where, sent))
     problems, explained = [], 0
     with db.engine.connect() as conn:
         conn.exec_driver_sql("SET enable_seqscan = off")
-        for sql, (where, params) in statements.items():
-            if not sql.lstrip().upper().startswith(WRITES_AND_READS):
+        for sql, (where, sent) in statements.items():
+            if sent.executemany or not sql.upper().startswith(WRITES_AND_READS):
                 continue
+            params = sent.parameters
             plan = "\n".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + sql, params))
             explained += 1
             for table in sorted(set(re.findall(r"Seq Scan on (\w+)", plan)) - set(SET_UP_TABLES)):
-                problems.append(f"{where}: no index serves {table} in {' '.join(sql.split())[:300]}")
+                problems.append(f"{where}: no index serves {table} in {sql[:300]}")
     assert explained > 150, f"only {explained} statements explained: is the walk broken?"
     assert not problems, "\n".join(problems)
