@@ -65,4 +65,4 @@ def order_event(order, event):
     if event.to_status == "closed":
         from .rules import close_with_order
 
-        close_with_order(order.id)
+        close_with_order(event.order_id)

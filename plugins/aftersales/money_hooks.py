@@ -34,13 +34,14 @@ def order_event(order, event):
     from .compensation import LATE, OUT_OF_STOCK, compensate
 
     if event.kind == "ship_overdue":
-        compensate(order.id, LATE)
+        compensate(event.order_id, LATE)
     elif event.kind == "status" and event.to_status == "closed":
         from .credit import return_for_closed_order
 
-        return_for_closed_order(order.id)
-        if order.close_reason == "out_of_stock":
-            compensate(order.id, OUT_OF_STOCK)
+        out_of_stock = order.close_reason == "out_of_stock"  # read before a commit expires the order
+        return_for_closed_order(event.order_id)
+        if out_of_stock:
+            compensate(event.order_id, OUT_OF_STOCK)
 
 
 @hookimpl

@@ -37,11 +37,11 @@ def order_event(order, event):
     if event.to_status == "closed":
         from .services import release_order
 
-        release_order(order.id)
+        release_order(event.order_id)
     elif event.kind == "part_paid":
         from .services import balance_deadline_on_order
 
-        balance_deadline_on_order(order.id)
+        balance_deadline_on_order(event.order_id)
 
 
 @hookimpl

@@ -42,7 +42,7 @@ def order_event(order, event):
     if event.to_status == "closed":
         from .pickups import release_for_closed_order
 
-        release_for_closed_order(order.id)
+        release_for_closed_order(event.order_id)
 
 
 @hookimpl

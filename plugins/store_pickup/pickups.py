@@ -257,6 +257,13 @@ def release(pickup_id: int, now: datetime, actor: Actor | None = None) -> bool:
 
 def release_for_closed_order(order_id: int) -> bool:
     """The order closed (unpaid timeout, cancellation, refund): free its pickup's slot and stock, once."""
+    # Most orders go by courier: a plain read finds no pickup to free without taking the
+    # write lock. A pickup is written with its order, so one not found now never appears;
+    # the conditional UPDATE in release() stays the one door for those that exist.
+    pending = db.session.execute(select(Pickup.id).where(Pickup.order_id == order_id,
+                                                         Pickup.released_at.is_(None))).first()
+    if pending is None:
+        return False
     with write_transaction():
         row = db.session.execute(select(Pickup.id, Order.status).join(Order, Order.id == Pickup.order_id)
                                  .where(Pickup.order_id == order_id)).first()

@@ -176,6 +176,9 @@ def order_event(order, event):
     """Called after the transaction that recorded ``event`` (an
     :class:`~storefront.plugins.types.OrderEventInfo`) has committed.
     Side effects (notifications, follow-up work) belong here; errors are logged.
+
+    Each handler that commits expires ``order``, and the next one to touch it
+    reloads it: a handler that needs only the id reads ``event.order_id``.
     """
 
 
