@@ -251,18 +251,19 @@ def release_order(order_id: int, now: datetime | None = None) -> int:
     """Give a closed order's quota (and buyer limit) back, exactly once per reservation."""
     now = now or utcnow()
     released = 0
-    # Most closed orders held no presale quota: a plain read finds that without taking the
-    # write lock. Reservations are written with their order, so none appear later; the
-    # conditional UPDATE below stays the one door for those that exist.
-    if db.session.execute(select(Reservation.id).where(Reservation.order_id == order_id,
-                                                       Reservation.released_at.is_(None)).limit(1)).first() is None:
+    # Read without the write lock: most closed orders held no quota, and then nothing is
+    # locked (SQLite's lock is the whole database's). A closed order stays closed and its
+    # reservations were written with it, so what this read finds holds inside the write;
+    # the conditional UPDATE on released_at stays the one door (two workers, one release).
+    rows = db.session.execute(
+        select(Reservation.id, Reservation.quota_id, Reservation.quantity, Reservation.user_id,
+               Reservation.campaign_id)
+        .join(Order, Order.id == Reservation.order_id)
+        .where(Reservation.order_id == order_id, Reservation.released_at.is_(None),
+               Order.status == OrderStatus.CLOSED)).all()
+    if not rows:
         return 0
     with write_transaction():
-        status = db.session.execute(select(Order.status).where(Order.id == order_id)).scalar()
-        if status is None or OrderStatus(status) != OrderStatus.CLOSED:
-            return 0
-        rows = db.session.execute(select(Reservation).where(Reservation.order_id == order_id,
-                                                            Reservation.released_at.is_(None))).scalars().all()
         for row in rows:
             won = db.session.execute(
                 text("UPDATE presale_reservations SET released_at = :now WHERE id = :id AND released_at IS NULL"),

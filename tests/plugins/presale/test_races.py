@@ -13,7 +13,7 @@ from storefront.orders.models import Order
 from tests.checkout.helpers import checkout_form
 from tests.factories import sign_in
 
-from .conftest import deposit_campaign, fresh, full_campaign, new_client
+from .conftest import checkout, deposit_campaign, fresh, full_campaign, new_client
 
 QUOTA = 15
 BUYERS = QUOTA + 20
@@ -144,3 +144,26 @@ def test_a_double_clicked_presale_creation_makes_one_campaign(app, enabled):
     refused = [r for r in results if not isinstance(r, int)]
     assert len(refused) == 1 and getattr(refused[0], "field", None) == "quotas", results
     assert db.session.query(Campaign).count() == 1
+
+
+def test_a_closed_order_gives_its_quota_back_once_however_many_workers_release_it(app, enabled, buyer):
+    """The release reads the reservations before its write transaction (most closed orders
+    hold none, and then take no lock); workers that all read them still give back once."""
+    from sqlalchemy import update
+
+    from plugins.presale.services import release_order
+    from tests.races import run_threads
+
+    _c, product = full_campaign(quota=10, limit=3)
+    result = checkout(buyer, (product.skus[0].id, 2))
+    order_id = result.orders[0].id
+    # Closed without its order_event, so that only the racing workers release it.
+    db.session.execute(update(Order).where(Order.id == order_id).values(status="closed"))
+    db.session.commit()
+    released = run_threads(app, 4, lambda _i: release_order(order_id))
+    assert sorted(released) == [0, 0, 0, 2], released
+    fresh()
+    assert db.session.execute(db.select(Quota.sold)).scalar() == 0
+    assert db.session.execute(db.select(BuyerCount.bought)).scalar() == 0
+    assert db.session.execute(db.select(Reservation.released_at)).scalar() is not None
+    assert release_order(order_id) == 0  # a later delivery of the event changes nothing
