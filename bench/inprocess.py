@@ -25,10 +25,10 @@ hits, unless run with ``STOREFRONT_PAGE_CACHE_SECONDS=0``, which measures what a
 ``catalog_signed_in`` is the same listings and searches for the cart page's signed-in buyers,
 who never get a cached page.
 
-``unpaid_sweep`` (not run by default) places a flash's buy-now orders, leaves them unpaid
-past their deadline and times the sweep that closes them and gives back what they held:
-per closed order, CPU, statements, commits and SQLite's write-lock hold
-(``bench/inprocess_sweep.py``).
+``unpaid_sweep`` and ``bulk_ship`` (not run by default) are what a shop does in bulk after a
+flash: the deadline sweep closes the unpaid orders and gives back what they held, and staff
+ship the paid ones from one tracking-number upload. Per order: CPU, statements, commits and
+SQLite's write-lock hold (``bench/inprocess_batches.py``).
 
 ``layout_floor`` is the cart page's signed-in buyers asking for a page that
 does not exist: the session, the buyer, the plugin states and the layout of
@@ -295,11 +295,12 @@ def main(argv=None) -> int:
                 for i in range(200):
                     call(i)
             _print_profile(profiler, args.profile_all)
-    if "unpaid_sweep" in wanted:
-        from bench.inprocess_sweep import unpaid_sweep
+    for batch in ("unpaid_sweep", "bulk_ship"):
+        if batch in wanted:
+            from bench import inprocess_batches
 
-        results["unpaid_sweep"] = unpaid_sweep(shop, out, min(args.requests, 200), counter,
-                                               show=args.show_queries)
+            results[batch] = getattr(inprocess_batches, batch)(shop, out, min(args.requests, 200), counter,
+                                                                show=args.show_queries)
     if "flash" in wanted:
         if args.profile == "flash":
             from pyinstrument import Profiler
