@@ -22,12 +22,12 @@ def transition_guard(obj, to, actor):
     request on an unshipped order stops the parcel in the warehouse."""
     from sqlalchemy import select
 
+    from storefront.database import lock_row
     from storefront.extensions import db
     from storefront.orders.models import Order
     from storefront.orders.status import OrderStatus
 
     from .models import OPEN_STATUSES, REFUND_UNSHIPPED, Case
-    from .services import lock_order
 
     if not isinstance(obj, Order):
         return None
@@ -44,7 +44,7 @@ def transition_guard(obj, to, actor):
     # case opened after waits until the new status is committed. transition()
     # runs inside the caller's write transaction, so the lock is held until
     # that UPDATE commits.
-    lock_order(obj.id)
+    lock_row(Order, obj.id)  # the lock alone: the caller has just refreshed the order
     # A column query reads what this transaction sees, not a stale object
     # (index ix_aftersales_cases_order_id_status).
     kinds = set(db.session.execute(

@@ -56,6 +56,10 @@ def seed_preset(actor=None) -> int:
     Staff loading the preset is audited; the automatic seed on a shop's first
     shipment (no actor) is not a staff action.
     """
+    # Every shipment asks; only a shop's first finds the registry empty. Reading first
+    # keeps the others from taking the write lock (SQLite's is the whole database's).
+    if not registry_is_empty():
+        return 0
     try:
         with write_transaction():
             if not registry_is_empty():

@@ -25,7 +25,7 @@ from storefront.orders.transitions import Actor, record_event
 from storefront.plugins.host import get_host
 
 from .carriers import carrier_for_code, carrier_for_name, seed_preset
-from .models import STATUSES, Parcel, ParcelEvent
+from .models import STATUSES, Carrier, Parcel, ParcelEvent
 
 PLUGIN_NAME = "order_tracking"
 DEFAULT_SETTINGS = {"webhook_secret": "", "stuck_days": 3, "signed_link_days": 30}
@@ -59,10 +59,14 @@ def get_parcel(parcel_id: int) -> Parcel:
     return parcel
 
 
-def _new_parcel(order: Order, carrier_name: str, tracking_number: str, at: datetime) -> Parcel:
-    carrier = carrier_for_name(carrier_name)
-    parcel = Parcel(order_id=order.id, carrier_code=carrier.code if carrier else "",
-                    carrier_name=carrier.name if carrier else carrier_name, tracking_number=tracking_number,
+def _carrier_fields(carrier: Carrier | None, typed_name: str) -> tuple[str, str]:
+    """(code, name) of a parcel's carrier: a registered one's, else the name as typed."""
+    return (carrier.code, carrier.name) if carrier is not None else ("", typed_name)
+
+
+def _new_parcel(order_id: int, carrier: tuple[str, str], tracking_number: str, at: datetime) -> Parcel:
+    code, name = carrier
+    parcel = Parcel(order_id=order_id, carrier_code=code, carrier_name=name, tracking_number=tracking_number,
                     created_at=at, last_event_at=at, last_status="")
     db.session.add(parcel)
     return parcel
@@ -73,14 +77,20 @@ def parcel_on_shipped(order: Order) -> Parcel | None:
     if not order.tracking_number or not order.carrier:
         return None
     seed_preset()
+    # Read before the write transaction, whose opening commit would expire the order and
+    # reload it inside the write lock: the lock is held for the INSERT alone.
+    order_id, carrier_name, tracking_number = order.id, order.carrier, order.tracking_number
+    shipped_at = order.shipped_at or utcnow()
+    existing = db.session.execute(select(Parcel).where(
+        Parcel.order_id == order_id, Parcel.tracking_number == tracking_number)).scalar_one_or_none()
+    if existing is not None:
+        return existing
+    carrier = _carrier_fields(carrier_for_name(carrier_name), carrier_name)
     try:
         with write_transaction():
-            existing = db.session.execute(select(Parcel).where(
-                Parcel.order_id == order.id, Parcel.tracking_number == order.tracking_number)).scalar_one_or_none()
-            if existing is not None:
-                return existing
-            return _new_parcel(order, order.carrier, order.tracking_number, order.shipped_at or utcnow())
-    except IntegrityError:  # the same shipment event handled twice at once
+            # Unique (order, tracking number): the same event handled twice at once fails here.
+            return _new_parcel(order_id, carrier, tracking_number, shipped_at)
+    except IntegrityError:
         return None
 
 
@@ -93,13 +103,14 @@ def add_parcel(order: Order, staff, carrier_code: str, tracking_number: str) -> 
     tracking_number = validate_tracking(tracking_number)
     if OrderStatus(order.status) not in TRACKED_STATUSES:
         raise ValidationFailed(_("Only shipped orders have parcels."), field="tracking_number")
+    fields = _carrier_fields(carrier, carrier.name)  # before the commit that expires the carrier
     try:
         with write_transaction():
             if db.session.execute(select(Parcel.id).where(
                     Parcel.order_id == order.id, Parcel.tracking_number == tracking_number)).first():
                 raise ValidationFailed(_("This order already has a parcel with that number."),
                                        field="tracking_number")
-            parcel = _new_parcel(order, carrier.name, tracking_number, utcnow())
+            parcel = _new_parcel(order.id, fields, tracking_number, utcnow())
             db.session.flush()
             audit(staff, "order_tracking.parcel_add", parcel, after={
                 "order_number": order.number, "carrier": parcel.carrier_name, "tracking_number": tracking_number})

@@ -162,6 +162,9 @@ def ship_rows(rows: list[ImportRow], staff) -> None:
     numbers = [r.number for r in rows if not r.error]
     orders = {o.number: o for o in db.session.execute(select(Order).where(Order.number.in_(numbers))).scalars()} \
         if numbers else {}
+    # Each shipment's commit expires every order read here; the statuses as read decide
+    # which rows to try (ship_order checks again inside its own transaction).
+    statuses = {number: order.status for number, order in orders.items()}
     for row in rows:
         if row.error:
             continue
@@ -169,8 +172,8 @@ def ship_rows(rows: list[ImportRow], staff) -> None:
         if order is None:
             row.error = _("Unknown order.")
             continue
-        if OrderStatus(order.status) != OrderStatus.PAID:
-            row.error = _("Not awaiting shipment (it is %(status)s).", status=status_label(order.status))
+        if OrderStatus(statuses[row.number]) != OrderStatus.PAID:
+            row.error = _("Not awaiting shipment (it is %(status)s).", status=status_label(statuses[row.number]))
             continue
         try:
             services.ship_order(order, staff, row.carrier, row.tracking_number)

@@ -52,6 +52,14 @@ def _transactions(seen, commits_at) -> list[list[str]]:
     return out
 
 
+def writing_transactions(seen, commits_at) -> tuple[list[list[str]], list[list[str]]]:
+    """The transactions that wrote something, and those that took SQLite's write lock
+    (``BEGIN IMMEDIATE``) and wrote nothing."""
+    transactions = _transactions(seen, commits_at)
+    writing = [t for t in transactions if any(s.startswith(("INSERT", "UPDATE", "DELETE")) for s in t)]
+    return writing, [t for t in transactions if "BEGIN IMMEDIATE" in t and t not in writing]
+
+
 @contextmanager
 def record_transactions():
     """The statements of the block, and where each COMMIT fell among them."""
@@ -80,10 +88,9 @@ def test_a_close_with_nothing_held_writes_only_the_close(app, shop):
         assert close_unpaid(utcnow()) == 1
     print(len(seen), *seen, sep="\n")
     assert db.session.get(Order, order_id).status == "closed"
-    writing = [t for t in _transactions(seen, commits_at)
-               if any(s.startswith(("INSERT", "UPDATE", "DELETE")) for s in t)]
+    writing, idle_locks = writing_transactions(seen, commits_at)
     assert len(writing) == 1  # the close; the plugins found nothing to give back
-    assert not [t for t in _transactions(seen, commits_at) if "BEGIN IMMEDIATE" in t and t not in writing]
+    assert idle_locks == []
     assert len(seen.matching(ORDER_ROW)) <= 3  # claimed, refreshed by close_order, once for the handlers
 
 
@@ -95,10 +102,9 @@ def test_a_presale_close_reloads_the_order_once_for_its_handlers(app, shop):
         assert close_unpaid(utcnow()) == 1
     print(len(seen), *seen, sep="\n")
     assert db.session.get(Order, order_id).status == "closed"
-    transactions = _transactions(seen, commits_at)
-    writing = [t for t in transactions if any(s.startswith(("INSERT", "UPDATE", "DELETE")) for s in t)]
+    writing, idle_locks = writing_transactions(seen, commits_at)
     assert len(writing) == 3  # the close, the coupon use back, the quota back
-    assert not [t for t in transactions if "BEGIN IMMEDIATE" in t and t not in writing]
+    assert idle_locks == []
     close_ends = seen.index(next(s for s in seen if s.startswith("UPDATE orders SET status")))
     after_close = seen[close_ends:]
     assert len([s for s in after_close if re.match(ORDER_ROW, s)]) == 1
