@@ -106,15 +106,19 @@ def handle(headers, body: bytes, now: datetime) -> tuple[dict, int]:
                               "description": payload.get("description") or ""})
     except ValidationFailed as exc:
         raise refuse("invalid_payload", f"{exc.field}: {exc.message}", 400) from None
+    # Carriers push an event more than once (retries, replays) and sometimes for parcels
+    # this shop does not have: both are answered from plain reads, without the write lock
+    # (SQLite's is the whole database's). The parcel's identity does not change, so it is
+    # used as read; its conditional UPDATEs and the unique event id guard the write.
+    if db.session.execute(select(ParcelEvent.id).where(ParcelEvent.external_id == event_id)).first():
+        return {"status": "duplicate", "event_id": event_id}, 200
+    parcel = db.session.execute(select(Parcel).where(
+        Parcel.carrier_code == carrier, Parcel.tracking_number == number)
+        .order_by(Parcel.id.desc()).limit(1)).scalar_one_or_none()
+    if parcel is None:
+        raise refuse("unknown_parcel", "No parcel with this carrier and tracking number.", 404)
     try:
-        with write_transaction():
-            if db.session.execute(select(ParcelEvent.id).where(ParcelEvent.external_id == event_id)).first():
-                return {"status": "duplicate", "event_id": event_id}, 200
-            parcel = db.session.execute(select(Parcel).where(
-                Parcel.carrier_code == carrier, Parcel.tracking_number == number)
-                .order_by(Parcel.id.desc()).limit(1)).scalar_one_or_none()
-            if parcel is None:
-                raise refuse("unknown_parcel", "No parcel with this carrier and tracking number.", 404)
+        with write_transaction(keep=(parcel,)):
             _store_event(parcel, values, source="webhook", external_id=event_id, actor=ACTOR)
     except IntegrityError:  # the same event id pushed twice at once: the other one stored it
         return {"status": "duplicate", "event_id": event_id}, 200

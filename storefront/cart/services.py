@@ -213,6 +213,10 @@ def add_item(cart: Cart, sku_id, quantity) -> CartLine:
 
 def _add_checked(cart: Cart, sku: Sku, available: int, quantity: int, buyer) -> CartLine:
     limit = int(get_setting("max_line_quantity"))
+    # What the line already holds only adds to ``quantity``: a sold-out item, or fewer left
+    # than asked, is refused before the write lock (SQLite's is the whole database's) --
+    # after a sell-out most adds are refused, and those buyers mostly have carts.
+    check_stock(sku, available, quantity)
     for attempt in (1, 2):
         try:
             with write_transaction(keep=(buyer,), keep_after=True):

@@ -58,6 +58,24 @@ def count_queries():
         event.remove(engine, "before_cursor_execute", on_execute)
 
 
+@contextmanager
+def no_write_transaction():
+    """Fails if the block begins a transaction inside ``write_transaction()`` (on SQLite,
+    ``BEGIN IMMEDIATE``: the database's one write lock): what it refused, or found nothing
+    to do for, was decided from plain reads."""
+    from storefront.database import in_write_transaction
+
+    writing = []
+    listener = lambda _conn: writing.append(in_write_transaction())  # noqa: E731
+    event.listen(db.engine, "begin", listener)
+    try:
+        with count_queries() as seen:
+            yield seen
+    finally:
+        event.remove(db.engine, "begin", listener)
+    assert not any(writing) and "BEGIN IMMEDIATE" not in seen, seen
+
+
 def enable_all() -> None:
     for name in get_host().plugins:
         set_plugin_state(name, True)

@@ -195,3 +195,19 @@ def test_concurrent_redelivery_stores_one_event(app, order):
         t.join(60)
     assert sorted(codes) == [200, 200, 200, 201]
     assert _counts() == (1, 1)
+
+
+def test_a_redelivered_or_unknown_event_takes_no_write_transaction(client, order):
+    """Carriers push each event more than once: the duplicate, like an event for a parcel
+    this shop does not have, is answered from plain reads. On SQLite a write transaction
+    takes the database's one write lock, which buyers checking out wait for."""
+    from tests.perf.conftest import no_write_transaction
+
+    assert push(client, payload(time=_recent())).status_code == 201
+    db.session.commit()
+    with no_write_transaction():
+        again = push(client, payload(time=_recent()))
+        unknown = push(client, payload(time=_recent(), event_id="evt-2", tracking_number="NOPE0000"))
+    assert again.status_code == 200 and again.get_json()["status"] == "duplicate"
+    assert unknown.status_code == 404 and unknown.get_json()["error"]["code"] == "unknown_parcel"
+    assert _counts() == (1, 0)
