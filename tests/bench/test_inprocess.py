@@ -27,3 +27,22 @@ def test_page_scenarios_and_the_layout_floor(tmp_path):
     # nothing the cart page adds: no cart, no pricing.
     assert 2 <= floor["queries_max"] < cart["queries_median"]
     assert floor["cpu_ms_median"] > 0 and floor["share_of_ref_b"].endswith("%")
+
+
+def test_after_sale_batches_give_back_and_ship_everything(tmp_path):
+    """The unpaid sweep closes every unpaid flash order and returns the quota and coupon
+    uses; the tracking upload ships every paid one with its parcel (the scenarios check
+    this themselves and exit non-zero otherwise)."""
+    out = tmp_path / "batches.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "inprocess.py"), "--orders", "100", "--requests", "6",
+         "--scenarios", "unpaid_sweep,bulk_ship", "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    results = json.loads(out.read_text(encoding="utf-8"))
+    sweep, ship = results["unpaid_sweep"], results["bulk_ship"]
+    assert sweep["closed"] == sweep["orders"] == 6 and sweep["after"]["open_orders"] == 0
+    assert sweep["before"]["quota_sold"] == 6 and sweep["after"]["quota_sold"] == 0
+    assert sweep["before"]["coupon_uses"] == 6 and sweep["after"]["coupon_uses"] == 0
+    assert ship["shipped"] == ship["orders"] == 6 and ship["check"].startswith("every order shipped")
+    assert sweep["commits_per_order"] > 0 and ship["statements_per_order"] > 0
