@@ -13,14 +13,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_page_scenarios_and_the_layout_floor(tmp_path):
+def _inprocess(tmp_path, scenarios: str, requests: int) -> dict:
+    """``bench/inprocess.py`` on a 100-order shop; its JSON results."""
     out = tmp_path / "inprocess.json"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "inprocess.py"), "--orders", "100", "--requests", "4",
-         "--scenarios", "ref_product,cart_page,layout_floor", "--json", str(out)],
+        [sys.executable, str(ROOT / "bench" / "inprocess.py"), "--orders", "100", "--requests", str(requests),
+         "--scenarios", scenarios, "--json", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    results = json.loads(out.read_text(encoding="utf-8"))
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+def test_page_scenarios_and_the_layout_floor(tmp_path):
+    results = _inprocess(tmp_path, "ref_product,cart_page,layout_floor", 4)
     floor, cart = results["layout_floor"], results["cart_page"]
     assert floor["n"] == cart["n"] == 4
     # The floor signs the buyer in and reads the plugin states (plus SQLite's BEGIN), and
@@ -33,13 +38,7 @@ def test_after_sale_batches_give_back_and_ship_everything(tmp_path):
     """The unpaid sweep closes every unpaid flash order and returns the quota and coupon
     uses; the tracking upload ships every paid one with its parcel (the scenarios check
     this themselves and exit non-zero otherwise)."""
-    out = tmp_path / "batches.json"
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "inprocess.py"), "--orders", "100", "--requests", "6",
-         "--scenarios", "unpaid_sweep,bulk_ship", "--json", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    results = json.loads(out.read_text(encoding="utf-8"))
+    results = _inprocess(tmp_path, "unpaid_sweep,bulk_ship", 6)
     sweep, ship = results["unpaid_sweep"], results["bulk_ship"]
     assert sweep["closed"] == sweep["orders"] == 6 and sweep["after"]["open_orders"] == 0
     assert sweep["before"]["quota_sold"] == 6 and sweep["after"]["quota_sold"] == 0
