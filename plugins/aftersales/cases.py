@@ -189,21 +189,24 @@ def create_case(order: Order, user, data: dict, files=None) -> Case:
 
 
 def _insert_case(order: Order, user, clean: dict, written, actor: Actor) -> int:
+    # The ids as read: the commit that opens each attempt expires the objects, and reading
+    # them inside would reload the order and the buyer while holding the write lock.
+    order_id, user_id = order.id, user.id
     for attempt in range(3):
         try:
             with write_transaction():
-                fresh = lock_order(order.id)
+                fresh = lock_order(order_id)
                 # Re-checked under the lock: two tabs submitting at once make one case.
                 validate_request(fresh, {**clean, "lines": clean["quantities"]})
-                if has_open_case(order.id):
+                if has_open_case(order_id):
                     raise Conflict(_("This order already has an open request."), code="case_open")
                 rejected = db.session.execute(
-                    select(func.count(Case.id)).where(Case.order_id == order.id, Case.status == REJECTED)
+                    select(func.count(Case.id)).where(Case.order_id == order_id, Case.status == REJECTED)
                 ).scalar() or 0
                 escalated = rejected > 0
                 category = "difficult" if escalated else (
                     "tracking" if clean["reason"] in ("not_received", "late_shipment") else "back_office")
-                case = Case(number=_new_number(), order_id=order.id, user_id=user.id, kind=clean["kind"],
+                case = Case(number=_new_number(), order_id=order_id, user_id=user_id, kind=clean["kind"],
                             status=REQUESTED, reason=clean["reason"], description=clean["description"],
                             amount_requested=clean["amount"], amount_refunded=0, currency=fresh.currency,
                             category=category, attempt=rejected + 1, escalated=escalated,
@@ -213,7 +216,7 @@ def _insert_case(order: Order, user, clean: dict, written, actor: Actor) -> int:
                     case.lines.append(CaseLine(order_line_id=line_id, quantity=qty, amount=shares[line_id]))
                 db.session.add(case)
                 db.session.flush()
-                db.session.add_all(uploads.evidence_rows(case.id, written, user.id))
+                db.session.add_all(uploads.evidence_rows(case.id, written, user_id))
                 log(case, "requested", actor, to_status=REQUESTED, order=fresh,
                     data={"amount": clean["amount"], "reason": clean["reason"]})
                 if escalated:

@@ -35,9 +35,16 @@ class Statements(list):
     def __init__(self):
         super().__init__()
         self.sent: list[Sent] = []
+        self.writing: list[bool] = []  # per statement: sent inside write_transaction()
 
     def matching(self, pattern: str) -> list[str]:
         return [s for s in self if re.search(pattern, s, re.I)]
+
+    def inside_writes(self) -> "Statements":
+        """The statements sent inside ``write_transaction()`` blocks (holding SQLite's write lock)."""
+        inside = Statements()
+        inside.extend(s for s, writing in zip(self, self.writing) if writing)
+        return inside
 
 
 @contextmanager
@@ -45,10 +52,13 @@ def count_queries():
     """Collect every statement sent on the shop's engine (BEGIN included, as the bench counts)."""
     seen = Statements()
 
+    from storefront.database import in_write_transaction
+
     def on_execute(_conn, _cursor, statement, parameters, _context, executemany):
         sql = " ".join(statement.split())
         seen.append(sql)
         seen.sent.append(Sent(sql, parameters, executemany))
+        seen.writing.append(in_write_transaction())
 
     engine = db.engine
     event.listen(engine, "before_cursor_execute", on_execute)

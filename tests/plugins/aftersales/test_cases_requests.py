@@ -169,3 +169,18 @@ def test_messages_thread_and_first_response(app, buyer, other_buyer, staff):
     cases.post_message(case, staff, "Checking with the carrier.")
     db.session.refresh(case)
     assert case.first_response_at is not None
+
+
+def test_the_request_is_written_without_reloading_the_order_or_the_buyer(app, buyer):
+    """After a sale, refund requests come in waves: inside the write transaction (SQLite's
+    write lock) the order is read once, locked, and the buyer not at all."""
+    from tests.perf.conftest import count_queries
+
+    order = shipped_order(buyer)
+    db.session.commit()
+    with count_queries() as seen:
+        case = open_case(order, buyer)
+    inside = seen.inside_writes()
+    assert case.status == "requested" and inside.matching(r"^INSERT INTO aftersales_cases")
+    assert len(inside.matching(r"^SELECT orders\.id, orders\.number")) == 1, inside
+    assert not inside.matching(r"FROM users\b"), inside
