@@ -374,26 +374,31 @@ def claim(buyer, coupon_id) -> WalletCoupon:
     now = utcnow()
     if not coupon.is_live(now):
         raise Conflict(_("Coupon %(name)s cannot be claimed now.", name=coupon.name), code="coupon_not_live")
+    # Read before the write transaction, whose opening commit expires the coupon and the
+    # buyer: inside, reading them would reload both while holding the write lock, on the
+    # sale's first minute when everybody claims at once. The quota is the conditional
+    # UPDATE's to decide, not these values.
+    coupon_id, name, quota, buyer_id = coupon.id, coupon.name, coupon.claim_quota, buyer.id
     per_buyer = coupon.per_buyer_limit or 1
     forget_wallet()
     with write_transaction():
         taken = db.session.execute(text(
             "UPDATE coupons_coupons SET claimed = claimed + 1 WHERE id = :id AND claimable = :on "
             "AND active = :on AND (claim_quota IS NULL OR claimed < claim_quota)"),
-            {"id": coupon.id, "on": True}).rowcount
+            {"id": coupon_id, "on": True}).rowcount
         if taken != 1:
-            raise Conflict(_("Coupon %(name)s has all been claimed.", name=coupon.name), code="coupon_claimed_out")
-        _ensure_counter(coupon.id, buyer.id)
+            raise Conflict(_("Coupon %(name)s has all been claimed.", name=name), code="coupon_claimed_out")
+        _ensure_counter(coupon_id, buyer_id)
         mine = db.session.execute(text(
             "UPDATE coupons_buyer_counts SET claimed = claimed + 1 WHERE coupon_id = :c AND user_id = :u "
-            "AND claimed < :n"), {"c": coupon.id, "u": buyer.id, "n": per_buyer}).rowcount
+            "AND claimed < :n"), {"c": coupon_id, "u": buyer_id, "n": per_buyer}).rowcount
         if mine != 1:
-            raise Conflict(_("You have already claimed coupon %(name)s.", name=coupon.name),
+            raise Conflict(_("You have already claimed coupon %(name)s.", name=name),
                            code="coupon_already_claimed")
-        row = WalletCoupon(coupon_id=coupon.id, user_id=buyer.id, claimed_at=now)
+        row = WalletCoupon(coupon_id=coupon_id, user_id=buyer_id, claimed_at=now)
         db.session.add(row)
-        if coupon.claim_quota is not None and db.session.scalar(text(
-                "SELECT claimed FROM coupons_coupons WHERE id = :id"), {"id": coupon.id}) >= coupon.claim_quota:
+        if quota is not None and db.session.scalar(text(
+                "SELECT claimed FROM coupons_coupons WHERE id = :id"), {"id": coupon_id}) >= quota:
             # This claim took the last one: cached "claimable" answers (popups) must change now.
             bump_version()
     return row

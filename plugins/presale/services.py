@@ -355,7 +355,10 @@ def balance_deadline_on_order(order_id: int) -> None:
     record = presale_order(order_id)
     if record is None or record.mode != DEPOSIT or record.balance_closes_at is None:
         return
+    # As read: inside, the opening commit's expiry would reload the record under the write
+    # lock, once per deposit paid -- and deposits are paid in a rush.
+    closes = record.balance_closes_at
     with write_transaction():
         db.session.execute(
             text("UPDATE orders SET pay_deadline = :closes WHERE id = :id AND status = :pending AND paid_total > 0"),
-            {"closes": record.balance_closes_at, "id": order_id, "pending": OrderStatus.PENDING_PAYMENT.value})
+            {"closes": closes, "id": order_id, "pending": OrderStatus.PENDING_PAYMENT.value})

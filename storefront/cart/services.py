@@ -219,7 +219,9 @@ def _add_checked(cart: Cart, sku: Sku, available: int, quantity: int, buyer) -> 
     check_stock(sku, available, quantity)
     for attempt in (1, 2):
         try:
-            with write_transaction(keep=(buyer,), keep_after=True):
+            # The SKU as checked (its id; its product's name for a refusal) is kept: the commit
+            # that opens the transaction would otherwise make it reload inside the write lock.
+            with write_transaction(keep=(buyer, sku, sku.product), keep_after=True):
                 line = _line(cart, sku.id, locked=True)
                 new_quantity = quantity + (line.quantity if line else 0)
                 if new_quantity > limit:

@@ -50,8 +50,12 @@ def test_first_line_of_a_new_cart_is_one_write(app, shop):
     assert not seen.matching(r"^UPDATE carts")
     assert len(seen.matching(r"FROM carts\b")) == 1  # the look-up that found no cart
     assert response.get_json() == client.get("/api/v1/cart", headers=headers).get_json()
-    # A second add to the same (now existing) cart takes the usual way and adds up.
-    again = client.post("/api/v1/cart/lines", json={"sku_id": sku.id, "quantity": 1}, headers=headers)
+    # A second add to the same (now existing) cart takes the usual way and adds up, without
+    # reading the SKU it checked again while holding the write lock.
+    sku_id = sku.id
+    with count_queries() as seen:
+        again = client.post("/api/v1/cart/lines", json={"sku_id": sku_id, "quantity": 1}, headers=headers)
+    assert not seen.inside_writes().matching(r"FROM skus\b"), seen.inside_writes()
     assert again.status_code == 201
     assert again.get_json()["breakdown"]["lines"][0]["quantity"] == 3
     assert again.get_json() == client.get("/api/v1/cart", headers=headers).get_json()

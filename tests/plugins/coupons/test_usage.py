@@ -195,6 +195,20 @@ def test_claim_quota_under_concurrency(app, enabled):
     assert db.session.get(Coupon, coupon.id).claimed == 5
 
 
+def test_a_claim_does_not_reload_the_coupon_or_the_buyer_inside_the_write_lock(app, enabled, buyer):
+    """Everybody claims at the sale's first minute: the claim's write transaction sends its
+    conditional UPDATEs and the wallet row, and reads neither the coupon nor the buyer again."""
+    from tests.perf.conftest import count_queries
+
+    coupon = make_coupon(claimable=True, claim_quota=5, per_buyer_limit=1)
+    db.session.commit()
+    with count_queries() as seen:
+        row = services.claim(buyer, coupon.id)
+    inside = seen.inside_writes()
+    assert row.id and inside.matching(r"^UPDATE coupons_coupons SET claimed")
+    assert not inside.matching(r"^SELECT (coupons_coupons|users)\.id"), inside
+
+
 def test_one_buyer_claims_once_from_parallel_sessions(app, enabled, buyer):
     coupon = make_coupon(claimable=True, per_buyer_limit=1)
     coupon_id, buyer_class, buyer_id = coupon.id, type(buyer), buyer.id  # not from threads
