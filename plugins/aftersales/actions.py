@@ -100,9 +100,10 @@ def _refund_unshipped(case: Case, actor: Actor, kind_event: str, values: dict, m
 
     As store credit, the credit is posted and counted as refunded before the
     close, so the core's refund of "what is left" finds nothing left to send."""
-    with write_transaction():
-        order = db.session.get(Order, case.order_id)
-        db.session.refresh(order)
+    # The case as read: its status is the conditional UPDATEs' to check. Kept, so the
+    # commit opening the transaction does not make it (and the order) reload under the lock.
+    with write_transaction(keep=(case,)):
+        order = db.session.get(Order, case.order_id, populate_existing=True)
         if OrderStatus(order.status) != OrderStatus.PAID:
             raise Conflict(_("The order has left the paid state (it is %(status)s); decide the request again.",
                              status=OrderStatus(order.status).value), code="order_not_unshipped")

@@ -13,6 +13,7 @@ from typing import Any, Iterable
 from flask_babel import gettext as _
 from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from storefront.audit.services import record as audit
 from storefront.clock import utcnow
@@ -216,7 +217,10 @@ def move(case: Case, from_statuses: Iterable[str], to: str, actor: Actor, kind: 
         raise ConcurrentUpdate(_("This request changed meanwhile (it is now %(status)s). Reload and try again.",
                                  status=case.status), details={"status": case.status, "to": to})
     before = case.status if case.status in allowed else allowed[0]
-    db.session.refresh(case)
+    # The row is written; mirror it on the object instead of reading it back inside the
+    # write transaction (the conditional UPDATE above was the check).
+    for key, value in changes.items():
+        set_committed_value(case, key, value)
     if actor.kind == "staff":
         mark_first_response(case, now)
     return log(case, kind, actor, note=note, from_status=before, to_status=to, data=data)

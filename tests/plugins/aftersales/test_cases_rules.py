@@ -37,6 +37,22 @@ def test_unshipped_refund_is_approved_at_once(app, buyer, enabled):
     assert "aftersales_auto_approved" in order_event_kinds(order.id)
 
 
+def test_an_approved_unshipped_refund_does_not_read_the_case_back_under_the_write_lock(app, buyer, enabled):
+    """Buyers cancel presale orders in waves after a sale, and the rule approves each at
+    once: the case's moves are mirrored on it, not read back inside the write transaction."""
+    from tests.perf.conftest import count_queries
+
+    set_enabled(True, auto_approve_unshipped=True, auto_approve_unshipped_max=0)
+    order = paid_order(buyer, items=[(make_product(stock=3).skus[0], 1)])
+    db.session.commit()
+    with count_queries() as seen:
+        case = open_case(order, buyer, kind="refund_unshipped", reason="changed_mind", lines=None)
+    inside = seen.inside_writes()
+    assert inside.matching(r"^UPDATE aftersales_cases SET status")
+    assert not inside.matching(r"^SELECT aftersales_cases\.id, aftersales_cases\.number"), inside
+    assert fresh_case(case).status == "refunded" and reload(order).status == OrderStatus.CLOSED
+
+
 def test_unshipped_refund_above_the_cap_waits_for_staff(app, buyer, enabled):
     set_enabled(True, auto_approve_unshipped=True, auto_approve_unshipped_max=1000)
     case = open_case(paid_order(buyer), buyer, kind="refund_unshipped", reason="changed_mind", lines=None)
