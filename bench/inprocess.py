@@ -58,14 +58,15 @@ PAGES = ["ref_product", "product_page", "cart_page", "checkout_page", "layout_fl
 
 
 class QueryCounter:
-    """Counts statements sent on an engine (``before_cursor_execute``), and on SQLite the
-    wall time spent holding the write lock (``BEGIN IMMEDIATE`` to its commit or rollback):
-    every other writer of the flash waits that long."""
+    """Counts statements sent on an engine (``before_cursor_execute``) and commits, and on
+    SQLite the wall time spent holding the write lock (``BEGIN IMMEDIATE`` to its commit or
+    rollback): every other writer of the flash waits that long."""
 
     def __init__(self, engines) -> None:
         from sqlalchemy import event
 
         self.count = 0
+        self.commits = 0
         self.lock_ms = 0.0
         self._locked_at: float | None = None
         self.statements: list[str] | None = None  # set to a list to record them
@@ -73,8 +74,12 @@ class QueryCounter:
         self._engines = list(engines)
         for engine in self._engines:
             event.listen(engine, "before_cursor_execute", self._on_execute)
-            event.listen(engine, "commit", self._on_end)
+            event.listen(engine, "commit", self._on_commit)
             event.listen(engine, "rollback", self._on_end)
+
+    def _on_commit(self, conn) -> None:
+        self.commits += 1
+        self._on_end(conn)
 
     def _on_execute(self, _conn, _cursor, statement, *_args) -> None:
         self.count += 1
@@ -91,7 +96,7 @@ class QueryCounter:
     def close(self) -> None:
         for engine in self._engines:
             self._event.remove(engine, "before_cursor_execute", self._on_execute)
-            self._event.remove(engine, "commit", self._on_end)
+            self._event.remove(engine, "commit", self._on_commit)
             self._event.remove(engine, "rollback", self._on_end)
 
 

@@ -1,16 +1,16 @@
 """``bench/inprocess.py``'s after-sale batch scenarios: what a shop does in bulk after a flash.
 
-``unpaid_sweep``: closing a flash's unpaid orders. After a Double-11 flash many buyers never pay; once their deadline passes, the
-deadline sweep closes their orders one write transaction each, and the
-plugins give back what each order held (presale quota, coupon use, pickup
-place, store credit) in their ``order_event`` handlers. While it runs, the
-buyers still checking out wait on the same write lock (SQLite) or row locks.
-
-The scenario places ``n`` buy-now orders of a fresh presale SKU with a coupon
-(as the flash does), leaves them unpaid, moves their deadline into the past and
-runs the unpaid sweep once. It reports, per closed order: CPU and wall time, statements,
-commits, and on SQLite how long the write lock was held. It then checks that
-every order closed and that the quota and the coupon's uses came back exactly.
+``unpaid_sweep``: after a Double-11 flash many buyers never pay. Once their
+deadline passes, the deadline sweep closes their orders one write transaction
+each, and the plugins give back what each order held (presale quota, coupon
+use, pickup place, store credit) in their ``order_event`` handlers. While it
+runs, the buyers still checking out wait on the same write lock (SQLite) or
+row locks. The scenario places ``n`` buy-now orders of a fresh presale SKU
+with a coupon (as the flash does), leaves them unpaid, moves their deadline
+into the past and runs the unpaid sweep once. It reports, per closed order:
+CPU and wall time, statements, commits, and on SQLite how long the write lock
+was held. It then checks that every order closed and that the quota and the
+coupon's uses came back exactly.
 
 ``bulk_ship``: the days after, staff ship the paid orders by uploading the
 carriers' tracking numbers (``storefront/orders/csv_io.py``). Each order
@@ -26,24 +26,9 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from bench import fixtures
-
-
-class _Commits:
-    """Counts COMMITs on an engine: one per transaction, write or read."""
-
-    def __init__(self, engine) -> None:
-        self.count = 0
-        self._engine = engine
-        event.listen(engine, "commit", self._on_commit)
-
-    def _on_commit(self, _conn) -> None:
-        self.count += 1
-
-    def close(self) -> None:
-        event.remove(self._engine, "commit", self._on_commit)
 
 
 def _place_unpaid(shop, flash: dict) -> list[tuple[dict, str]]:
@@ -53,16 +38,15 @@ def _place_unpaid(shop, flash: dict) -> list[tuple[dict, str]]:
     placed = []
     for line in Path(flash["buyers_file"]).read_text(encoding="utf-8").splitlines():
         token, address, uid = line.split("\t")
+        headers = {"Authorization": f"Bearer {token}", "User-Agent": fixtures.USER_AGENT}
         body = {"sku_id": flash["sku_id"], "quantity": 1, "idempotency_key": f"sweep-{uid}",
                 "delivery_code": "courier", "address_id": int(address)}
         if flash["coupon"]:
             body["extra"] = {"coupons_code": flash["coupon"]["code"]}
-        response = client.post("/api/v1/checkout/buy-now", json=body,
-                               headers={"Authorization": f"Bearer {token}", "User-Agent": fixtures.USER_AGENT})
+        response = client.post("/api/v1/checkout/buy-now", json=body, headers=headers)
         if response.status_code != 201:
             raise SystemExit(f"buy-now answered {response.status_code}: {response.get_data(True)}")
-        placed.append(({"Authorization": f"Bearer {token}", "User-Agent": fixtures.USER_AGENT},
-                       response.get_json()["payment"]["reference"]))
+        placed.append((headers, response.get_json()["payment"]["reference"]))
     return placed
 
 
@@ -70,7 +54,6 @@ def _held(flash: dict) -> dict:
     """What the round's orders hold: quota sold, coupon uses, open orders."""
     from storefront.extensions import db
 
-    tag = flash["tag"]
     row = {"open_orders": db.session.execute(text(
         "SELECT count(*) FROM orders o JOIN order_lines l ON l.order_id = o.id "
         "WHERE l.sku_id = :sku AND o.status = 'pending_payment'"), {"sku": flash["sku_id"]}).scalar()}
@@ -82,17 +65,13 @@ def _held(flash: dict) -> dict:
         row["coupon_uses"] = db.session.execute(text(
             "SELECT used FROM coupons_coupons WHERE id = :id"), {"id": flash["coupon"]["id"]}).scalar()
     db.session.commit()
-    row["tag"] = tag
     return row
 
 
 def _per_order(name: str, work, counter, show: bool) -> dict:
     """Run ``work()`` (it returns how many orders it handled) in the caller's app context:
     CPU, wall time, statements, commits and SQLite's write-lock hold per order."""
-    from storefront.extensions import db
-
-    commits = _Commits(db.engine)
-    counter.count, counter.lock_ms = 0, 0.0
+    counter.count, counter.commits, counter.lock_ms = 0, 0, 0.0
     counter.statements = [] if show else None
     started, wall_started = time.process_time(), time.perf_counter()
     try:
@@ -100,7 +79,6 @@ def _per_order(name: str, work, counter, show: bool) -> dict:
     finally:
         cpu = (time.process_time() - started) * 1000
         wall = (time.perf_counter() - wall_started) * 1000
-        commits.close()
     statements, counter.statements = counter.statements, None
     if show and statements:
         import sys
@@ -114,7 +92,7 @@ def _per_order(name: str, work, counter, show: bool) -> dict:
     per = max(done, 1)
     figures = {"done": done, "cpu_ms_per_order": round(cpu / per, 2), "wall_ms_per_order": round(wall / per, 2),
                "statements_per_order": round(counter.count / per, 1),
-               "commits_per_order": round(commits.count / per, 1)}
+               "commits_per_order": round(counter.commits / per, 1)}
     if counter.lock_ms:  # SQLite only: PostgreSQL has no database-wide write lock
         figures["write_lock_ms_per_order"] = round(counter.lock_ms / per, 2)
     return figures
@@ -141,9 +119,7 @@ def unpaid_sweep(shop, out: Path, n: int, counter, show: bool = False) -> dict:
         after = _held(flash)
         db.session.remove()
     closed = figures.pop("done")
-    result = {"orders": placed, "closed": closed, **figures,
-              "before": {k: v for k, v in before.items() if k != "tag"},
-              "after": {k: v for k, v in after.items() if k != "tag"}}
+    result = {"orders": placed, "closed": closed, **figures, "before": before, "after": after}
     given_back = after.get("open_orders") == 0 and after.get("quota_sold", 0) == 0 \
         and after.get("coupon_uses", 0) == 0 and closed == placed
     result["check"] = "every order closed, quota and coupon uses back" if given_back else "FAILED"

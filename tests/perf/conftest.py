@@ -68,22 +68,40 @@ def count_queries():
         event.remove(engine, "before_cursor_execute", on_execute)
 
 
+#: The whole order row, as the ORM loads it (a refresh, a reload of an expired order).
+ORDER_ROW = r"^SELECT orders\.id, orders\.number"
+
+
 @contextmanager
 def no_write_transaction():
-    """Fails if the block begins a transaction inside ``write_transaction()`` (on SQLite,
-    ``BEGIN IMMEDIATE``: the database's one write lock): what it refused, or found nothing
-    to do for, was decided from plain reads."""
-    from storefront.database import in_write_transaction
+    """Fails if the block sends anything inside ``write_transaction()`` (on SQLite that
+    begins with ``BEGIN IMMEDIATE``: the database's one write lock): what it refused, or
+    found nothing to do for, was decided from plain reads."""
+    with count_queries() as seen:
+        yield seen
+    assert not any(seen.writing), seen
 
-    writing = []
-    listener = lambda _conn: writing.append(in_write_transaction())  # noqa: E731
-    event.listen(db.engine, "begin", listener)
-    try:
-        with count_queries() as seen:
-            yield seen
-    finally:
-        event.remove(db.engine, "begin", listener)
-    assert not any(writing) and "BEGIN IMMEDIATE" not in seen, seen
+
+@contextmanager
+def record_transactions():
+    """``count_queries()``, and where each COMMIT fell among the statements (``commits_at``)."""
+    commits_at: list[int] = []
+    with count_queries() as seen:
+        listener = lambda _conn: commits_at.append(len(seen))  # noqa: E731
+        event.listen(db.engine, "commit", listener)
+        try:
+            yield seen, commits_at
+        finally:
+            event.remove(db.engine, "commit", listener)
+
+
+def writing_transactions(seen, commits_at) -> tuple[list[list[str]], list[list[str]]]:
+    """The transactions (statements split at each COMMIT) that wrote something, and those
+    run inside ``write_transaction()`` -- holding SQLite's write lock -- that wrote nothing."""
+    bounds = [0, *commits_at, len(seen)]
+    transactions = [(seen[a:b], any(seen.writing[a:b])) for a, b in zip(bounds, bounds[1:])]
+    wrote = [t for t, _locked in transactions if any(s.startswith(("INSERT", "UPDATE", "DELETE")) for s in t)]
+    return wrote, [t for t, locked in transactions if locked and t not in wrote]
 
 
 def enable_all() -> None:

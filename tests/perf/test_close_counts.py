@@ -12,10 +12,9 @@ unpaid_sweep`` measures the time).
 from __future__ import annotations
 
 import re
-from contextlib import contextmanager
 from datetime import timedelta
 
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
 from storefront.clock import utcnow
 from storefront.extensions import db
@@ -23,10 +22,8 @@ from storefront.orders.models import Order
 from storefront.orders.sweeps import close_unpaid
 from tests.checkout.helpers import api_token
 
-from .conftest import count_queries, give_cart, no_write_transaction
+from .conftest import ORDER_ROW, give_cart, no_write_transaction, record_transactions, writing_transactions
 from .test_write_counts import _place
-
-ORDER_ROW = r"^SELECT orders\.id, orders\.number"  # the whole order, as the ORM loads it
 
 
 def _unpaid_past_deadline(app, shop, skus) -> int:
@@ -40,37 +37,6 @@ def _unpaid_past_deadline(app, shop, skus) -> int:
                        .values(pay_deadline=utcnow() - timedelta(minutes=1)))
     db.session.commit()
     return order_id
-
-
-def _transactions(seen, commits_at) -> list[list[str]]:
-    """The statements split at each COMMIT."""
-    out, start = [], 0
-    for end in commits_at:
-        out.append(seen[start:end])
-        start = end
-    out.append(seen[start:])
-    return out
-
-
-def writing_transactions(seen, commits_at) -> tuple[list[list[str]], list[list[str]]]:
-    """The transactions that wrote something, and those that took SQLite's write lock
-    (``BEGIN IMMEDIATE``) and wrote nothing."""
-    transactions = _transactions(seen, commits_at)
-    writing = [t for t in transactions if any(s.startswith(("INSERT", "UPDATE", "DELETE")) for s in t)]
-    return writing, [t for t in transactions if "BEGIN IMMEDIATE" in t and t not in writing]
-
-
-@contextmanager
-def record_transactions():
-    """The statements of the block, and where each COMMIT fell among them."""
-    commits_at = []
-    with count_queries() as seen:
-        listener = lambda _conn: commits_at.append(len(seen))  # noqa: E731
-        event.listen(db.engine, "commit", listener)
-        try:
-            yield seen, commits_at
-        finally:
-            event.remove(db.engine, "commit", listener)
 
 
 def test_a_close_with_nothing_held_writes_only_the_close(app, shop):

@@ -21,11 +21,9 @@ from storefront.settings import get_setting
 from tests.checkout.helpers import api_token, make_address
 from tests.factories import make_user
 
-from .conftest import give_cart
-from .test_close_counts import record_transactions, writing_transactions
+from .conftest import ORDER_ROW, give_cart, record_transactions, writing_transactions
 from .test_write_counts import _place
 
-ORDER_ROW = r"^SELECT orders\.id, orders\.number"  # the whole order, as the ORM loads it
 ORDERS = 3
 
 
