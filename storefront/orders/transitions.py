@@ -11,8 +11,10 @@ from ..clock import utcnow
 from ..database import after_commit, insert_loaded
 from ..errors import ConcurrentUpdate, InvalidTransition, TransitionVetoed
 from ..extensions import db
+from ..i18n import gettext as _
 from ..plugins.host import flatten, get_host
 from ..plugins.types import OrderEventInfo
+from .display import status_label
 from .models import Order, OrderEvent
 from .status import TRANSITIONS, OrderStatus
 
@@ -70,12 +72,12 @@ def transition(order: Order, to: OrderStatus, *, actor: Actor, reason: str = "",
     current = OrderStatus(order.status)
     if expected is not None and OrderStatus(expected) != current:
         raise ConcurrentUpdate(
-            f"The order changed meanwhile (it is now {current.value}).",
+            _("The order changed meanwhile (it is now %(status)s).", status=status_label(current)),
             details={"from": OrderStatus(expected).value, "to": to.value, "current": current.value},
         )
     if not can_transition(current, to):
         raise InvalidTransition(
-            f"An order that is {current.value} cannot become {to.value}.",
+            _("An order that is %(status)s cannot become %(to)s.", status=status_label(current), to=status_label(to)),
             details={"from": current.value, "to": to.value},
         )
     host = get_host()
@@ -97,7 +99,7 @@ def transition(order: Order, to: OrderStatus, *, actor: Actor, reason: str = "",
     if result.rowcount != 1:
         db.session.refresh(order)
         raise ConcurrentUpdate(
-            f"The order changed meanwhile (it is now {OrderStatus(order.status).value}).",
+            _("The order changed meanwhile (it is now %(status)s).", status=status_label(order.status)),
             details={"from": current.value, "to": to.value},
         )
     # The row is written; mirror it on the object without making it dirty.

@@ -116,3 +116,15 @@ def test_guard_vetoes_confirmation(app, veto):
     assert isinstance(info.value, ServiceError)
     db.session.refresh(order)
     assert order.status == OrderStatus.SHIPPED and event_count(order) == 0
+
+
+@pytest.mark.parametrize("locale,words", [("en", "An order that is Awaiting payment cannot become Shipped."),
+                                          ("zh_Hans", "不能改为"), ("vi", "không thể chuyển sang")])
+def test_a_refused_transition_is_told_in_the_readers_language(app, locale, words):
+    from flask_babel import force_locale
+
+    order = make_order(make_user(), OrderStatus.PENDING_PAYMENT)
+    with force_locale(locale), pytest.raises(InvalidTransition) as info:
+        services.ship_order(order, make_staff(), "SF Express", "SF12345678")
+    assert words in info.value.message
+    assert info.value.details == {"from": "pending_payment", "to": "shipped"}
