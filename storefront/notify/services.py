@@ -8,6 +8,7 @@ then marked sent or rescheduled with exponential backoff.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
@@ -15,6 +16,7 @@ from typing import Callable
 from flask import current_app
 from flask_babel import force_locale
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..checkout.pricing import order_breakdown
 from ..clock import utcnow
@@ -42,12 +44,31 @@ def queue_order_notification(order, kind: str) -> None:
     add_prepared_message(prepare_order_notification(order, kind))
 
 
-def prepare_order_notification(order, kind: str) -> PreparedMessage | None:
+def prepare_order_notification(order, kind: str, *, showing: dict | None = None) -> PreparedMessage | None:
     """:func:`queue_order_notification`'s message, rendered now and added later by
-    :func:`add_prepared_message` (``order`` as the buyer should read it)."""
+    :func:`add_prepared_message` (``order`` as the buyer should read it).
+
+    ``showing``: column values the order will hold once the caller's transaction
+    has written them (a payment, a shipment, rendered before the write lock). The
+    message shows them; afterwards the order holds the values it was read with.
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown notification kind {kind!r}")
-    return prepare_order_message(order, kind, lambda: render_notification(order, kind))
+    with _showing(order, showing or {}):
+        return prepare_order_message(order, kind, lambda: render_notification(order, kind))
+
+
+@contextmanager
+def _showing(order, changes: dict):
+    # Committed values: nothing is flushed or marked changed, and the order as read comes back.
+    read = {key: getattr(order, key) for key in changes}
+    for key, value in changes.items():
+        set_committed_value(order, key, value)
+    try:
+        yield order
+    finally:
+        for key, value in read.items():
+            set_committed_value(order, key, value)
 
 
 def queue_order_message(order, kind: str, render: Callable[[], tuple[str, str]]) -> None:

@@ -26,7 +26,7 @@ from ..database import after_commit, lock_row, write_transaction
 from ..errors import (ConcurrentUpdate, Conflict, Forbidden, InvalidTransition, NotFound,
                       ValidationFailed)
 from ..extensions import db
-from ..notify.services import queue_order_notification
+from ..notify.services import add_prepared_message, prepare_order_notification, queue_order_notification
 from ..settings import get_setting
 from .models import Order, OrderEvent, OrderNote
 # Re-exported: views, API and other domains import every order use case from here.
@@ -244,17 +244,24 @@ def ship_order(order: Order, staff, carrier: str, tracking_number: str) -> Order
     actor = _require_staff(staff)
     carrier = validate_carrier(carrier)
     tracking_number = validate_tracking(tracking_number)
-    with _transaction():
-        _fresh(order)
-        auto_confirm_at = utcnow() + timedelta(days=int(get_setting("auto_confirm_days")))
+    shipped_at = utcnow()
+    values = {"carrier": carrier, "tracking_number": tracking_number, "shipped_at": shipped_at,
+              "auto_confirm_at": shipped_at + timedelta(days=int(get_setting("auto_confirm_days")))}
+    # The "shipped" message is rendered before the write lock, which buyers checking out
+    # wait for while staff ship a day's orders: it shows what is fixed once an order is
+    # placed (lines, adjustments, a presale's promise) and the values written below. The
+    # order is kept as read; the status UPDATE is conditional on the status it was read
+    # with, so an order closed meanwhile is refused, not shipped.
+    message = prepare_order_notification(order, "order_shipped", showing={"status": OrderStatus.SHIPPED, **values}) \
+        if OrderStatus(order.status) == OrderStatus.PAID else None
+    with write_transaction(keep=(order,)):
         event = transition(
             order, OrderStatus.SHIPPED, actor=actor, reason=f"{carrier} {tracking_number}",
-            values={"carrier": carrier, "tracking_number": tracking_number,
-                    "auto_confirm_at": auto_confirm_at},
+            values=values,
             data={"carrier": carrier, "tracking_number": tracking_number},
         )
-        queue_order_notification(order, "order_shipped")
-        audit(staff, "order.ship", order, before={"status": OrderStatus.PAID.value},
+        add_prepared_message(message)
+        audit(actor, "order.ship", order, before={"status": OrderStatus.PAID.value},
               after={"status": OrderStatus.SHIPPED.value, "carrier": carrier,
                      "tracking_number": tracking_number})
         return event

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 import secrets
-from contextlib import contextmanager
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -268,23 +267,8 @@ def _prepare_paid(rows: list[tuple[int, Order]], paid_at) -> dict[int, tuple]:
 def _paid_parts(order: Order, paid_at) -> tuple:
     """(ship-by deadline, "paid" notification) of ``order`` once paid at ``paid_at``."""
     ship_by = get_host().hook.ship_promise(order=order, paid_at=paid_at)
-    with _as_paid(order, ship_by, paid_at):
-        return ship_by, prepare_order_notification(order, "order_paid")
-
-
-@contextmanager
-def _as_paid(order: Order, ship_by, paid_at):
-    """Show ``order`` as paid while the notification is rendered, then as read again;
-    committed values, so nothing is flushed or marked changed."""
-    changes = {"status": OrderStatus.PAID, "paid_total": order.total, "ship_by": ship_by, "paid_at": paid_at}
-    read = {key: getattr(order, key) for key in changes}
-    for key, value in changes.items():
-        set_committed_value(order, key, value)
-    try:
-        yield order
-    finally:
-        for key, value in read.items():
-            set_committed_value(order, key, value)
+    return ship_by, prepare_order_notification(order, "order_paid", showing={
+        "status": OrderStatus.PAID, "paid_total": order.total, "ship_by": ship_by, "paid_at": paid_at})
 
 
 def _pay_orders(payment_id: int, rows: list[tuple[int, Order]], reference: str, payment_data, paid_at,

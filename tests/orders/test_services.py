@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from storefront.audit.models import AuditEntry
-from storefront.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
+from storefront.errors import ConcurrentUpdate, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from storefront.extensions import db
 from storefront.orders import services
-from storefront.orders.models import OrderEvent, OrderNote
+from storefront.i18n import format_shop_date
+from storefront.notify.models import InboxMessage, OutboxMessage
+from storefront.orders.models import Order, OrderEvent, OrderNote
 from storefront.orders.status import CancelReason, NoteFlag, OrderStatus
 from storefront.orders.transitions import Actor
 
@@ -125,6 +127,43 @@ def test_ship_order_validates_and_sets_deadline(app):
     assert 13.99 < delta.total_seconds() / 86400 < 14.01
     with pytest.raises(InvalidTransition):
         services.ship_order(order, staff, "SF Express", "SF-12345678")
+
+
+def test_a_shipment_tells_the_buyer_what_was_written_and_logs_the_staff_member(app):
+    staff, buyer = make_staff(), make_user()
+    order = make_order(buyer, OrderStatus.PAID)
+    services.ship_order(order, staff, "SF Express", "SF-22334455")
+    stored = db.session.execute(select(Order.status, Order.shipped_at, Order.auto_confirm_at)
+                                .where(Order.id == order.id)).one()
+    assert stored.status == OrderStatus.SHIPPED
+    # The message was rendered before the write lock, from the values then written.
+    assert (order.status, order.shipped_at, order.auto_confirm_at) == tuple(stored)
+    (mail,) = db.session.execute(select(OutboxMessage).where(
+        OutboxMessage.order_id == order.id, OutboxMessage.kind == "order_shipped")).scalars()
+    assert "SF Express" in mail.body and "SF-22334455" in mail.body and order.number in mail.subject
+    assert format_shop_date(stored.auto_confirm_at, "medium") in mail.body
+    (inbox,) = db.session.execute(select(InboxMessage).where(InboxMessage.order_id == order.id)).scalars()
+    assert inbox.user_id == buyer.id and inbox.body == mail.body
+    entry = db.session.execute(select(AuditEntry).where(AuditEntry.action == "order.ship")).scalar_one()
+    assert (entry.actor_id, entry.actor_label, entry.object_id) == (staff.id, staff.email, str(order.id))
+
+
+def test_an_order_closed_after_staff_read_it_is_not_shipped(app):
+    staff = make_staff()
+    order = make_order(make_user(), OrderStatus.PAID)
+    assert order.status == OrderStatus.PAID  # what the staff member's page showed
+    with db.engine.begin() as other:  # the buyer's cancellation commits meanwhile
+        other.execute(update(Order).where(Order.id == order.id).values(status=OrderStatus.CLOSED))
+    with pytest.raises(ConcurrentUpdate):
+        services.ship_order(order, staff, "SF Express", "SF-22334455")
+    assert db.session.execute(select(Order.status).where(Order.id == order.id)).scalar() == OrderStatus.CLOSED
+    assert db.session.execute(select(func.count()).select_from(OutboxMessage)
+                              .where(OutboxMessage.order_id == order.id)).scalar() == 0
+    assert db.session.execute(select(func.count()).select_from(InboxMessage)
+                              .where(InboxMessage.order_id == order.id)).scalar() == 0
+    assert db.session.execute(select(func.count()).select_from(AuditEntry)
+                              .where(AuditEntry.action == "order.ship")).scalar() == 0
+    assert events(order, "status") == []
 
 
 def test_ship_requires_staff_and_paid(app):

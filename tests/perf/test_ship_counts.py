@@ -21,7 +21,7 @@ from storefront.settings import get_setting
 from tests.checkout.helpers import api_token, make_address
 from tests.factories import make_user
 
-from .conftest import ORDER_ROW, give_cart, record_transactions, writing_transactions
+from .conftest import ORDER_ROW, count_queries, give_cart, record_transactions, writing_transactions
 from .test_write_counts import _place
 
 ORDERS = 3
@@ -72,3 +72,24 @@ def test_each_shipped_order_takes_the_write_lock_for_its_own_writes_only(app, sh
     assert len(seen.matching(ORDER_ROW)) <= 1 + 2 * ORDERS
     assert not [t for t in writing if any(s.startswith("INSERT INTO order_tracking_parcels") for s in t)
                 and any(re.match(ORDER_ROW, s) for s in t)]
+
+
+def test_a_shipment_holds_the_write_lock_for_its_writes_not_its_message(app, shop):
+    numbers = _paid_orders(app, shop)
+    carrier = get_setting("carriers")[0]
+    owner = make_user(role="owner")
+    db.session.commit()
+    import_tracking(f"order_number,carrier,tracking_number\n{numbers[0]},{carrier},SF3000000000\n".encode(), owner)
+    upload = "order_number,carrier,tracking_number\n" + "".join(
+        f"{n},{carrier},SF{3000000001 + i}\n" for i, n in enumerate(numbers[1:]))
+    with count_queries() as seen:
+        rows = import_tracking(upload.encode(), owner)
+    assert [row.ok for row in rows] == [True] * (ORDERS - 1), [row.error for row in rows]
+    locked = seen.inside_writes()
+    assert len(locked.matching(r"^UPDATE orders SET status")) == ORDERS - 1
+    assert len(locked.matching(r"^INSERT INTO outbox")) == ORDERS - 1
+    assert len(locked.matching(r"^INSERT INTO audit_log")) == ORDERS - 1
+    # The "shipped" message is rendered from the order as read before the lock; the staff
+    # member's id and e-mail for the audit log are taken before it too.
+    assert not locked.matching(ORDER_ROW), locked
+    assert not locked.matching(r"^SELECT (users|order_lines|order_adjustments|presale_orders)\."), locked
