@@ -122,7 +122,8 @@ def close_unpaid_balances(now: datetime) -> int:
                 keep = not record.return_deposit
                 received = int(order.paid_total or 0) - int(order.refunded_total or 0)
                 # A payment or close that won meanwhile makes this raise: nothing here is kept.
-                close_order(order, CancelReason.PLUGIN, SYSTEM, _("Balance not paid in time"), keep_paid=keep)
+                close_order(order, CancelReason.PLUGIN, SYSTEM, _("Balance not paid in time"), keep_paid=keep,
+                            fresh=True)
                 record_event(order, "presale_balance_unpaid", actor=SYSTEM, source=PLUGIN_NAME,
                              data={"deposit_kept": keep, "amount": received,
                                    "why": "setting_keep" if keep else "setting_return"})

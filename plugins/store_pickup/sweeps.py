@@ -47,7 +47,7 @@ def cancel_uncollected(pickup_id: int, now: datetime, actor: Actor) -> bool:
         if OrderStatus(order.status) == OrderStatus.SHIPPED:
             # The goods waited at the store: they go back on sale and the buyer is refunded.
             close_order(order, CancelReason.REFUNDED, actor, note=_("Not collected in time"),
-                        goods_returned=True)
+                        goods_returned=True, fresh=True)
         release(pickup_id, now, actor)  # back on the store's shelf too
     return True
 

@@ -183,7 +183,7 @@ def _close(order: Order, reason: CancelReason, actor: Actor, note: str = "", *,
 
 
 def close_order(order: Order, reason: CancelReason, actor: Actor, note: str = "", *,
-                goods_returned: bool = False, keep_paid: bool = False) -> OrderEvent:
+                goods_returned: bool = False, keep_paid: bool = False, fresh: bool = False) -> OrderEvent:
     """Close a pending or paid order, give its stock back once, refund it if paid.
 
     A pending order that already received part of its total (a presale
@@ -195,9 +195,13 @@ def close_order(order: Order, reason: CancelReason, actor: Actor, note: str = ""
     ``goods_returned=True`` (the goods never left the shop, e.g. an
     uncollected pickup, or were returned); otherwise after-sales has already
     refunded everything and nothing more happens.
+
+    ``fresh``: the caller read ``order`` inside its own write transaction just now
+    (a sweep's claim), so it is not read a second time.
     """
     with _transaction():
-        _fresh(order)
+        if not fresh:
+            _fresh(order)
         return _close(order, reason, actor, note, goods_returned=goods_returned, keep_paid=keep_paid)
 
 
@@ -275,10 +279,12 @@ def confirm_receipt(order: Order, user) -> OrderEvent:
         return transition(order, OrderStatus.COMPLETED, actor=actor)
 
 
-def auto_confirm(order: Order) -> OrderEvent:
-    """Complete a shipped order whose auto-confirm deadline passed (used by the sweep)."""
+def auto_confirm(order: Order, *, fresh: bool = False) -> OrderEvent:
+    """Complete a shipped order whose auto-confirm deadline passed (used by the sweep;
+    ``fresh`` as in :func:`close_order`)."""
     with _transaction():
-        _fresh(order)
+        if not fresh:
+            _fresh(order)
         return transition(order, OrderStatus.COMPLETED, actor=Actor.system("auto-confirm"),
                            data={"auto": True})
 

@@ -87,7 +87,7 @@ def close_unpaid(now) -> int:
 
     system = Actor.system("payment timeout")
     return _sweep(OrderStatus.PENDING_PAYMENT, Order.pay_deadline, now,
-                  lambda order: close_order(order, CancelReason.PAYMENT_TIMEOUT, system),
+                  lambda order: close_order(order, CancelReason.PAYMENT_TIMEOUT, system, fresh=True),
                   "unpaid close", extra=Order.paid_total == 0)
 
 
@@ -95,7 +95,8 @@ def auto_confirm_shipped(now) -> int:
     """Complete shipped orders whose auto-confirm deadline passed (unless vetoed)."""
     from .services import auto_confirm
 
-    return _sweep(OrderStatus.SHIPPED, Order.auto_confirm_at, now, auto_confirm, "auto-confirm")
+    return _sweep(OrderStatus.SHIPPED, Order.auto_confirm_at, now, lambda order: auto_confirm(order, fresh=True),
+                  "auto-confirm")
 
 
 def flag_late_shipments(now) -> int:

@@ -18,6 +18,7 @@ from storefront.plugins import hookimpl
 from storefront.plugins.host import get_host
 
 from ..factories import make_product, make_user
+from ..perf.conftest import count_queries
 from .factories import make_order, stock_of
 
 
@@ -51,8 +52,11 @@ def test_auto_confirm_shipped(app):
     buyer = make_user()
     due = make_order(buyer, OrderStatus.SHIPPED, auto_confirm_at=utcnow() - timedelta(seconds=5))
     later = make_order(buyer, OrderStatus.SHIPPED)
-    counts = run_all_sweeps(utcnow())
+    with count_queries() as seen:
+        counts = run_all_sweeps(utcnow())
     assert counts["orders_auto_confirmed"] == 1
+    # The claim reads the due order inside its write transaction; completing it reads it no more.
+    assert len(seen.inside_writes().matching(rf"^SELECT orders\.id, orders\.number.*WHERE orders\.id = ")) == 1
     db.session.expire_all()
     assert db.session.get(Order, due.id).status == OrderStatus.COMPLETED
     assert db.session.get(Order, later.id).status == OrderStatus.SHIPPED

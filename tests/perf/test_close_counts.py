@@ -57,7 +57,9 @@ def test_a_close_with_nothing_held_writes_only_the_close(app, shop):
     writing, idle_locks = writing_transactions(seen, commits_at)
     assert len(writing) == 1  # the close; the plugins found nothing to give back
     assert idle_locks == []
-    assert len(seen.matching(ORDER_ROW)) <= 3  # claimed, refreshed by close_order, once for the handlers
+    # Claimed inside the write transaction (not read again by close_order), and once for the handlers.
+    assert len(seen.inside_writes().matching(ORDER_ROW)) == 1
+    assert len(seen.matching(ORDER_ROW)) == 2
 
 
 def test_a_presale_close_reloads_the_order_once_for_its_handlers(app, shop):
