@@ -71,7 +71,9 @@ def refund(order: Order, amount: int, reason: str, idempotency_key: str, actor: 
         raise Conflict(_("This order has not been paid."), code="not_paid")
     reason = (reason or "")[:200]
     try:
-        with write_transaction():
+        # The order as read gives only its id and currency, which never change; the amounts
+        # are decided by the conditional UPDATEs below, not by what was read.
+        with write_transaction(keep=(order,)):
             # First write: the row whose unique key makes a repeated call return this refund
             # (its payment and amount become the first part's below).
             row = Refund(payment_id=links[0][1], order_id=order.id, idempotency_key=idempotency_key,

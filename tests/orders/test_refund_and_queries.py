@@ -12,6 +12,7 @@ from storefront.orders.transitions import Actor
 from storefront.payments.models import Refund
 
 from ..factories import make_staff, make_user
+from ..perf.conftest import ORDER_ROW, count_queries
 from .factories import make_order, reload, session_login
 
 
@@ -27,6 +28,22 @@ def test_closing_a_paid_order_refunds_it_once(app):
     assert order.refunded_total == order.total and order.status == OrderStatus.CLOSED
     kinds = [e.kind for e in db.session.execute(select(OrderEvent).where(OrderEvent.order_id == order.id)).scalars()]
     assert kinds.count("status") == 1 and kinds.count("refund") == 1
+
+
+def test_a_refund_does_not_read_its_order_again_while_holding_the_write_lock(app):
+    from storefront.payments.services import refund
+
+    buyer = make_user()
+    order = make_order(buyer, OrderStatus.PAID)
+    order.currency  # noqa: B018 - read, as a caller has before it refunds
+    with count_queries() as seen:
+        row = refund(order=order, amount=500, reason="damaged box", idempotency_key="rf-keep-1",
+                     actor=Actor.of(make_staff()))
+    assert (row.order_id, row.amount, row.currency) == (order.id, 500, order.currency)
+    assert reload(order).refunded_total == 500
+    locked = seen.inside_writes()
+    assert locked.matching(r"^UPDATE orders SET refunded_total")
+    assert not locked.matching(ORDER_ROW), locked
 
 
 def test_closing_a_shipped_order_whose_goods_came_back_restocks_and_refunds_once(app):
