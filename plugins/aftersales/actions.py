@@ -118,7 +118,8 @@ def _refund_unshipped(case: Case, actor: Actor, kind_event: str, values: dict, m
             pay_as_credit(case, order, amount, actor,
                           lines={line.id: int(line.paid_amount) - int(line.refunded_amount or 0)
                                  for line in order.lines if int(line.paid_amount) > int(line.refunded_amount or 0)})
-        order_services.close_order(order, CancelReason.BUYER_CANCELLED, actor, note=case.number)
+        # Read just above, in this transaction: close_order need not read it again.
+        order_services.close_order(order, CancelReason.BUYER_CANCELLED, actor, note=case.number, fresh=True)
         notify(case, "refunded")
     return case
 

@@ -170,14 +170,6 @@ def log(case: Case, kind: str, actor: Actor, *, note: str = "", from_status: str
     return event
 
 
-class _StaffRef:
-    """What :func:`storefront.audit.services.record` reads of an actor (id, email)."""
-
-    def __init__(self, actor: Actor):
-        self.id = actor.user_id
-        self.email = actor.label
-
-
 def _audit_staff_event(case: Case, kind: str, actor: Actor, note: str, from_status: str | None,
                        to_status: str | None, data: dict | None, before: dict | None,
                        after: dict | None) -> None:
@@ -191,7 +183,7 @@ def _audit_staff_event(case: Case, kind: str, actor: Actor, note: str, from_stat
         after = dict(after)
     if note:
         after["note"] = note[:500]
-    audit(_StaffRef(actor), f"aftersales.{kind}", case, object_type="aftersales_case",
+    audit(actor, f"aftersales.{kind}", case, object_type="aftersales_case",
           before=before, after=after or None)
 
 

@@ -40,7 +40,7 @@ def test_unshipped_refund_is_approved_at_once(app, buyer, enabled):
 def test_an_approved_unshipped_refund_does_not_read_the_case_back_under_the_write_lock(app, buyer, enabled):
     """Buyers cancel presale orders in waves after a sale, and the rule approves each at
     once: the case's moves are mirrored on it, not read back inside the write transaction."""
-    from tests.perf.conftest import count_queries
+    from tests.perf.conftest import ORDER_ROW, count_queries
 
     set_enabled(True, auto_approve_unshipped=True, auto_approve_unshipped_max=0)
     order = paid_order(buyer, items=[(make_product(stock=3).skus[0], 1)])
@@ -50,6 +50,9 @@ def test_an_approved_unshipped_refund_does_not_read_the_case_back_under_the_writ
     inside = seen.inside_writes()
     assert inside.matching(r"^UPDATE aftersales_cases SET status")
     assert not inside.matching(r"^SELECT aftersales_cases\.id, aftersales_cases\.number"), inside
+    # The order: locked once by the request's creation, read once by the approval (the close
+    # that follows in the same transaction does not read it again).
+    assert len(inside.matching(ORDER_ROW)) == 2, inside.matching(ORDER_ROW)
     assert fresh_case(case).status == "refunded" and reload(order).status == OrderStatus.CLOSED
 
 
