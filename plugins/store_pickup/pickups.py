@@ -17,13 +17,14 @@ from flask_babel import gettext as _
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from storefront.audit.services import record as audit
 from storefront.clock import utcnow
 from storefront.database import write_transaction
 from storefront.errors import Conflict, Forbidden, NotFound, ServiceError, ValidationFailed
 from storefront.extensions import db
-from storefront.notify.services import queue_order_message
+from storefront.notify.services import add_prepared_message, prepare_order_message, queue_order_message
 from storefront.orders.models import Order
 from storefront.orders.status import OrderStatus
 from storefront.orders.transitions import Actor, record_event, transition
@@ -80,12 +81,12 @@ def _notify(order: Order, kind: str, subject_body) -> None:
     queue_order_message(order, kind, subject_body)
 
 
-def _ready_text(order: Order, pickup: Pickup):
+def _ready_text(order: Order, location, code: str):
     def render():
         subject = _("Order %(number)s is ready for pickup", number=order.number)
         body = _("Your order %(number)s is ready at %(store)s (%(address)s). Show pickup code %(code)s "
-                 "at the counter.", number=order.number, store=pickup.location.name,
-                 address=pickup.location.address, code=pickup.code) + "\n"
+                 "at the counter.", number=order.number, store=location.name,
+                 address=location.address, code=code) + "\n"
         return subject, body
     return render
 
@@ -100,9 +101,9 @@ def _reminder_text(order: Order, pickup: Pickup):
 
 
 # -- ready ----------------------------------------------------------------------------------
-def _assign_code(pickup_id: int, now: datetime) -> str:
+def _assign_code(pickup_id: int, now: datetime, code: str) -> str:
+    """Give the pickup being prepared ``code``, or a new draw while an open pickup holds it."""
     for _attempt in range(5):
-        code = new_code()
         try:
             with db.session.begin_nested():  # a collision rolls back only this statement
                 result = db.session.execute(
@@ -110,7 +111,8 @@ def _assign_code(pickup_id: int, now: datetime) -> str:
                     .values(status=READY, code=code, open_code=code, ready_at=now)
                     .execution_options(synchronize_session=False))
         except IntegrityError:
-            continue  # another open pickup has this code: draw again
+            code = new_code()  # another open pickup has this code: draw again
+            continue
         if result.rowcount != 1:
             raise Conflict(_("This pickup is no longer being prepared."), code="pickup_not_preparing")
         return code
@@ -120,23 +122,32 @@ def _assign_code(pickup_id: int, now: datetime) -> str:
 def mark_ready(pickup_id, staff) -> Pickup:
     """Staff: the order is packed at the store. Draws the code, ships the order, tells the buyer."""
     actor = _staff(staff)
-    with write_transaction():
-        pickup = get_pickup(pickup_id)
-        order = db.session.get(Order, pickup.order_id, populate_existing=True)
-        if OrderStatus(order.status) != OrderStatus.PAID or pickup.status != PREPARING:
-            raise Conflict(_("Only a paid order that is being prepared can be marked ready."),
-                           code="pickup_not_ready_able")
-        now = utcnow()
-        _assign_code(pickup.id, now)
+    # Read, checked and the buyer's message rendered before the write lock, which buyers
+    # checking out wait for while a store marks a sale's orders ready. Inside, the pickup's
+    # and the order's conditional UPDATEs decide again: whatever moved meanwhile is refused.
+    pickup = get_pickup(pickup_id)
+    order = db.session.get(Order, pickup.order_id)
+    location = pickup.location
+    if OrderStatus(order.status) != OrderStatus.PAID or pickup.status != PREPARING:
+        raise Conflict(_("Only a paid order that is being prepared can be marked ready."),
+                       code="pickup_not_ready_able")
+    now = utcnow()
+    drawn = new_code()
+    message = prepare_order_message(order, "store_pickup_ready", _ready_text(order, location, drawn))
+    with write_transaction(keep=(pickup, order, location)):
+        code = _assign_code(pickup.id, now, drawn)
+        if code != drawn:
+            message = prepare_order_message(order, "store_pickup_ready", _ready_text(order, location, code))
         transition(order, OrderStatus.SHIPPED, actor=actor, reason=f"{CARRIER} {pickup.reference}",
                    values={"carrier": CARRIER, "tracking_number": pickup.reference, "auto_confirm_at": None},
                    data={"carrier": CARRIER, "tracking_number": pickup.reference, "pickup": "ready"},
                    source=SOURCE, expected=OrderStatus.PAID)
-        db.session.refresh(pickup)
+        for key, value in {"status": READY, "code": code, "open_code": code, "ready_at": now}.items():
+            set_committed_value(pickup, key, value)
         record_event(order, "pickup_ready", actor=actor, source=SOURCE,
-                     data={"location_id": pickup.location_id, "store": pickup.location.name,
+                     data={"location_id": pickup.location_id, "store": location.name,
                            "reference": pickup.reference})
-        _notify(order, "store_pickup_ready", _ready_text(order, pickup))
+        add_prepared_message(message)
     return pickup
 
 

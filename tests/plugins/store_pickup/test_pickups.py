@@ -7,7 +7,7 @@ import pytest
 
 from plugins.store_pickup import pickups
 from plugins.store_pickup.models import Pickup, SlotUsage
-from storefront.errors import Conflict, Forbidden, NotFound, TransitionVetoed, ValidationFailed
+from storefront.errors import Conflict, Forbidden, NotFound, ServiceError, TransitionVetoed, ValidationFailed
 from storefront.extensions import db
 from storefront.notify.models import InboxMessage, OutboxMessage
 from storefront.orders.models import Order, OrderEvent
@@ -39,6 +39,40 @@ def test_mark_ready_ships_the_order_draws_a_code_and_notifies(app, location, buy
     inbox = db.session.execute(db.select(InboxMessage).where(InboxMessage.kind == "store_pickup_ready")).scalar_one()
     assert pickup.code in inbox.body and inbox.user_id == buyer.id
     assert db.session.execute(db.select(OutboxMessage).where(OutboxMessage.kind == "store_pickup_ready")).scalar_one()
+
+
+def test_marking_ready_reads_nothing_again_under_the_write_lock(app, location, buyer, staff):
+    """A store marks a sale's orders ready while buyers still check out: the pickup, its
+    order, its store, the buyer and the message are read and rendered before the lock."""
+    from tests.perf.conftest import ORDER_ROW, count_queries
+
+    order = place_pickup_order(buyer, location)
+    pickup_id = _pickup(order).id
+    staff.email  # noqa: B018 - the signed-in staff member, loaded by the request
+    with count_queries() as seen:
+        ready = pickups.mark_ready(pickup_id, staff)
+    locked = seen.inside_writes()
+    assert locked.matching(r"^UPDATE store_pickup_pickups SET status")
+    assert locked.matching(r"^INSERT INTO inbox_messages")
+    assert not locked.matching(ORDER_ROW), locked
+    assert not locked.matching(r"^SELECT (users|store_pickup_locations|store_pickup_pickups\.id)"), locked
+    stored = _pickup(order)
+    assert (ready.code, ready.open_code, ready.status) == (stored.code, stored.open_code, "ready")
+    inbox = db.session.execute(db.select(InboxMessage).where(InboxMessage.kind == "store_pickup_ready")).scalar_one()
+    assert stored.code in inbox.body and location.name in inbox.body
+
+
+def test_an_order_cancelled_after_it_was_read_is_not_marked_ready(app, location, buyer, staff):
+    order = place_pickup_order(buyer, location)
+    pickup = _pickup(order)
+    db.session.get(Order, order.id).status  # noqa: B018 - read as paid, as the store's page showed it
+    with db.engine.begin() as other:  # the buyer's cancellation commits meanwhile
+        other.execute(db.update(Order).where(Order.id == order.id).values(status=OrderStatus.CLOSED))
+    with pytest.raises(ServiceError):
+        pickups.mark_ready(pickup.id, staff)
+    assert _pickup(order).status == "preparing" and _pickup(order).open_code is None
+    assert db.session.execute(db.select(db.func.count()).select_from(InboxMessage)
+                              .where(InboxMessage.kind == "store_pickup_ready")).scalar() == 0
 
 
 def test_unpaid_order_cannot_be_marked_ready(app, location, buyer, staff):
