@@ -157,9 +157,9 @@ def _store_event(parcel: Parcel, values: dict, *, source: str, external_id: str 
                                    .values(delivered_at=values["at"])
                                    .execution_options(synchronize_session=False)).rowcount
         if first == 1:
-            order = db.session.get(Order, parcel.order_id)
-            # Timeline only: completing the order stays with the core's auto-confirm.
-            record_event(order, "parcel_delivered", actor=actor, source=PLUGIN_NAME,
+            # Timeline only: completing the order stays with the core's auto-confirm. By id: a
+            # day's deliveries arrive in thousands, each holding the write lock.
+            record_event(parcel.order_id, "parcel_delivered", actor=actor, source=PLUGIN_NAME,
                          reason=_("Parcel %(number)s delivered", number=parcel.tracking_number),
                          data={"carrier": parcel.carrier_name, "tracking_number": parcel.tracking_number,
                                "location": values["location"]})

@@ -110,15 +110,19 @@ def transition(order: Order, to: OrderStatus, *, actor: Actor, reason: str = "",
     return event
 
 
-def record_event(order: Order, kind: str, *, actor: Actor, reason: str = "",
+def record_event(order: Order | int, kind: str, *, actor: Actor, reason: str = "",
                  from_status: OrderStatus | None = None, to_status: OrderStatus | None = None,
                  data: dict | None = None, source: str = "core", public: bool = True,
                  at=None) -> OrderEvent:
-    """Append a timeline entry and queue ``order_event`` for after commit."""
+    """Append a timeline entry and queue ``order_event`` for after commit.
+
+    ``order``: the order, or only its id (nothing else of it is read), so that a
+    writer holding the write lock need not load an order just to note an event."""
+    order_id = order if isinstance(order, int) else order.id
     # Written at once (Core, no flush): every checkout and payment records an event while
     # holding the write lock that every other writer waits for.
     (event,) = insert_loaded(OrderEvent, dict(
-        order_id=order.id,
+        order_id=order_id,
         kind=kind,
         actor_kind=actor.kind,
         actor_id=actor.user_id,
@@ -132,7 +136,7 @@ def record_event(order: Order, kind: str, *, actor: Actor, reason: str = "",
         at=at or utcnow(),
     ))
     info = OrderEventInfo(
-        order_id=order.id, kind=kind,
+        order_id=order_id, kind=kind,
         from_status=event.from_status, to_status=event.to_status,
         reason=event.reason, actor_kind=actor.kind, at=event.at,
     )

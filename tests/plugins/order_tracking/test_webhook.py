@@ -211,3 +211,19 @@ def test_a_redelivered_or_unknown_event_takes_no_write_transaction(client, order
     assert again.status_code == 200 and again.get_json()["status"] == "duplicate"
     assert unknown.status_code == 404 and unknown.get_json()["error"]["code"] == "unknown_parcel"
     assert _counts() == (1, 0)
+
+
+def test_a_delivery_notes_the_order_timeline_without_reading_the_order_under_the_lock(client, order):
+    """A day after the sale, deliveries arrive by the thousand, each in a write transaction."""
+    from tests.perf.conftest import ORDER_ROW, count_queries
+
+    db.session.commit()
+    with count_queries() as seen:
+        r = push(client, payload(time=_recent(), status="delivered", event_id="evt-d"))
+    assert r.status_code == 201
+    locked = seen.inside_writes()
+    assert locked.matching(r"^INSERT INTO order_events")
+    assert not locked.matching(ORDER_ROW), locked
+    db.session.rollback()
+    entry = db.session.query(OrderEvent).filter_by(kind="parcel_delivered").one()
+    assert entry.order_id == order.id and entry.data["tracking_number"] == "SF1234567890"
