@@ -166,6 +166,17 @@ def test_an_order_closed_after_staff_read_it_is_not_shipped(app):
     assert events(order, "status") == []
 
 
+def test_shipping_an_order_that_already_shipped_is_refused_without_the_write_lock(app):
+    from tests.perf.conftest import no_write_transaction
+
+    staff = make_staff()
+    order = make_order(make_user(), OrderStatus.SHIPPED)
+    order.status  # noqa: B018 - as the staff member's page showed it
+    with no_write_transaction(), pytest.raises(InvalidTransition) as info:
+        services.ship_order(order, staff, "SF Express", "SF-22334455")
+    assert info.value.details == {"from": "shipped", "to": "shipped"}
+
+
 def test_ship_requires_staff_and_paid(app):
     buyer = make_user()
     order = make_order(buyer, OrderStatus.PENDING_PAYMENT)
