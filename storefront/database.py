@@ -117,9 +117,14 @@ def _commit_keeping(session, keep: Iterable[object]) -> None:
     for obj in kept:
         if obj in real:
             real.expunge(obj)
-    real.commit()
-    for obj in kept:
-        real.add(obj)
+    try:
+        real.commit()
+    finally:
+        # Back in the session even when the commit failed: the rollback that follows then
+        # forgets those inserted in the transaction and expires the others, as usual.
+        for obj in kept:
+            if obj not in real:
+                real.add(obj)
 
 
 def insert_loaded(model, *rows: dict) -> list:

@@ -69,3 +69,28 @@ def test_a_kept_object_can_still_load_what_it_had_not_loaded(app):
     with write_transaction(keep=(order,)):
         assert [line.order_id for line in order.lines] == [order_id] * len(order.lines) and order.lines
     assert db.session.get(Order, order_id) is order
+
+
+def test_a_failed_commit_leaves_the_kept_objects_as_a_rollback_would(app):
+    import pytest
+    from sqlalchemy import event
+
+    from storefront.accounts.models import User
+
+    staff = make_user(role="owner", name="Kept")
+    db.session.commit()
+    staff.name  # noqa: B018
+
+    def fail(_session):
+        raise RuntimeError("the commit failed")
+
+    with pytest.raises(RuntimeError):
+        with write_transaction(keep=(staff,), keep_after=True):
+            newcomer = User(email="newcomer@example.com", name="New", role="buyer", password_hash="x")
+            db.session.add(newcomer)
+            db.session.flush()
+            keep_after_commit(newcomer)
+            event.listen(db.session(), "before_commit", fail, once=True)
+    assert staff in db.session and staff.name == "Kept"  # read again after the rollback
+    assert newcomer not in db.session  # its INSERT was rolled back
+    assert db.session.execute(select(User.id).where(User.email == "newcomer@example.com")).first() is None
