@@ -6,6 +6,7 @@ from contextlib import contextmanager
 
 from storefront.accounts.models import Role, User
 from storefront.catalog.models import Product, Sku
+from storefront.database import write_transaction
 from storefront.extensions import db
 
 _seq = itertools.count(1)
@@ -65,14 +66,17 @@ def set_plugin_state(name: str, enabled: bool = True, settings: dict | None = No
     from storefront.settings_models import PluginState
 
     settings = dict(settings or {})
-    row = db.session.get(PluginState, name)
-    if row is None:
-        db.session.add(PluginState(name=name, enabled=enabled, settings=settings, version=0))
-    else:
-        row.enabled = enabled
-        row.settings = settings if replace else {**(row.settings or {}), **settings}
-        row.version = (row.version or 0) + 1
-    db.session.commit()
+    # Read and written holding the write lock: a browser test's live server may still be
+    # writing (a page's beacon), and on SQLite a plain transaction that read first cannot
+    # take the lock after another writer committed ("database is locked", no waiting).
+    with write_transaction():
+        row = db.session.get(PluginState, name)
+        if row is None:
+            db.session.add(PluginState(name=name, enabled=enabled, settings=settings, version=0))
+        else:
+            row.enabled = enabled
+            row.settings = settings if replace else {**(row.settings or {}), **settings}
+            row.version = (row.version or 0) + 1
     get_host().forget_states()
 
 
