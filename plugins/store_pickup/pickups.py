@@ -101,20 +101,23 @@ def _reminder_text(order: Order, pickup: Pickup):
 
 
 # -- ready ----------------------------------------------------------------------------------
-def _assign_code(pickup_id: int, now: datetime, code: str) -> str:
-    """Give the pickup being prepared ``code``, or a new draw while an open pickup holds it."""
+def _assign_code(pickup: Pickup, now: datetime, code: str) -> str:
+    """Give the pickup being prepared ``code``, or a new draw while an open pickup holds it;
+    what was written is mirrored on ``pickup`` instead of being read back."""
     for _attempt in range(5):
+        values = {"status": READY, "code": code, "open_code": code, "ready_at": now}
         try:
             with db.session.begin_nested():  # a collision rolls back only this statement
                 result = db.session.execute(
-                    update(Pickup).where(Pickup.id == pickup_id, Pickup.status == PREPARING)
-                    .values(status=READY, code=code, open_code=code, ready_at=now)
-                    .execution_options(synchronize_session=False))
+                    update(Pickup).where(Pickup.id == pickup.id, Pickup.status == PREPARING)
+                    .values(**values).execution_options(synchronize_session=False))
         except IntegrityError:
             code = new_code()  # another open pickup has this code: draw again
             continue
         if result.rowcount != 1:
             raise Conflict(_("This pickup is no longer being prepared."), code="pickup_not_preparing")
+        for key, value in values.items():
+            set_committed_value(pickup, key, value)
         return code
     raise Conflict(_("Could not draw a unique pickup code; try again."), code="retry")  # pragma: no cover
 
@@ -135,15 +138,13 @@ def mark_ready(pickup_id, staff) -> Pickup:
     drawn = new_code()
     message = prepare_order_message(order, "store_pickup_ready", _ready_text(order, location, drawn))
     with write_transaction(keep=(pickup, order, location)):
-        code = _assign_code(pickup.id, now, drawn)
+        code = _assign_code(pickup, now, drawn)
         if code != drawn:
             message = prepare_order_message(order, "store_pickup_ready", _ready_text(order, location, code))
         transition(order, OrderStatus.SHIPPED, actor=actor, reason=f"{CARRIER} {pickup.reference}",
                    values={"carrier": CARRIER, "tracking_number": pickup.reference, "auto_confirm_at": None},
                    data={"carrier": CARRIER, "tracking_number": pickup.reference, "pickup": "ready"},
                    source=SOURCE, expected=OrderStatus.PAID)
-        for key, value in {"status": READY, "code": code, "open_code": code, "ready_at": now}.items():
-            set_committed_value(pickup, key, value)
         record_event(order, "pickup_ready", actor=actor, source=SOURCE,
                      data={"location_id": pickup.location_id, "store": location.name,
                            "reference": pickup.reference})

@@ -90,6 +90,14 @@ def test_mark_ready_twice_is_refused_and_keeps_the_code(app, location, buyer, st
     assert _pickup(order).code == code
 
 
+@pytest.mark.parametrize("bad_id", [999999, "abc", None, "1; DROP TABLE"])
+def test_an_unknown_pickup_is_not_found_and_takes_no_write_lock(app, location, staff, bad_id):
+    from tests.perf.conftest import no_write_transaction
+
+    with no_write_transaction(), pytest.raises(NotFound):
+        pickups.mark_ready(bad_id, staff)
+
+
 def test_buyer_cannot_mark_ready(app, location, buyer):
     order = place_pickup_order(buyer, location)
     with pytest.raises(Forbidden):
