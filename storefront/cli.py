@@ -20,7 +20,7 @@ def sweep_command():
 
 @storefront_cli.command("deliver")
 def deliver_command():
-    """Deliver pending notifications from the outbox once."""
+    """One delivery pass: send the notifications that are due (see docs/production.md)."""
     from .notify.services import deliver_pending
 
     click.echo(f"delivered: {deliver_pending()}")

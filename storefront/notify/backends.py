@@ -1,7 +1,9 @@
 """Delivery backends for the outbox: log (default) and SMTP.
 
 A backend has one method, ``send(message)``, which raises on failure; the
-outbox worker turns exceptions into retries. ``message`` is an
+outbox worker turns exceptions into retries. A backend that holds a
+connection may also have ``open()`` and ``close()``: the worker calls them
+around a delivery pass, as Django's mail backends are used. ``message`` is an
 :class:`OutgoingMessage` snapshot, never a database row, because sending
 happens outside any transaction.
 """
@@ -52,6 +54,8 @@ class SmtpBackend:
         self.tls = bool(config.get("STOREFRONT_SMTP_TLS"))
         self.sender = config.get("STOREFRONT_MAIL_FROM") or "shop@example.com"
         self.timeout = int(config.get("STOREFRONT_SMTP_TIMEOUT") or 30)
+        self._reuse = False
+        self._smtp: smtplib.SMTP | None = None
 
     def build(self, message: OutgoingMessage) -> EmailMessage:
         mail = EmailMessage()
@@ -64,13 +68,63 @@ class SmtpBackend:
         mail.set_content(message.body)
         return mail
 
-    def send(self, message: OutgoingMessage) -> None:
-        with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+    def _connect(self) -> smtplib.SMTP:
+        smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        try:
             if self.tls:
                 smtp.starttls()
             if self.user:
                 smtp.login(self.user, self.password or "")
-            smtp.send_message(self.build(message))
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def open(self) -> None:
+        """Keep one connection for the messages sent until :meth:`close`.
+
+        A delivery pass sends its whole batch over it: connecting, STARTTLS
+        and logging in per message would cost a mail provider's round trips
+        (and often its rate limit) a hundred times over after a sale.
+        """
+        self._reuse = True
+
+    def close(self) -> None:
+        self._reuse = False
+        self._drop(polite=True)
+
+    def _drop(self, *, polite: bool = False) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is None:
+            return
+        try:
+            smtp.quit() if polite else smtp.close()
+        except (smtplib.SMTPException, OSError):
+            smtp.close()
+
+    def send(self, message: OutgoingMessage) -> None:
+        mail = self.build(message)
+        if not self._reuse:
+            with self._connect() as smtp:
+                smtp.send_message(mail)
+            return
+        if self._smtp is not None:
+            try:
+                self._smtp.send_message(mail)
+                return
+            except smtplib.SMTPServerDisconnected:
+                self._drop()  # the server closed the kept connection: one try on a fresh one
+            except BaseException:
+                # Its state is unknown after a failure (a refused recipient included):
+                # the next message starts on a fresh connection.
+                self._drop()
+                raise
+        self._smtp = self._connect()
+        try:
+            self._smtp.send_message(mail)
+        except BaseException:
+            self._drop()
+            raise
 
 
 BACKENDS = {"log": LogBackend, "smtp": SmtpBackend}

@@ -2,15 +2,13 @@
 
 Writing the message in the same transaction as the change it reports means
 a paid order always has its "paid" e-mail and a rolled-back one never does.
-Delivery happens later, outside any transaction, with retries: a row is
-claimed by a conditional UPDATE (so two workers never send it twice), sent,
-then marked sent or rescheduled with exponential backoff.
+Delivery happens later, outside any transaction, with retries
+(:mod:`storefront.notify.delivery`).
 """
 from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Callable
 
 from flask import current_app
@@ -20,20 +18,14 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from ..checkout.pricing import order_breakdown
 from ..clock import utcnow
-from ..database import write_transaction
 from ..extensions import db
 from ..plugins.host import flatten, get_host
 from ..settings import all_settings
-from .backends import OutgoingMessage, get_backend
+from .delivery import MAX_ATTEMPTS, PENDING, deliver_pending, retry_delay  # noqa: F401 - the module's API
 from .models import InboxMessage, OutboxMessage
 
 #: Notification kinds, each rendered from ``templates/notify/<kind>.txt``.
 KINDS = ("order_paid", "order_shipped", "order_closed", "order_payment_reminder")
-
-PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
-MAX_ATTEMPTS = 8
-#: A claimed row whose worker died is retried after this lease runs out.
-SENDING_LEASE = timedelta(minutes=10)
 
 
 def queue_order_notification(order, kind: str) -> None:
@@ -165,98 +157,6 @@ def render_notification(order, kind: str) -> tuple[str, str]:
     subject = " ".join("".join(template.blocks["subject"](context)).split())
     body = "".join(template.blocks["body"](context)).strip() + "\n"
     return subject, body
-
-
-# Delivery -----------------------------------------------------------------
-
-def deliver_pending(limit: int = 100, *, now: datetime | None = None, backend=None) -> int:
-    """Deliver due outbox rows with retries; returns how many were sent.
-
-    Safe to run in several workers at once: each row is claimed by a
-    conditional UPDATE that only one of them can win.
-    """
-    backend = backend or get_backend()
-    now = now or utcnow()
-    sent = 0
-    for message_id in _due_ids(now, limit):
-        message = _claim(message_id, now)
-        if message is None:  # another worker took it
-            continue
-        try:
-            backend.send(message)
-        except Exception as exc:  # any backend failure becomes a retry, never a crash
-            current_app.logger.warning("notification #%s failed: %s", message_id, exc)
-            _reschedule(message_id, now, f"{type(exc).__name__}: {exc}")
-        else:
-            _mark_sent(message_id)
-            sent += 1
-    return sent
-
-
-def _due_ids(now: datetime, limit: int) -> list[int]:
-    # Rows in "sending" carry their lease expiry in next_attempt_at, so one
-    # condition finds due rows and rows whose worker died mid-send.
-    rows = db.session.execute(
-        select(OutboxMessage.id)
-        .where(OutboxMessage.status.in_((PENDING, SENDING)), OutboxMessage.next_attempt_at <= now)
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-        .limit(limit)
-    ).scalars().all()
-    db.session.commit()
-    return list(rows)
-
-
-def _claim(message_id: int, now: datetime) -> OutgoingMessage | None:
-    with write_transaction() as session:
-        result = session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == message_id,
-                   OutboxMessage.status.in_((PENDING, SENDING)),
-                   OutboxMessage.next_attempt_at <= now)
-            .values(status=SENDING, attempts=OutboxMessage.attempts + 1,
-                    next_attempt_at=now + SENDING_LEASE)
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount != 1:
-            return None
-        row = session.execute(
-            select(OutboxMessage.id, OutboxMessage.kind, OutboxMessage.channel, OutboxMessage.to_address,
-                   OutboxMessage.subject, OutboxMessage.body).where(OutboxMessage.id == message_id)
-        ).one()
-    return OutgoingMessage(*row)
-
-
-def _mark_sent(message_id: int) -> None:
-    with write_transaction() as session:
-        session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == message_id, OutboxMessage.status == SENDING)
-            .values(status=SENT, sent_at=utcnow(), last_error="")
-            .execution_options(synchronize_session=False)
-        )
-
-
-def retry_delay(attempts: int) -> timedelta:
-    """1, 2, 4, 8... minutes after the 1st, 2nd, 3rd... failed attempt."""
-    return timedelta(minutes=2 ** max(attempts - 1, 0))
-
-
-def _reschedule(message_id: int, now: datetime, error: str) -> None:
-    with write_transaction() as session:
-        attempts = session.execute(
-            select(OutboxMessage.attempts).where(OutboxMessage.id == message_id)
-        ).scalar_one()
-        values: dict = {"last_error": error[:500]}
-        if attempts >= MAX_ATTEMPTS:
-            values["status"] = FAILED
-        else:
-            values.update(status=PENDING, next_attempt_at=now + retry_delay(attempts))
-        session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == message_id, OutboxMessage.status == SENDING)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
 
 
 # Message centre -----------------------------------------------------------

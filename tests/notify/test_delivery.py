@@ -1,4 +1,5 @@
-"""deliver_pending: claims, sends once, retries with backoff, gives up after 8 attempts."""
+"""deliver_pending: claims, sends once, retries with backoff, gives up after 8 attempts;
+drains a sale day's backlog in one pass, a batch per write, over one SMTP connection."""
 from __future__ import annotations
 
 import threading
@@ -11,6 +12,7 @@ from storefront.clock import utcnow
 from storefront.extensions import db
 from storefront.notify.backends import LogBackend, OutgoingMessage, SmtpBackend, get_backend
 from storefront.notify.models import OutboxMessage
+from storefront.notify import delivery
 from storefront.notify.services import MAX_ATTEMPTS, deliver_pending, retry_delay
 
 
@@ -121,10 +123,10 @@ def test_retry_delays():
     assert [retry_delay(n) for n in (1, 2, 3, 4)] == [timedelta(minutes=m) for m in (1, 2, 4, 8)]
 
 
-def test_two_concurrent_deliverers_send_each_message_once(app):
-    ids = _add(40)
-    backend = Recorder(delay=0.002)
-    barrier = threading.Barrier(2)
+def test_concurrent_deliverers_send_each_message_once(app):
+    ids = _add(200)
+    backend = Recorder(delay=0.0005)
+    barrier = threading.Barrier(3)
     counts: list[int] = []
     errors: list[BaseException] = []
 
@@ -132,19 +134,19 @@ def test_two_concurrent_deliverers_send_each_message_once(app):
         try:
             with app.app_context():
                 barrier.wait(timeout=120)
-                counts.append(deliver_pending(backend=backend))
+                counts.append(deliver_pending(backend=backend, batch=10))
                 db.session.remove()
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=worker) for _ in range(2)]
+    threads = [threading.Thread(target=worker) for _ in range(3)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert not errors, errors
     assert sorted(backend.sent) == ids  # every message exactly once
-    assert sum(counts) == 40
+    assert sum(counts) == 200
     db.session.rollback()
     statuses = set(db.session.execute(db.select(OutboxMessage.status)).scalars())
     assert statuses == {"sent"}
@@ -228,3 +230,214 @@ def test_any_backend_error_becomes_a_retry(app, error):
 
     assert deliver_pending(backend=Broken()) == 0
     assert _row(message_id).status == "pending"
+
+
+# A sale day's backlog -------------------------------------------------------
+
+def test_one_pass_drains_a_sale_day_backlog(app):
+    """A flash's paid orders queue hundreds of messages at once: one pass sends them all,
+    not a hundred a minute."""
+    ids = _add(260)
+    backend = Recorder()
+    assert deliver_pending(backend=backend) == 260
+    assert backend.sent == ids  # oldest first
+    db.session.rollback()
+    assert set(db.session.execute(db.select(OutboxMessage.status)).scalars()) == {"sent"}
+
+
+def test_a_batch_is_claimed_in_one_write_and_recorded_in_few(app, monkeypatch):
+    """On SQLite every write transaction queues for the one write lock that buyers checking
+    out need: a batch of messages takes a few, not two per message."""
+    _add(120)
+    writes = []
+    real = delivery.write_transaction
+
+    def counting(*args, **kwargs):
+        writes.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(delivery, "write_transaction", counting)
+    monkeypatch.setattr(delivery, "RECORD_EVERY", 25)
+    assert deliver_pending(backend=Recorder(), batch=50) == 120
+    # Three batches (50, 50, 20): a claim each, then the claim that finds none left; the
+    # outcomes of 25 messages per record (2, 2 and 1).
+    assert len(writes) == 4 + 5
+
+
+def test_messages_queued_during_a_pass_go_out_in_it(app):
+    first = _add(3)
+
+    class QueuesMore(Recorder):
+        def send(self, message):
+            super().send(message)
+            if len(self.sent) == 1:  # a payment lands while the pass runs
+                self.late = _add(2)
+
+    backend = QueuesMore()
+    assert deliver_pending(backend=backend, batch=2) == 5
+    assert backend.sent == first + backend.late
+
+
+def test_a_pass_stops_after_its_time_budget(app):
+    _add(12)
+    backend = Recorder()
+    assert deliver_pending(backend=backend, batch=5, max_seconds=0) == 5  # the batch it started
+    assert deliver_pending(backend=backend, batch=5) == 7  # the next pass goes on
+    assert len(set(backend.sent)) == 12
+
+
+def test_a_backend_that_keeps_failing_pauses_the_pass(app):
+    """A mail server that is down is tried three times, not once per queued message; the rows
+    it did not reach are handed back as they were, due at once."""
+    ids = _add(20)
+    failing = Failing()
+    now = utcnow()
+    assert deliver_pending(backend=failing, now=now) == 0
+    assert failing.calls == delivery.GIVE_UP_AFTER == 3
+    rows = [_row(i) for i in ids]
+    tried, untried = rows[:3], rows[3:]
+    for row in tried:
+        assert (row.status, row.attempts) == ("pending", 1)
+        assert row.next_attempt_at == now + timedelta(minutes=1) and "mail server down" in row.last_error
+    for row in untried:
+        assert (row.status, row.attempts, row.last_error) == ("pending", 0, "")
+        assert row.next_attempt_at <= now
+    # The server is back: the next pass sends the untried rows now, the failed ones when due.
+    backend = Recorder()
+    assert deliver_pending(backend=backend, now=now) == 17
+    assert deliver_pending(backend=backend, now=now + timedelta(minutes=1)) == 3
+    assert sorted(backend.sent) == ids
+
+
+def test_one_failure_among_successes_does_not_pause_the_pass(app):
+    ids = _add(6)
+
+    class FailsOne(Recorder):
+        def send(self, message):
+            if message.id == ids[1]:
+                raise OSError("recipient refused")
+            super().send(message)
+
+    now = utcnow()
+    assert deliver_pending(backend=FailsOne(), now=now, batch=4) == 5
+    failed = _row(ids[1])
+    assert (failed.status, failed.attempts, failed.next_attempt_at) == ("pending", 1, now + timedelta(minutes=1))
+    assert {_row(i).status for i in ids if i != ids[1]} == {"sent"}
+
+
+class FakeSmtpServer:
+    """Stands in for smtplib.SMTP: records connections and what each one did."""
+
+    def __init__(self, fail_to: set[str] = frozenset(), drop_after: int | None = None):
+        self.log: list[tuple] = []
+        self.fail_to = fail_to
+        self.drop_after = drop_after
+        server = self
+
+        class Connection:
+            def __init__(self, host, port, timeout):
+                server.log.append(("connect", host, port))
+                self.sent = 0
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                self.quit()
+                return False
+
+            def starttls(self):
+                server.log.append(("starttls",))
+
+            def login(self, user, password):
+                server.log.append(("login", user))
+
+            def send_message(self, mail):
+                import smtplib
+
+                if server.drop_after is not None and self.sent >= server.drop_after:
+                    raise smtplib.SMTPServerDisconnected("idle connection closed")
+                if mail["To"] in server.fail_to:
+                    raise smtplib.SMTPRecipientsRefused({mail["To"]: (550, b"no such user")})
+                self.sent += 1
+                server.log.append(("send", mail["To"]))
+
+            def quit(self):
+                server.log.append(("quit",))
+
+            def close(self):
+                server.log.append(("close",))
+
+        self.Connection = Connection
+
+
+@pytest.fixture
+def smtp_app(app, monkeypatch):
+    server = FakeSmtpServer()
+    monkeypatch.setattr("storefront.notify.backends.smtplib.SMTP", lambda *a, **k: server.Connection(*a, **k))
+    app.config.update(STOREFRONT_MAIL_BACKEND="smtp", STOREFRONT_SMTP_HOST="mail.example.com",
+                      STOREFRONT_SMTP_PORT=587, STOREFRONT_SMTP_TLS=True, STOREFRONT_SMTP_USER="shop")
+    try:
+        yield server
+    finally:
+        app.config.update(STOREFRONT_MAIL_BACKEND="log", STOREFRONT_SMTP_HOST="localhost", STOREFRONT_SMTP_PORT=25,
+                          STOREFRONT_SMTP_TLS=False, STOREFRONT_SMTP_USER=None)
+
+
+def test_a_pass_sends_over_one_smtp_connection(smtp_app):
+    _add(120)
+    assert deliver_pending(batch=50) == 120
+    kinds = [entry[0] for entry in smtp_app.log]
+    assert kinds.count("connect") == 1 and kinds.count("starttls") == 1 and kinds.count("login") == 1
+    assert kinds.count("send") == 120 and kinds[-1] == "quit"
+
+
+def test_a_refused_recipient_does_not_lose_the_rest(smtp_app):
+    ids = _add(4)
+    smtp_app.fail_to = {"b1@example.com"}
+    assert deliver_pending() == 3
+    assert _row(ids[1]).status == "pending" and "SMTPRecipientsRefused" in _row(ids[1]).last_error
+    # The connection is not trusted after a failure: the next message opens a fresh one.
+    assert [entry[0] for entry in smtp_app.log].count("connect") == 2
+
+
+def test_a_kept_connection_the_server_closed_is_reopened_once(smtp_app):
+    ids = _add(5)
+    smtp_app.drop_after = 2  # the server hangs up on a connection after two messages
+    assert deliver_pending() == 5
+    assert {_row(i).status for i in ids} == {"sent"} and {_row(i).attempts for i in ids} == {1}
+    assert [entry[0] for entry in smtp_app.log].count("connect") == 3
+
+
+def test_one_off_smtp_send_still_connects_per_message(smtp_app, app):
+    backend = SmtpBackend(app)
+    for n in (1, 2):
+        backend.send(OutgoingMessage(id=n, kind="order_paid", channel="email", to_address="li@example.com",
+                                     subject="s", body="b\n"))
+    assert [entry[0] for entry in smtp_app.log].count("connect") == 2
+    assert [entry[0] for entry in smtp_app.log].count("quit") == 2
+
+
+def test_a_killed_worker_resends_at_most_the_unrecorded_few(app):
+    """A worker killed mid-pass has recorded all but its last few sends: only those go out
+    again, once its claim runs out."""
+    ids = _add(30)
+
+    class Killed(BaseException):  # like SystemExit: not a send failure the pass would retry
+        pass
+
+    class DiesAfter(Recorder):
+        def send(self, message):
+            if len(self.sent) == 14:
+                raise Killed
+            super().send(message)
+
+    first = DiesAfter()
+    with pytest.raises(Killed):
+        deliver_pending(backend=first)
+    sent_rows = [i for i in ids if _row(i).status == "sent"]
+    assert sent_rows == ids[:delivery.RECORD_EVERY]
+    later = Recorder()
+    assert deliver_pending(backend=later, now=utcnow() + delivery.SENDING_LEASE + timedelta(seconds=1)) == 20
+    assert later.sent == ids[delivery.RECORD_EVERY:]  # 4 of them for the second time
+    assert len(set(first.sent) & set(later.sent)) == 14 - delivery.RECORD_EVERY

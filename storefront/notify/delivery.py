@@ -1,0 +1,181 @@
+"""Outbox delivery: the worker's pass that sends due notifications, with retries.
+
+A sale day queues notifications by the thousand within minutes (every paid
+order has its "paid" message), so one pass drains the backlog rather than a
+fixed handful: it claims due rows a batch at a time, sends them over one
+backend connection, and records their outcome a few at a time. On SQLite
+every write transaction takes the database's one write lock, which buyers
+checking out wait for: a handful per batch instead of two per message.
+
+A pass stops when nothing is due, after ``PASS_SECONDS`` (the next minute's
+pass goes on, and the worker is free for the deadline sweeps meanwhile), or
+when the backend keeps failing (a mail server that is down is not asked once
+per queued message; the rows it did not reach are handed back untouched).
+
+Safe to run in several workers at once: a row is claimed by a conditional
+UPDATE (``FOR UPDATE SKIP LOCKED`` on PostgreSQL) that only one of them wins.
+A row whose worker died mid-send is retried once its lease runs out.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import case, select, update
+
+from ..clock import utcnow
+from ..database import write_transaction
+from ..extensions import db
+from .backends import OutgoingMessage, get_backend
+from .models import OutboxMessage
+
+PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+MAX_ATTEMPTS = 8
+#: A claimed row whose worker died is retried after this lease runs out.
+SENDING_LEASE = timedelta(minutes=10)
+#: Rows claimed in one write.
+BATCH = 50
+#: Outcomes recorded in one write. A worker killed mid-pass (a deploy's SIGTERM) sends
+#: again, once its claim runs out, at most this many messages it had sent but not recorded.
+RECORD_EVERY = 10
+#: A pass starts no new batch after this long: passes run every minute.
+PASS_SECONDS = 45.0
+#: Consecutive failed sends after which the backend counts as down for this pass.
+GIVE_UP_AFTER = 3
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """1, 2, 4, 8... minutes after the 1st, 2nd, 3rd... failed attempt."""
+    return timedelta(minutes=2 ** max(attempts - 1, 0))
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    message: OutgoingMessage
+    attempts: int
+
+
+def deliver_pending(limit: int | None = None, *, now: datetime | None = None, backend=None,
+                    batch: int = BATCH, max_seconds: float | None = PASS_SECONDS) -> int:
+    """Send the due outbox rows (at most ``limit`` of them); returns how many were sent.
+
+    ``now`` fixes the clock for every batch (tests); by default each batch
+    claims what is due when it starts, so messages queued during a long pass
+    are sent in the same pass.
+    """
+    backend = backend or get_backend()
+    stop_at = None if max_seconds is None else time.monotonic() + max_seconds
+    claimed_total = sent = failures_in_a_row = 0
+    _open(backend)
+    try:
+        while limit is None or claimed_total < limit:
+            size = batch if limit is None else min(batch, limit - claimed_total)
+            claim_time = now or utcnow()
+            claimed = _claim(claim_time, size)
+            if not claimed:
+                break
+            claimed_total += len(claimed)
+            delivered: list[int] = []
+            failed: list[tuple[_Claimed, str]] = []
+            untried: list[int] = []
+            for item in claimed:
+                if failures_in_a_row >= GIVE_UP_AFTER:
+                    untried.append(item.message.id)
+                    continue
+                try:
+                    backend.send(item.message)
+                except Exception as exc:  # any backend failure becomes a retry, never a crash
+                    current_app.logger.warning("notification #%s failed: %s", item.message.id, exc)
+                    failed.append((item, f"{type(exc).__name__}: {exc}"))
+                    failures_in_a_row += 1
+                else:
+                    delivered.append(item.message.id)
+                    failures_in_a_row = 0
+                if len(delivered) + len(failed) >= RECORD_EVERY:
+                    _record(delivered, failed, [], claim_time)
+                    sent += len(delivered)
+                    delivered, failed = [], []
+            _record(delivered, failed, untried, claim_time)
+            sent += len(delivered)
+            if untried or failures_in_a_row >= GIVE_UP_AFTER:
+                current_app.logger.warning("notification delivery paused: %s sends failed in a row",
+                                           failures_in_a_row)
+                break
+            if stop_at is not None and time.monotonic() >= stop_at:
+                break
+    finally:
+        _close(backend)
+    return sent
+
+
+def _open(backend) -> None:
+    # Backends that hold a connection (SMTP) keep it for the pass, as Django's
+    # mail backends do; a plain ``send`` backend needs nothing.
+    opener = getattr(backend, "open", None)
+    if opener is not None:
+        opener()
+
+
+def _close(backend) -> None:
+    closer = getattr(backend, "close", None)
+    if closer is not None:
+        closer()
+
+
+def _claim(now: datetime, size: int) -> list[_Claimed]:
+    """Up to ``size`` due rows, marked as being sent by us until the lease runs out."""
+    # Rows in "sending" carry their lease expiry in next_attempt_at, so one
+    # condition finds due rows and rows whose worker died mid-send.
+    due = (select(OutboxMessage.id)
+           .where(OutboxMessage.status.in_((PENDING, SENDING)), OutboxMessage.next_attempt_at <= now)
+           .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+           .limit(size)
+           .with_for_update(skip_locked=True)  # no-op on SQLite, where the write lock serialises claims
+           # A CTE runs once. As an IN (subquery) PostgreSQL may run it again per row and
+           # claim past the LIMIT.
+           .cte("due"))
+    with write_transaction() as session:
+        rows = session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(select(due.c.id)),
+                   OutboxMessage.status.in_((PENDING, SENDING)),
+                   OutboxMessage.next_attempt_at <= now)
+            .values(status=SENDING, attempts=OutboxMessage.attempts + 1, next_attempt_at=now + SENDING_LEASE)
+            .returning(OutboxMessage.id, OutboxMessage.kind, OutboxMessage.channel, OutboxMessage.to_address,
+                       OutboxMessage.subject, OutboxMessage.body, OutboxMessage.attempts)
+            .execution_options(synchronize_session=False)
+        ).all()
+    rows.sort(key=lambda row: row.id)  # RETURNING promises no order; send oldest first
+    return [_Claimed(OutgoingMessage(*row[:6]), row.attempts) for row in rows]
+
+
+def _record(delivered: list[int], failed: list[tuple[_Claimed, str]], untried: list[int], now: datetime) -> None:
+    """One write for what was sent, rescheduled with backoff (or failed for good), or handed back."""
+    if not (delivered or failed or untried):
+        return
+    still_ours = OutboxMessage.status == SENDING  # a row whose lease ran out may be another worker's now
+    with write_transaction() as session:
+        if delivered:
+            session.execute(
+                update(OutboxMessage).where(OutboxMessage.id.in_(delivered), still_ours)
+                .values(status=SENT, sent_at=utcnow(), last_error="")
+                .execution_options(synchronize_session=False))
+        for item, error in failed:
+            attempts = item.attempts
+            values: dict = {"last_error": error[:500]}
+            if attempts >= MAX_ATTEMPTS:
+                values["status"] = FAILED
+            else:
+                values.update(status=PENDING, next_attempt_at=now + retry_delay(attempts))
+            session.execute(
+                update(OutboxMessage).where(OutboxMessage.id == item.message.id, still_ours).values(**values)
+                .execution_options(synchronize_session=False))
+        if untried:
+            # Never attempted: the claim's attempt is taken back and the row is due again at once.
+            session.execute(
+                update(OutboxMessage).where(OutboxMessage.id.in_(untried), still_ours)
+                .values(status=PENDING, next_attempt_at=now,
+                        attempts=case((OutboxMessage.attempts > 0, OutboxMessage.attempts - 1), else_=0))
+                .execution_options(synchronize_session=False))
