@@ -25,10 +25,11 @@ hits, unless run with ``STOREFRONT_PAGE_CACHE_SECONDS=0``, which measures what a
 ``catalog_signed_in`` is the same listings and searches for the cart page's signed-in buyers,
 who never get a cached page.
 
-``unpaid_sweep`` and ``bulk_ship`` (not run by default) are what a shop does in bulk after a
-flash: the deadline sweep closes the unpaid orders and gives back what they held, and staff
-ship the paid ones from one tracking-number upload. Per order: CPU, statements, commits and
-SQLite's write-lock hold (``bench/inprocess_batches.py``).
+``unpaid_sweep``, ``bulk_ship`` and ``outbox_delivery`` (not run by default) are what a shop
+does in bulk after a flash: the deadline sweep closes the unpaid orders and gives back what
+they held, staff ship the paid ones from one tracking-number upload, and the worker delivers
+the buyers' "paid" messages. Per order (per message): CPU, statements, commits and SQLite's
+write-lock hold (``bench/inprocess_batches.py``).
 
 ``layout_floor`` is the cart page's signed-in buyers asking for a page that
 does not exist: the session, the buyer, the plugin states and the layout of
@@ -300,7 +301,7 @@ def main(argv=None) -> int:
                 for i in range(200):
                     call(i)
             _print_profile(profiler, args.profile_all)
-    for batch in ("unpaid_sweep", "bulk_ship"):
+    for batch in ("unpaid_sweep", "bulk_ship", "outbox_delivery"):
         if batch in wanted:
             from bench import inprocess_batches
 

@@ -18,6 +18,14 @@ ships in its own write transaction with the buyer's "shipped" message, and
 the plugins react in ``order_event`` (order tracking opens a parcel). The
 scenario pays ``n`` flash orders, imports one CSV for all of them and reports
 the same figures per shipped order, then checks every order shipped with a parcel.
+
+``outbox_delivery``: every paid order queued its buyer's "paid" message, and
+the worker's delivery pass sends them (``storefront/notify/delivery.py``),
+writing each outcome back to the outbox while the sale goes on. The scenario
+pays ``n`` flash orders and runs delivery passes, as the worker does each
+minute, until nothing is due, through a backend that only counts. It reports
+the same figures per message sent, and how many passes (minutes) the backlog
+took; then checks every message was sent exactly once.
 """
 from __future__ import annotations
 
@@ -48,6 +56,17 @@ def _place_unpaid(shop, flash: dict) -> list[tuple[dict, str]]:
             raise SystemExit(f"buy-now answered {response.status_code}: {response.get_data(True)}")
         placed.append((headers, response.get_json()["payment"]["reference"]))
     return placed
+
+
+def _pay_all(shop, flash: dict, name: str) -> int:
+    """Every buyer of the round buys the flash SKU with the coupon and pays: how many paid."""
+    client = shop.test_client()
+    placed = _place_unpaid(shop, flash)
+    for headers, reference in placed:
+        response = client.post(f"/api/v1/payments/{reference}/pay-test", json={}, headers=headers)
+        if response.status_code != 200:
+            raise SystemExit(f"{name}: pay answered {response.status_code}: {response.get_data(True)}")
+    return len(placed)
 
 
 def _held(flash: dict) -> dict:
@@ -140,11 +159,7 @@ def bulk_ship(shop, out: Path, n: int, counter, show: bool = False) -> dict:
     presale = "presale" in shop.extensions["storefront"].host.plugins
     flash = fixtures.flash_round(shop, out, stock=n + 10, buyers=n, coupon_limit=n, tag=secrets.token_hex(3),
                                  presale=presale)
-    client = shop.test_client()
-    for headers, reference in _place_unpaid(shop, flash):
-        response = client.post(f"/api/v1/payments/{reference}/pay-test", json={}, headers=headers)
-        if response.status_code != 200:
-            raise SystemExit(f"bulk_ship: pay answered {response.status_code}: {response.get_data(True)}")
+    _pay_all(shop, flash, "bulk_ship")
     with shop.app_context():
         numbers = list(db.session.execute(text(
             "SELECT o.number FROM orders o WHERE o.status = 'paid' AND o.id IN "
@@ -171,4 +186,52 @@ def bulk_ship(shop, out: Path, n: int, counter, show: bool = False) -> dict:
     result["check"] = f"every order shipped, {parcels} parcels opened" if ok else f"FAILED: {problems[:3]}"
     if not ok:
         raise SystemExit(f"bulk_ship: {result}")
+    return result
+
+
+def outbox_delivery(shop, out: Path, n: int, counter, show: bool = False) -> dict:
+    """Pay ``n`` flash orders, then deliver their "paid" messages pass by pass until none is due."""
+    from storefront.extensions import db
+    from storefront.notify.services import deliver_pending
+
+    presale = "presale" in shop.extensions["storefront"].host.plugins
+    flash = fixtures.flash_round(shop, out, stock=n + 10, buyers=n, coupon_limit=n, tag=secrets.token_hex(3),
+                                 presale=presale)
+    with shop.app_context():
+        db.session.execute(text("UPDATE outbox SET status = 'sent' WHERE status IN ('pending', 'sending')"))
+        db.session.commit()  # only this round's messages count
+        db.session.remove()
+    paid = _pay_all(shop, flash, "outbox_delivery")
+
+    class CountingBackend:
+        def __init__(self):
+            self.sent: list[int] = []
+
+        def send(self, message):
+            self.sent.append(message.id)
+
+    backend = CountingBackend()
+    passes = 0
+    with shop.app_context():
+        def deliver() -> int:
+            nonlocal passes
+            total = 0
+            while True:
+                done = deliver_pending(backend=backend)
+                if not done:
+                    return total
+                passes += 1
+                total += done
+
+        figures = _per_order("outbox_delivery", deliver, counter, show)
+        left = db.session.execute(text(
+            "SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending')")).scalar()
+        db.session.remove()
+    sent = figures.pop("done")
+    figures = {key.replace("_per_order", "_per_message"): value for key, value in figures.items()}
+    result = {"paid_orders": paid, "sent": sent, "passes": passes, **figures}
+    ok = sent == len(backend.sent) == len(set(backend.sent)) >= paid and left == 0
+    result["check"] = "every message sent once" if ok else f"FAILED: {left} left, {len(backend.sent)} sends"
+    if not ok:
+        raise SystemExit(f"outbox_delivery: {result}")
     return result

@@ -36,12 +36,15 @@ def test_page_scenarios_and_the_layout_floor(tmp_path):
 
 def test_after_sale_batches_give_back_and_ship_everything(tmp_path):
     """The unpaid sweep closes every unpaid flash order and returns the quota and coupon
-    uses; the tracking upload ships every paid one with its parcel (the scenarios check
-    this themselves and exit non-zero otherwise)."""
-    results = _inprocess(tmp_path, "unpaid_sweep,bulk_ship", 6)
-    sweep, ship = results["unpaid_sweep"], results["bulk_ship"]
+    uses; the tracking upload ships every paid one with its parcel; the delivery pass sends
+    every "paid" message (the scenarios check this themselves and exit non-zero otherwise)."""
+    results = _inprocess(tmp_path, "unpaid_sweep,bulk_ship,outbox_delivery", 6)
+    sweep, ship, outbox = results["unpaid_sweep"], results["bulk_ship"], results["outbox_delivery"]
     assert sweep["closed"] == sweep["orders"] == 6 and sweep["after"]["open_orders"] == 0
     assert sweep["before"]["quota_sold"] == 6 and sweep["after"]["quota_sold"] == 0
     assert sweep["before"]["coupon_uses"] == 6 and sweep["after"]["coupon_uses"] == 0
     assert ship["shipped"] == ship["orders"] == 6 and ship["check"].startswith("every order shipped")
     assert sweep["commits_per_order"] > 0 and ship["statements_per_order"] > 0
+    # Every paid order's "paid" message went out once, in one delivery pass.
+    assert outbox["sent"] >= outbox["paid_orders"] == 6 and outbox["passes"] == 1
+    assert outbox["check"] == "every message sent once"
