@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import case, select, update
+from sqlalchemy import case, delete, select, update
 
 from ..clock import utcnow
 from ..database import write_transaction
@@ -44,6 +44,9 @@ RECORD_EVERY = 10
 PASS_SECONDS = 45.0
 #: Consecutive failed sends after which the backend counts as down for this pass.
 GIVE_UP_AFTER = 3
+#: Sent (or given-up) messages are deleted this long after their last attempt.
+RETENTION = timedelta(days=90)
+PURGE_BATCH = 1000
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -179,3 +182,30 @@ def _record(delivered: list[int], failed: list[tuple[_Claimed, str]], untried: l
                 .values(status=PENDING, next_attempt_at=now,
                         attempts=case((OutboxMessage.attempts > 0, OutboxMessage.attempts - 1), else_=0))
                 .execution_options(synchronize_session=False))
+
+
+def purge_delivered(now: datetime) -> int:
+    """Delete messages sent, or given up on, more than :data:`RETENTION` ago (a core sweep).
+
+    Every order writes a few and they are never read again (the buyer's copy is
+    the message centre's): a shop with a million orders would otherwise carry
+    gigabytes of old mail, sign-in links included. Deleted a batch per write
+    transaction so the sweep never holds SQLite's write lock for long.
+    """
+    # next_attempt_at of a finished row is its last claim's lease expiry: (status,
+    # next_attempt_at) is the outbox's index, so no other column or index is needed.
+    cutoff = now - RETENTION
+    finished = (OutboxMessage.status.in_((SENT, FAILED)), OutboxMessage.next_attempt_at < cutoff)
+    purged = 0
+    while True:
+        # Found by a plain read: most passes find nothing and take no write lock.
+        ids = list(db.session.execute(select(OutboxMessage.id).where(*finished).limit(PURGE_BATCH)).scalars())
+        db.session.commit()
+        if not ids:
+            return purged
+        with write_transaction() as session:
+            purged += session.execute(
+                delete(OutboxMessage).where(OutboxMessage.id.in_(ids), *finished)
+                .execution_options(synchronize_session=False)).rowcount
+        if len(ids) < PURGE_BATCH:
+            return purged

@@ -129,13 +129,15 @@ def flag_late_shipments(now) -> int:
 
 def run_core_sweeps(now) -> dict[str, int]:
     """Close unpaid orders past their deadline, flag late shipments, auto-confirm shipped ones,
-    start refunds a dead worker left owed, and forget background-job reports nobody will read
-    any more."""
+    start refunds a dead worker left owed, and forget background-job reports and delivered
+    notifications nobody will read any more."""
+    from ..notify.delivery import purge_delivered
     from ..payments.owed import start_owed_refunds  # payments import the order services
 
     return {"refunds_started": start_owed_refunds(now),
             "orders_closed_unpaid": close_unpaid(now), "orders_flagged_late": flag_late_shipments(now),
-            "orders_auto_confirmed": auto_confirm_shipped(now), "jobs_purged": purge_old_jobs(now)}
+            "orders_auto_confirmed": auto_confirm_shipped(now), "jobs_purged": purge_old_jobs(now),
+            "notifications_purged": purge_delivered(now)}
 
 
 def run_all_sweeps(now=None) -> dict[str, int]:

@@ -441,3 +441,52 @@ def test_a_killed_worker_resends_at_most_the_unrecorded_few(app):
     assert deliver_pending(backend=later, now=utcnow() + delivery.SENDING_LEASE + timedelta(seconds=1)) == 20
     assert later.sent == ids[delivery.RECORD_EVERY:]  # 4 of them for the second time
     assert len(set(first.sent) & set(later.sent)) == 14 - delivery.RECORD_EVERY
+
+
+# Retention ------------------------------------------------------------------
+
+def test_the_core_sweep_deletes_finished_messages_after_ninety_days(app):
+    from storefront.orders.sweeps import run_core_sweeps
+
+    now = utcnow()
+    old = now - delivery.RETENTION - timedelta(minutes=1)
+    recent = now - delivery.RETENTION + timedelta(minutes=1)
+    [sent_old] = _add(1, status="sent", next_attempt_at=old)
+    [failed_old] = _add(1, status="failed", next_attempt_at=old)
+    [sent_recent] = _add(1, status="sent", next_attempt_at=recent)
+    # Never delivered: an old pending row (a long-down mail server) or one stuck in sending
+    # still waits for its delivery, however old.
+    [pending_old] = _add(1, status="pending", next_attempt_at=old)
+    [sending_old] = _add(1, status="sending", next_attempt_at=old)
+    assert run_core_sweeps(now)["notifications_purged"] == 2
+    db.session.rollback()
+    left = set(db.session.execute(db.select(OutboxMessage.id)).scalars())
+    assert left == {sent_recent, pending_old, sending_old}
+    assert sent_old not in left and failed_old not in left
+    assert run_core_sweeps(now)["notifications_purged"] == 0
+
+
+def test_purge_deletes_a_batch_per_write(app, monkeypatch):
+    monkeypatch.setattr(delivery, "PURGE_BATCH", 3)
+    now = utcnow()
+    _add(7, status="sent", next_attempt_at=now - delivery.RETENTION - timedelta(days=1))
+    writes = []
+    real = delivery.write_transaction
+
+    def counting(*args, **kwargs):
+        writes.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(delivery, "write_transaction", counting)
+    assert delivery.purge_delivered(now) == 7
+    assert len(writes) == 3  # 3, 3 and 1
+    db.session.rollback()
+    assert db.session.execute(db.select(db.func.count()).select_from(OutboxMessage)).scalar() == 0
+
+
+def test_nothing_to_purge_takes_no_write_lock(app):
+    from tests.perf.conftest import no_write_transaction
+
+    _add(2, status="sent")
+    with no_write_transaction():
+        assert delivery.purge_delivered(utcnow()) == 0
