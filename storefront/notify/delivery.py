@@ -10,7 +10,8 @@ checking out wait for: a handful per batch instead of two per message.
 A pass stops when nothing is due, after ``PASS_SECONDS`` (the next minute's
 pass goes on, and the worker is free for the deadline sweeps meanwhile), or
 when the backend keeps failing (a mail server that is down is not asked once
-per queued message; the rows it did not reach are handed back untouched).
+per queued message). The claimed rows it did not try are handed back, due at
+once, their attempt not counted.
 
 Safe to run in several workers at once: a row is claimed by a conditional
 UPDATE (``FOR UPDATE SKIP LOCKED`` on PostgreSQL) that only one of them wins.
@@ -40,7 +41,7 @@ BATCH = 50
 #: Outcomes recorded in one write. A worker killed mid-pass (a deploy's SIGTERM) sends
 #: again, once its claim runs out, at most this many messages it had sent but not recorded.
 RECORD_EVERY = 10
-#: A pass starts no new batch after this long: passes run every minute.
+#: A pass sends nothing more after this long: passes run every minute.
 PASS_SECONDS = 45.0
 #: Consecutive failed sends after which the backend counts as down for this pass.
 GIVE_UP_AFTER = 3
@@ -68,49 +69,70 @@ def deliver_pending(limit: int | None = None, *, now: datetime | None = None, ba
     claims what is due when it starts, so messages queued during a long pass
     are sent in the same pass.
     """
-    backend = backend or get_backend()
-    stop_at = None if max_seconds is None else time.monotonic() + max_seconds
-    claimed_total = sent = failures_in_a_row = 0
-    _open(backend)
+    run = _Pass(backend or get_backend(), None if max_seconds is None else time.monotonic() + max_seconds)
+    _open(run.backend)
     try:
-        while limit is None or claimed_total < limit:
-            size = batch if limit is None else min(batch, limit - claimed_total)
+        while limit is None or run.claimed < limit:
             claim_time = now or utcnow()
-            claimed = _claim(claim_time, size)
+            claimed = _claim(claim_time, batch if limit is None else min(batch, limit - run.claimed))
             if not claimed:
                 break
-            claimed_total += len(claimed)
-            delivered: list[int] = []
-            failed: list[tuple[_Claimed, str]] = []
-            untried: list[int] = []
-            for item in claimed:
-                if failures_in_a_row >= GIVE_UP_AFTER:
-                    untried.append(item.message.id)
-                    continue
-                try:
-                    backend.send(item.message)
-                except Exception as exc:  # any backend failure becomes a retry, never a crash
-                    current_app.logger.warning("notification #%s failed: %s", item.message.id, exc)
-                    failed.append((item, f"{type(exc).__name__}: {exc}"))
-                    failures_in_a_row += 1
-                else:
-                    delivered.append(item.message.id)
-                    failures_in_a_row = 0
-                if len(delivered) + len(failed) >= RECORD_EVERY:
-                    _record(delivered, failed, [], claim_time)
-                    sent += len(delivered)
-                    delivered, failed = [], []
-            _record(delivered, failed, untried, claim_time)
-            sent += len(delivered)
-            if untried or failures_in_a_row >= GIVE_UP_AFTER:
-                current_app.logger.warning("notification delivery paused: %s sends failed in a row",
-                                           failures_in_a_row)
-                break
-            if stop_at is not None and time.monotonic() >= stop_at:
+            run.claimed += len(claimed)
+            run.send(claimed, claim_time)
+            if run.stopped:
                 break
     finally:
-        _close(backend)
-    return sent
+        _close(run.backend)
+    if run.stopped:
+        # Out of time is a backlog the next pass continues; failing sends need someone to look.
+        log = current_app.logger.warning if run.failures_in_a_row else current_app.logger.info
+        log("notification delivery pass stopped (%s): %s sent, %s handed back",
+            run.stopped, run.sent, run.handed_back)
+    return run.sent
+
+
+class _Pass:
+    """One delivery pass's progress, and whether it should stop starting sends."""
+
+    def __init__(self, backend, stop_at: float | None) -> None:
+        self.backend = backend
+        self.stop_at = stop_at
+        self.claimed = self.attempted = self.sent = self.handed_back = self.failures_in_a_row = 0
+        self.stopped = ""
+
+    def _check(self) -> None:
+        if self.failures_in_a_row >= GIVE_UP_AFTER:
+            self.stopped = f"{self.failures_in_a_row} sends failed in a row"
+        elif self.attempted and self.stop_at is not None and time.monotonic() >= self.stop_at:
+            self.stopped = "out of time"  # after one send at least: every pass gets somewhere
+
+    def send(self, claimed: list[_Claimed], claim_time: datetime) -> None:
+        delivered: list[int] = []
+        failed: list[tuple[_Claimed, str]] = []
+        untried: list[int] = []
+        for item in claimed:
+            self._check()
+            if self.stopped:
+                untried.append(item.message.id)
+                continue
+            self.attempted += 1
+            try:
+                self.backend.send(item.message)
+            except Exception as exc:  # any backend failure becomes a retry, never a crash
+                current_app.logger.warning("notification #%s failed: %s", item.message.id, exc)
+                failed.append((item, f"{type(exc).__name__}: {exc}"))
+                self.failures_in_a_row += 1
+            else:
+                delivered.append(item.message.id)
+                self.failures_in_a_row = 0
+            if len(delivered) + len(failed) >= RECORD_EVERY:
+                _record(delivered, failed, [], claim_time)
+                self.sent += len(delivered)
+                delivered, failed = [], []
+        _record(delivered, failed, untried, claim_time)
+        self.sent += len(delivered)
+        self.handed_back += len(untried)
+        self._check()
 
 
 def _open(backend) -> None:
