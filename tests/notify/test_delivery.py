@@ -245,18 +245,24 @@ def test_one_pass_drains_a_sale_day_backlog(app):
     assert set(db.session.execute(db.select(OutboxMessage.status)).scalars()) == {"sent"}
 
 
-def test_a_batch_is_claimed_in_one_write_and_recorded_in_few(app, monkeypatch):
-    """On SQLite every write transaction queues for the one write lock that buyers checking
-    out need: a batch of messages takes a few, not two per message."""
-    _add(120)
-    writes = []
+@pytest.fixture
+def writes(monkeypatch) -> list[int]:
+    """One entry per write transaction the delivery module opens."""
+    opened: list[int] = []
     real = delivery.write_transaction
 
     def counting(*args, **kwargs):
-        writes.append(1)
+        opened.append(1)
         return real(*args, **kwargs)
 
     monkeypatch.setattr(delivery, "write_transaction", counting)
+    return opened
+
+
+def test_a_batch_is_claimed_in_one_write_and_recorded_in_few(app, monkeypatch, writes):
+    """On SQLite every write transaction queues for the one write lock that buyers checking
+    out need: a batch of messages takes a few, not two per message."""
+    _add(120)
     monkeypatch.setattr(delivery, "RECORD_EVERY", 25)
     assert deliver_pending(backend=Recorder(), batch=50) == 120
     # Three batches (50, 50, 20): a claim each, then the claim that finds none left; the
@@ -468,18 +474,10 @@ def test_the_core_sweep_deletes_finished_messages_after_ninety_days(app):
     assert run_core_sweeps(now)["notifications_purged"] == 0
 
 
-def test_purge_deletes_a_batch_per_write(app, monkeypatch):
+def test_purge_deletes_a_batch_per_write(app, monkeypatch, writes):
     monkeypatch.setattr(delivery, "PURGE_BATCH", 3)
     now = utcnow()
     _add(7, status="sent", next_attempt_at=now - delivery.RETENTION - timedelta(days=1))
-    writes = []
-    real = delivery.write_transaction
-
-    def counting(*args, **kwargs):
-        writes.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(delivery, "write_transaction", counting)
     assert delivery.purge_delivered(now) == 7
     assert len(writes) == 3  # 3, 3 and 1
     db.session.rollback()
