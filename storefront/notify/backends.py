@@ -97,8 +97,11 @@ class SmtpBackend:
         smtp, self._smtp = self._smtp, None
         if smtp is None:
             return
+        if not polite:
+            smtp.close()
+            return
         try:
-            smtp.quit() if polite else smtp.close()
+            smtp.quit()
         except (smtplib.SMTPException, OSError):
             smtp.close()
 

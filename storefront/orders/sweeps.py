@@ -18,6 +18,7 @@ from ..database import write_transaction
 from ..errors import ServiceError
 from ..extensions import db
 from ..jobs.progress import purge_old_jobs
+from ..notify.delivery import purge_delivered
 from ..plugins.host import get_host
 from .models import Order
 from .status import CancelReason, OrderStatus
@@ -131,7 +132,6 @@ def run_core_sweeps(now) -> dict[str, int]:
     """Close unpaid orders past their deadline, flag late shipments, auto-confirm shipped ones,
     start refunds a dead worker left owed, and forget background-job reports and delivered
     notifications nobody will read any more."""
-    from ..notify.delivery import purge_delivered
     from ..payments.owed import start_owed_refunds  # payments import the order services
 
     return {"refunds_started": start_owed_refunds(now),
