@@ -25,7 +25,7 @@ from ..clock import shop_zone, utcnow
 from ..database import write_transaction
 from ..errors import ConcurrentUpdate, NotFound
 from ..extensions import db
-from ..notify.models import OutboxMessage
+from ..notify.delivery import LATE_COUNT_CAP, alert_counts
 from ..orders.models import Order
 from ..orders.status import OrderStatus
 from ..plugins.host import get_host
@@ -50,6 +50,11 @@ class DashboardSummary:
     low_stock: list
     today: date  # the shop's local date the "today" figures refer to
     failed_notifications: int = 0
+    late_notifications: int = 0  # due over LATE_AFTER; LATE_COUNT_CAP + 1 means "more than the cap"
+
+    @property
+    def late_notifications_shown(self) -> str:
+        return f"{LATE_COUNT_CAP}+" if self.late_notifications > LATE_COUNT_CAP else str(self.late_notifications)
 
 
 def local_day_start(now: datetime) -> datetime:
@@ -88,6 +93,7 @@ def dashboard_summary(now: datetime | None = None) -> DashboardSummary:
         .where(Sku.active.is_(True), Sku.stock <= Sku.low_stock_threshold)
         .order_by(Sku.stock, Sku.id).limit(LOW_STOCK_ROWS)
     ).scalars().all()
+    failed_notifications, late_notifications = alert_counts(now)
     return DashboardSummary(
         to_ship=_count(Order.status == OrderStatus.PAID),
         overdue=_count(Order.status == OrderStatus.PAID, Order.ship_by < now),
@@ -98,9 +104,8 @@ def dashboard_summary(now: datetime | None = None) -> DashboardSummary:
         recent=list(recent),
         low_stock=list(low_stock),
         today=_local_date(now),
-        failed_notifications=db.session.execute(
-            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "failed")
-        ).scalar_one(),
+        failed_notifications=failed_notifications,
+        late_notifications=late_notifications,
     )
 
 

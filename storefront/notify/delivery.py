@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import case, delete, select, update
+from sqlalchemy import case, delete, func, select, update
 
 from ..clock import utcnow
 from ..database import write_transaction
@@ -45,6 +45,9 @@ RECORD_EVERY = 10
 PASS_SECONDS = 45.0
 #: Consecutive failed sends after which the backend counts as down for this pass.
 GIVE_UP_AFTER = 3
+#: A message due this long and not sent means delivery is not keeping up, or not running.
+LATE_AFTER = timedelta(minutes=5)
+LATE_COUNT_CAP = 1000
 #: Sent (or given-up) messages are deleted this long after their last attempt.
 RETENTION = timedelta(days=90)
 PURGE_BATCH = 1000
@@ -204,6 +207,19 @@ def _record(delivered: list[int], failed: list[tuple[_Claimed, str]], untried: l
                 .values(status=PENDING, next_attempt_at=now,
                         attempts=case((OutboxMessage.attempts > 0, OutboxMessage.attempts - 1), else_=0))
                 .execution_options(synchronize_session=False))
+
+
+def alert_counts(now: datetime) -> tuple[int, int]:
+    """The staff dashboard's alerts in one statement: messages given up on, and messages due
+    for over :data:`LATE_AFTER` (delivery is not keeping up, or not running), the latter
+    counted no further than ``LATE_COUNT_CAP + 1``: a stopped worker on a sale day leaves many."""
+    failed = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == FAILED)
+    late = (select(OutboxMessage.id)
+            .where(OutboxMessage.status.in_((PENDING, SENDING)), OutboxMessage.next_attempt_at < now - LATE_AFTER)
+            .limit(LATE_COUNT_CAP + 1).subquery())
+    row = db.session.execute(select(failed.scalar_subquery(),
+                                    select(func.count()).select_from(late).scalar_subquery())).one()
+    return int(row[0]), int(row[1])
 
 
 def purge_delivered(now: datetime) -> int:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import timedelta
 
 from markupsafe import Markup
@@ -144,3 +145,47 @@ def test_plain_string_widget_is_escaped(app):
         module.get_host = original
     assert str(rendered[0]["html"]) == "&lt;script&gt;x&lt;/script&gt;"
     assert str(rendered[1]["html"]) == "<i>ok</i>"
+
+
+def _outbox_row(**values):
+    from storefront.notify.models import OutboxMessage
+
+    db.session.add(OutboxMessage(kind="order_paid", to_address="a@example.com", subject="s", body="b", **values))
+    db.session.commit()
+
+
+LATE_LABEL = "Notifications waiting over 5 minutes"
+
+
+def test_notifications_nobody_sends_are_flagged(staff_client):
+    """A worker that is not running (or not keeping up) shows on the dashboard before buyers
+    complain that they never heard about their payment."""
+
+    now = utcnow()
+    _outbox_row(status="pending", next_attempt_at=now - timedelta(minutes=1))  # due: the next pass sends it
+    _outbox_row(status="failed", next_attempt_at=now - timedelta(days=1))  # counted as failed, not late
+    _outbox_row(status="pending", next_attempt_at=now + timedelta(minutes=30))  # a retry, not yet due
+    html = staff_client.get("/admin/").get_data(as_text=True)
+    assert LATE_LABEL not in html
+    _outbox_row(status="pending", next_attempt_at=now - timedelta(minutes=6))
+    _outbox_row(status="sending", next_attempt_at=now - timedelta(minutes=6))  # its worker died
+    html = staff_client.get("/admin/").get_data(as_text=True)
+    assert LATE_LABEL in html
+    assert re.search(r"<strong>2</strong>\s*" + LATE_LABEL, html)
+
+
+def test_a_large_backlog_is_counted_up_to_a_cap(staff_client, monkeypatch):
+    from storefront.notify import delivery
+
+    monkeypatch.setattr("storefront.admin.shell_services.LATE_COUNT_CAP", 2)
+    monkeypatch.setattr(delivery, "LATE_COUNT_CAP", 2)
+    for _ in range(4):
+        _outbox_row(status="pending", next_attempt_at=utcnow() - timedelta(hours=1))
+    html = staff_client.get("/admin/").get_data(as_text=True)
+    assert re.search(r"<strong>2\+</strong>\s*" + LATE_LABEL, html)
+
+
+def test_the_late_notifications_alert_is_translated(staff_client):
+    _outbox_row(status="pending", next_attempt_at=utcnow() - timedelta(minutes=10))
+    html = staff_client.get("/admin/?lang=zh_Hans").get_data(as_text=True)
+    assert "条通知已等待超过 5 分钟" in html
