@@ -1,5 +1,6 @@
 """deliver_pending: claims, sends once, retries with backoff, gives up after 8 attempts;
-drains a sale day's backlog in one pass, a batch per write, over one SMTP connection."""
+drains a sale day's backlog in one pass, a batch per write (the SMTP backend against a
+real server: test_smtp.py)."""
 from __future__ import annotations
 
 import threading
@@ -331,99 +332,6 @@ def test_one_failure_among_successes_does_not_pause_the_pass(app):
     failed = _row(ids[1])
     assert (failed.status, failed.attempts, failed.next_attempt_at) == ("pending", 1, now + timedelta(minutes=1))
     assert {_row(i).status for i in ids if i != ids[1]} == {"sent"}
-
-
-class FakeSmtpServer:
-    """Stands in for smtplib.SMTP: records connections and what each one did."""
-
-    def __init__(self, fail_to: set[str] = frozenset(), drop_after: int | None = None):
-        self.log: list[tuple] = []
-        self.fail_to = fail_to
-        self.drop_after = drop_after
-        server = self
-
-        class Connection:
-            def __init__(self, host, port, timeout):
-                server.log.append(("connect", host, port))
-                self.sent = 0
-
-            def __enter__(self):
-                return self
-
-            def __exit__(self, *exc):
-                self.quit()
-                return False
-
-            def starttls(self):
-                server.log.append(("starttls",))
-
-            def login(self, user, password):
-                server.log.append(("login", user))
-
-            def send_message(self, mail):
-                import smtplib
-
-                if server.drop_after is not None and self.sent >= server.drop_after:
-                    raise smtplib.SMTPServerDisconnected("idle connection closed")
-                if mail["To"] in server.fail_to:
-                    raise smtplib.SMTPRecipientsRefused({mail["To"]: (550, b"no such user")})
-                self.sent += 1
-                server.log.append(("send", mail["To"]))
-
-            def quit(self):
-                server.log.append(("quit",))
-
-            def close(self):
-                server.log.append(("close",))
-
-        self.Connection = Connection
-
-
-@pytest.fixture
-def smtp_app(app, monkeypatch):
-    server = FakeSmtpServer()
-    monkeypatch.setattr("storefront.notify.backends.smtplib.SMTP", lambda *a, **k: server.Connection(*a, **k))
-    app.config.update(STOREFRONT_MAIL_BACKEND="smtp", STOREFRONT_SMTP_HOST="mail.example.com",
-                      STOREFRONT_SMTP_PORT=587, STOREFRONT_SMTP_TLS=True, STOREFRONT_SMTP_USER="shop")
-    try:
-        yield server
-    finally:
-        app.config.update(STOREFRONT_MAIL_BACKEND="log", STOREFRONT_SMTP_HOST="localhost", STOREFRONT_SMTP_PORT=25,
-                          STOREFRONT_SMTP_TLS=False, STOREFRONT_SMTP_USER=None)
-
-
-def test_a_pass_sends_over_one_smtp_connection(smtp_app):
-    _add(120)
-    assert deliver_pending(batch=50) == 120
-    kinds = [entry[0] for entry in smtp_app.log]
-    assert kinds.count("connect") == 1 and kinds.count("starttls") == 1 and kinds.count("login") == 1
-    assert kinds.count("send") == 120 and kinds[-1] == "quit"
-
-
-def test_a_refused_recipient_does_not_lose_the_rest(smtp_app):
-    ids = _add(4)
-    smtp_app.fail_to = {"b1@example.com"}
-    assert deliver_pending() == 3
-    assert _row(ids[1]).status == "pending" and "SMTPRecipientsRefused" in _row(ids[1]).last_error
-    # The connection is not trusted after a failure: the next message opens a fresh one.
-    assert [entry[0] for entry in smtp_app.log].count("connect") == 2
-
-
-def test_a_kept_connection_the_server_closed_is_reopened_once(smtp_app):
-    ids = _add(5)
-    smtp_app.drop_after = 2  # the server hangs up on a connection after two messages
-    assert deliver_pending() == 5
-    assert {_row(i).status for i in ids} == {"sent"} and {_row(i).attempts for i in ids} == {1}
-    assert [entry[0] for entry in smtp_app.log].count("connect") == 3
-
-
-def test_one_off_smtp_send_still_connects_per_message(smtp_app, app):
-    backend = SmtpBackend(app)
-    for n in (1, 2):
-        backend.send(OutgoingMessage(id=n, kind="order_paid", channel="email", to_address="li@example.com",
-                                     subject="s", body="b\n"))
-    assert [entry[0] for entry in smtp_app.log].count("connect") == 2
-    assert [entry[0] for entry in smtp_app.log].count("quit") == 2
 
 
 def test_a_killed_worker_resends_at_most_the_unrecorded_few(app):

@@ -10,17 +10,31 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 from storefront.extensions import db
+from storefront.notify.backends import OutgoingMessage, SmtpBackend
 from storefront.notify.models import OutboxMessage
 from storefront.notify.services import deliver_pending
 
 
 class Mailbox:
-    """Keeps what arrived and on which connection (aiosmtpd gives each its own session)."""
+    """Keeps what arrived and on which connection (aiosmtpd gives each its own session).
+
+    ``hang_up_after``: the server closes a connection once it has taken that many
+    messages on it, as mail providers do with long-lived connections.
+    """
 
     def __init__(self, refuse: frozenset[str] = frozenset()):
         self.lock = threading.Lock()
-        self.received: list[tuple[int, str, str]] = []
+        self.received: list[tuple[int, str, str]] = []  # (connection number, to, body)
+        self.sessions: list = []  # held, so that no two connections could share an id()
         self.refuse = refuse
+        self.hang_up_after: int | None = None
+
+    def _connection(self, session) -> int:
+        for number, seen in enumerate(self.sessions):
+            if seen is session:
+                return number
+        self.sessions.append(session)
+        return len(self.sessions) - 1
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refuse:
@@ -31,12 +45,17 @@ class Mailbox:
     async def handle_DATA(self, server, session, envelope):
         body = envelope.content.decode("utf-8", "replace")
         with self.lock:
-            self.received.extend((id(session), to, body) for to in envelope.rcpt_tos)
+            number = self._connection(session)
+            self.received.extend((number, to, body) for to in envelope.rcpt_tos)
+            taken = sum(1 for n, _to, _body in self.received if n == number)
+        if self.hang_up_after is not None and taken >= self.hang_up_after:
+            server.loop.call_soon(server.transport.close)  # after this answer is written
         return "250 Message accepted for delivery"
 
     @property
     def connections(self) -> int:
-        return len({session for session, _to, _body in self.received})
+        """Connections that delivered at least one message."""
+        return len({number for number, _to, _body in self.received})
 
 
 def _accept_shop(server, session, envelope, mechanism, auth_data):
@@ -110,3 +129,23 @@ def test_wrong_credentials_deliver_nothing_and_lose_nothing(app, mailbox):
     assert deliver_pending() == 0
     assert mailbox.received == []
     assert set(_statuses(ids).values()) == {"pending"}
+
+
+def test_a_kept_connection_the_server_closed_is_reopened_for_the_same_message(app, mailbox):
+    ids = _queue(5)
+    mailbox.hang_up_after = 2
+    assert deliver_pending() == 5
+    assert set(_statuses(ids).values()) == {"sent"}
+    db.session.rollback()
+    # No attempt was lost to the hang-ups: each message was claimed once.
+    assert set(db.session.execute(db.select(OutboxMessage.attempts).where(OutboxMessage.id.in_(ids))).scalars()) == {1}
+    assert mailbox.connections == 3  # 2 + 2 + 1
+    assert len(mailbox.received) == 5
+
+
+def test_a_single_send_outside_a_pass_connects_for_that_message(app, mailbox):
+    backend = SmtpBackend(app)
+    for n in (1, 2):
+        backend.send(OutgoingMessage(id=n, kind="order_paid", channel="email", to_address=f"li{n}@example.com",
+                                     subject="s", body="b\n"))
+    assert mailbox.connections == 2
