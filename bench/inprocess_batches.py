@@ -192,7 +192,7 @@ def bulk_ship(shop, out: Path, n: int, counter, show: bool = False) -> dict:
 def outbox_delivery(shop, out: Path, n: int, counter, show: bool = False) -> dict:
     """Pay ``n`` flash orders, then deliver their "paid" messages pass by pass until none is due."""
     from storefront.extensions import db
-    from storefront.notify.services import deliver_pending
+    from storefront.notify.delivery import deliver_pending
 
     presale = "presale" in shop.extensions["storefront"].host.plugins
     flash = fixtures.flash_round(shop, out, stock=n + 10, buyers=n, coupon_limit=n, tag=secrets.token_hex(3),

@@ -21,7 +21,7 @@ def sweep_command():
 @storefront_cli.command("deliver")
 def deliver_command():
     """One delivery pass: send the notifications that are due (see docs/production.md)."""
-    from .notify.services import deliver_pending
+    from .notify.delivery import deliver_pending
 
     click.echo(f"delivered: {deliver_pending()}")
 

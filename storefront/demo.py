@@ -319,7 +319,7 @@ def start_background_worker(app, interval: float = 30.0) -> threading.Thread:
 
     def run_once() -> None:
         from .extensions import db
-        from .notify.services import deliver_pending
+        from .notify.delivery import deliver_pending
         from .orders.sweeps import run_all_sweeps
 
         with app.app_context():

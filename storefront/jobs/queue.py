@@ -47,7 +47,7 @@ def run_sweeps() -> dict[str, int]:
 
 def run_delivery() -> int:
     """One outbox delivery pass (the periodic task's body; needs an app context)."""
-    from ..notify.services import deliver_pending
+    from ..notify.delivery import deliver_pending
 
     return deliver_pending()
 

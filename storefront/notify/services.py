@@ -21,7 +21,7 @@ from ..clock import utcnow
 from ..extensions import db
 from ..plugins.host import flatten, get_host
 from ..settings import all_settings
-from .delivery import MAX_ATTEMPTS, PENDING, deliver_pending, retry_delay  # noqa: F401 - the module's API
+from .delivery import PENDING
 from .models import InboxMessage, OutboxMessage
 
 #: Notification kinds, each rendered from ``templates/notify/<kind>.txt``.
@@ -191,13 +191,5 @@ def mark_read(user, message_ids: list[int] | None = None) -> int:
     return result.rowcount
 
 
-def outbox_stats() -> dict[str, int]:
-    """Row counts per status (admin dashboard, operators)."""
-    rows = db.session.execute(
-        select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
-    ).all()
-    return {status: count for status, count in rows}
-
-
-__all__ = ["KINDS", "queue_order_notification", "deliver_pending", "render_notification",
-           "inbox_page", "unread_count", "mark_read", "outbox_stats", "retry_delay"]
+__all__ = ["KINDS", "queue_order_notification", "render_notification", "inbox_page", "unread_count",
+           "mark_read"]

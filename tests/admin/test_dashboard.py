@@ -13,7 +13,7 @@ from storefront.extensions import db
 from storefront.orders.status import OrderStatus
 from tests.conftest import make_test_app
 from tests.factories import login, make_product, make_staff
-from tests.notify.helpers import make_order
+from tests.notify.helpers import add_outbox_messages, make_order
 
 
 def _orders(buyer):
@@ -147,28 +147,20 @@ def test_plain_string_widget_is_escaped(app):
     assert str(rendered[1]["html"]) == "<i>ok</i>"
 
 
-def _outbox_row(**values):
-    from storefront.notify.models import OutboxMessage
-
-    db.session.add(OutboxMessage(kind="order_paid", to_address="a@example.com", subject="s", body="b", **values))
-    db.session.commit()
-
-
 LATE_LABEL = "Notifications waiting over 5 minutes"
 
 
 def test_notifications_nobody_sends_are_flagged(staff_client):
     """A worker that is not running (or not keeping up) shows on the dashboard before buyers
     complain that they never heard about their payment."""
-
     now = utcnow()
-    _outbox_row(status="pending", next_attempt_at=now - timedelta(minutes=1))  # due: the next pass sends it
-    _outbox_row(status="failed", next_attempt_at=now - timedelta(days=1))  # counted as failed, not late
-    _outbox_row(status="pending", next_attempt_at=now + timedelta(minutes=30))  # a retry, not yet due
+    add_outbox_messages(status="pending", next_attempt_at=now - timedelta(minutes=1))  # due: the next pass sends it
+    add_outbox_messages(status="failed", next_attempt_at=now - timedelta(days=1))  # counted as failed, not late
+    add_outbox_messages(status="pending", next_attempt_at=now + timedelta(minutes=30))  # a retry, not yet due
     html = staff_client.get("/admin/").get_data(as_text=True)
     assert LATE_LABEL not in html
-    _outbox_row(status="pending", next_attempt_at=now - timedelta(minutes=6))
-    _outbox_row(status="sending", next_attempt_at=now - timedelta(minutes=6))  # its worker died
+    add_outbox_messages(status="pending", next_attempt_at=now - timedelta(minutes=6))
+    add_outbox_messages(status="sending", next_attempt_at=now - timedelta(minutes=6))  # its worker died
     html = staff_client.get("/admin/").get_data(as_text=True)
     assert LATE_LABEL in html
     assert re.search(r"<strong>2</strong>\s*" + LATE_LABEL, html)
@@ -180,12 +172,12 @@ def test_a_large_backlog_is_counted_up_to_a_cap(staff_client, monkeypatch):
     monkeypatch.setattr("storefront.admin.shell_services.LATE_COUNT_CAP", 2)
     monkeypatch.setattr(delivery, "LATE_COUNT_CAP", 2)
     for _ in range(4):
-        _outbox_row(status="pending", next_attempt_at=utcnow() - timedelta(hours=1))
+        add_outbox_messages(status="pending", next_attempt_at=utcnow() - timedelta(hours=1))
     html = staff_client.get("/admin/").get_data(as_text=True)
     assert re.search(r"<strong>2\+</strong>\s*" + LATE_LABEL, html)
 
 
 def test_the_late_notifications_alert_is_translated(staff_client):
-    _outbox_row(status="pending", next_attempt_at=utcnow() - timedelta(minutes=10))
+    add_outbox_messages(status="pending", next_attempt_at=utcnow() - timedelta(minutes=10))
     html = staff_client.get("/admin/?lang=zh_Hans").get_data(as_text=True)
     assert "条通知已等待超过 5 分钟" in html

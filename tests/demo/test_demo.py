@@ -86,7 +86,7 @@ def test_demo_data_hook_is_called(app, upload_dir):
 
 
 def test_background_worker_survives_failing_jobs(app, monkeypatch):
-    from storefront.notify import services as notify_services
+    from storefront.notify import delivery as notify_delivery
     from storefront.orders import sweeps
 
     calls = {"sweeps": 0, "deliver": 0}
@@ -103,7 +103,7 @@ def test_background_worker_survives_failing_jobs(app, monkeypatch):
         return 0
 
     monkeypatch.setattr(sweeps, "run_all_sweeps", failing_sweeps)
-    monkeypatch.setattr(notify_services, "deliver_pending", deliver)
+    monkeypatch.setattr(notify_delivery, "deliver_pending", deliver)
     monkeypatch.setattr(app.extensions["storefront"], "demo_worker", None, raising=False)
     thread = demo.start_background_worker(app, interval=0.01)
     try:

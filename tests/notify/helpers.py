@@ -1,4 +1,5 @@
-"""Orders built directly as rows: notification tests need an order, not a checkout."""
+"""Orders and outbox messages built directly as rows: notification tests need an order, not a
+checkout, and queued messages, not the orders that queued them."""
 from __future__ import annotations
 
 import itertools
@@ -6,6 +7,7 @@ from datetime import timedelta
 
 from storefront.clock import utcnow
 from storefront.extensions import db
+from storefront.notify.models import OutboxMessage
 from storefront.orders.models import Order, OrderAdjustment, OrderLine
 from storefront.orders.status import OrderStatus
 
@@ -36,3 +38,12 @@ def make_order(user=None, *, status=OrderStatus.PAID, total=None, contact_email=
     db.session.add(order)
     db.session.commit()
     return order
+
+
+def add_outbox_messages(n: int = 1, **values) -> list[int]:
+    """``n`` committed outbox rows ("order_paid" to b0@example.com, b1@...), oldest first; their ids."""
+    rows = [OutboxMessage(kind="order_paid", to_address=f"b{i}@example.com", subject=f"s{i}", body="b",
+                          **values) for i in range(n)]
+    db.session.add_all(rows)
+    db.session.commit()
+    return [row.id for row in rows]

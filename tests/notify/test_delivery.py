@@ -11,10 +11,11 @@ import pytest
 
 from storefront.clock import utcnow
 from storefront.extensions import db
-from storefront.notify.backends import LogBackend, OutgoingMessage, SmtpBackend, get_backend
-from storefront.notify.models import OutboxMessage
 from storefront.notify import delivery
-from storefront.notify.services import MAX_ATTEMPTS, deliver_pending, retry_delay
+from storefront.notify.backends import LogBackend, OutgoingMessage, SmtpBackend, get_backend
+from storefront.notify.delivery import MAX_ATTEMPTS, deliver_pending, retry_delay
+from storefront.notify.models import OutboxMessage
+from tests.notify.helpers import add_outbox_messages
 
 
 class Recorder:
@@ -39,21 +40,13 @@ class Failing:
         raise ConnectionRefusedError("mail server down")
 
 
-def _add(n=1, **values) -> list[int]:
-    rows = [OutboxMessage(kind="order_paid", to_address=f"b{i}@example.com", subject=f"s{i}", body="b",
-                          **values) for i in range(n)]
-    db.session.add_all(rows)
-    db.session.commit()
-    return [r.id for r in rows]
-
-
 def _row(message_id) -> OutboxMessage:
     db.session.rollback()
     return db.session.get(OutboxMessage, message_id)
 
 
 def test_delivers_and_marks_sent(app):
-    ids = _add(3)
+    ids = add_outbox_messages(3)
     backend = Recorder()
     assert deliver_pending(backend=backend) == 3
     assert sorted(backend.sent) == ids
@@ -64,14 +57,14 @@ def test_delivers_and_marks_sent(app):
 
 
 def test_limit(app):
-    _add(5)
+    add_outbox_messages(5)
     backend = Recorder()
     assert deliver_pending(limit=2, backend=backend) == 2
     assert deliver_pending(limit=10, backend=backend) == 3
 
 
 def test_not_yet_due_rows_wait(app):
-    [message_id] = _add(1, next_attempt_at=utcnow() + timedelta(minutes=5))
+    [message_id] = add_outbox_messages(1, next_attempt_at=utcnow() + timedelta(minutes=5))
     backend = Recorder()
     assert deliver_pending(backend=backend) == 0
     assert deliver_pending(backend=backend, now=utcnow() + timedelta(minutes=6)) == 1
@@ -79,7 +72,7 @@ def test_not_yet_due_rows_wait(app):
 
 
 def test_failures_back_off_exponentially_then_give_up(app):
-    [message_id] = _add(1)
+    [message_id] = add_outbox_messages(1)
     failing = Failing()
     now = utcnow()
     expected_delays = [1, 2, 4, 8, 16, 32, 64]
@@ -102,7 +95,7 @@ def test_failures_back_off_exponentially_then_give_up(app):
 
 
 def test_a_retry_can_succeed(app):
-    [message_id] = _add(1)
+    [message_id] = add_outbox_messages(1)
     deliver_pending(backend=Failing())
     backend = Recorder()
     assert deliver_pending(backend=backend, now=utcnow() + timedelta(minutes=2)) == 1
@@ -112,7 +105,7 @@ def test_a_retry_can_succeed(app):
 
 def test_rows_stuck_in_sending_are_retried_after_ten_minutes(app):
     claimed_at = utcnow()
-    [message_id] = _add(1, status="sending", attempts=1, next_attempt_at=claimed_at + timedelta(minutes=10))
+    [message_id] = add_outbox_messages(1, status="sending", attempts=1, next_attempt_at=claimed_at + timedelta(minutes=10))
     backend = Recorder()
     assert deliver_pending(backend=backend, now=claimed_at + timedelta(minutes=9)) == 0
     assert deliver_pending(backend=backend, now=claimed_at + timedelta(minutes=11)) == 1
@@ -125,7 +118,7 @@ def test_retry_delays():
 
 
 def test_concurrent_deliverers_send_each_message_once(app):
-    ids = _add(200)
+    ids = add_outbox_messages(200)
     backend = Recorder(delay=0.0005)
     barrier = threading.Barrier(3)
     counts: list[int] = []
@@ -166,7 +159,7 @@ def test_get_backend_follows_configuration(app):
 
 
 def test_deliver_pending_uses_the_configured_backend(app):
-    ids = _add(1)
+    ids = add_outbox_messages(1)
     recorder = Recorder()
     app.config["STOREFRONT_MAIL_BACKEND"] = recorder
     try:
@@ -177,7 +170,7 @@ def test_deliver_pending_uses_the_configured_backend(app):
 
 
 def test_log_backend_logs(app, caplog):
-    _add(1)
+    add_outbox_messages(1)
     with caplog.at_level("INFO", logger="storefront.notify"):
         assert deliver_pending() == 1
     assert "b0@example.com" in caplog.text
@@ -223,7 +216,7 @@ def test_smtp_backend_sends_with_smtplib(app, monkeypatch):
 
 @pytest.mark.parametrize("error", [OSError("refused"), RuntimeError("boom")])
 def test_any_backend_error_becomes_a_retry(app, error):
-    [message_id] = _add(1)
+    [message_id] = add_outbox_messages(1)
 
     class Broken:
         def send(self, message):
@@ -238,7 +231,7 @@ def test_any_backend_error_becomes_a_retry(app, error):
 def test_one_pass_drains_a_sale_day_backlog(app):
     """A flash's paid orders queue hundreds of messages at once: one pass sends them all,
     not a hundred a minute."""
-    ids = _add(260)
+    ids = add_outbox_messages(260)
     backend = Recorder()
     assert deliver_pending(backend=backend) == 260
     assert backend.sent == ids  # oldest first
@@ -263,7 +256,7 @@ def writes(monkeypatch) -> list[int]:
 def test_a_batch_is_claimed_in_one_write_and_recorded_in_few(app, monkeypatch, writes):
     """On SQLite every write transaction queues for the one write lock that buyers checking
     out need: a batch of messages takes a few, not two per message."""
-    _add(120)
+    add_outbox_messages(120)
     monkeypatch.setattr(delivery, "RECORD_EVERY", 25)
     assert deliver_pending(backend=Recorder(), batch=50) == 120
     # Three batches (50, 50, 20): a claim each, then the claim that finds none left; the
@@ -272,13 +265,13 @@ def test_a_batch_is_claimed_in_one_write_and_recorded_in_few(app, monkeypatch, w
 
 
 def test_messages_queued_during_a_pass_go_out_in_it(app):
-    first = _add(3)
+    first = add_outbox_messages(3)
 
     class QueuesMore(Recorder):
         def send(self, message):
             super().send(message)
             if len(self.sent) == 1:  # a payment lands while the pass runs
-                self.late = _add(2)
+                self.late = add_outbox_messages(2)
 
     backend = QueuesMore()
     assert deliver_pending(backend=backend, batch=2) == 5
@@ -286,7 +279,7 @@ def test_messages_queued_during_a_pass_go_out_in_it(app):
 
 
 def test_a_pass_stops_after_its_time_budget(app):
-    ids = _add(12)
+    ids = add_outbox_messages(12)
     backend = Recorder()
     # Out of time at once: one message (every pass gets somewhere), the rest of its batch handed back.
     assert deliver_pending(backend=backend, batch=5, max_seconds=0) == 1
@@ -298,7 +291,7 @@ def test_a_pass_stops_after_its_time_budget(app):
 def test_a_backend_that_keeps_failing_pauses_the_pass(app):
     """A mail server that is down is tried three times, not once per queued message; the rows
     it did not reach are handed back, due at once, their attempt not counted."""
-    ids = _add(20)
+    ids = add_outbox_messages(20)
     failing = Failing()
     now = utcnow()
     assert deliver_pending(backend=failing, now=now) == 0
@@ -319,7 +312,7 @@ def test_a_backend_that_keeps_failing_pauses_the_pass(app):
 
 
 def test_one_failure_among_successes_does_not_pause_the_pass(app):
-    ids = _add(6)
+    ids = add_outbox_messages(6)
 
     class FailsOne(Recorder):
         def send(self, message):
@@ -337,7 +330,7 @@ def test_one_failure_among_successes_does_not_pause_the_pass(app):
 def test_a_killed_worker_resends_at_most_the_unrecorded_few(app):
     """A worker killed mid-pass has recorded all but its last few sends: only those go out
     again, once its claim runs out."""
-    ids = _add(30)
+    ids = add_outbox_messages(30)
 
     class Killed(BaseException):  # like SystemExit: not a send failure the pass would retry
         pass
@@ -367,13 +360,13 @@ def test_the_core_sweep_deletes_finished_messages_after_ninety_days(app):
     now = utcnow()
     old = now - delivery.RETENTION - timedelta(minutes=1)
     recent = now - delivery.RETENTION + timedelta(minutes=1)
-    [sent_old] = _add(1, status="sent", next_attempt_at=old)
-    [failed_old] = _add(1, status="failed", next_attempt_at=old)
-    [sent_recent] = _add(1, status="sent", next_attempt_at=recent)
+    [sent_old] = add_outbox_messages(1, status="sent", next_attempt_at=old)
+    [failed_old] = add_outbox_messages(1, status="failed", next_attempt_at=old)
+    [sent_recent] = add_outbox_messages(1, status="sent", next_attempt_at=recent)
     # Never delivered: an old pending row (a long-down mail server) or one stuck in sending
     # still waits for its delivery, however old.
-    [pending_old] = _add(1, status="pending", next_attempt_at=old)
-    [sending_old] = _add(1, status="sending", next_attempt_at=old)
+    [pending_old] = add_outbox_messages(1, status="pending", next_attempt_at=old)
+    [sending_old] = add_outbox_messages(1, status="sending", next_attempt_at=old)
     assert run_core_sweeps(now)["notifications_purged"] == 2
     db.session.rollback()
     left = set(db.session.execute(db.select(OutboxMessage.id)).scalars())
@@ -385,7 +378,7 @@ def test_the_core_sweep_deletes_finished_messages_after_ninety_days(app):
 def test_purge_deletes_a_batch_per_write(app, monkeypatch, writes):
     monkeypatch.setattr(delivery, "PURGE_BATCH", 3)
     now = utcnow()
-    _add(7, status="sent", next_attempt_at=now - delivery.RETENTION - timedelta(days=1))
+    add_outbox_messages(7, status="sent", next_attempt_at=now - delivery.RETENTION - timedelta(days=1))
     assert delivery.purge_delivered(now) == 7
     assert len(writes) == 3  # 3, 3 and 1
     db.session.rollback()
@@ -395,6 +388,6 @@ def test_purge_deletes_a_batch_per_write(app, monkeypatch, writes):
 def test_nothing_to_purge_takes_no_write_lock(app):
     from tests.perf.conftest import no_write_transaction
 
-    _add(2, status="sent")
+    add_outbox_messages(2, status="sent")
     with no_write_transaction():
         assert delivery.purge_delivered(utcnow()) == 0

@@ -12,7 +12,7 @@ from aiosmtpd.smtp import AuthResult
 from storefront.extensions import db
 from storefront.notify.backends import OutgoingMessage, SmtpBackend
 from storefront.notify.models import OutboxMessage
-from storefront.notify.services import deliver_pending
+from storefront.notify.delivery import deliver_pending
 
 
 class Mailbox:
