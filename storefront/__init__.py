@@ -82,8 +82,11 @@ class Storefront:
         state.host.pm.hook.api_routes(api=state.api)
 
         from .jobs.queue import make_huey
+        from .notify.prompt import prompt_task
 
         state.huey = make_huey(app)
+        # Known before the first request: threads of one worker must not register it twice.
+        prompt_task(state.huey, lambda: app)
 
         from .web import init_web
 

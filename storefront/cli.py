@@ -41,7 +41,11 @@ def worker_command(workers: int):
     app = current_app._get_current_object()
     huey = app.extensions["storefront"].huey
     register_tasks(huey, lambda: app)
-    Consumer(huey, workers=workers, periodic=True).run()
+    # SIGTERM (systemd, Docker, a deploy) finishes the running tasks first: Huey's default
+    # stops at once, and a delivery pass killed half-way sends its unrecorded messages twice.
+    # An idle consumer polls the SQLite queue at most a second apart (Huey's default backs off
+    # to 10 s), so a prompt delivery request waits no longer; Redis queues block instead.
+    Consumer(huey, workers=workers, periodic=True, graceful_signal="TERM", max_delay=1.0).run()
 
 
 @storefront_cli.command("seed-demo")

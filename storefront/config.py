@@ -52,6 +52,10 @@ DEFAULTS: dict[str, object] = {
     "STOREFRONT_SMTP_PASSWORD": None,
     "STOREFRONT_SMTP_TLS": False,
     "STOREFRONT_MAIL_FROM": "shop@example.com",
+    # Ask the worker for a delivery pass as soon as a message is committed (a reset link,
+    # an order's "paid" mail), instead of leaving it to the pass every minute. Switch it
+    # off when cron runs `flask storefront deliver` and no worker runs (storefront/notify/prompt.py).
+    "STOREFRONT_DELIVERY_PROMPT": True,
     # Run the Huey queue in-process, synchronously (tests).
     "STOREFRONT_HUEY_IMMEDIATE": False,
     # Login and lookup throttles (Flask-Limiter syntax).

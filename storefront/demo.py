@@ -309,21 +309,21 @@ def start_background_worker(app, interval: float = 30.0) -> threading.Thread:
     """Run sweeps and outbox delivery in a daemon thread for the single-process demo.
 
     Production runs the Huey worker instead; this keeps ``python wsgi.py`` a
-    one-command demo. Errors are logged and the loop carries on. Setting the
-    returned thread's ``stop`` event ends it (tests).
+    one-command demo. A committed message wakes the thread for a delivery pass
+    (what the Huey task does in production), so a reset link shows at once.
+    Errors are logged and the loop carries on. Setting the returned thread's
+    ``stop`` event ends it (tests).
     """
     state = app.extensions["storefront"]
     existing = getattr(state, "demo_worker", None)
     if existing is not None and existing.is_alive():
         return existing
 
-    def run_once() -> None:
+    def run(jobs) -> None:
         from .extensions import db
-        from .notify.delivery import deliver_pending
-        from .orders.sweeps import run_all_sweeps
 
         with app.app_context():
-            for job in (run_all_sweeps, deliver_pending):
+            for job in jobs:
                 try:
                     job()
                 except Exception:
@@ -331,18 +331,39 @@ def start_background_worker(app, interval: float = 30.0) -> threading.Thread:
                     db.session.rollback()
             db.session.remove()
 
-    stop = threading.Event()
+    wake = threading.Event()
+    stop = _StopEvent(wake)
 
     def loop() -> None:
+        from .notify.delivery import deliver_pending
+        from .orders.sweeps import run_all_sweeps
+
+        jobs = (run_all_sweeps, deliver_pending)
         while not stop.is_set():
+            wake.clear()  # before the pass: a message committed during it wakes the next one
             try:
-                run_once()
+                run(jobs)
             except Exception:  # never let the thread die (app context trouble etc.)
                 log.exception("demo worker iteration failed")
-            stop.wait(interval)
+            jobs = (deliver_pending,) if wake.wait(interval) else (run_all_sweeps, deliver_pending)
+        if getattr(state, "wake_delivery", None) == wake.set:
+            state.wake_delivery = None
 
     thread = threading.Thread(target=loop, name="storefront-demo-worker", daemon=True)
     thread.stop = stop  # type: ignore[attr-defined]
     state.demo_worker = thread
+    state.wake_delivery = wake.set
     thread.start()
     return thread
+
+
+class _StopEvent(threading.Event):
+    """The demo worker's stop flag: setting it also wakes the thread from its wait."""
+
+    def __init__(self, wake: threading.Event):
+        super().__init__()
+        self._wake = wake
+
+    def set(self) -> None:
+        super().set()
+        self._wake.set()

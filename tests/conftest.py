@@ -75,6 +75,9 @@ def make_test_app(database_url: str, instance_dir: str, **overrides):
         "WTF_CSRF_ENABLED": False,
         "RATELIMIT_ENABLED": False,
         "STOREFRONT_HUEY_IMMEDIATE": True,
+        # The immediate queue would deliver each message inside the request that queued it;
+        # tests look at the outbox as the worker finds it (tests/notify/test_prompt.py turns it on).
+        "STOREFRONT_DELIVERY_PROMPT": False,
         "STOREFRONT_LOAD_ENTRY_POINTS": False,
         # Tests create orders on past days and look at the chart at once.
         "STOREFRONT_DASHBOARD_CACHE_SECONDS": 0,

@@ -19,6 +19,7 @@ from ..clock import utcnow
 from ..extensions import db
 from ..i18n import select_locale
 from ..notify.models import InboxMessage, OutboxMessage
+from ..notify.prompt import request_prompt_delivery
 from ..settings import all_settings
 
 #: Account mail kinds, each with a template ``notify/<kind>.txt``.
@@ -65,6 +66,7 @@ def queue_account_mail(kind: str, to_address: str, *, user=None, inbox: bool = F
         to_address=to_address, subject=subject[:200], body=body, status="pending",
         attempts=0, next_attempt_at=now, last_error="", data={"locale": locale},
     ))
+    request_prompt_delivery()  # the buyer is waiting for this link
     if inbox and user is not None:
         db.session.add(InboxMessage(user_id=user.id, order_id=None, kind=kind,
                                     subject=subject[:200], body=body, created_at=now))

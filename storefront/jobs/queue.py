@@ -4,12 +4,14 @@ Two periodic tasks run every minute: the deadline sweep (unpaid close,
 auto-confirm, plugin deadlines) and delivery of the notification outbox.
 Both are idempotent and safe on several machines at once (rows are claimed
 with conditional updates), so running more than one worker is harmless.
+Between them, the web processes ask for a delivery pass as soon as a message
+is committed (``storefront.deliver_soon``, :mod:`storefront.notify.prompt`).
 
 Run the worker in one of two ways:
 
 * ``flask --app wsgi storefront worker [--workers 2]`` — uses the app the
   ``flask`` command built (recommended; same configuration as the web app).
-* ``huey_consumer storefront.jobs.worker.huey -w 2 -k thread`` — Huey's own
+* ``huey_consumer storefront.jobs.worker.huey -w 2 -k thread -g TERM -m 1`` — Huey's own
   consumer; :mod:`storefront.jobs.worker` builds the app with
   :func:`storefront.create_app`, so configure it with ``STOREFRONT_*``
   environment variables (``STOREFRONT_DATABASE_URL``, ``STOREFRONT_REDIS_URL``...).
@@ -27,6 +29,9 @@ from typing import Callable
 
 from flask import Flask
 from huey import MemoryHuey, RedisHuey, SqliteHuey, crontab
+
+from ..notify.prompt import clear_request, prompt_task
+from .progress import register_job_task
 
 
 def make_huey(app: Flask):
@@ -76,12 +81,14 @@ def register_tasks(huey, app_factory: Callable[[], Flask]):
     @huey.periodic_task(crontab(minute="*"), name="storefront.deliver_notifications")
     def deliver_notifications():
         with app_ctx():
+            # This pass covers whatever a lost prompt request would have: clear the flag
+            # so that the next committed message asks again.
+            clear_request(huey)
             return run_delivery()
 
-    # Long admin actions (storefront.jobs.progress): the worker must know the
-    # task the web process queues.
-    from .progress import register_job_task
-
+    # The worker must know the tasks the web processes queue: long admin actions
+    # (storefront.jobs.progress) and prompt delivery passes.
     register_job_task(huey, app_factory)
+    prompt_task(huey, app_factory)
     huey._storefront_tasks = (sweep_deadlines, deliver_notifications)
     return huey._storefront_tasks

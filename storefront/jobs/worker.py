@@ -1,6 +1,10 @@
 """Entry point for Huey's own consumer::
 
-    huey_consumer storefront.jobs.worker.huey -w 2 -k thread
+    huey_consumer storefront.jobs.worker.huey -w 2 -k thread -g TERM -m 1
+
+``-g TERM`` lets running tasks finish on SIGTERM (a delivery pass killed half-way
+sends its last few messages again); ``-m 1`` polls a SQLite queue at least every
+second, so prompt delivery requests are not left waiting up to Huey's default 10 s.
 
 The app is built from ``STOREFRONT_*`` environment variables (see
 :mod:`storefront.config`); ``flask storefront worker`` is the equivalent

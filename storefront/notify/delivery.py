@@ -72,6 +72,20 @@ def deliver_pending(limit: int | None = None, *, now: datetime | None = None, ba
     claims what is due when it starts, so messages queued during a long pass
     are sent in the same pass.
     """
+    return delivery_pass(limit, now=now, backend=backend, batch=batch, max_seconds=max_seconds).sent
+
+
+@dataclass(frozen=True)
+class PassOutcome:
+    sent: int
+    handed_back: int
+    #: The pass stopped because its last sends failed (the backend looks down).
+    backend_failing: bool
+
+
+def delivery_pass(limit: int | None = None, *, now: datetime | None = None, backend=None,
+                  batch: int = BATCH, max_seconds: float | None = PASS_SECONDS) -> PassOutcome:
+    """:func:`deliver_pending`, telling also whether the backend kept failing."""
     run = _Pass(backend or get_backend(), None if max_seconds is None else time.monotonic() + max_seconds)
     _open(run.backend)
     try:
@@ -86,12 +100,13 @@ def deliver_pending(limit: int | None = None, *, now: datetime | None = None, ba
                 break
     finally:
         _close(run.backend)
+    failing = run.failures_in_a_row >= GIVE_UP_AFTER
     if run.stopped:
         # Out of time is a backlog the next pass continues; failing sends need someone to look.
         log = current_app.logger.warning if run.failures_in_a_row else current_app.logger.info
         log("notification delivery pass stopped (%s): %s sent, %s handed back",
             run.stopped, run.sent, run.handed_back)
-    return run.sent
+    return PassOutcome(sent=run.sent, handed_back=run.handed_back, backend_failing=failing)
 
 
 class _Pass:

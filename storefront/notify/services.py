@@ -3,7 +3,8 @@
 Writing the message in the same transaction as the change it reports means
 a paid order always has its "paid" e-mail and a rolled-back one never does.
 Delivery happens later, outside any transaction, with retries
-(:mod:`storefront.notify.delivery`).
+(:mod:`storefront.notify.delivery`): seconds later, as the commit asks the
+worker for a pass (:mod:`storefront.notify.prompt`), or at the pass every minute.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from ..plugins.host import flatten, get_host
 from ..settings import all_settings
 from .delivery import PENDING
 from .models import InboxMessage, OutboxMessage
+from .prompt import request_prompt_delivery
 
 #: Notification kinds, each rendered from ``templates/notify/<kind>.txt``.
 KINDS = ("order_paid", "order_shipped", "order_closed", "order_payment_reminder")
@@ -124,6 +126,7 @@ def add_prepared_message(message: PreparedMessage | None) -> None:
             attempts=0, next_attempt_at=now, sent_at=None, last_error="", created_at=now,
             data={"locale": message.locale, "order_number": message.order_number},
         ))
+        request_prompt_delivery()
     if message.user_id is not None:
         connection.execute(_INBOX_INSERT, dict(
             user_id=message.user_id, order_id=message.order_id, kind=message.kind,

@@ -1,4 +1,5 @@
-"""The Huey periodic tasks call through to the sweep and the outbox delivery."""
+"""The Huey periodic tasks call through to the sweep and the outbox delivery (the worker
+process itself runs in tests/notify/test_worker_process.py)."""
 from __future__ import annotations
 
 from huey import MemoryHuey
@@ -52,25 +53,6 @@ def test_default_queue_is_sqlite_in_the_instance_folder(app, tmp_path):
     huey = make_huey(FakeApp())
     assert type(huey).__name__ == "SqliteHuey"
     assert huey.storage.filename == str(tmp_path / "huey.db")
-
-
-def test_flask_storefront_worker_runs_the_consumer_with_periodic_tasks(app, monkeypatch):
-    started = []
-
-    class FakeConsumer:
-        def __init__(self, huey, workers, periodic):
-            started.append((huey, workers, periodic))
-
-        def run(self):
-            started.append("run")
-
-    monkeypatch.setattr("huey.consumer.Consumer", FakeConsumer)
-    result = app.test_cli_runner().invoke(args=["storefront", "worker", "--workers", "1"])
-    assert result.exit_code == 0, result.output
-    huey = app.extensions["storefront"].huey
-    assert started == [(huey, 1, True), "run"]
-    assert {t.__name__ for t in huey._registry._periodic_tasks} >= {
-        "storefront.sweep_deadlines", "storefront.deliver_notifications"}
 
 
 def test_flask_storefront_deliver(app):

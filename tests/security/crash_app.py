@@ -18,4 +18,6 @@ app = create_app({
     "STOREFRONT_PLUGINS": [],
     "STOREFRONT_LOAD_ENTRY_POINTS": False,
     "STOREFRONT_HUEY_IMMEDIATE": True,
+    # Inline, a paying request would also run a delivery pass: the crash test is about orders.
+    "STOREFRONT_DELIVERY_PROMPT": False,
 }, instance_path=os.environ["CRASH_INSTANCE"])

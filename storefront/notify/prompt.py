@@ -1,0 +1,148 @@
+"""Prompt delivery: a message goes out seconds after its transaction commits.
+
+The worker's pass every minute is the safety net, but a buyer who asked for a
+password-reset or registration link is waiting at the mail client, and a paid
+order's confirmation should not trail the payment by up to a minute.
+
+**Web side.** A transaction that queues a message asks the worker, once it has
+committed, for a delivery pass (the Huey task ``storefront.deliver_soon``). A
+flag in the queue's storage (``put_if_empty``: Redis ``SETNX``, or an ``INSERT OR
+ABORT`` on SQLite) keeps at most one such task waiting across every web process,
+however many orders a flash commits: the pass drains every due message, so one
+request covers them all. The pass clears the flag before it claims anything, so
+a message committed after that asks again and is never left to the next minute.
+
+**Worker side.** One prompt pass at a time per worker process; a request that
+arrives while one runs makes it go round once more instead of starting a second
+pass beside it. When a pass stops on a failing backend (the mail server is
+down), prompt passes pause for :data:`PAUSE_AFTER_FAILURE` and the per-minute
+pass, with its retry back-off, carries on alone.
+
+``STOREFRONT_DELIVERY_PROMPT = False`` switches the web side off: with cron
+instead of a worker (``flask storefront deliver`` every minute) nothing would
+run the requested passes.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable
+
+from flask import current_app
+
+from ..database import after_commit
+from ..extensions import db
+
+TASK_NAME = "storefront.deliver_soon"
+#: The queue-storage key that says a prompt pass is waiting to run.
+REQUESTED_KEY = "storefront.delivery-requested"
+#: A requested pass the worker has not started within this long is dropped: the
+#: per-minute pass has sent its messages by then.
+TASK_EXPIRES = 600
+PAUSE_AFTER_FAILURE = 60.0
+
+
+def request_prompt_delivery() -> None:
+    """Inside a transaction that queues a message: once it commits, ask for a delivery pass."""
+    if not current_app.config.get("STOREFRONT_DELIVERY_PROMPT"):
+        return
+    pending = db.session.info.get("after_commit")
+    if pending and _ask_for_pass in pending:
+        return
+    after_commit(_ask_for_pass)
+
+
+def _ask_for_pass() -> None:
+    app = current_app._get_current_object()
+    state = app.extensions["storefront"]
+    wake = getattr(state, "wake_delivery", None)
+    if wake is not None:  # the single-process demo's worker thread
+        wake()
+        return
+    huey = state.huey
+    try:
+        if not huey.put_if_empty(REQUESTED_KEY, 1):
+            return  # a pass is already waiting: it will claim this message too
+        try:
+            prompt_task(huey, lambda: app)()
+        except Exception:
+            huey.delete(REQUESTED_KEY)  # or no later commit would ask again
+            raise
+    except Exception:
+        # The order is committed either way; the per-minute pass sends the message.
+        app.logger.warning("could not ask the worker for a delivery pass", exc_info=True)
+
+
+def clear_request(huey) -> None:
+    """Called by every worker pass before it claims: a message committed after this asks again."""
+    huey.delete(REQUESTED_KEY)
+
+
+def prompt_task(huey, app_factory: Callable):
+    """Attach ``storefront.deliver_soon`` to ``huey`` once and return it (web and worker side)."""
+    existing = getattr(huey, "_storefront_prompt_task", None)
+    if existing is not None:
+        return existing
+    holder: dict = {}
+
+    @huey.task(name=TASK_NAME, expires=TASK_EXPIRES)
+    def deliver_soon() -> None:  # returns nothing: Huey would keep a result per run
+        if "app" not in holder:
+            holder["app"] = app_factory()
+        app = holder["app"]
+        with app.app_context():
+            clear_request(huey)
+            runner(app).run()
+
+    huey._storefront_prompt_task = deliver_soon
+    return deliver_soon
+
+
+class PromptRunner:
+    """One prompt pass at a time in this process; requests meanwhile make it run again."""
+
+    def __init__(self, deliver: Callable[[], object], clock: Callable[[], float] = time.monotonic):
+        self._deliver = deliver  # returns the pass's outcome (delivery.PassOutcome)
+        self._clock = clock
+        self._running = threading.Lock()
+        self._again = threading.Event()
+        self._paused_until = float("-inf")
+        self.passes = 0
+
+    def run(self) -> None:
+        self._again.set()
+        # Whoever holds the lock sees the flag after its pass; a request that sets it just
+        # after the holder's last look finds the lock free once the holder lets go.
+        while self._again.is_set():
+            if not self._running.acquire(blocking=False):
+                return
+            try:
+                while self._again.is_set():
+                    self._again.clear()
+                    if self._clock() < self._paused_until:
+                        return
+                    self.passes += 1
+                    outcome = self._deliver()
+                    if outcome.backend_failing:
+                        self._paused_until = self._clock() + PAUSE_AFTER_FAILURE
+            finally:
+                self._running.release()
+
+    @property
+    def paused(self) -> bool:
+        return self._clock() < self._paused_until
+
+
+_runner_lock = threading.Lock()
+
+
+def runner(app) -> PromptRunner:
+    """The app's prompt-pass runner (one per worker process)."""
+    state = app.extensions["storefront"]
+    with _runner_lock:
+        existing = getattr(state, "prompt_runner", None)
+        if existing is None:
+            from .delivery import delivery_pass
+
+            existing = state.prompt_runner = PromptRunner(delivery_pass)
+        return existing
