@@ -1,6 +1,7 @@
 """Correctness checks after the load: nothing oversold, coupon within its limit, no 5xx."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import text
@@ -138,3 +139,36 @@ def status_checks(results: list[dict]) -> list[Check]:
     out.append(Check("pages answered 200", not unexpected,
                      ", ".join(f"{k}={v}" for k, v in unexpected.items()) or "all as expected"))
     return out
+
+
+def delivery_checks(app, flash: dict, timeout: float = 120) -> tuple[list[Check], dict]:
+    """With ``--worker``: every "paid" message of the flash's orders sent, and how long they waited
+    from the payment's commit (queued) to the worker's send, in seconds."""
+    from sqlalchemy import select
+
+    from storefront.notify.models import OutboxMessage
+    from storefront.orders.models import OrderLine
+
+    # Through the ORM: SQLite hands plain text() queries their datetimes as strings.
+    query = (select(OutboxMessage.status, OutboxMessage.created_at, OutboxMessage.sent_at)
+             .where(OutboxMessage.kind == "order_paid",
+                    OutboxMessage.order_id.in_(select(OrderLine.order_id).where(OrderLine.sku_id == flash["sku_id"]))))
+    deadline = time.monotonic() + timeout
+    with app.app_context():
+        while True:
+            rows = db.session.execute(query).all()
+            db.session.rollback()
+            if all(row.status == "sent" for row in rows) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    waits = sorted((row.sent_at - row.created_at).total_seconds() for row in rows if row.status == "sent")
+    sent = len(waits)
+
+    def pct(p: float) -> float:
+        return waits[min(len(waits) - 1, int(p * len(waits)))] if waits else 0.0
+
+    stats = {"queued": len(rows), "sent": sent, "p50_s": pct(0.50), "p95_s": pct(0.95), "max_s": waits[-1] if waits else 0.0}
+    check = Check(f"flash {flash['tag']}: every paid message sent by the worker", sent == len(rows) > 0,
+                  f"{sent} of {len(rows)} sent; waited p50 {stats['p50_s']:.1f} s, p95 {stats['p95_s']:.1f} s, "
+                  f"max {stats['max_s']:.1f} s")
+    return [check], stats

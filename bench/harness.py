@@ -192,3 +192,35 @@ def profile_workers(server: Server, seconds: float, out: Path) -> subprocess.Pop
                              "--duration", str(max(1, round(seconds))), "--output", str(out),
                              "--pid", str(server.process.pid)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@dataclass
+class BackgroundWorker:
+    """``flask storefront worker`` beside the server during the flash, as on a sale day
+    (``--worker``): its delivery passes share the database, and SQLite's write lock, with
+    the buyers checking out."""
+
+    env: dict[str, str]
+    log: Path
+    process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60) -> None:
+        self._fh = open(self.log.with_name("worker.log"), "a", encoding="utf-8")
+        self.process = subprocess.Popen([str(VENV_BIN / "flask"), "storefront", "worker", "--workers", "2"],
+                                        cwd=PROJECT, env=self.env, stdout=self._fh, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while "consumer started" not in self.log.with_name("worker.log").read_text(encoding="utf-8"):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the worker did not start; see {self.log.with_name('worker.log')}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)  # graceful: running passes finish
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if getattr(self, "_fh", None):
+            self._fh.close()

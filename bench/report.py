@@ -102,6 +102,10 @@ def print_table(report: dict, args) -> None:
               f"{f['pay_p99_ms']:.0f} ms" + (f"; reference checkout p99 {summary['ref_checkout']['p99_ms']:.0f} ms"
                                            if "ref_checkout" in summary else ""))
         print(f"  outcomes (all runs): {dict(sorted(f['counts'].items()))}")
+        for run in (r for r in report["results"] if r["scenario"] == "flash" and r.get("delivery")):
+            d = run["delivery"]
+            print(f"  run {run['run']}: paid messages sent by the worker {d['sent']} of {d['queued']}, waited "
+                  f"p50 {d['p50_s']:.1f} s, p95 {d['p95_s']:.1f} s, max {d['max_s']:.1f} s")
     if "balance" in summary:
         b = summary["balance"]
         print(f"balance rush: {b['orders_per_s']:.1f} balances paid/s"

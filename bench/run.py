@@ -60,6 +60,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1, help="threads per worker: above 1, gunicorn's gthread "
                    "workers instead of sync ones (the shop and the references alike)")
     p.add_argument("--scenarios", default="", help="comma-separated subset (flash = the flash sale)")
+    p.add_argument("--worker", action="store_true",
+                   help="run the Huey worker (flask storefront worker) beside the server, as on a sale day, "
+                   "and report how long each flash's paid messages waited to be sent; "
+                   "STOREFRONT_DELIVERY_PROMPT=false leaves them to the pass every minute")
     p.add_argument("--profile", default="", help="comma-separated scenarios to profile with py-spy "
                    "(first run only; needs requirements-bench.txt)")
     p.add_argument("--database-url", default="", help="use this already migrated and generated database "
@@ -149,9 +153,13 @@ def bench_database(kind: str, args, workdir: Path) -> dict:
     profiles: dict[str, str] = {}
     profiled = {p.strip() for p in args.profile.split(",") if p.strip()}
     note(f"{kind}: fixtures ready", started)
+    worker = harness.BackgroundWorker(env=env, log=log) if args.worker and "flash" in names else None
     try:
         server.start()
         note(f"{kind}: gunicorn up ({server.describe()})", started)
+        if worker is not None:
+            worker.start()
+            note(f"{kind}: worker up", started)
         # Warm-up: first requests import templates and fill caches in each worker.
         for name in () if args.smoke else ("ref_product", "product_page", "cart_page", "buyer_orders",
                                             "staff_orders"):
@@ -202,6 +210,9 @@ def bench_database(kind: str, args, workdir: Path) -> dict:
                 server.wait_idle()
                 # Checked as the flash left them: a deposit flash's balances come in next.
                 found += checks.flash_checks(app, {**flash, "connections": args.flash_connections}, result)
+                if worker is not None:
+                    delivered, results[-1]["delivery"] = checks.delivery_checks(app, flash)
+                    found += delivered
                 if presale and args.presale_mode == "deposit":
                     balance = fixtures.open_balance(app, out, flash)
                     balance["result"] = _balance_rush(server, balance, args, log)
@@ -212,6 +223,8 @@ def bench_database(kind: str, args, workdir: Path) -> dict:
         rss = server.worker_rss_mb()
         note(f"{kind}: load runs done", started)
     finally:
+        if worker is not None:
+            worker.stop()
         server.stop()
     found = checks.status_checks(results) + found
     if "ref_checkout" in names:

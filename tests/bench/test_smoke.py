@@ -103,8 +103,9 @@ def test_deposit_flash_postgres(tmp_path):
 def _buy_now_flash(db: str, tmp_path: Path) -> None:
     """The flash sale through buy-now (立即购买, one request per order, coupon code included): the same
     correctness checks hold, and the buyers took the buy-now path, including the retry without the
-    coupon once its uses ran out (the smoke sells 20 with a 10-use coupon)."""
-    report = _smoke(db, tmp_path, "--scenarios", "ref_checkout,flash", "--flash-flow", "buy-now")
+    coupon once its uses ran out (the smoke sells 20 with a 10-use coupon). The Huey worker runs
+    beside the server, as on a sale day, and sends every paid order's message."""
+    report = _smoke(db, tmp_path, "--scenarios", "ref_checkout,flash", "--flash-flow", "buy-now", "--worker")
     failed = [c for c in report["checks"] if not c["ok"] and "target" not in c["name"]]
     assert not failed, failed
     names = {c["name"] for c in report["checks"]}
@@ -119,6 +120,9 @@ def _buy_now_flash(db: str, tmp_path: Path) -> None:
     counts = flash["counts"]
     assert counts.get("placed", 0) > 0 and counts.get("paid", 0) > 0, counts
     assert counts.get("checkout_rejected_coupon", 0) > 0, counts
+    delivery = flash["delivery"]
+    assert delivery["queued"] == counts["paid"] and delivery["sent"] == delivery["queued"], (delivery, counts)
+    assert any(n.endswith("every paid message sent by the worker") for n in names)
 
 
 @pytest.mark.skipif(ON_POSTGRES, reason="the PostgreSQL pass runs the PostgreSQL smoke instead")
