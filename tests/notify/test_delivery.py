@@ -259,9 +259,16 @@ def test_a_batch_is_claimed_in_one_write_and_recorded_in_few(app, monkeypatch, w
     add_outbox_messages(120)
     monkeypatch.setattr(delivery, "RECORD_EVERY", 25)
     assert deliver_pending(backend=Recorder(), batch=50) == 120
-    # Three batches (50, 50, 20): a claim each, then the claim that finds none left; the
-    # outcomes of 25 messages per record (2, 2 and 1).
-    assert len(writes) == 4 + 5
+    # Three batches (50, 50, 20): a claim each (the look that finds none left is a plain
+    # read); the outcomes of 25 messages per record (2, 2 and 1).
+    assert len(writes) == 3 + 5
+
+
+def test_a_pass_with_nothing_due_takes_no_write_lock(app, writes):
+    """The pass every minute on a quiet day, and the last look of every pass."""
+    add_outbox_messages(2, next_attempt_at=utcnow() + timedelta(minutes=5))  # due later
+    assert deliver_pending(backend=Recorder()) == 0
+    assert writes == []
 
 
 def test_messages_queued_during_a_pass_go_out_in_it(app):

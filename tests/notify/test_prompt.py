@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 
 import pytest
 from huey import MemoryHuey
@@ -16,7 +17,7 @@ from storefront.extensions import db
 from storefront.jobs.queue import register_tasks
 from storefront.notify.delivery import PassOutcome
 from storefront.notify.models import OutboxMessage
-from storefront.notify.prompt import PAUSE_AFTER_FAILURE, REQUESTED_KEY, TASK_NAME, PromptRunner
+from storefront.notify.prompt import MIN_GAP, PAUSE_AFTER_FAILURE, REQUESTED_KEY, TASK_NAME, PromptRunner
 from tests.factories import make_user
 
 from ..checkout.helpers import fresh
@@ -125,11 +126,20 @@ def test_the_minute_pass_clears_a_request_whose_task_was_lost(app, client, queue
     assert waiting(queue) == [TASK_NAME]
 
 
-def test_an_expired_request_is_dropped_by_the_worker(app, queue):
-    from storefront.notify.prompt import TASK_EXPIRES, prompt_task
+def test_a_request_the_worker_takes_too_long_to_start_is_dropped(app, client, queue):
+    """A worker back after a long stop finds old requests: it skips them, and its minute pass
+    (which clears the flag) sends what they asked for."""
+    from huey.utils import utcnow as huey_now
 
-    task = prompt_task(queue, lambda: app)
-    assert task.task_class.default_expires == TASK_EXPIRES
+    from storefront.notify.prompt import TASK_EXPIRES
+
+    assert forgot(client, make_user().email).status_code == 302
+    task = queue.dequeue()
+    queue.execute(task, timestamp=huey_now() + timedelta(seconds=TASK_EXPIRES + 1))
+    assert statuses() == ["pending"]
+    _sweep, deliver = register_tasks(queue, lambda: app)
+    queue.execute(deliver.s())
+    assert statuses() == ["sent"] and queue.get(REQUESTED_KEY, peek=True) is None
 
 
 class _Passes:
@@ -158,7 +168,7 @@ class _Passes:
 
 def test_requests_during_a_pass_make_it_go_round_once_more_not_start_another():
     passes = _Passes()
-    runner = PromptRunner(passes)
+    runner = PromptRunner(passes, min_gap=0)
     release = passes.hold = threading.Event()
     first = threading.Thread(target=runner.run)
     first.start()
@@ -175,6 +185,27 @@ def test_requests_during_a_pass_make_it_go_round_once_more_not_start_another():
     assert not first.is_alive()
     # One more pass covers all six requests; never two passes at once.
     assert passes.count == 2 and passes.most_at_once == 1
+
+
+def test_in_a_sale_passes_start_at_least_the_gap_apart():
+    """A pass per paid order would take SQLite's write lock for a few messages each time; passes
+    MIN_GAP apart claim them by the batch, and a lone message still goes at once."""
+    now = [1000.0]
+    slept = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        now[0] += seconds
+
+    passes = _Passes()
+    runner = PromptRunner(passes, clock=lambda: now[0], sleep=sleep)
+    runner.run()
+    now[0] += 0.5
+    runner.run()  # half a second later: waits out the rest of the gap, then one pass for all
+    assert passes.count == 2 and slept == [pytest.approx(MIN_GAP - 0.5)]
+    now[0] += 60
+    runner.run()  # a quiet minute later: at once
+    assert passes.count == 3 and len(slept) == 1
 
 
 def test_a_failing_backend_pauses_prompt_passes():
