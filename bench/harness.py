@@ -157,15 +157,20 @@ class Server:
         return sizes
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process, timeout=30)
         if getattr(self, "_fh", None):
             self._fh.close()
+
+
+def terminate(process: subprocess.Popen | None, timeout: float) -> None:
+    """SIGTERM (gunicorn and the worker both finish what they are doing), then SIGKILL after ``timeout``."""
+    if process and process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def run_wrk(url: str, script: str, args: list[str], *, threads: int, connections: int, duration: float,
@@ -215,12 +220,6 @@ class BackgroundWorker:
             time.sleep(0.1)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)  # graceful: running passes finish
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process, timeout=60)  # a running delivery pass may take its 45 s
         if getattr(self, "_fh", None):
             self._fh.close()
