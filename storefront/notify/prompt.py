@@ -9,8 +9,10 @@ committed, for a delivery pass (the Huey task ``storefront.deliver_soon``). A
 flag in the queue's storage (``put_if_empty``: Redis ``SETNX``, or an ``INSERT OR
 ABORT`` on SQLite) keeps at most one such task waiting across every web process,
 however many orders a flash commits: the pass drains every due message, so one
-request covers them all. The pass clears the flag before it claims anything, so
-a message committed after that asks again and is never left to the next minute.
+request covers them all. A pass clears the flag as it starts, before it claims
+anything, so a message committed after that asks again and is never left to
+the next minute; one committed while a pass waits to start finds the flag set
+and is claimed by that pass.
 
 **Worker side.** One prompt pass at a time per worker process; a request that
 arrives while one runs makes it go round once more instead of starting a second
@@ -99,7 +101,6 @@ def prompt_task(huey, app_factory: Callable):
             holder["app"] = app_factory()
         app = holder["app"]
         with app.app_context():
-            clear_request(huey)
             runner(app).run()
 
     huey._storefront_prompt_task = deliver_soon
@@ -162,5 +163,12 @@ def runner(app) -> PromptRunner:
         if existing is None:
             from .delivery import delivery_pass
 
-            existing = state.prompt_runner = PromptRunner(delivery_pass)
+            def one_pass():
+                # Cleared as the pass starts, not when the task arrives: while a pass waits
+                # out the gap, or while a failing backend pauses them, commits find the flag
+                # set and queue no more tasks.
+                clear_request(state.huey)
+                return delivery_pass()
+
+            existing = state.prompt_runner = PromptRunner(one_pass)
         return existing

@@ -17,7 +17,7 @@ from storefront.extensions import db
 from storefront.jobs.queue import register_tasks
 from storefront.notify.delivery import PassOutcome
 from storefront.notify.models import OutboxMessage
-from storefront.notify.prompt import MIN_GAP, PAUSE_AFTER_FAILURE, REQUESTED_KEY, TASK_NAME, PromptRunner
+from storefront.notify.prompt import MIN_GAP, PAUSE_AFTER_FAILURE, REQUESTED_KEY, TASK_NAME, PromptRunner, runner
 from tests.factories import make_user
 
 from ..checkout.helpers import fresh
@@ -42,9 +42,13 @@ def waiting(huey) -> list[str]:
     return [task.name for task in huey.pending()]
 
 
-def run_waiting(huey) -> None:
+def run_waiting(huey) -> int:
+    """Run the queued tasks, and those they queue, as the consumer would; how many ran."""
+    ran = 0
     while (task := huey.dequeue()) is not None:
         huey.execute(task)
+        ran += 1
+    return ran
 
 
 def statuses() -> list[str]:
@@ -67,6 +71,28 @@ def test_a_reset_link_asks_for_a_pass_and_the_pass_sends_it(app, client, queue):
     # The pass is over: the next message asks again.
     assert forgot(client, user.email).status_code == 302
     assert waiting(queue) == [TASK_NAME]
+
+
+def test_commits_while_a_pass_waits_out_its_gap_queue_no_more_requests(app, client, queue, monkeypatch):
+    user = make_user()
+    passes = runner(app)
+    monkeypatch.setattr(passes, "_clock", lambda: 1000.0)  # the next pass is always inside the gap
+    assert forgot(client, user.email).status_code == 302
+    run_waiting(queue)
+    assert statuses() == ["sent"]
+    assert forgot(client, user.email).status_code == 302  # the pass is over: this one asks
+    asked_meanwhile = []
+
+    def a_buyer_asks_meanwhile(_seconds):
+        if not asked_meanwhile:  # once: every later pass waits its gap too
+            asked_meanwhile.append(forgot(client, user.email).status_code)
+
+    monkeypatch.setattr(passes, "_sleep", a_buyer_asks_meanwhile)
+    # The message committed during the wait found the flag set and queued no second task;
+    # the pass that followed the wait sent it with the other.
+    assert run_waiting(queue) == 1
+    assert asked_meanwhile == [302]
+    assert statuses() == ["sent"] * 3
 
 
 def test_a_sale_of_paid_orders_waits_on_one_request(app, queue):
