@@ -232,9 +232,14 @@ def in_write_transaction() -> bool:
     return _immediate.get()
 
 
-def after_commit(callback: Callable[[], None]) -> None:
-    """Run ``callback`` once the current transaction commits; drop it on rollback."""
-    db.session.info.setdefault("after_commit", []).append(callback)
+def after_commit(callback: Callable[[], None], *, once: bool = False) -> None:
+    """Run ``callback`` once the current transaction commits; drop it on rollback.
+
+    ``once``: not again if the transaction already has it (a payment that queues
+    several messages asks for one delivery pass)."""
+    pending = db.session.info.setdefault("after_commit", [])
+    if not (once and callback in pending):
+        pending.append(callback)
 
 
 def run_after_commit_callbacks() -> None:

@@ -78,7 +78,6 @@ def deliver_pending(limit: int | None = None, *, now: datetime | None = None, ba
 @dataclass(frozen=True)
 class PassOutcome:
     sent: int
-    handed_back: int
     #: The pass stopped because its last sends failed (the backend looks down).
     backend_failing: bool
 
@@ -106,7 +105,7 @@ def delivery_pass(limit: int | None = None, *, now: datetime | None = None, back
         log = current_app.logger.warning if run.failures_in_a_row else current_app.logger.info
         log("notification delivery pass stopped (%s): %s sent, %s handed back",
             run.stopped, run.sent, run.handed_back)
-    return PassOutcome(sent=run.sent, handed_back=run.handed_back, backend_failing=failing)
+    return PassOutcome(sent=run.sent, backend_failing=failing)
 
 
 class _Pass:

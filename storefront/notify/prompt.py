@@ -39,7 +39,6 @@ from typing import Callable
 from flask import current_app
 
 from ..database import after_commit
-from ..extensions import db
 
 TASK_NAME = "storefront.deliver_soon"
 #: The queue-storage key that says a prompt pass is waiting to run.
@@ -54,12 +53,8 @@ PAUSE_AFTER_FAILURE = 60.0
 
 def request_prompt_delivery() -> None:
     """Inside a transaction that queues a message: once it commits, ask for a delivery pass."""
-    if not current_app.config.get("STOREFRONT_DELIVERY_PROMPT"):
-        return
-    pending = db.session.info.get("after_commit")
-    if pending and _ask_for_pass in pending:
-        return
-    after_commit(_ask_for_pass)
+    if current_app.config.get("STOREFRONT_DELIVERY_PROMPT"):
+        after_commit(_ask_for_pass, once=True)
 
 
 def _ask_for_pass() -> None:
@@ -120,7 +115,6 @@ class PromptRunner:
         self._again = threading.Event()
         self._paused_until = float("-inf")
         self._last_start = float("-inf")
-        self.passes = 0
 
     def run(self) -> None:
         self._again.set()
@@ -140,7 +134,6 @@ class PromptRunner:
                     # Requests made until now are covered by this pass; later ones make another.
                     self._again.clear()
                     self._last_start = self._clock()
-                    self.passes += 1
                     outcome = self._deliver()
                     if outcome.backend_failing:
                         self._paused_until = self._clock() + PAUSE_AFTER_FAILURE

@@ -3,6 +3,7 @@ checkout, and queued messages, not the orders that queued them."""
 from __future__ import annotations
 
 import itertools
+import time
 from datetime import timedelta
 
 from storefront.clock import utcnow
@@ -47,3 +48,14 @@ def add_outbox_messages(n: int = 1, **values) -> list[int]:
     db.session.add_all(rows)
     db.session.commit()
     return [row.id for row in rows]
+
+
+def eventually(check, timeout: float = 30) -> bool:
+    """Whether ``check()`` holds within ``timeout`` seconds (asked every 50 ms): for work
+    another thread or process does, where only a real stall should trip the test."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()

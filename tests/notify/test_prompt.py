@@ -19,6 +19,7 @@ from storefront.notify.delivery import PassOutcome
 from storefront.notify.models import OutboxMessage
 from storefront.notify.prompt import MIN_GAP, PAUSE_AFTER_FAILURE, REQUESTED_KEY, TASK_NAME, PromptRunner, runner
 from tests.factories import make_user
+from tests.notify.helpers import eventually
 
 from ..checkout.helpers import fresh
 from ..payments.test_payments import pay, placed
@@ -189,7 +190,7 @@ class _Passes:
             assert hold.wait(WAIT)
         with self.lock:
             self.running -= 1
-        return PassOutcome(sent=0, handed_back=0, backend_failing=self.failing)
+        return PassOutcome(sent=0, backend_failing=self.failing)
 
 
 def test_requests_during_a_pass_make_it_go_round_once_more_not_start_another():
@@ -259,24 +260,10 @@ def test_the_demo_worker_is_woken_by_a_committed_message(app, client, monkeypatc
     thread = demo.start_background_worker(app, interval=3600)  # only a wake-up can start a second pass
     try:
         assert forgot(client, user.email).status_code == 302
-        assert _eventually(lambda: statuses() == ["sent"])  # the first pass, or the wake-up
+        assert eventually(lambda: statuses() == ["sent"])  # the first pass, or the wake-up
         assert forgot(client, user.email).status_code == 302
-        assert _eventually(lambda: statuses() == ["sent", "sent"])  # the wake-up alone
+        assert eventually(lambda: statuses() == ["sent", "sent"])  # the wake-up alone
     finally:
         thread.stop.set()
         thread.join(WAIT)
     assert not thread.is_alive() and getattr(state, "wake_delivery", None) is None
-
-
-def _eventually(check, timeout: float = WAIT) -> bool:
-    done = threading.Event()
-    deadline = threading.Timer(timeout, done.set)
-    deadline.start()
-    try:
-        while not done.is_set():
-            if check():
-                return True
-            done.wait(0.05)
-        return check()
-    finally:
-        deadline.cancel()

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from storefront.notify.models import OutboxMessage
 from storefront.notify.prompt import request_prompt_delivery
 from tests.conftest import make_test_app
 from tests.factories import make_user
+from tests.notify.helpers import eventually
 
 from ..checkout.helpers import fresh
 from .test_smtp import Mailbox, _free_port
@@ -83,15 +83,6 @@ class Worker:
         self.process.wait(WAIT)
 
 
-def eventually(check, timeout: float = WAIT) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
-
-
 @pytest.fixture
 def shop(app, database_url, tmp_path, mailbox):
     """A web app and a worker process sharing the test database and a SQLite queue file."""
@@ -102,7 +93,7 @@ def shop(app, database_url, tmp_path, mailbox):
     worker = Worker({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "test-secret-key",
                      "STOREFRONT_LOAD_ENTRY_POINTS": False, **config}, tmp_path)
     try:
-        assert eventually(lambda: "consumer started" in worker.log or worker.process.poll() is not None)
+        assert eventually(lambda: "consumer started" in worker.log or worker.process.poll() is not None, WAIT)
         assert worker.process.poll() is None, worker.log
         yield web, worker, box
     finally:
@@ -118,7 +109,7 @@ def test_a_reset_link_is_sent_on_request_not_at_the_next_minute(app, shop):
         user = make_user()
         email = user.email
     assert web.test_client().post("/account/password/forgot", data={"email": email}).status_code == 302
-    assert eventually(lambda: any(to == email for _n, to, _b in box.received)), worker.log
+    assert eventually(lambda: any(to == email for _n, to, _b in box.received), WAIT), worker.log
     # Sent by the pass the web side asked for: the queue file carried the request to the worker.
     assert "storefront.deliver_soon" in worker.log
 
@@ -131,7 +122,7 @@ def test_sigterm_lets_the_running_pass_finish(app, shop):
             db.session.add_all(OutboxMessage(kind="order_paid", to_address=f"buyer{i}@example.com",
                                              subject=f"Order {i}", body="Paid.") for i in range(20))
             request_prompt_delivery()
-    assert eventually(lambda: len(box.received) >= 2), worker.log
+    assert eventually(lambda: len(box.received) >= 2, WAIT), worker.log
     worker.process.send_signal(signal.SIGTERM)
     assert worker.process.wait(WAIT) == 0, worker.log
     # The pass finished and recorded every message: none left "sending" for a lease to run out.
