@@ -86,6 +86,11 @@ def select_locale() -> str:
     return current_app.config["STOREFRONT_DEFAULT_LOCALE"]
 
 
+def compiled_translations_dir(app: Flask) -> Path:
+    """Where the core's catalogs are compiled (``messages.mo``, ``wtforms.mo``)."""
+    return Path(app.instance_path) / "translations"
+
+
 def init_i18n(app: Flask) -> None:
     """Compile the catalogs into ``instance/translations`` and set up Flask-Babel.
 
@@ -93,7 +98,7 @@ def init_i18n(app: Flask) -> None:
     plugin's ``translations`` folder) compile into their own sub-folders so
     they never overwrite the core's ``messages.mo``; Flask-Babel merges them.
     """
-    compiled = Path(app.instance_path) / "translations"
+    compiled = compiled_translations_dir(app)
     plugin_dirs = [Path(p) for p in app.config.get("STOREFRONT_EXTRA_TRANSLATIONS", [])]
     targets = [(TRANSLATIONS_DIR, compiled)] + [
         (source, compiled / f"extra-{index}") for index, source in enumerate(plugin_dirs)]

@@ -3,13 +3,14 @@ the buyer's request, and the staff's decision forms."""
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (BooleanField, HiddenField, IntegerField, MultipleFileField, SelectField, StringField,
                      TextAreaField)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from .money_forms import MONEY_DEFAULT_SETTINGS, MoneySettingsForm
+
+from storefront.forms import FlaskForm
 
 CASES_DEFAULT_SETTINGS: dict = {
     "auto_approve_unshipped": True,

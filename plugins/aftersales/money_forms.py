@@ -7,10 +7,11 @@ currency without floats.
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
+
+from storefront.forms import FlaskForm
 
 MONEY_DEFAULT_SETTINGS: dict = {
     # Store credit is applied at checkout automatically unless the buyer turned it off.

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateTimeLocalField, IntegerField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+
+from storefront.forms import FlaskForm
 
 KIND_CHOICES = [SelectChoice("percent", _l("Percentage off")), SelectChoice("fixed", _l("Fixed amount off")),
                 SelectChoice("tiers", _l("Spend-threshold tiers (满减)")),

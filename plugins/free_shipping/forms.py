@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional, ValidationError
 
 from storefront.errors import ValidationFailed
+from storefront.forms import FlaskForm
 
 
 class FreeShippingSettingsForm(FlaskForm):

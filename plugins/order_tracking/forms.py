@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateTimeLocalField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from .models import STATUSES
+
+from storefront.forms import FlaskForm
 
 STATUS_LABELS = {"in_transit": _l("In transit"), "out_for_delivery": _l("Out for delivery"),
                  "delivered": _l("Delivered"), "exception": _l("Problem (exception)"),

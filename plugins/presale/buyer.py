@@ -10,11 +10,11 @@ from __future__ import annotations
 from flask import Blueprint, flash, g, redirect, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField
 from wtforms.validators import InputRequired, Length
 
 from storefront.errors import ServiceError
+from storefront.forms import FlaskForm
 from storefront.orders.queries import get_buyer_order
 from storefront.payments.services import start_payment
 

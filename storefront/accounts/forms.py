@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     EmailField,
@@ -15,7 +14,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
-from ..forms import show_service_error
+from ..forms import FlaskForm, show_service_error
 from ..i18n import LOCALE_NAMES
 from .services import EMAIL_MAX, PASSWORD_MAX, PASSWORD_MIN
 

@@ -9,11 +9,11 @@ import json
 
 from flask import render_template, request, url_for
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional
 
+from ..forms import FlaskForm
 from .access import owner_required
 from .shell_services import audit_actions, audit_page
 from .views import bp

@@ -6,10 +6,10 @@ from urllib.parse import urlparse
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from wtforms import IntegerField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
+from ..forms import FlaskForm
 from ..money import MoneyError, parse_money
 from ..settings import all_settings
 from .access import owner_required

@@ -3,9 +3,10 @@ the service's parse_quantity decides what is valid (the same rule as the API).""
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import Form, HiddenField, StringField
 from wtforms.validators import InputRequired
+
+from ..forms import FlaskForm
 
 
 class AddToCartForm(FlaskForm):

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
+from ..forms import FlaskForm
 from ..settings import get_setting
 from .status import (CANCEL_REASON_LABELS, NOTE_FLAG_LABELS, SELLER_CANCEL_REASONS, STATUS_LABELS,
                      NoteFlag, OrderStatus)
