@@ -13,10 +13,9 @@ import json
 
 from flask import request
 from flask_login import current_user
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from storefront.api.common import ApiErrorSchema, UTCDateTime, staff_required, token_required
+from storefront.api.common import ApiErrorSchema, Blueprint, UTCDateTime, staff_required, token_required
 from storefront.errors import NotFound, ValidationFailed
 from storefront.extensions import limiter
 

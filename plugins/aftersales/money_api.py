@@ -7,10 +7,9 @@ adjustments. Amounts are integer minor units.
 from __future__ import annotations
 
 from flask_login import current_user
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from storefront.api.common import ApiErrorSchema, UTCDateTime, money_json, staff_required, token_required
+from storefront.api.common import ApiErrorSchema, Blueprint, UTCDateTime, money_json, staff_required, token_required
 from storefront.clock import utcnow
 
 from . import credit, metrics, registries

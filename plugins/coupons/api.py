@@ -9,10 +9,9 @@ from __future__ import annotations
 
 
 from flask_login import current_user
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from storefront.api.common import ApiErrorSchema, UTCDateTime, staff_required, token_required
+from storefront.api.common import ApiErrorSchema, Blueprint, UTCDateTime, staff_required, token_required
 from storefront.cart.services import find_cart
 from storefront.extensions import limiter
 from storefront.models_base import MAX_ROW_ID

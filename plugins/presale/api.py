@@ -15,10 +15,10 @@ from __future__ import annotations
 
 
 from flask_login import current_user
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from storefront.api.common import ApiErrorSchema, MoneySchema, UTCDateTime, money_json, staff_required, token_required
+from storefront.api.common import (ApiErrorSchema, Blueprint, MoneySchema, UTCDateTime, money_json, staff_required,
+                                   token_required)
 from storefront.catalog.models import Product
 from storefront.clock import utcnow
 from storefront.errors import NotFound
@@ -275,8 +275,6 @@ def balance(body, number):
     payment = services.start_balance(order, current_user._get_current_object(), body["idempotency_key"])
     return {"reference": payment.reference, "status": str(payment.status),
             "amount": _money(payment.amount, payment.currency), "pay_url": start_payment(payment)}, 201
-
-
 
 
 @orders_blp.route("/<number>/cancel", methods=["POST"])

@@ -7,10 +7,9 @@ ISO 8601; a time without offset is read as shop time, answers are UTC.
 from __future__ import annotations
 
 from flask_login import current_user
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from storefront.api.common import ApiErrorSchema, UTCDateTime, staff_required
+from storefront.api.common import ApiErrorSchema, Blueprint, UTCDateTime, staff_required
 from storefront.clock import utcnow
 from storefront.extensions import limiter
 

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from flask import abort
 from flask_login import current_user
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from storefront.api.common import ApiErrorSchema, UTCDateTime, staff_required
+from storefront.api.common import ApiErrorSchema, Blueprint, UTCDateTime, staff_required
 
 from . import pickups, services
 from . import stock as stocklib

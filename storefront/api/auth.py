@@ -12,13 +12,12 @@ from __future__ import annotations
 from flask import g
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from ..accounts import recovery, services
 from ..accounts.limits import (login_account_limit, login_ip_limit, register_account_limit,
                                register_ip_limit)
-from .common import ApiErrorSchema, UTCDateTime, token_required
+from .common import ApiErrorSchema, Blueprint, UTCDateTime, token_required
 
 blp = Blueprint("api_auth", __name__, url_prefix="", description="Sign-in tokens and the current user.")
 

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 from flask_login import current_user
-from flask_smorest import Blueprint
 from marshmallow import EXCLUDE, Schema, fields
 
 from ..cart import services
 from ..checkout.pricing import price_cart
-from .common import MINIMAL_HEADERS, ApiErrorSchema, MoneySchema, prefers_minimal, token_required
+from .common import MINIMAL_HEADERS, ApiErrorSchema, Blueprint, MoneySchema, prefers_minimal, token_required
 
 blp = Blueprint("api_cart", __name__, url_prefix="", description="cart")
 

@@ -5,13 +5,12 @@ from flask import url_for
 from flask.views import MethodView
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from ..catalog import queries, services
 from ..errors import NotFound, ValidationFailed
 from ..money import MoneyError, parse_money
-from .common import ApiErrorSchema, MoneySchema, money_json, staff_required
+from .common import ApiErrorSchema, Blueprint, MoneySchema, money_json, staff_required
 
 blp = Blueprint("api_catalog", __name__, url_prefix="", description="Public catalog: products and categories")
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from flask import request, url_for
 from flask_login import current_user
-from flask_smorest import Blueprint
 from marshmallow import EXCLUDE, Schema, fields
 
 from ..checkout import buy_now as direct
@@ -17,7 +16,7 @@ from ..payments import services as payments
 from ..payments.providers import TestProvider
 from ..orders.transitions import Actor
 from .cart import PriceBreakdownSchema
-from .common import ApiErrorSchema, MoneySchema, UTCDateTime, money_json, token_required
+from .common import ApiErrorSchema, Blueprint, MoneySchema, UTCDateTime, money_json, token_required
 
 blp = Blueprint("api_checkout", __name__, url_prefix="", description="checkout")
 

@@ -4,11 +4,27 @@ from __future__ import annotations
 from datetime import timezone
 from functools import wraps
 
+import flask_smorest
 from flask import g, request
 from flask_login import current_user
+from flask_smorest.utils import resolve_schema_instance
 from marshmallow import Schema, fields
 
 from ..errors import Forbidden, ServiceError
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest's blueprint, with each ``arguments`` schema made once.
+
+    Given a schema class, webargs makes an instance on every request, and a
+    marshmallow schema's constructor deep-copies its declared fields: 80-90 µs
+    for the checkout's schemas, four times what loading their body costs. An
+    instance keeps no per-request state (marshmallow 4 has no ``context``), so
+    one serves every request, as flask-smorest already does for responses.
+    """
+
+    def arguments(self, schema, *args, **kwargs):
+        return super().arguments(resolve_schema_instance(schema), *args, **kwargs)
 
 
 class ErrorBody(Schema):

@@ -7,14 +7,13 @@ page. Another buyer's order answers 404 ``not_found``. Status changes answer
 from __future__ import annotations
 
 from flask_login import current_user
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from ..checkout.pricing import order_breakdown
 from ..orders import services
 from ..orders.display import describe_event
 from ..orders.status import NoteFlag, OrderStatus
-from .common import ApiErrorSchema, MoneySchema, UTCDateTime, money_json, token_required
+from .common import ApiErrorSchema, Blueprint, MoneySchema, UTCDateTime, money_json, token_required
 
 blp = Blueprint("api_orders", __name__, url_prefix="", description="The signed-in buyer's orders.")
 

@@ -5,13 +5,12 @@ Filters and actions are the admin pages' ones and call the same services.
 from __future__ import annotations
 
 from flask_login import current_user
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from ..orders import services
 from ..orders.queries import StaffOrderFilters
 from ..orders.status import SELLER_CANCEL_REASONS, NoteFlag
-from .common import ApiErrorSchema, UTCDateTime, staff_required
+from .common import ApiErrorSchema, Blueprint, UTCDateTime, staff_required
 from .orders import (STATUS_VALUES, BuyerOrderSummarySchema, OrderDetailSchema, OrderNoteSchema, order_json,
                      summary_json)
 

@@ -136,9 +136,11 @@ def test_token_api_is_rate_limited(secure_client, limits_on):
 
 
 def test_limits_stay_off_when_the_app_disables_them(client, secure_app):
-    # The shared limiter is on (secure_app exists) but this app said no.
+    # The shared limiter is on (as secure_app left it, unless an app without limits was
+    # created after it: rate_limits_on() says so for this test) but this app said no.
     user = make_user()
-    assert limiter.enabled
-    for _ in range(12):
-        client.post("/account/login", data={"email": user.email, "password": "wrong-password"})
-    assert client.post("/account/login", data={"email": user.email, "password": PASSWORD}).status_code == 302
+    with rate_limits_on():
+        assert limiter.enabled
+        for _ in range(12):
+            client.post("/account/login", data={"email": user.email, "password": "wrong-password"})
+        assert client.post("/account/login", data={"email": user.email, "password": PASSWORD}).status_code == 302
