@@ -148,6 +148,36 @@ def test_money_strings_follow_the_locale(app):
         assert format_money(123456, "VND") != english
 
 
+def test_remembered_translations_follow_every_change_of_locale(app):
+    """The templates' translations are remembered per context and locale
+    (storefront.i18n.current_translations): a forced or refreshed locale answers anew, and
+    agrees with Flask-Babel's gettext and lazy labels."""
+    from flask import session
+    from flask_babel import gettext, lazy_gettext, refresh
+
+    from storefront.i18n import current_translations
+
+    label = lazy_gettext("Sold out")
+    with app.test_request_context("/?lang=zh_Hans"):
+        assert gettext("Sold out") == str(label) == current_translations().ugettext("Sold out") == "已售罄"
+        with force_locale("vi"):
+            assert gettext("Sold out") == str(label) == current_translations().ugettext("Sold out") == "Hết hàng"
+            with force_locale("en"):
+                assert gettext("Sold out") == str(label) == "Sold out"
+            assert gettext("Sold out") == "Hết hàng"
+        assert gettext("Sold out") == current_translations().ugettext("Sold out") == "已售罄"
+    with app.test_request_context("/", headers={"Accept-Language": "vi"}):
+        refresh()  # as the app's before_request does: this test's requests share one app context
+        assert gettext("Sold out") == "Hết hàng"
+        session["locale"] = "zh_Hans"
+        refresh()
+        assert gettext("Sold out") == str(label) == current_translations().ugettext("Sold out") == "已售罄"
+    with app.app_context():  # a worker: the default locale
+        assert gettext("Sold out") == "Sold out"
+        with force_locale("zh_Hans"):
+            assert gettext("Sold out") == "已售罄"
+
+
 def test_pickup_slot_options_mark_only_the_chosen_slot(app):
     from types import SimpleNamespace
 
