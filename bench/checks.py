@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import text
 
+from bench.report import EXPECTED_STATUS
 from storefront.extensions import db
 
 
@@ -116,8 +117,6 @@ def reference_checks(state: dict) -> list[Check]:
 
 #: Scenarios of buyers walking their steps: refusals (sold out, coupon gone) are expected answers.
 BUYER_SCENARIOS = ("flash", "balance")
-#: The answer a scenario must give when it is not 200.
-EXPECTED_STATUS = {"ref_checkout": "201", "layout_floor": "404"}
 
 
 def status_checks(results: list[dict]) -> list[Check]:

@@ -52,7 +52,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import fixtures, harness  # noqa: E402
-from bench.checks import EXPECTED_STATUS  # noqa: E402
+from bench.report import EXPECTED_STATUS  # noqa: E402
 
 PAGES = ["ref_product", "product_page", "cart_page", "checkout_page", "layout_floor", "catalog_list", "search", "home",
          "catalog_signed_in"]
