@@ -58,6 +58,37 @@ def test_other_shop_time_zone(app):
         app.config["STOREFRONT_TIMEZONE"] = "Asia/Shanghai"
 
 
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "Asia/Ho_Chi_Minh", "America/New_York", "Australia/Lord_Howe"])
+def test_kept_texts_match_flask_babel_in_every_zone_and_locale(app, zone):
+    """Dates and short times are formatted once per day and per minute and kept
+    (storefront.i18n): every moment must still read as Flask-Babel formats it, across
+    daylight-saving changes (New York's hour, Lord Howe's half hour) and day boundaries."""
+    from datetime import timedelta, timezone
+
+    from flask_babel import format_date, format_time, refresh
+
+    app.config["STOREFRONT_TIMEZONE"] = zone
+    # Every 97 minutes for a year and a bit, plus both sides of each DST change of 2026.
+    moments = [datetime(2026, 1, 1) + timedelta(minutes=97 * i) for i in range(5600)]
+    moments += [datetime(2026, 3, 8, 6, 59), datetime(2026, 3, 8, 7, 0), datetime(2026, 11, 1, 5, 59),
+                datetime(2026, 11, 1, 6, 0), datetime(2026, 4, 4, 14, 59), datetime(2026, 4, 4, 15, 0),
+                datetime(2026, 10, 3, 15, 29), datetime(2026, 10, 3, 15, 30)]
+    try:
+        for lang in ("en", "zh_Hans", "vi"):
+            with app.test_request_context(f"/?lang={lang}"):
+                refresh()
+                joined = {"en": "{d}, {t}", "zh_Hans": "{d} {t}", "vi": "{t} {d}"}[lang]
+                for moment in moments:
+                    expected = joined.format(d=format_date(moment, "medium"), t=format_time(moment, "short"))
+                    assert format_shop_datetime(moment) == expected, (lang, moment)
+                    assert format_shop_datetime(moment.replace(tzinfo=timezone.utc)) == expected
+                    assert format_shop_date(moment) == format_date(moment, "medium")
+                for fmt in ("short", "long", "full", "EEEE d MMMM y"):
+                    assert format_shop_date(moments[100], fmt) == format_date(moments[100], fmt)
+    finally:
+        app.config["STOREFRONT_TIMEZONE"] = "Asia/Shanghai"
+
+
 def test_empty_dates_are_blank(app):
     with app.test_request_context("/"):
         assert format_shop_datetime(None) == "" and format_shop_date(None) == ""
