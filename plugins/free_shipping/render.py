@@ -39,24 +39,32 @@ def mini_hint() -> Markup | None:
     any catalog edit (``page_cache_version``) -- so only what changes outside
     the cart and the catalog (the clock starting a presale price, a coupon
     claimed into the wallet) can be up to ``MINI_HINT_SECONDS`` late on this hint.
+    The key comes from one light query (``cart_contents``); the cart itself, its
+    SKUs and products, is loaded only to price it.
     """
-    from storefront.cart.services import get_cart
+    from storefront.cart.services import cart_contents, contents_of, get_cart
     from storefront.checkout.pricing import price_cart
 
-    cart = get_cart(create=False)
-    if cart is None or not cart.lines:
+    contents = cart_contents()
+    if contents is None or not contents.lines:
         return None
     buyer = current_user if getattr(current_user, "is_authenticated", False) else None
-    key = (cart.id, buyer.id if buyer is not None else None,
-           tuple((line.sku_id, line.quantity) for line in cart.lines),
-           repr(sorted((cart.data or {}).items())), config_digest())
-    state = _remembered(key)
+    state = _remembered(_key(contents, buyer))
     if state is None:
+        cart = get_cart(create=False)
+        contents = contents_of(cart)
+        if contents is None or not contents.lines:  # emptied since the light read
+            return None
         state = breakdown_progress(price_cart(cart, buyer))
-        _remember(key, _NO_HINT if state is None else state)
+        _remember(_key(contents, buyer), _NO_HINT if state is None else state)
     if state is None or state is _NO_HINT:
         return None
     return Markup(render_template("free_shipping/hint.html", state=state, mini=True, regions=[]))
+
+
+def _key(contents, buyer) -> tuple:
+    return (contents.id, buyer.id if buyer is not None else None, contents.lines,
+            repr(sorted(contents.data.items())), config_digest())
 
 
 def _memo() -> ExpiringLRU:

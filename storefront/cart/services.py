@@ -9,6 +9,7 @@ refused add leaves no empty cart behind), or by ``get_cart(create=True)``.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 
 from flask import session
 from flask_babel import gettext as _
@@ -64,6 +65,45 @@ def find_cart(user=None, token: str | None = None) -> Cart | None:
     if memo is not None and cart is not None:
         memo[key] = cart
     return cart
+
+
+@dataclass(frozen=True)
+class CartContents:
+    """What a cart holds, without its SKUs and products: enough to tell whether it changed."""
+    id: int
+    data: dict
+    lines: tuple[tuple[int, int], ...]  # (sku_id, quantity), by SKU
+
+
+def cart_contents(user=None) -> CartContents | None:
+    """The current buyer's (or guest's) cart as :class:`CartContents`, or None.
+
+    For a hint that reuses what it worked out while the cart stays the same
+    (free shipping's on every product page): one light query of ids and
+    numbers, where :func:`find_cart` loads each line's SKU and product. A cart
+    this request already loaded is read from the request memo instead.
+    """
+    user, token = _current_owner(user)
+    key = _owner_key(user, token)
+    if key is None:
+        return None
+    memo = request_memo(MEMO)
+    if memo is not None and key in memo:
+        return contents_of(memo[key])
+    rows = db.session.execute(
+        select(Cart.id, Cart.data, CartLine.sku_id, CartLine.quantity)
+        .outerjoin(CartLine, CartLine.cart_id == Cart.id).where(_owned_by(key))).all()
+    if not rows:
+        return None
+    lines = tuple(sorted((row.sku_id, row.quantity) for row in rows if row.sku_id is not None))
+    return CartContents(rows[0].id, dict(rows[0].data or {}), lines)
+
+
+def contents_of(cart: Cart | None) -> CartContents | None:
+    if cart is None:
+        return None
+    return CartContents(cart.id, dict(cart.data or {}),
+                        tuple(sorted((line.sku_id, line.quantity) for line in cart.lines)))
 
 
 def _current_owner(user=None) -> tuple:

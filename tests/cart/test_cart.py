@@ -369,3 +369,42 @@ def test_adding_a_sold_out_item_to_a_cart_takes_no_write_transaction(web):
     over = web.post("/api/v1/cart/lines", json={"sku_id": in_stock.id, "quantity": 5}, headers=headers)
     assert over.status_code == 409 and over.get_json()["error"]["code"] == "out_of_stock"
     assert web.get("/api/v1/cart", headers=headers).get_json()["item_count"] == 1
+
+
+def test_cart_contents_is_what_the_cart_holds_in_one_light_read(app):
+    """``cart_contents``: ids and quantities by SKU, the cart's choices, none of its SKUs'
+    or products' rows (free shipping's product-page hint keys on it)."""
+    from tests.perf.conftest import count_queries
+
+    buyer = make_user()
+    first, second = make_product(price=1000, stock=9), make_product(price=2000, stock=9)
+    with app.test_request_context("/"):
+        assert services.cart_contents(buyer) is None  # no cart yet
+    cart = Cart(user_id=buyer.id, data={"coupon_code": "TEN"})
+    db.session.add(cart)
+    db.session.flush()
+    db.session.add_all([CartLine(cart_id=cart.id, sku_id=second.skus[0].id, quantity=2),
+                        CartLine(cart_id=cart.id, sku_id=first.skus[0].id, quantity=1)])
+    db.session.commit()
+    with app.test_request_context("/"), count_queries() as sent:
+        contents = services.cart_contents(buyer)
+    assert contents == services.CartContents(cart.id, {"coupon_code": "TEN"},
+                                             tuple(sorted([(second.skus[0].id, 2), (first.skus[0].id, 1)])))
+    reads = [sql for sql in sent if sql.startswith("SELECT")]
+    assert len(reads) == 1 and "skus" not in reads[0] and "products" not in reads[0]
+    with app.test_request_context("/"):
+        loaded = services.find_cart(buyer)  # a page that loaded the cart: the memo answers
+        with count_queries() as sent:
+            assert services.cart_contents(buyer) == contents == services.contents_of(loaded)
+        assert not [sql for sql in sent if sql.startswith("SELECT")]
+
+
+def test_cart_contents_of_a_guest_and_of_an_empty_cart(app):
+    guest = Cart(token="guest-token", data={})
+    db.session.add(guest)
+    db.session.commit()
+    with app.test_request_context("/"):
+        session[services.SESSION_KEY] = "guest-token"
+        assert services.cart_contents() == services.CartContents(guest.id, {}, ())
+    with app.test_request_context("/"):
+        assert services.cart_contents() is None  # no token, no buyer: no cart

@@ -236,6 +236,7 @@ def test_cart_hint_names_excluded_regions(app, web):
 def test_product_page_mini_hint_is_not_repriced_on_every_view(app, enabled, web, monkeypatch):
     import storefront.checkout.pricing as pricing
     from plugins.free_shipping import render
+    from tests.perf.conftest import count_queries
 
     priced = []
     real = pricing.price_cart
@@ -256,10 +257,14 @@ def test_product_page_mini_hint_is_not_repriced_on_every_view(app, enabled, web,
         return html[start:html.index("</div>", start)]
 
     first, cold = view()
-    again, warm = view()
+    with count_queries() as sent:
+        again, warm = view()
     assert "free-shipping-mini" in first and "50.00" in mini_hint(first)
     assert mini_hint(again) == mini_hint(first)
     assert (cold, warm) == (1, 0)  # the unchanged cart is not priced again
+    # Nor loaded: one light read of the cart's ids and quantities tells it is unchanged.
+    cart_reads = [sql for sql in sent if " FROM carts" in sql]
+    assert len(cart_reads) == 1 and "skus" not in cart_reads[0] and "products" not in cart_reads[0]
 
     # The cart changed: the hint follows at once.
     buyer_with_cart(app, (other.skus[0], 1), user=user)
