@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from flask import session
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import and_, bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -90,13 +90,26 @@ def cart_contents(user=None) -> CartContents | None:
     memo = request_memo(MEMO)
     if memo is not None and key in memo:
         return contents_of(memo[key])
-    rows = db.session.execute(
-        select(Cart.id, Cart.data, CartLine.sku_id, CartLine.quantity)
-        .outerjoin(CartLine, CartLine.cart_id == Cart.id).where(_owned_by(key))).all()
+    kind, owner = key
+    rows = db.session.execute(_contents_query(kind), {"owner": owner}).all()
     if not rows:
         return None
     lines = tuple(sorted((row.sku_id, row.quantity) for row in rows if row.sku_id is not None))
     return CartContents(rows[0].id, dict(rows[0].data or {}), lines)
+
+
+_CONTENTS_QUERIES: dict[str, object] = {}
+
+
+def _contents_query(kind: str):
+    # Built once per process (one per kind of owner): building and keying the statement
+    # cost as much CPU as running it.
+    stmt = _CONTENTS_QUERIES.get(kind)
+    if stmt is None:
+        stmt = _CONTENTS_QUERIES[kind] = (
+            select(Cart.id, Cart.data, CartLine.sku_id, CartLine.quantity)
+            .outerjoin(CartLine, CartLine.cart_id == Cart.id).where(_owned_by((kind, bindparam("owner")))))
+    return stmt
 
 
 def contents_of(cart: Cart | None) -> CartContents | None:
