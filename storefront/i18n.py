@@ -247,7 +247,7 @@ def _in_shop_zone(moment: datetime) -> datetime:
     return moment.astimezone(shop_zone())
 
 
-# Babel takes 20-30 µs to format a date or a time: a staff order list of 50 rows spent a third
+# Babel takes 20-30 µs to format a date or a time: a staff order list spent an eighth
 # of its CPU on its dates. The text of a day depends only on the day, the format and the
 # locale; the short time only on the hour and minute; so both are kept per process (a few
 # thousand short strings at most), and only the move to shop time is done per value.
