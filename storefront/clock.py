@@ -37,10 +37,12 @@ def local_to_utc(value: datetime | None) -> datetime | None:
 
 
 def utc_to_local(value: datetime | None) -> datetime | None:
-    """Naive UTC -> naive wall-clock time in the shop zone (for forms and lists)."""
+    """Naive UTC (as stored) or an aware moment -> naive wall-clock time in the shop zone."""
     if value is None:
         return None
-    return value.replace(tzinfo=timezone.utc).astimezone(shop_zone()).replace(tzinfo=None)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(shop_zone()).replace(tzinfo=None)
 
 
 def shop_today(now_utc: datetime) -> date:

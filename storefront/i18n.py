@@ -5,7 +5,7 @@ import contextlib
 import functools
 import os
 import tempfile
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -17,7 +17,7 @@ from babel.messages.pofile import read_po
 from flask import Blueprint, Flask, abort, current_app, g, has_request_context, redirect, request, session, url_for
 from flask_babel import format_time, get_locale, get_translations, refresh
 
-from .clock import shop_zone
+from .clock import utc_to_local
 from .extensions import babel
 from .money import Money
 
@@ -199,12 +199,6 @@ def locale_display(code: str) -> str:
 
 # Dates and times ------------------------------------------------------------
 
-def _as_utc(value: datetime) -> datetime:
-    # The database holds naive UTC; Flask-Babel converts to the shop's zone
-    # (STOREFRONT_TIMEZONE via the timezone selector) when it formats.
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
-
-
 def format_shop_datetime(value: datetime | None, format: str = "medium") -> str:
     """A stored moment in the shop's time zone, per locale, to the minute.
 
@@ -218,13 +212,12 @@ def format_shop_datetime(value: datetime | None, format: str = "medium") -> str:
     if not isinstance(value, datetime):  # a plain date has no time to show
         return format_shop_date(value, format)
     if format in ("short", "medium"):
-        moment = _as_utc(value)
-        local = _in_shop_zone(moment)
+        local = utc_to_local(value)
         name = babel_locale_name()
         if _time_is_minutes_only(name):
             time_text = _short_time(local.hour, local.minute, name)
         else:
-            time_text = format_time(moment, "short")
+            time_text = format_time(value, "short")  # Flask-Babel moves it to the shop's zone
         return _date_time_pattern(name).replace("{1}", _local_date(local.date(), "medium", name)) \
             .replace("{0}", time_text)
     from flask_babel import format_datetime
@@ -237,20 +230,16 @@ def format_shop_date(value: date | datetime | None, format: str = "medium") -> s
     if value is None:
         return ""
     if isinstance(value, datetime):
-        value = _in_shop_zone(_as_utc(value)).date()
+        value = utc_to_local(value).date()
     return _local_date(value, format, babel_locale_name())
-
-
-def _in_shop_zone(moment: datetime) -> datetime:
-    # The zone Flask-Babel's selector names (STOREFRONT_TIMEZONE), through zoneinfo: a tenth
-    # of the cost of Flask-Babel's own to_user_timezone (pytz, looked up per call).
-    return moment.astimezone(shop_zone())
 
 
 # Babel takes 20-30 µs to format a date or a time: a staff order list spent an eighth
 # of its CPU on its dates. The text of a day depends only on the day, the format and the
 # locale; the short time only on the hour and minute; so both are kept per process (a few
-# thousand short strings at most), and only the move to shop time is done per value.
+# thousand short strings at most), and only the move to shop time is done per value, by the
+# clock's utc_to_local (STOREFRONT_TIMEZONE, the zone Flask-Babel's selector names, through
+# zoneinfo: a tenth of the cost of Flask-Babel's to_user_timezone).
 
 @functools.lru_cache(maxsize=4096)
 def _local_date(day: date, format: str, locale: str) -> str:

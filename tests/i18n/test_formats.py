@@ -89,6 +89,19 @@ def test_kept_texts_match_flask_babel_in_every_zone_and_locale(app, zone):
         app.config["STOREFRONT_TIMEZONE"] = "Asia/Shanghai"
 
 
+def test_shop_time_of_stored_and_aware_moments(app):
+    from datetime import timedelta, timezone
+
+    from storefront.clock import utc_to_local
+
+    with app.app_context():  # Asia/Shanghai, UTC+8
+        assert utc_to_local(datetime(2026, 12, 1, 17, 0)) == datetime(2026, 12, 2, 1, 0)
+        assert utc_to_local(datetime(2026, 12, 1, 17, 0, tzinfo=timezone.utc)) == datetime(2026, 12, 2, 1, 0)
+        hanoi = timezone(timedelta(hours=7))
+        assert utc_to_local(datetime(2026, 12, 2, 0, 0, tzinfo=hanoi)) == datetime(2026, 12, 2, 1, 0)
+        assert utc_to_local(None) is None
+
+
 def test_empty_dates_are_blank(app):
     with app.test_request_context("/"):
         assert format_shop_datetime(None) == "" and format_shop_date(None) == ""
