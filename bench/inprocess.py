@@ -224,6 +224,8 @@ def _print_flat(work) -> None:
     stats.print_stats(45)
     if os.environ.get("FLAT_CALLERS"):
         stats.print_callers(os.environ["FLAT_CALLERS"])
+    if os.environ.get("FLAT_CALLEES"):
+        stats.print_callees(os.environ["FLAT_CALLEES"])
 
 
 def main(argv=None) -> int:

@@ -278,14 +278,12 @@ def _priced(cart, buyer, coupon=None):
 
     Only a shipping coupon looks at the delivery (``rules.evaluate``): for any other
     ``coupon`` the delivery options (store stock look-ups) are not asked for."""
-    from storefront.checkout.pricing import choose_delivery, delivery_options_for, priced_lines
+    from storefront.checkout.pricing import chosen_delivery, priced_lines
 
     lines = priced_lines(cart, buyer)
     if coupon is not None and coupon.kind != "shipping":
         return lines, None
-    options = delivery_options_for(cart, None, buyer) if lines else []
-    delivery = choose_delivery(options, None, (cart.data or {}).get("delivery_code")) if lines else None
-    return lines, delivery
+    return lines, (chosen_delivery(cart, None, buyer) if lines else None)
 
 
 def typed_code_choice(buyer, raw, field: str = "code") -> tuple[Coupon, dict]:

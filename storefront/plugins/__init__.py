@@ -1,14 +1,14 @@
 """The plugin host. Plugins import only this package's public names."""
 import pluggy
 
-from .types import (Adjustment, Badge, CheckoutGroup, DeliveryOption, MenuItem, Offer,
+from .types import (PRESELECTED, Adjustment, Badge, CheckoutGroup, DeliveryOption, MenuItem, Offer,
                     OrderEventInfo, Plugin, Problem, Widget)
 from .memo import forget_request_memo, request_memo
 
 hookimpl = pluggy.HookimplMarker("storefront")
 
 __all__ = ["hookimpl", "Plugin", "Adjustment", "Badge", "CheckoutGroup", "DeliveryOption",
-           "MenuItem", "Offer", "OrderEventInfo", "Problem", "Widget", "hooks",
+           "MenuItem", "Offer", "OrderEventInfo", "PRESELECTED", "Problem", "Widget", "hooks",
            "request_memo", "forget_request_memo"]
 
 

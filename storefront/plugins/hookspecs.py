@@ -70,10 +70,16 @@ def delivery_options(cart, address, buyer, wanted):
     order; the core's flat-rate courier is a ``trylast`` default.
 
     ``wanted`` is the code of the option the buyer chose when that is the
-    only one needed (an order being placed), else None (a page or answer
-    listing them all). A plugin whose option has another code may return
-    nothing instead of working out whether it could offer it; returning it
-    anyway is harmless.
+    only one needed (an order being placed, a cart priced with a remembered
+    choice), else None (a page or answer listing them all). A plugin whose
+    option has another code may return nothing instead of working out
+    whether it could offer it; returning it anyway is harmless.
+
+    ``wanted`` is :data:`~storefront.plugins.PRESELECTED` when only the
+    option a buyer who has not chosen gets is needed: the first one (a cart
+    page's total). A plugin whose option may come first answers as for None;
+    one whose option always comes after another (store pickup puts itself
+    after the courier, which the core always offers) may return nothing.
     """
 
 

@@ -94,6 +94,11 @@ class Adjustment:
     data: dict = field(default_factory=dict)
 
 
+# ``delivery_options(wanted=PRESELECTED)``: the caller needs only the option a buyer who
+# has not chosen gets (the first one), e.g. to price a cart page; see the hookspec.
+PRESELECTED = "<preselected>"
+
+
 @dataclass(frozen=True)
 class DeliveryOption:
     code: str

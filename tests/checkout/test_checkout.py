@@ -15,7 +15,7 @@ from storefront.extensions import db
 from storefront.orders.models import Order, OrderEvent
 from storefront.orders.status import OrderStatus
 from storefront.payments.models import Payment
-from storefront.plugins import Adjustment, Offer, Problem, hookimpl
+from storefront.plugins import PRESELECTED, Adjustment, DeliveryOption, Offer, Problem, hookimpl
 from storefront.settings import set_settings
 
 from .helpers import ADDRESS, api_token, checkout_form, fresh, fresh_client, make_address, plugin, sign_in
@@ -394,3 +394,35 @@ def test_stock_gone_between_preview_and_write_rolls_everything_back(app, web):
     assert counts() == (0, 0)
     assert db.session.get(Sku, first.id).stock == 5  # the first line's decrement was rolled back
     assert {line.sku_id for line in cart_services.find_cart(user).lines} == {first.id, last.id}
+
+
+class Express:
+    """A delivery plugin whose option comes before the courier's (plugin order)."""
+
+    def __init__(self):
+        self.asked = []
+
+    @hookimpl
+    def delivery_options(self, cart, address, buyer, wanted):
+        self.asked.append(wanted)
+        if wanted not in (None, PRESELECTED, "express"):
+            return None  # another option chosen: as the hookspec allows
+        return [DeliveryOption(code="express", label="Express", fee=2500, source="express")]
+
+
+def test_cart_is_priced_with_the_option_a_buyer_without_a_choice_gets(app, web):
+    """The cart page asks the plugins only for the preselected option (``PRESELECTED``); one
+    that comes first is still preselected, as the checkout page preselects it."""
+    user = buyer_with_cart(app, (make_product(price=5000).skus[0], 1))
+    sign_in(web, user)
+    with plugin(app, Express()) as express:
+        with app.test_request_context():
+            cart = cart_services.find_cart(user)
+            breakdown = price_cart(cart, user)
+            assert (breakdown.delivery_code, breakdown.shipping) == ("express", 2500)
+            assert express.asked == [PRESELECTED]
+            assert price_cart(cart, user, delivery_code="courier").delivery_code == "courier"
+            assert express.asked[-1] == "courier"
+        assert "Delivery: Express" in web.get("/cart/").get_data(as_text=True)
+        page = web.get("/checkout/").get_data(as_text=True)
+        assert 'value="express" checked' in page and 'value="courier" checked' not in page

@@ -63,10 +63,10 @@ def test_cart_page_with_five_lines(app, shop):
     assert not seen.matching(r"FROM product_images")  # no cart view shows them
     assert not seen.matching(r"^SELECT settings\.")
     assert not seen.matching(r"FROM coupons_coupons")
-    # The pickup option: the active stores and their stock of the cart's SKUs in one query.
-    assert len(seen.matching(r"FROM store_pickup_locations")) == 1
-    assert not seen.matching(r"^SELECT store_pickup_location_stock\.")
-    assert len(seen) <= 9
+    # Priced with the courier, which comes first: no store's stock is read (the checkout page
+    # lists pickup, below).
+    assert not seen.matching(r"store_pickup")
+    assert len(seen) <= 8
 
 
 def test_checkout_page_with_five_lines(app, shop):

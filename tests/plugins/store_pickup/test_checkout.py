@@ -252,3 +252,69 @@ def test_location_list_never_carries_buyer_addresses(app, client, location):
     assert "secret street" not in body and "Someone Else" not in body
     page = client.get("/pickup/stores").get_data(as_text=True)
     assert location.address in page and "secret street" not in page
+
+
+def _statements_during(work):
+    """The statements ``work()`` sends, and what it returned."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        result = work()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    return seen, result
+
+
+def _buyer_cart(buyer, sku_id, data=None) -> Cart:
+    fill_cart(buyer, sku_id)
+    cart = db.session.execute(db.select(Cart).where(Cart.user_id == buyer.id)).scalar_one()
+    if data is not None:
+        cart.data = data
+        db.session.commit()
+    return cart
+
+
+def test_cart_total_does_not_ask_the_stores(app, location, buyer):
+    """A cart priced without a choice gets the courier, which comes first: pickup's stock
+    look-up is left out (``PRESELECTED``), while the checkout page still offers pickup."""
+    from storefront.checkout.pricing import price_cart
+
+    cart = _buyer_cart(buyer, make_product().skus[0].id)
+    statements, breakdown = _statements_during(lambda: price_cart(cart, buyer))
+    assert breakdown.delivery_code == "courier" and breakdown.shipping > 0
+    assert not [s for s in statements if "store_pickup" in s]
+    assert [o.code for o in prepare_checkout(buyer).delivery_options] == ["courier", "store_pickup"]
+
+
+def test_cart_remembering_pickup_is_priced_for_pickup(app, location, buyer):
+    from storefront.checkout.pricing import price_cart
+
+    cart = _buyer_cart(buyer, make_product().skus[0].id, data={"delivery_code": "store_pickup"})
+    breakdown = price_cart(cart, buyer)
+    assert (breakdown.delivery_code, breakdown.shipping) == ("store_pickup", 0)
+
+
+def test_remembered_pickup_no_store_can_fill_falls_back_to_the_courier(app, buyer, enabled):
+    from storefront.checkout.pricing import price_cart
+
+    make_location(active=False)
+    cart = _buyer_cart(buyer, make_product().skus[0].id, data={"delivery_code": "store_pickup"})
+    breakdown = price_cart(cart, buyer)
+    assert breakdown.delivery_code == "courier" and breakdown.shipping > 0
+
+
+def test_pickup_named_but_not_offered_is_refused(app, buyer, enabled):
+    from storefront.checkout.pricing import price_cart
+    from storefront.errors import ValidationFailed
+
+    make_location(active=False)
+    cart = _buyer_cart(buyer, make_product().skus[0].id)
+    with pytest.raises(ValidationFailed) as refused:
+        price_cart(cart, buyer, delivery_code="store_pickup")
+    assert refused.value.field == "delivery_code"
