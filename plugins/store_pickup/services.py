@@ -10,7 +10,7 @@ from datetime import datetime
 from urllib.parse import urlparse
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storefront.accounts.models import Address
@@ -180,6 +180,28 @@ def _short_locations(location_ids, needs: dict[int, int]) -> set[int]:
     return memo[key]
 
 
+_STATEMENTS: dict[str, object] = {}
+
+
+def _statement(name: str):
+    """The checkout page's two look-ups, built once per process: building and keying
+    them cost a third of what running them did."""
+    stmt = _STATEMENTS.get(name)
+    if stmt is None:
+        if name == "locations_and_stock":
+            stmt = (select(Location, LocationStock.sku_id, LocationStock.quantity)
+                    .outerjoin(LocationStock, and_(LocationStock.location_id == Location.id,
+                                                   LocationStock.sku_id.in_(bindparam("sku_ids", expanding=True))))
+                    .where(Location.active.is_(True)).order_by(Location.name, Location.id))
+        else:
+            stmt = select(SlotUsage.location_id, SlotUsage.slot_start, SlotUsage.used).where(
+                SlotUsage.location_id.in_(bindparam("location_ids", expanding=True)),
+                SlotUsage.slot_start >= bindparam("first"), SlotUsage.slot_start <= bindparam("last"),
+                SlotUsage.used > 0)
+        _STATEMENTS[name] = stmt
+    return stmt
+
+
 def _locations_and_short(needs: dict[int, int]) -> tuple[list[Location], set[int]]:
     """The active locations and those of them short of ``needs``, in one query.
 
@@ -192,11 +214,7 @@ def _locations_and_short(needs: dict[int, int]) -> tuple[list[Location], set[int
     if not needs or (memo is not None and "active" in memo):
         locations = _active_locations()
         return locations, _short_locations([loc.id for loc in locations], needs)
-    rows = db.session.execute(
-        select(Location, LocationStock.sku_id, LocationStock.quantity)
-        .outerjoin(LocationStock, and_(LocationStock.location_id == Location.id,
-                                       LocationStock.sku_id.in_(list(needs))))
-        .where(Location.active.is_(True)).order_by(Location.name, Location.id)).all()
+    rows = db.session.execute(_statement("locations_and_stock"), {"sku_ids": list(needs)}).all()
     locations: list[Location] = []
     short: set[int] = set()
     for location, sku_id, quantity in rows:
@@ -272,9 +290,8 @@ def available_slots_for(locations, now: datetime | None = None) -> dict[int, lis
         return {loc.id: [] for loc in locations}
     used: dict[tuple[int, datetime], int] = {
         (loc_id, start): n for loc_id, start, n in db.session.execute(
-            select(SlotUsage.location_id, SlotUsage.slot_start, SlotUsage.used).where(
-                SlotUsage.location_id.in_(list(candidates)), SlotUsage.slot_start >= min(starts),
-                SlotUsage.slot_start <= max(starts), SlotUsage.used > 0)).all()}
+            _statement("slot_usage"), {"location_ids": list(candidates), "first": min(starts),
+                                       "last": max(starts)}).all()}
     return {loc.id: [s for s in candidates[loc.id] if used.get((loc.id, s.start), 0) < loc.slot_capacity]
             for loc in locations}
 
