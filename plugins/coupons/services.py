@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
-from sqlalchemy import select, text, update
+from sqlalchemy import bindparam, select, text, update
 
 from storefront.cart.models import Cart
 from storefront.clock import utcnow
@@ -160,11 +160,23 @@ def forget_wallet() -> None:
     forget_request_memo(WALLET_MEMO)
 
 
+_WALLET_QUERIES: dict[bool, object] = {}
+
+
+def _wallet_query(unused_only: bool):
+    # Built once per process: the cart and checkout pages read the wallet on every view,
+    # and building and keying the statement cost a third of running it.
+    stmt = _WALLET_QUERIES.get(unused_only)
+    if stmt is None:
+        stmt = select(WalletCoupon).where(WalletCoupon.user_id == bindparam("user_id"))
+        if unused_only:
+            stmt = stmt.where(WalletCoupon.used_at.is_(None))
+        stmt = _WALLET_QUERIES[unused_only] = stmt.order_by(WalletCoupon.id.desc())
+    return stmt
+
+
 def _load_wallet(buyer, unused_only: bool) -> list[WalletCoupon]:
-    stmt = select(WalletCoupon).where(WalletCoupon.user_id == buyer.id)
-    if unused_only:
-        stmt = stmt.where(WalletCoupon.used_at.is_(None))
-    return list(db.session.execute(stmt.order_by(WalletCoupon.id.desc())).unique().scalars())
+    return list(db.session.execute(_wallet_query(unused_only), {"user_id": buyer.id}).unique().scalars())
 
 
 def wallet_rows(buyer, *, unused_only: bool = True) -> list[WalletCoupon]:
