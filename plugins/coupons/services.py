@@ -12,6 +12,7 @@ Pricing only reads; a choice that stopped qualifying gives no discount and
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -160,19 +161,14 @@ def forget_wallet() -> None:
     forget_request_memo(WALLET_MEMO)
 
 
-_WALLET_QUERIES: dict[bool, object] = {}
-
-
+@functools.cache
 def _wallet_query(unused_only: bool):
     # Built once per process: the cart and checkout pages read the wallet on every view,
     # and building and keying the statement cost a third of running it.
-    stmt = _WALLET_QUERIES.get(unused_only)
-    if stmt is None:
-        stmt = select(WalletCoupon).where(WalletCoupon.user_id == bindparam("user_id"))
-        if unused_only:
-            stmt = stmt.where(WalletCoupon.used_at.is_(None))
-        stmt = _WALLET_QUERIES[unused_only] = stmt.order_by(WalletCoupon.id.desc())
-    return stmt
+    stmt = select(WalletCoupon).where(WalletCoupon.user_id == bindparam("user_id"))
+    if unused_only:
+        stmt = stmt.where(WalletCoupon.used_at.is_(None))
+    return stmt.order_by(WalletCoupon.id.desc())
 
 
 def _load_wallet(buyer, unused_only: bool) -> list[WalletCoupon]:

@@ -4,6 +4,7 @@ Pickup life after placing (ready, codes, counter, sweeps) is in :mod:`.pickups`.
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -180,26 +181,22 @@ def _short_locations(location_ids, needs: dict[int, int]) -> set[int]:
     return memo[key]
 
 
-_STATEMENTS: dict[str, object] = {}
+# The checkout page's two look-ups are built once per process: building and keying
+# them cost a third of what running them did.
+@functools.cache
+def _locations_and_stock_query():
+    return (select(Location, LocationStock.sku_id, LocationStock.quantity)
+            .outerjoin(LocationStock, and_(LocationStock.location_id == Location.id,
+                                           LocationStock.sku_id.in_(bindparam("sku_ids", expanding=True))))
+            .where(Location.active.is_(True)).order_by(Location.name, Location.id))
 
 
-def _statement(name: str):
-    """The checkout page's two look-ups, built once per process: building and keying
-    them cost a third of what running them did."""
-    stmt = _STATEMENTS.get(name)
-    if stmt is None:
-        if name == "locations_and_stock":
-            stmt = (select(Location, LocationStock.sku_id, LocationStock.quantity)
-                    .outerjoin(LocationStock, and_(LocationStock.location_id == Location.id,
-                                                   LocationStock.sku_id.in_(bindparam("sku_ids", expanding=True))))
-                    .where(Location.active.is_(True)).order_by(Location.name, Location.id))
-        else:
-            stmt = select(SlotUsage.location_id, SlotUsage.slot_start, SlotUsage.used).where(
-                SlotUsage.location_id.in_(bindparam("location_ids", expanding=True)),
-                SlotUsage.slot_start >= bindparam("first"), SlotUsage.slot_start <= bindparam("last"),
-                SlotUsage.used > 0)
-        _STATEMENTS[name] = stmt
-    return stmt
+@functools.cache
+def _slot_usage_query():
+    return select(SlotUsage.location_id, SlotUsage.slot_start, SlotUsage.used).where(
+        SlotUsage.location_id.in_(bindparam("location_ids", expanding=True)),
+        SlotUsage.slot_start >= bindparam("first"), SlotUsage.slot_start <= bindparam("last"),
+        SlotUsage.used > 0)
 
 
 def _locations_and_short(needs: dict[int, int]) -> tuple[list[Location], set[int]]:
@@ -214,7 +211,7 @@ def _locations_and_short(needs: dict[int, int]) -> tuple[list[Location], set[int
     if not needs or (memo is not None and "active" in memo):
         locations = _active_locations()
         return locations, _short_locations([loc.id for loc in locations], needs)
-    rows = db.session.execute(_statement("locations_and_stock"), {"sku_ids": list(needs)}).all()
+    rows = db.session.execute(_locations_and_stock_query(), {"sku_ids": list(needs)}).all()
     locations: list[Location] = []
     short: set[int] = set()
     for location, sku_id, quantity in rows:
@@ -290,7 +287,7 @@ def available_slots_for(locations, now: datetime | None = None) -> dict[int, lis
         return {loc.id: [] for loc in locations}
     used: dict[tuple[int, datetime], int] = {
         (loc_id, start): n for loc_id, start, n in db.session.execute(
-            _statement("slot_usage"), {"location_ids": list(candidates), "first": min(starts),
+            _slot_usage_query(), {"location_ids": list(candidates), "first": min(starts),
                                        "last": max(starts)}).all()}
     return {loc.id: [s for s in candidates[loc.id] if used.get((loc.id, s.start), 0) < loc.slot_capacity]
             for loc in locations}
