@@ -196,6 +196,11 @@ def choose_delivery(options: list, delivery_code: str | None, remembered: str | 
     return options[0] if options else None
 
 
+def remembered_delivery(cart) -> str | None:
+    """The delivery code the cart remembers (``cart.data["delivery_code"]``), if any."""
+    return (cart.data or {}).get("delivery_code") if cart is not None else None
+
+
 def chosen_delivery(cart, address, buyer, delivery_code: str | None = None):
     """The option ``cart`` is priced with, asking the plugins for that one only.
 
@@ -206,7 +211,7 @@ def chosen_delivery(cart, address, buyer, delivery_code: str | None = None):
     """
     from ..plugins import PRESELECTED
 
-    remembered = (cart.data or {}).get("delivery_code") if cart is not None else None
+    remembered = remembered_delivery(cart)
     wanted = delivery_code or remembered
     if wanted:
         options = delivery_options_for(cart, address, buyer, wanted)
@@ -303,7 +308,7 @@ def price_cart(cart, buyer, delivery_code: str | None = None, address=None, *,
     elif options is None:
         chosen = chosen_delivery(cart, address, buyer, delivery_code)
     else:
-        chosen = choose_delivery(options, delivery_code, (cart.data or {}).get("delivery_code"))
+        chosen = choose_delivery(options, delivery_code, remembered_delivery(cart))
     shipping = int(chosen.fee) if chosen is not None else None
     raw = []
     if lines:

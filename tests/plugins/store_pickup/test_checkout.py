@@ -15,6 +15,7 @@ from storefront.errors import CheckoutBlocked
 from storefront.extensions import db
 from storefront.orders.models import Order
 from tests.factories import make_product, make_user
+from tests.perf.conftest import count_queries
 
 from .conftest import fill_cart, make_location, pickup_extra, set_enabled, sign_in, thread_client
 
@@ -254,23 +255,6 @@ def test_location_list_never_carries_buyer_addresses(app, client, location):
     assert location.address in page and "secret street" not in page
 
 
-def _statements_during(work):
-    """The statements ``work()`` sends, and what it returned."""
-    from sqlalchemy import event
-
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, *args):
-        seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        result = work()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
-    return seen, result
-
-
 def _buyer_cart(buyer, sku_id, data=None) -> Cart:
     fill_cart(buyer, sku_id)
     cart = db.session.execute(db.select(Cart).where(Cart.user_id == buyer.id)).scalar_one()
@@ -286,9 +270,10 @@ def test_cart_total_does_not_ask_the_stores(app, location, buyer):
     from storefront.checkout.pricing import price_cart
 
     cart = _buyer_cart(buyer, make_product().skus[0].id)
-    statements, breakdown = _statements_during(lambda: price_cart(cart, buyer))
+    with count_queries() as statements:
+        breakdown = price_cart(cart, buyer)
     assert breakdown.delivery_code == "courier" and breakdown.shipping > 0
-    assert not [s for s in statements if "store_pickup" in s]
+    assert not statements.matching("store_pickup")
     assert [o.code for o in prepare_checkout(buyer).delivery_options] == ["courier", "store_pickup"]
 
 
