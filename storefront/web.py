@@ -11,6 +11,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from .clock import utcnow
+from .database import get_by_pk
 from .errors import ServiceError
 from .extensions import db, login_manager
 from .i18n import LOCALE_NAMES, format_money
@@ -69,7 +70,7 @@ def init_web(app: Flask) -> None:
 
         try:
             user_id, token = user_key.split(":", 1)
-            user = db.session.get(User, int(user_id))
+            user = get_by_pk(User, int(user_id))
         except (ValueError, TypeError):
             return None
         if user is None or user.session_token != token or not user.is_active:

@@ -25,7 +25,7 @@ from sqlalchemy import inspect as sa_inspect
 
 from storefront.audit.services import record as audit
 from storefront.clock import utcnow
-from storefront.database import write_transaction
+from storefront.database import get_by_pk, write_transaction
 from storefront.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from storefront.extensions import db
 from storefront.money import MoneyError, parse_money
@@ -80,7 +80,7 @@ def balance(user_id: int, currency: str | None = None) -> int:
 
 
 def balance_row(user_id: int, currency: str | None = None) -> CreditBalance | None:
-    return db.session.get(CreditBalance, (user_id, currency or shop_currency()))
+    return get_by_pk(CreditBalance, user_id, currency or shop_currency())
 
 
 def uses_credit_at_checkout(user_id: int, currency: str | None = None) -> bool:

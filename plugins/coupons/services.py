@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, select, text, update
 
 from storefront.cart.models import Cart
 from storefront.clock import utcnow
-from storefront.database import loaded_id, write_transaction
+from storefront.database import get_by_pk, loaded_id, write_transaction
 from storefront.errors import Conflict, NotFound, ValidationFailed
 from storefront.extensions import db
 from storefront.models_base import MAX_ROW_ID
@@ -153,7 +153,7 @@ def _buyer_uses_memo(coupon_id: int, user_id: int) -> int:
 def _coupon(coupon_id: int) -> Coupon | None:
     """The coupon by id, once per request. The session's identity map holds rows only while
     something else does: a coupon found by its typed code is gone again when pricing asks."""
-    return _memo(("coupon", coupon_id), lambda: db.session.get(Coupon, coupon_id))
+    return _memo(("coupon", coupon_id), lambda: get_by_pk(Coupon, coupon_id))
 
 
 def forget_wallet() -> None:
@@ -260,22 +260,40 @@ def write_choice(cart_id: int, value: dict | None) -> dict:
     the cart's next checkout starts from the wallet pre-selection again), the other keys of
     ``Cart.data`` as they are now. Read locked, since other plugins may write them meanwhile
     (SQLite's write lock covers the read; PostgreSQL needs FOR UPDATE). Returns the new data."""
-    data = db.session.execute(select(Cart.data).where(Cart.id == cart_id).with_for_update()).scalar_one_or_none()
+    data = db.session.execute(_cart_data_query(), {"cart_id": cart_id}).scalar_one_or_none()
     data = {key: item for key, item in (data or {}).items() if key != DATA_KEY}
     if value is not None:
         data[DATA_KEY] = value
-    db.session.execute(update(Cart).where(Cart.id == cart_id).values(data=data, updated_at=utcnow()))
+    db.session.execute(_cart_data_update(), {"cart_id": cart_id, "new_data": data, "now": utcnow()})
     return data
+
+
+# Built once (the pattern of _wallet_query): the checkout writes the choice back inside
+# its write transaction, and the coupon box on every apply.
+@functools.cache
+def _cart_data_query():
+    return select(Cart.data).where(Cart.id == bindparam("cart_id")).with_for_update()
+
+
+@functools.cache
+def _cart_data_update():
+    return update(Cart).where(Cart.id == bindparam("cart_id")).values(data=bindparam("new_data"),
+                                                                      updated_at=bindparam("now"))
+
+
+@functools.cache
+def _by_code_query(model):
+    return select(model).where(model.code == bindparam("code"))
 
 
 def find_code(raw, field: str = "code") -> tuple[Coupon, CouponCode | None]:
     code = normalize_code(raw)
     if not CODE_RE.match(code):
         raise ValidationFailed(_("Enter a coupon code."), field=field, code="coupon_code_invalid")
-    coupon = db.session.execute(select(Coupon).where(Coupon.code == code)).scalar_one_or_none()
+    coupon = db.session.execute(_by_code_query(Coupon), {"code": code}).scalar_one_or_none()
     if coupon is not None and not coupon.single_use_codes:
         return _memo(("coupon", coupon.id), lambda: coupon), None  # pricing asks for it by id next
-    row = db.session.execute(select(CouponCode).where(CouponCode.code == code)).scalar_one_or_none()
+    row = db.session.execute(_by_code_query(CouponCode), {"code": code}).scalar_one_or_none()
     if row is None:
         raise ValidationFailed(_("This coupon code does not exist."), field=field, code="coupon_code_unknown")
     return _coupon(row.coupon_id), row
@@ -420,8 +438,14 @@ def claimed_counts(buyer, coupon_ids) -> dict[int, int]:
     ids = sorted(set(coupon_ids))
     if not ids:
         return {}
-    return dict(db.session.execute(select(BuyerCount.coupon_id, BuyerCount.claimed).where(
-        BuyerCount.user_id == buyer.id, BuyerCount.coupon_id.in_(ids))).all())
+    return dict(db.session.execute(_claimed_counts_query(), {"user_id": buyer.id, "ids": ids}).all())
+
+
+@functools.cache
+def _claimed_counts_query():
+    # Built once: the cart and checkout pages' coupon box asks on every view.
+    return select(BuyerCount.coupon_id, BuyerCount.claimed).where(
+        BuyerCount.user_id == bindparam("user_id"), BuyerCount.coupon_id.in_(bindparam("ids", expanding=True)))
 
 
 __all__ = ["apply_code", "choose_wallet_coupon", "remove_coupon", "claim", "selection_for", "wallet_rows",

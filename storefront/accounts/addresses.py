@@ -1,10 +1,12 @@
 """A buyer's delivery addresses. Another user's address is always ``NotFound``."""
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, inspect, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..database import lock_row, write_transaction
 from ..errors import Conflict, NotFound, ValidationFailed
@@ -43,6 +45,23 @@ def list_addresses(user: User) -> list[Address]:
         select(Address).where(Address.user_id == user.id)
         .order_by(Address.is_default.desc(), Address.id)
     ).scalars())
+
+
+def addresses_of(user: User) -> list[Address]:
+    """``user.addresses`` (in the relationship's order), loaded by a statement built once.
+
+    The checkout page reads them on every view; the relationship's lazy load builds
+    and keys its statement anew each time, which cost as much as running it."""
+    if "addresses" not in inspect(user).unloaded:
+        return user.addresses
+    rows = list(db.session.execute(_addresses_query(), {"uid": user.id}).scalars())
+    set_committed_value(user, "addresses", rows)
+    return user.addresses
+
+
+@functools.cache
+def _addresses_query():
+    return select(Address).where(Address.user_id == bindparam("uid")).order_by(Address.id)
 
 
 def get_address(user: User, address_id: int) -> Address:

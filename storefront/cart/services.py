@@ -8,6 +8,7 @@ refused add leaves no empty cart behind), or by ``get_cart(create=True)``.
 """
 from __future__ import annotations
 
+import functools
 import secrets
 from dataclasses import dataclass
 
@@ -37,11 +38,16 @@ def _buyer():
     return user if user is not None and user.is_authenticated else None
 
 
-def _load_options():
+@functools.cache
+def _cart_query(kind: str):
     # The cart, its lines, their SKUs and products in one query (a cart has a few lines, so
     # the joined rows stay small; every statement is a round trip on PostgreSQL). Not the
-    # products' images: no cart or checkout view shows them.
-    return (joinedload(Cart.lines).joinedload(CartLine.sku, innerjoin=True).joinedload(Sku.product, innerjoin=True),)
+    # products' images: no cart or checkout view shows them. Built once per kind of owner:
+    # building and keying it with its loader options cost 75 µs, on every cart, checkout
+    # and flash request.
+    return (select(Cart).where(_owned_by((kind, bindparam("owner"))))
+            .options(joinedload(Cart.lines).joinedload(CartLine.sku, innerjoin=True)
+                     .joinedload(Sku.product, innerjoin=True)))
 
 
 MEMO = "cart.find_cart"
@@ -60,8 +66,8 @@ def find_cart(user=None, token: str | None = None) -> Cart | None:
     memo = request_memo(MEMO)
     if memo is not None and key in memo:
         return memo[key]  # before building the statement: that alone costs more than the look-up
-    cart = db.session.execute(select(Cart).where(_owned_by(key)).options(*_load_options())
-                              ).unique().scalar_one_or_none()
+    kind, owner = key
+    cart = db.session.execute(_cart_query(kind), {"owner": owner}).unique().scalar_one_or_none()
     if memo is not None and cart is not None:
         memo[key] = cart
     return cart
@@ -98,18 +104,12 @@ def cart_contents(user=None) -> CartContents | None:
     return CartContents(rows[0].id, dict(rows[0].data or {}), lines)
 
 
-_CONTENTS_QUERIES: dict[str, object] = {}
-
-
+@functools.cache
 def _contents_query(kind: str):
     # Built once per process (one per kind of owner): building and keying the statement
     # cost as much CPU as running it.
-    stmt = _CONTENTS_QUERIES.get(kind)
-    if stmt is None:
-        stmt = _CONTENTS_QUERIES[kind] = (
-            select(Cart.id, Cart.data, CartLine.sku_id, CartLine.quantity)
+    return (select(Cart.id, Cart.data, CartLine.sku_id, CartLine.quantity)
             .outerjoin(CartLine, CartLine.cart_id == Cart.id).where(_owned_by((kind, bindparam("owner")))))
-    return stmt
 
 
 def contents_of(cart: Cart | None) -> CartContents | None:
@@ -198,9 +198,7 @@ def parse_sku_id(value) -> int:
 
 def buyable_sku(sku_id: int, buyer) -> tuple[Sku, int]:
     """The SKU and how many can be bought, or a clear error."""
-    sku = db.session.execute(
-        select(Sku).where(Sku.id == sku_id).options(joinedload(Sku.product, innerjoin=True))
-    ).scalar_one_or_none()
+    sku = db.session.execute(_sku_query(), {"sku_id": sku_id}).scalar_one_or_none()
     if sku is None:
         raise NotFound(_("That product option does not exist."), field="sku_id")
     if not (sku.active and sku.product.active):
@@ -210,6 +208,12 @@ def buyable_sku(sku_id: int, buyer) -> tuple[Sku, int]:
     if offer.blocked_reason:
         raise ValidationFailed(str(offer.blocked_reason), field="sku_id", code="unavailable")
     return sku, sku_availability(sku, offer)
+
+
+@functools.cache
+def _sku_query():
+    # Built once: every add to cart (a flash's first request) reads its SKU and product.
+    return select(Sku).where(Sku.id == bindparam("sku_id")).options(joinedload(Sku.product, innerjoin=True))
 
 
 def check_stock(sku: Sku, available: int, quantity: int) -> None:

@@ -17,6 +17,7 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 from wtforms.fields.choices import SelectChoice
 
+from ..accounts.addresses import addresses_of
 from ..cart.models import Cart
 from ..cart.services import parse_sku_id
 from ..catalog.models import Sku
@@ -32,14 +33,14 @@ bp = Blueprint("checkout", __name__)
 
 
 def _default_address_id(user) -> str:
-    rows = list(user.addresses)
+    rows = list(addresses_of(user))
     chosen = next((a for a in rows if a.is_default), rows[0] if rows else None)
     return str(chosen.id) if chosen else "new"
 
 
 def _choices(form: CheckoutForm, draft) -> None:
     form.address_id.choices = [SelectChoice(str(a.id), f"{a.name}, {a.phone}, {a.one_line()}")
-                               for a in current_user.addresses]
+                               for a in addresses_of(current_user)]
     form.address_id.choices.append(SelectChoice("new", _("A new address")))
     form.delivery_code.choices = [SelectChoice(o.code, o.label) for o in draft.delivery_options]
     form.delivery_code.data = draft.breakdown.delivery_code
