@@ -41,40 +41,46 @@ def reserve_use(*, coupon_id: int, user_id: int, payment_id: int, order_id: int,
     forget_wallet()  # the wallet entry and the use count change
     now = now or utcnow()
     params = {"id": coupon_id, "now": now, "on": True}
-    taken = db.session.execute(text(
-        "UPDATE coupons_coupons SET used = used + 1 WHERE id = :id AND active = :on "
-        "AND (starts_at IS NULL OR starts_at <= :now) AND (ends_at IS NULL OR ends_at > :now) "
-        "AND (total_quantity IS NULL OR used < total_quantity) RETURNING per_buyer_limit"), params).first()
+    taken = db.session.execute(_TAKE_USE, params).first()
     if taken is None:
         raise _refuse(_("The coupon has run out, expired or was paused; it was removed. "
                         "Review your order and submit again."))
     limit = taken.per_buyer_limit
     # One statement creates the buyer's counter at 1 or moves it up while
     # under the limit; a refused upsert changes no row.
-    sql = ("INSERT INTO coupons_buyer_counts (coupon_id, user_id, used, claimed) VALUES (:c, :u, 1, 0) "
-           "ON CONFLICT (coupon_id, user_id) DO UPDATE SET used = coupons_buyer_counts.used + 1")
-    if limit is not None:
-        sql += " WHERE coupons_buyer_counts.used < :limit"
     mine = 0 if limit is not None and limit < 1 else db.session.execute(
-        text(sql), {"c": coupon_id, "u": user_id, "limit": limit}).rowcount
+        _COUNT_BUYER_USE if limit is None else _COUNT_BUYER_USE_UNDER_LIMIT,
+        {"c": coupon_id, "u": user_id, "limit": limit}).rowcount
     if mine != 1:
         raise _refuse(_("You have already used this coupon as often as allowed."))
     if code_id is not None:
-        if db.session.execute(text(
-                "UPDATE coupons_codes SET used_at = :now, used_by = :u WHERE id = :id AND coupon_id = :c "
-                "AND used_at IS NULL"), {"now": now, "u": user_id, "id": code_id, "c": coupon_id}).rowcount != 1:
+        if db.session.execute(_USE_CODE, {"now": now, "u": user_id, "id": code_id, "c": coupon_id}).rowcount != 1:
             raise _refuse(_("This coupon code has already been used."))
     if wallet_id is not None:
-        if db.session.execute(text(
-                "UPDATE coupons_wallet SET used_at = :now, order_id = :o WHERE id = :id AND user_id = :u "
-                "AND coupon_id = :c AND used_at IS NULL"),
-                {"now": now, "o": order_id, "id": wallet_id, "u": user_id, "c": coupon_id}).rowcount != 1:
+        if db.session.execute(_USE_WALLET_ENTRY, {"now": now, "o": order_id, "id": wallet_id, "u": user_id,
+                                                  "c": coupon_id}).rowcount != 1:
             raise _refuse(_("This coupon is no longer in your wallet."))
     # Core INSERT: the checkout holds the write lock meanwhile.
     (use,) = insert_loaded(CouponUse, dict(
         coupon_id=coupon_id, user_id=user_id, payment_id=payment_id, order_id=order_id, code_id=code_id,
         wallet_id=wallet_id, discount=discount, status="used", created_at=now))
     return use
+
+
+# Built once: they run inside the checkout's write transaction, which every other writer
+# waits for (parsing a text() statement for its parameters is paid on each construction).
+_TAKE_USE = text(
+    "UPDATE coupons_coupons SET used = used + 1 WHERE id = :id AND active = :on "
+    "AND (starts_at IS NULL OR starts_at <= :now) AND (ends_at IS NULL OR ends_at > :now) "
+    "AND (total_quantity IS NULL OR used < total_quantity) RETURNING per_buyer_limit")
+_COUNT_BUYER_USE = text(
+    "INSERT INTO coupons_buyer_counts (coupon_id, user_id, used, claimed) VALUES (:c, :u, 1, 0) "
+    "ON CONFLICT (coupon_id, user_id) DO UPDATE SET used = coupons_buyer_counts.used + 1")
+_COUNT_BUYER_USE_UNDER_LIMIT = text(_COUNT_BUYER_USE.text + " WHERE coupons_buyer_counts.used < :limit")
+_USE_CODE = text("UPDATE coupons_codes SET used_at = :now, used_by = :u WHERE id = :id AND coupon_id = :c "
+                 "AND used_at IS NULL")
+_USE_WALLET_ENTRY = text("UPDATE coupons_wallet SET used_at = :now, order_id = :o WHERE id = :id AND user_id = :u "
+                         "AND coupon_id = :c AND used_at IS NULL")
 
 
 def _carries_coupon(order) -> bool:

@@ -7,11 +7,12 @@ whole checkout back. Quota comes back exactly once per reservation
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import insert, inspect, select, text
+from sqlalchemy import bindparam, insert, inspect, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storefront.clock import utcnow
@@ -197,12 +198,20 @@ def order_placing(order: Order, checkout) -> None:
         for line, campaign, quota in taken])
 
 
+# Built once: they run inside the checkout's write transaction, which every other writer waits for.
 _RESERVATIONS_INSERT = insert(Reservation.__table__)
+_TAKE_QUOTA = text("UPDATE presale_quotas SET sold = sold + :q WHERE id = :id AND sold + :q <= quota")
+_TAKE_BUYER_LIMIT = text("UPDATE presale_buyer_counts SET bought = bought + :q "
+                         "WHERE campaign_id = :c AND user_id = :u AND bought + :q <= :limit")
+
+
+@functools.cache
+def _record_of_order():
+    return select(PresaleOrder).where(PresaleOrder.order_id == bindparam("order_id"))
 
 
 def _take_quota(line: OrderLine, quota: Quota) -> None:
-    won = db.session.execute(text("UPDATE presale_quotas SET sold = sold + :q WHERE id = :id AND sold + :q <= quota"),
-                             {"q": line.quantity, "id": quota.id}).rowcount
+    won = db.session.execute(_TAKE_QUOTA, {"q": line.quantity, "id": quota.id}).rowcount
     if won != 1:
         raise OutOfStock(_("Presale sold out: %(name)s", name=line.product_name),
                          code="presale_sold_out", details={"sku_id": line.sku_id})
@@ -213,9 +222,8 @@ def _take_buyer_limit(campaign: Campaign, user_id: int, quantity: int) -> None:
     db.session.execute(insert(BuyerCount).values(campaign_id=campaign.id, user_id=user_id, bought=0)
                        .on_conflict_do_nothing(index_elements=["campaign_id", "user_id"]))
     won = db.session.execute(
-        text("UPDATE presale_buyer_counts SET bought = bought + :q "
-             "WHERE campaign_id = :c AND user_id = :u AND bought + :q <= :limit"),
-        {"q": quantity, "c": campaign.id, "u": user_id, "limit": int(campaign.per_buyer_limit)}).rowcount
+        _TAKE_BUYER_LIMIT, {"q": quantity, "c": campaign.id, "u": user_id, "limit": int(campaign.per_buyer_limit)}
+    ).rowcount
     if won != 1:
         raise Conflict(_("At most %(n)s per buyer on this presale.", n=campaign.per_buyer_limit),
                        code="presale_limit")
@@ -241,7 +249,7 @@ def presale_order(order_id: int) -> PresaleOrder | None:
         state = inspect(record)
         if state.persistent and not state.expired_attributes and record.order_id == order_id:
             return record
-    record = db.session.execute(select(PresaleOrder).where(PresaleOrder.order_id == order_id)).scalar_one_or_none()
+    record = db.session.execute(_record_of_order(), {"order_id": order_id}).scalar_one_or_none()
     if record is not None:
         known[order_id] = record
     return record

