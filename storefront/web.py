@@ -10,6 +10,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from .api.messages import http_error_message, translated_fields
 from .clock import utcnow
 from .database import get_by_pk
 from .errors import ServiceError
@@ -120,11 +121,12 @@ def init_web(app: Flask) -> None:
             extra = {}
             messages = getattr(exc, "data", {}).get("messages") if hasattr(exc, "data") else None
             if messages:
-                extra["fields"] = messages
+                extra["fields"] = translated_fields(messages)
             stable = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                       405: "method_not_allowed", 409: "conflict", 413: "too_large",
                       422: "validation_failed", 429: "rate_limited"}.get(code, "http_error")
-            return json_error(stable, exc.description or exc.name, code, **extra)
+            message = http_error_message(code, exc.description, type(exc).description, _error_message)
+            return json_error(stable, message, code, **extra)
         return render_template("storefront/error.html", code=code, message=_error_message(code)), code
 
     @app.errorhandler(Exception)
@@ -220,8 +222,10 @@ def _generic_error() -> str:
 _ERROR_MESSAGES = {
     400: lambda: _("That request could not be understood."),
     403: lambda: _("You do not have access to this page."),
+    401: lambda: _("Sign in first."),
     404: lambda: _("We could not find that page."),
     405: lambda: _("That action is not allowed here."),
+    409: lambda: _("That changed meanwhile. Reload and try again."),
     413: lambda: _("That upload is too large."),
     429: lambda: _("Too many attempts. Please wait a little and try again."),
     500: lambda: _("Something went wrong on our side. Please try again."),
