@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, g, render_template, request, session
+from flask import Flask, abort, current_app, g, render_template, request, session
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
@@ -15,6 +15,7 @@ from .clock import utcnow
 from .database import get_by_pk
 from .errors import ServiceError
 from .extensions import db, login_manager
+from .models_base import MAX_ROW_ID
 from .i18n import LOCALE_NAMES, format_money
 from .plugins.host import flatten, get_host
 from .plugins.slots import render_slot
@@ -136,6 +137,14 @@ def init_web(app: Flask) -> None:
         if is_api_request():
             return json_error("server_error", _("Something went wrong on our side. Please try again."), 500)
         return render_template("storefront/error.html", code=500, message=_error_message(500)), 500
+
+    @app.url_value_preprocessor
+    def _row_ids_in_range(_endpoint, values):
+        # Werkzeug's <int:...> has no upper bound, and past the id columns' range the
+        # database driver refuses the number (a 500 on SQLite and PostgreSQL alike):
+        # no row has such an id, so it is not found, before any view asks.
+        if values and any(type(value) is int and value > MAX_ROW_ID for value in values.values()):
+            abort(404)
 
     @app.after_request
     def security_headers(response):

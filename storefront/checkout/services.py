@@ -30,6 +30,7 @@ from ..clock import utcnow
 from ..database import get_by_pk, insert_loaded, keep_after_commit, write_transaction
 from ..errors import CheckoutBlocked, Conflict, NotFound, OutOfStock, ServiceError, ValidationFailed
 from ..extensions import db
+from ..models_base import MAX_ROW_ID
 from ..orders.models import Order, OrderAdjustment, OrderLine
 from ..orders.status import OrderStatus
 from ..orders.transitions import Actor, record_event
@@ -138,6 +139,8 @@ def buyer_address(buyer, address_id) -> Address:
         address_id = int(address_id)
     except (TypeError, ValueError):
         raise ValidationFailed(_("Choose one of your addresses."), field="address_id") from None
+    if not 1 <= address_id <= MAX_ROW_ID:  # past the column's range the driver, not the look-up, would answer
+        raise NotFound(_("Choose one of your addresses."), field="address_id")
     row = get_by_pk(Address, address_id)
     if row is None or row.user_id != buyer.id:  # another buyer's address does not exist for you
         raise NotFound(_("Choose one of your addresses."), field="address_id")

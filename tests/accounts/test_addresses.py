@@ -118,3 +118,12 @@ def test_two_first_addresses_at_once_make_one_default(app):
     assert all(isinstance(r, int) for r in results), results
     rows = _addresses(db.session.get(User, user_id))
     assert len(rows) == 2 and sum(row.is_default for row in rows) == 1
+
+
+def test_an_address_id_past_the_columns_range_is_not_found(client):
+    # The route's int converter has no upper bound; the look-up must answer 404, not the driver a 500.
+    login(client, make_user())
+    huge = 10 ** 20
+    assert client.get(f"/account/addresses/{huge}/edit").status_code == 404
+    assert client.post(f"/account/addresses/{huge}/delete").status_code in (302, 404)
+    assert client.post(f"/account/addresses/{huge}/default").status_code in (302, 404)

@@ -105,6 +105,25 @@ def test_saved_address_and_other_buyers_address(app, web):
     assert db.session.execute(db.select(Order)).scalar_one().ship_name == "Han Meimei"
 
 
+@pytest.mark.parametrize("address_id", ["99999999999999999999", "-1", "0", "1e3"])
+def test_an_address_id_no_row_can_have_is_refused_on_its_field(app, web, address_id):
+    # Past the database's integer range a look-up raised in the driver (a 500) instead of
+    # answering "not yours"; nothing is written either way.
+    sku = make_product(stock=5).skus[0]
+    user = buyer_with_cart(app, (sku, 1))
+    make_address(user)
+    sign_in(web, user)
+    response = web.post("/checkout/", data=checkout_form(address_id=address_id, name="", phone="", line1=""))
+    assert response.status_code in (404, 422, 200), response.status_code
+    assert counts() == (0, 0)
+    headers = api_token(user)
+    body = {"idempotency_key": uuid.uuid4().hex, "delivery_code": "courier", "address_id": 10 ** 20}
+    answer = fresh_client(app).post("/api/v1/checkout", json=body, headers=headers)
+    assert answer.status_code in (404, 422), answer.get_json()
+    assert answer.get_json()["error"]["field"] == "address_id"
+    assert counts() == (0, 0)
+
+
 @pytest.mark.parametrize("field,value", [("name", ""), ("phone", "call me"), ("line1", ""), ("name", "x" * 200)])
 def test_bad_address_shows_field_error_and_writes_nothing(app, web, field, value):
     sku = make_product(stock=5).skus[0]
