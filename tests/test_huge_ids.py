@@ -1,6 +1,6 @@
-"""An id past the database's integer range, in any route's path or an address field,
-is "not found" (or a field error), never a 500: the driver refuses such a number,
-so every look-up checks the range before it asks (``MAX_ROW_ID``)."""
+"""An id past the database's integer range (``MAX_ROW_ID``) in any route's path is "not
+found", never a 500: the database driver refuses such a number, so the URL's values
+are checked before any view runs (``storefront/web.py``)."""
 from __future__ import annotations
 
 import pytest
