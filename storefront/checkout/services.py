@@ -12,6 +12,7 @@ way to say otherwise), else on the first group's order.
 """
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -245,13 +246,18 @@ def clean_idempotency_key(key) -> str:
 
 
 def find_checkout(buyer, idempotency_key: str) -> CheckoutResult | None:
-    payment = db.session.execute(
-        select(Payment).where(Payment.idempotency_key == idempotency_key)).scalar_one_or_none()
+    payment = db.session.execute(_payment_by_key_query(), {"key": idempotency_key}).scalar_one_or_none()
     if payment is None:
         return None
     if payment.user_id != buyer.id:
         raise Conflict(_("This checkout key was already used."), code="idempotency_conflict")
     return CheckoutResult(payment=payment, orders=list(payment.orders), created=False)
+
+
+@functools.cache
+def _payment_by_key_query():
+    # Built once: every buy-now and checkout whose key was seen asks (a retry, a refused coupon's second try).
+    return select(Payment).where(Payment.idempotency_key == bindparam("key"))
 
 
 def place_order(buyer, *, idempotency_key: str, delivery_code: str | None = None, address: dict | None = None,

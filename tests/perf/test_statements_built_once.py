@@ -91,6 +91,10 @@ def _flash_order(app, shop, code: str) -> list:
     sku_id = shop["presale"].skus[0].id
     client = new_client(app)
     with executed_statements() as executed:
+        # Refusals first: most of a flash's requests are refused (more than the quota left, a code that fails).
+        too_many = client.post("/api/v1/cart/lines", json={"sku_id": sku_id, "quantity": 60},
+                               headers={**headers, "Prefer": "return=minimal"})
+        unknown = client.post("/api/v1/coupons/apply", json={"code": "NO-SUCH-CODE"}, headers=headers)
         added = client.post("/api/v1/cart/lines", json={"sku_id": sku_id, "quantity": 1},
                             headers={**headers, "Prefer": "return=minimal"})
         applied = client.post("/api/v1/coupons/apply", json={"code": code}, headers=headers)
@@ -98,6 +102,7 @@ def _flash_order(app, shop, code: str) -> list:
             "idempotency_key": uuid.uuid4().hex, "delivery_code": "courier", "address_id": address_id})
         reference = placed.get_json()["payment"]["reference"]
         paid = client.post(f"/api/v1/payments/{reference}/pay-test", json={}, headers=headers)
+    assert 400 <= too_many.status_code < 500 and 400 <= unknown.status_code < 500
     assert added.status_code in (200, 201), added.get_json()
     assert applied.status_code == 200, applied.get_json()
     assert placed.status_code == 201, placed.get_json()
@@ -115,4 +120,40 @@ def test_flash_order(app, shop):
     _flash_order(app, shop, "FLASH11")  # the per-process caches, as for the pages
     first = _flash_order(app, shop, "FLASH11")
     second = _flash_order(app, shop, "FLASH11")
+    assert built_anew(first, second) == []
+
+
+def _buy_now_order(app, shop, code: str) -> list:
+    """A buyer's buy-now (立即购买) refused over an unknown coupon code, then with a good one,
+    then the test payment; what it ran."""
+    buyer = make_user()
+    make_address(buyer)
+    db.session.commit()
+    address_id = db.session.execute(select(Address.id).where(Address.user_id == buyer.id)).scalar()
+    headers = api_token(buyer)
+    sku_id = shop["presale"].skus[0].id
+    client = new_client(app)
+    body = {"sku_id": sku_id, "quantity": 1, "idempotency_key": uuid.uuid4().hex, "delivery_code": "courier",
+            "address_id": address_id, "extra": {"coupons_code": code}}
+    refused_body = {**body, "extra": {"coupons_code": "NO-SUCH-CODE"}}
+    with executed_statements() as executed:
+        # Refused (most of a flash's buy-nows are): the key is looked up before the answer.
+        refused = client.post("/api/v1/checkout/buy-now", json=refused_body, headers=headers)
+        placed = client.post("/api/v1/checkout/buy-now", json=body, headers=headers)
+        reference = placed.get_json()["payment"]["reference"]
+        paid = client.post(f"/api/v1/payments/{reference}/pay-test", json={}, headers=headers)
+    assert 400 <= refused.status_code < 500, refused.get_json()
+    assert placed.status_code == 201, placed.get_json()
+    assert paid.status_code == 200 and paid.get_json()["status"] == "paid"
+    return executed
+
+
+def test_buy_now_order(app, shop):
+    from plugins.coupons import admin_services
+
+    admin_services.create_coupon({"name": "Flash", "kind": "fixed", "amount": 500, "code": "BUYNOW11"})
+    db.session.commit()
+    _buy_now_order(app, shop, "BUYNOW11")
+    first = _buy_now_order(app, shop, "BUYNOW11")
+    second = _buy_now_order(app, shop, "BUYNOW11")
     assert built_anew(first, second) == []
