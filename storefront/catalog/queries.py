@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Any
 
 from flask import current_app
 from sqlalchemy import and_, bindparam, exists, func, or_, select
@@ -66,9 +65,7 @@ def _eager():
     return (joinedload(Product.category),)
 
 
-_ONE: dict[str, Any] = {}
-
-
+@functools.cache
 def _one_product_stmt(by: str, active_only: bool):
     """One product with its SKUs and category, built once per process.
 
@@ -78,16 +75,12 @@ def _one_product_stmt(by: str, active_only: bool):
     SQLAlchemy's memoised cache key; building and keying it with its loader
     options cost more CPU than running it.
     """
-    key = f"{by}:{active_only}"
-    stmt = _ONE.get(key)
-    if stmt is None:
-        column = Product.slug if by == "slug" else Product.id
-        stmt = (select(Product).options(joinedload(Product.skus), joinedload(Product.category),
-                                        undefer(Product.description))
-                .where(column == bindparam("key")))
-        if active_only:
-            stmt = stmt.where(Product.active.is_(True))
-        _ONE[key] = stmt
+    column = Product.slug if by == "slug" else Product.id
+    stmt = (select(Product).options(joinedload(Product.skus), joinedload(Product.category),
+                                    undefer(Product.description))
+            .where(column == bindparam("key")))
+    if active_only:
+        stmt = stmt.where(Product.active.is_(True))
     return stmt
 
 

@@ -52,12 +52,24 @@ def built_anew(first: list, second: list) -> list[str]:
     return anew
 
 
-def _buyer_with_cart(shop, skus):
+def _new_buyer():
     buyer = make_user()
     make_address(buyer)
     db.session.commit()
+    return buyer
+
+
+def _buyer_with_cart(shop, skus):
+    buyer = _new_buyer()
     give_cart(buyer, skus)
     return buyer
+
+
+def _api_buyer(shop) -> tuple[dict, int, int]:
+    """A new buyer's bearer-token header, their address id, and the flash's presale SKU."""
+    buyer = _new_buyer()
+    address_id = db.session.execute(select(Address.id).where(Address.user_id == buyer.id)).scalar()
+    return api_token(buyer), address_id, shop["presale"].skus[0].id
 
 
 @pytest.mark.parametrize("path", ["/cart/", "/checkout/", "/products", "/products?q=tee", "/no-such-page",
@@ -83,12 +95,7 @@ def test_signed_in_pages(app, shop, path):
 
 def _flash_order(app, shop, code: str) -> list:
     """A buyer's cart line, coupon code, checkout and test payment over the API; what it ran."""
-    buyer = make_user()
-    make_address(buyer)
-    db.session.commit()
-    address_id = db.session.execute(select(Address.id).where(Address.user_id == buyer.id)).scalar()
-    headers = api_token(buyer)
-    sku_id = shop["presale"].skus[0].id
+    headers, address_id, sku_id = _api_buyer(shop)
     client = new_client(app)
     with executed_statements() as executed:
         # Refusals first: most of a flash's requests are refused (more than the quota left, a code that fails).
@@ -111,27 +118,10 @@ def _flash_order(app, shop, code: str) -> list:
     return executed
 
 
-def test_flash_order(app, shop):
-    """Add to cart, apply a code, place (the write lock's statements among them) and pay."""
-    from plugins.coupons import admin_services
-
-    admin_services.create_coupon({"name": "Flash", "kind": "fixed", "amount": 500, "code": "FLASH11"})
-    db.session.commit()
-    _flash_order(app, shop, "FLASH11")  # the per-process caches, as for the pages
-    first = _flash_order(app, shop, "FLASH11")
-    second = _flash_order(app, shop, "FLASH11")
-    assert built_anew(first, second) == []
-
-
 def _buy_now_order(app, shop, code: str) -> list:
     """A buyer's buy-now (立即购买) refused over an unknown coupon code, then with a good one,
     then the test payment; what it ran."""
-    buyer = make_user()
-    make_address(buyer)
-    db.session.commit()
-    address_id = db.session.execute(select(Address.id).where(Address.user_id == buyer.id)).scalar()
-    headers = api_token(buyer)
-    sku_id = shop["presale"].skus[0].id
+    headers, address_id, sku_id = _api_buyer(shop)
     client = new_client(app)
     body = {"sku_id": sku_id, "quantity": 1, "idempotency_key": uuid.uuid4().hex, "delivery_code": "courier",
             "address_id": address_id, "extra": {"coupons_code": code}}
@@ -148,12 +138,15 @@ def _buy_now_order(app, shop, code: str) -> list:
     return executed
 
 
-def test_buy_now_order(app, shop):
+@pytest.mark.parametrize("order", [_flash_order, _buy_now_order], ids=["cart_flow", "buy_now"])
+def test_an_order_over_the_api(app, shop, order):
+    """Refusals, then the order placed (the write lock's statements among them) and paid:
+    every statement of the third buyer's order was the second's."""
     from plugins.coupons import admin_services
 
-    admin_services.create_coupon({"name": "Flash", "kind": "fixed", "amount": 500, "code": "BUYNOW11"})
+    admin_services.create_coupon({"name": "Flash", "kind": "fixed", "amount": 500, "code": "FLASH11"})
     db.session.commit()
-    _buy_now_order(app, shop, "BUYNOW11")
-    first = _buy_now_order(app, shop, "BUYNOW11")
-    second = _buy_now_order(app, shop, "BUYNOW11")
+    order(app, shop, "FLASH11")  # the per-process caches, as for the pages
+    first = order(app, shop, "FLASH11")
+    second = order(app, shop, "FLASH11")
     assert built_anew(first, second) == []
