@@ -91,8 +91,9 @@ class Storefront:
         from .web import init_web
 
         init_web(app)
-        from . import pagecache
+        from . import config_reuse, pagecache
 
+        config_reuse.init_app(app)
         pagecache.init_app(app)
         from . import static_assets
 

@@ -71,10 +71,11 @@ DEFAULTS: dict[str, object] = {
     # At most this many pages per worker (LRU; bodies over 256 KB and query
     # strings over 200 characters are never cached; 8 MB in total at most).
     "STOREFRONT_PAGE_CACHE_ENTRIES": 256,
-    # A worker serving a cached page reuses its last read of the settings and
-    # plugin states for this long: a switch made in another worker shows on
-    # cached pages up to this late. 0 reads them on every request.
-    "STOREFRONT_PAGE_CACHE_CONFIG_SECONDS": 1,
+    # A request reuses its worker's last read of the settings and plugin states
+    # while it is younger than this; a change saved by any worker of this host
+    # retires it at once, one from another host (or plain psql) shows up to this
+    # late (storefront/config_reuse.py). 0 reads them on every request.
+    "STOREFRONT_CONFIG_REUSE_SECONDS": 1,
     "STOREFRONT_LOGIN_LIMIT": "10 per minute;50 per hour",
     "STOREFRONT_API_TOKEN_DAYS": 30,
     # Behind a reverse proxy: how many proxies set X-Forwarded-For/-Proto/-Host

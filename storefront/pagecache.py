@@ -22,13 +22,10 @@ the same flush, which changes that digest. Stock and presale "sold" counters
 are Core UPDATEs on every order and deliberately do not: "sold out" may be up
 to the TTL old, and adding to the cart re-checks stock.
 
-Reading the settings and states is a database round trip, a third of what a
-hit costs, so a worker reuses what it last read for up to
-``STOREFRONT_PAGE_CACHE_CONFIG_SECONDS`` (1 s) when it serves a cached page:
-a switch made in this worker shows on its next request (its writes are
-counted, ``settings.local_config_writes``), one made in another worker within
-that second. A miss renders with a fresh read; every other page reads the
-config on each request as before.
+A hit reads the settings and states as every request does: a worker's read
+under a second old is reused (``storefront.config_reuse``), so a hit sends no
+statement at all, and a switch or edit saved in any worker of the host shows
+on the next request.
 """
 from __future__ import annotations
 
@@ -45,8 +42,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from .caching import ExpiringLRU
-from .settings import (config_digest, config_read_this_request, forget_config, local_config_writes,
-                       request_config, reuse_config)
+from .settings import config_digest
 
 EXTENSION_KEY = "storefront_pagecache"
 VERSION_KEY = "page_cache_version"
@@ -73,15 +69,6 @@ def hole_marker(name: str) -> str:
 
 
 @dataclass(frozen=True)
-class RecentConfig:
-    """What a fresh read of the config gave, reusable on a hit until ``until``
-    unless this process has written config since (``writes`` moved)."""
-    until: float
-    writes: int
-    config: tuple  # settings.request_config()
-
-
-@dataclass(frozen=True)
 class Entry:
     parts: tuple  # bytes, hole name, bytes, hole name, ..., bytes
     mimetype: str
@@ -94,19 +81,10 @@ class PageCache(ExpiringLRU):
     def __init__(self, app: Flask) -> None:
         super().__init__()
         self.app = app
-        self.recent_config: RecentConfig | None = None
 
     @property
     def ttl(self) -> float:
         return float(self.app.config.get("STOREFRONT_PAGE_CACHE_SECONDS") or 0)
-
-    @property
-    def config_seconds(self) -> float:
-        return float(self.app.config.get("STOREFRONT_PAGE_CACHE_CONFIG_SECONDS") or 0)
-
-    def clear(self) -> None:
-        super().clear()
-        self.recent_config = None
 
     def page(self, key: tuple) -> Entry | None:
         return self.get(key, _now())
@@ -146,29 +124,6 @@ def _key() -> tuple:
             current_app.config.get("STOREFRONT_CURRENCY"), config_digest())
 
 
-def _key_from_recent_config(cache: PageCache) -> tuple | None:
-    """The key under this worker's last read of the config, installed as this
-    request's, while it may still be reused (see the module docstring)."""
-    recent = cache.recent_config
-    if recent is None or recent.until <= _now() or recent.writes != local_config_writes():
-        return None
-    reuse_config(recent.config)
-    return _key()
-
-
-def _fresh_key(cache: PageCache, reused: bool) -> tuple:
-    if reused:
-        forget_config()
-    # Only a read made here, after counting the writes, may be kept for reuse.
-    read_here = not config_read_this_request()
-    writes = local_config_writes()
-    key = _key()
-    if read_here and cache.config_seconds > 0:
-        cache.recent_config = RecentConfig(until=_now() + cache.config_seconds, writes=writes,
-                                           config=request_config())
-    return key
-
-
 # the decorator ---------------------------------------------------------------
 
 def cached_page(view):
@@ -178,11 +133,8 @@ def cached_page(view):
         cache: PageCache | None = current_app.extensions.get(EXTENSION_KEY)
         if cache is None or not _cacheable_request(cache):
             return view(*args, **kwargs)
-        key = _key_from_recent_config(cache)
-        entry = cache.page(key) if key is not None else None
-        if entry is None:  # a miss renders with the config as it is now
-            key = _fresh_key(cache, reused=key is not None)
-            entry = cache.page(key)
+        key = _key()
+        entry = cache.page(key)
         if entry is not None:
             response = current_app.response_class(_fill(entry.parts), mimetype=entry.mimetype)
             response.headers["X-Page-Cache"] = "hit"

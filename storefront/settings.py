@@ -86,32 +86,10 @@ def config_digest() -> bytes:
     return digest
 
 
-def request_config() -> tuple:
-    """This request's ``(plugin states snapshot, settings, digest)``, read once (see
-    :func:`config_digest`); a per-process cache may keep it for :func:`reuse_config`."""
-    config_digest()
-    return g._config_digest
-
-
-def reuse_config(config: tuple) -> None:
-    """Make a config read earlier (:func:`request_config`) this request's own: no query."""
-    g._plugin_states, g._shop_settings = config[0], config[1]
-    g._config_digest = config
-
-
-def forget_config() -> None:
-    """Drop this request's config so the next look-up reads it afresh."""
-    for name in ("_plugin_states", "_shop_settings", "_config_digest"):
-        g.pop(name, None)
-
-
-def config_read_this_request() -> bool:
-    return "_plugin_states" in g or "_shop_settings" in g
-
-
 # Writes to ``settings`` or ``plugin_states`` this process has made (counted by
 # the statement watcher in ``plugins.host``). A per-process copy of the config
-# taken at count N is known stale in this process once the count moved.
+# taken at count N is known stale in this process once the count moved
+# (``config_reuse``).
 _local_config_writes = 0
 
 

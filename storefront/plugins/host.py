@@ -11,8 +11,10 @@ from typing import Any
 import pluggy
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 from flask import Flask, abort, current_app, g, has_app_context
 
+from .. import config_reuse
 from ..extensions import db
 from ..settings_models import PluginState
 from . import hookspecs
@@ -98,9 +100,10 @@ class PluginHost:
     def snapshot(self) -> "_StatesSnapshot":
         """Stored plugin states as plain values, read once per app context (request/job).
 
-        One small query per request keeps a switch made in another worker
-        effective on the next request (page-cache hits reuse a read up to a
-        second old instead: ``storefront.pagecache``). The values are plain (not ORM rows), so
+        The states come with the shop settings in one small query. A request
+        takes this worker's last read instead when it is under a second old
+        and nothing has changed since (``storefront.config_reuse``); jobs read
+        every time. The values are plain (not ORM rows), so
         the commits of ``write_transaction()`` do not expire them and the
         hooks called after a commit cost no reload; a write to
         ``plugin_states`` in this context drops the snapshot (see
@@ -111,6 +114,13 @@ class PluginHost:
             if cached is not None:
                 return cached
         with_settings = has_app_context() and "_shop_settings" not in g
+        reuse = config_reuse.for_request() if with_settings else None
+        if reuse is not None:
+            recent = reuse.reusable()
+            if recent is not None:
+                g._plugin_states, g._shop_settings = recent.states, recent.settings
+                return recent.states
+            marker = reuse.marker()  # before the read: a write after it retires the copy
         try:
             rows = db.session.execute(_states_query(with_settings)).all()
         except Exception:  # table not migrated yet (first start, `flask db upgrade`)
@@ -125,6 +135,8 @@ class PluginHost:
                                                           r.version or 0, r.updated_at) for r in rows})
         if has_app_context():
             g._plugin_states = snap
+            if reuse is not None and with_settings:
+                reuse.keep(marker, snap, g._shop_settings)
         return snap
 
     def states(self) -> dict[str, "StoredState"]:
@@ -284,12 +296,21 @@ def _watch_plugin_state_writes() -> None:
         if has_app_context():
             if g.pop("_config_written", False):
                 note_config_write()
+                g._config_committing = True
             g.pop("_plugin_states_written", None)
+
+    def _after_commit(_session):
+        # The engine's event fires before the database commits: a copy read in between
+        # holds the old values, so count once more, and only now tell the other workers.
+        if has_app_context() and g.pop("_config_committing", False):
+            note_config_write()
+            config_reuse.signal_change()
 
     event.listen(Engine, "before_cursor_execute", _on_execute)
     event.listen(Engine, "rollback", _on_rollback)
     event.listen(Engine, "rollback_savepoint", _on_rollback)
     event.listen(Engine, "commit", _on_commit)
+    event.listen(Session, "after_commit", _after_commit)
 
 
 def flatten(results: list[Any]) -> list[Any]:
