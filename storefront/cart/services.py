@@ -22,7 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from ..catalog.models import Sku
 from ..checkout.pricing import offer_for, sku_availability
-from ..database import for_update, keep_after_commit, loaded_id, write_transaction
+from ..database import for_update, insert_loaded, keep_after_commit, loaded_id, write_transaction
 from ..errors import ConcurrentUpdate, NotFound, OutOfStock, ValidationFailed
 from ..extensions import db
 from ..models_base import MAX_ROW_ID
@@ -306,16 +306,15 @@ def _new_cart_with_line(user, sku: Sku, quantity: int) -> CartLine | None:
     the cart without reading it back.
     """
     token = secrets.token_urlsafe(32) if user is None else None
-    cart = Cart(user_id=loaded_id(user) if user is not None else None, token=token, data={})
     kept = (user, sku, sku.product)
     _forget()
     try:
         with write_transaction(keep=kept, keep_after=True):
-            db.session.add(cart)
-            db.session.flush()
-            line = CartLine(cart_id=cart.id, sku_id=sku.id, quantity=quantity)
-            db.session.add(line)
-            db.session.flush()
+            # Core INSERTs (every flash buyer's first add, inside the write lock): the
+            # unit of work's two flushes cost several times the INSERTs they send.
+            (cart,) = insert_loaded(Cart, dict(user_id=loaded_id(user) if user is not None else None,
+                                               token=token, data={}))
+            (line,) = insert_loaded(CartLine, dict(cart_id=cart.id, sku_id=sku.id, quantity=quantity))
             keep_after_commit(cart, line)  # all their columns were written just now
     except IntegrityError:
         return None
