@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import inspect, select, update
 
-from storefront.database import keep_after_commit, write_transaction
+from storefront.database import keep_after_commit, keep_through_next_write, write_transaction
 from storefront.extensions import db
 from storefront.orders.models import Order
 from tests.factories import make_product, make_user
@@ -94,3 +94,18 @@ def test_a_failed_commit_leaves_the_kept_objects_as_a_rollback_would(app):
     assert staff in db.session and staff.name == "Kept"  # read again after the rollback
     assert newcomer not in db.session  # its INSERT was rolled back
     assert db.session.execute(select(User.id).where(User.email == "newcomer@example.com")).first() is None
+
+
+def test_keep_through_next_write_keeps_for_that_write_only(app):
+    staff, buyer = make_user(role="owner"), make_user()
+    db.session.commit()
+    staff.email, buyer.email  # noqa: B018 - both loaded
+    keep_through_next_write(staff)
+    with write_transaction():
+        with count_queries() as seen:
+            assert staff.email
+        assert not seen.matching("^SELECT"), seen
+        assert _expired(buyer)
+    staff.email  # noqa: B018 - loaded again after the closing commit
+    with write_transaction():  # the next write keeps nothing it was not given
+        assert _expired(staff)

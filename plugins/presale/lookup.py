@@ -1,7 +1,8 @@
 """Which presale a SKU is on: one query for many SKUs, memoised per request.
 
 A product page asks for each of its SKUs, the checkout page for each line
-several times, the checkout's write transaction once more (``fresh``).
+several times, the checkout's write transaction once more (the campaign as
+priced; its quota's conditional UPDATE checks that the campaign is still open).
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, insert, inspect, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storefront.clock import utcnow
-from storefront.database import insert_loaded, write_transaction
+from storefront.database import insert_loaded, keep_through_next_write, write_transaction
 from storefront.errors import Conflict, NotFound, OutOfStock
 from storefront.extensions import db
 from storefront.i18n import format_money
@@ -132,6 +132,9 @@ def validate_checkout(checkout) -> list[Problem]:
         if found is None or line.problem:
             continue  # not presale, or the core already names the line's problem
         campaign, quota = found
+        # The checkout writes the campaign as it priced it, and the quota's UPDATE checks
+        # it is still open (order_placing): its write transaction need not reload them.
+        keep_through_next_write(campaign, quota)
         state = availability(campaign, quota, checkout.buyer, now)
         message = None
         if state.blocked:
@@ -155,7 +158,9 @@ def order_placing(order: Order, checkout) -> None:
     plain = 0
     for line in lines:
         own = bool((line.data or {}).get("no_stock_release"))
-        found = campaign_for_sku(line.sku_id, now, fresh=True) if line.sku_id else None
+        # The campaign as this checkout priced it (the request's memo); that it is still
+        # open when the quota is taken is part of the quota's conditional UPDATE.
+        found = campaign_for_sku(line.sku_id, now) if line.sku_id else None
         if found is None:
             if own:
                 raise Conflict(_("The presale of %(name)s has ended.", name=line.product_name),
@@ -176,7 +181,7 @@ def order_placing(order: Order, checkout) -> None:
     # In quota-row order, whatever the cart's: two checkouts of {A, B} and {B, A} would each
     # hold one quota row and wait for the other's (PostgreSQL then aborts one).
     for line, campaign, quota in sorted(taken, key=lambda item: item[2].id):
-        _take_quota(line, quota)
+        _take_quota(line, campaign, quota, now)
         if campaign.per_buyer_limit:
             _take_buyer_limit(campaign, order.user_id, line.quantity)
     first = taken[0][1]
@@ -200,7 +205,11 @@ def order_placing(order: Order, checkout) -> None:
 
 # Built once: they run inside the checkout's write transaction, which every other writer waits for.
 _RESERVATIONS_INSERT = insert(Reservation.__table__)
-_TAKE_QUOTA = text("UPDATE presale_quotas SET sold = sold + :q WHERE id = :id AND sold + :q <= quota")
+_TAKE_QUOTA = text("UPDATE presale_quotas SET sold = sold + :q WHERE id = :id AND sold + :q <= quota "
+                   "AND EXISTS (SELECT 1 FROM presale_campaigns WHERE presale_campaigns.id = :c "
+                   "AND presale_campaigns.active = :on AND presale_campaigns.starts_at <= :now "
+                   "AND presale_campaigns.ends_at > :now)"
+                   ).bindparams(bindparam("now", type_=Campaign.__table__.c.starts_at.type))
 _TAKE_BUYER_LIMIT = text("UPDATE presale_buyer_counts SET bought = bought + :q "
                          "WHERE campaign_id = :c AND user_id = :u AND bought + :q <= :limit")
 
@@ -210,11 +219,17 @@ def _record_of_order():
     return select(PresaleOrder).where(PresaleOrder.order_id == bindparam("order_id"))
 
 
-def _take_quota(line: OrderLine, quota: Quota) -> None:
-    won = db.session.execute(_TAKE_QUOTA, {"q": line.quantity, "id": quota.id}).rowcount
-    if won != 1:
-        raise OutOfStock(_("Presale sold out: %(name)s", name=line.product_name),
-                         code="presale_sold_out", details={"sku_id": line.sku_id})
+def _take_quota(line: OrderLine, campaign: Campaign, quota: Quota, now) -> None:
+    won = db.session.execute(_TAKE_QUOTA, {"q": line.quantity, "id": quota.id, "c": campaign.id, "on": True,
+                                           "now": now}).rowcount
+    if won == 1:
+        return
+    # Refused: sold out, or staff ended or switched off the campaign since it was priced.
+    current = campaign_for_sku(line.sku_id, now, fresh=True)
+    if current is None or current[0].id != campaign.id or not current[0].starts_at <= now < current[0].ends_at:
+        raise Conflict(_("The presale of %(name)s has ended.", name=line.product_name), code="presale_closed")
+    raise OutOfStock(_("Presale sold out: %(name)s", name=line.product_name),
+                     code="presale_sold_out", details={"sku_id": line.sku_id})
 
 
 def _take_buyer_limit(campaign: Campaign, user_id: int, quantity: int) -> None:

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from plugins.presale.models import Quota
+from plugins.presale.models import Campaign, Quota
 from storefront.cart.models import CartLine
 from storefront.catalog.models import Sku
 from storefront.clock import utcnow
@@ -14,7 +14,9 @@ from storefront.errors import CheckoutBlocked, OutOfStock
 from storefront.extensions import db
 from storefront.orders.models import Order
 from storefront.orders.status import OrderStatus
+from storefront.plugins import hookimpl
 from storefront.plugins.host import get_host
+from tests.checkout import helpers
 from tests.factories import make_product, make_user, sign_in
 
 from .conftest import api_token, checkout, fill_cart, fresh, full_campaign, new_client, pay, set_enabled
@@ -180,6 +182,36 @@ def test_order_placing_refuses_when_quota_went_meanwhile(app, enabled, monkeypat
         place_order(buyer, idempotency_key=uuid.uuid4().hex, address=dict(ADDRESS))
     assert info.value.code == "presale_sold_out"
     assert db.session.execute(db.select(db.func.count(Order.id))).scalar() == 0
+
+
+class _StaffEndsTheCampaign:
+    """Staff end (or switch off) the campaign between the checkout's pricing and its quota
+    UPDATE: written in the checkout's own transaction, just before the presale takes its quota."""
+
+    def __init__(self, values):
+        self.values = values
+
+    @hookimpl(tryfirst=True)
+    def order_placing(self, order, checkout):
+        db.session.execute(db.update(Campaign.__table__).values(**self.values))  # Core: as another session, no sync
+
+
+@pytest.mark.parametrize("change", ["switched_off", "ended"])
+def test_a_campaign_ended_after_pricing_sells_nothing(app, enabled, change):
+    """The checkout writes the campaign as it priced it; the quota's UPDATE checks it is still open."""
+    campaign, product = full_campaign(quota=5)
+    buyer = make_user()
+    fill_cart(buyer, (product.skus[0].id, 1))
+    values = {"active": False} if change == "switched_off" else {"ends_at": utcnow() - timedelta(seconds=1)}
+    with helpers.plugin(app, _StaffEndsTheCampaign(values)):
+        response = new_client(app).post("/api/v1/checkout", headers=api_token(buyer), json={
+            "idempotency_key": uuid.uuid4().hex, "name": "Li Lei", "phone": "13800138000", "line1": "1 Keji Road"})
+    assert response.status_code == 409, response.get_json()
+    assert response.get_json()["error"]["code"] == "presale_closed"
+    fresh()
+    assert db.session.execute(db.select(db.func.count(Order.id))).scalar() == 0
+    assert db.session.execute(db.select(Quota.sold)).scalar() == 0
+    assert db.session.get(Campaign, campaign.id).active  # the hook's write went with the rollback
 
 
 def test_disabled_plugin_hides_labels_and_stops_presale_sales(app):
