@@ -341,3 +341,37 @@ def test_nested_write_transaction_joins_the_outer_one(app, recorder):
         transition(db.session.get(Order, second.id), OrderStatus.SHIPPED, actor=SYSTEM)
     assert (stored_status(first.id), stored_status(second.id)) == ("shipped", "shipped")
     assert sorted(e.order_id for e in recorder.events) == sorted([first.id, second.id])
+
+
+def test_paying_adds_the_share_and_pays_in_one_update(app):
+    order = insert_order(OrderStatus.PENDING_PAYMENT)
+    from tests.perf.conftest import count_queries
+
+    with write_transaction():
+        with count_queries() as seen:
+            event = transition(order, OrderStatus.PAID, actor=SYSTEM, paying=6000)
+        assert len(seen.matching(r"^UPDATE orders")) == 1
+    assert event is not None and order.paid_total == 6000 and order.status == OrderStatus.PAID
+    db.session.expire_all()
+    stored = db.session.get(Order, order.id)
+    assert (stored.status, stored.paid_total) == (OrderStatus.PAID, 6000) and stored.paid_at is not None
+    assert [e.to_status for e in events_of(order.id)] == [OrderStatus.PAID]
+
+
+@pytest.mark.parametrize("meanwhile", ["another_share", "closed"])
+def test_a_share_that_no_longer_completes_the_order_writes_nothing(app, meanwhile):
+    """Read pending with nothing paid; before the UPDATE another payment's share arrived, or
+    the order closed: the caller gets None and applies its share the general way."""
+    order = insert_order(OrderStatus.PENDING_PAYMENT)
+    change = ("UPDATE orders SET paid_total = 1000 WHERE id = :id" if meanwhile == "another_share"
+              else "UPDATE orders SET status = 'closed' WHERE id = :id")
+    with db.engine.begin() as other:
+        other.execute(text(change), {"id": order.id})
+    with write_transaction(keep=(order,)):  # as read before the change
+        assert transition(order, OrderStatus.PAID, actor=SYSTEM, paying=6000) is None
+        assert (order.status, order.paid_total) == (OrderStatus.PENDING_PAYMENT, 0)
+    db.session.expire_all()
+    stored = db.session.get(Order, order.id)
+    assert stored.status != OrderStatus.PAID and stored.paid_at is None
+    assert stored.paid_total == (1000 if meanwhile == "another_share" else 0)
+    assert events_of(order.id) == []

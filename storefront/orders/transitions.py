@@ -55,7 +55,8 @@ def can_transition(from_status: OrderStatus, to: OrderStatus) -> bool:
 
 def transition(order: Order, to: OrderStatus, *, actor: Actor, reason: str = "",
                values: dict[str, Any] | None = None, data: dict | None = None,
-               source: str = "core", expected: OrderStatus | str | None = None) -> OrderEvent:
+               source: str = "core", expected: OrderStatus | str | None = None,
+               paying: int | None = None) -> OrderEvent | None:
     """Move ``order`` to ``to`` inside the caller's transaction.
 
     Checks the transition table, asks ``transition_guard``, writes the status
@@ -68,6 +69,12 @@ def transition(order: Order, to: OrderStatus, *, actor: Actor, reason: str = "",
     order). When the order has moved on since, :class:`ConcurrentUpdate` is
     raised instead of applying the change to a state nobody looked at --
     e.g. a "cancel" clicked on a paid order must not close it once shipped.
+
+    ``paying`` is a payment's share that completes the order (``to`` is paid):
+    the same UPDATE adds it to ``paid_total`` and also requires that it still
+    completes the order. When it does not (another payment, a close, arrived
+    meanwhile) nothing is written and None is returned: the caller applies the
+    share the general way.
     """
     to = OrderStatus(to)
     current = OrderStatus(order.status)
@@ -82,8 +89,12 @@ def transition(order: Order, to: OrderStatus, *, actor: Actor, reason: str = "",
             details={"from": current.value, "to": to.value},
         )
     host = get_host()
+    paid_total_read = order.paid_total
+    if paying is not None:  # the guards see the order as the payment leaves it
+        set_committed_value(order, "paid_total", paid_total_read + paying)
     vetoes = [str(v) for v in flatten(host.hook.transition_guard(obj=order, to=to, actor=actor))]
     if vetoes:
+        set_committed_value(order, "paid_total", paid_total_read)
         raise TransitionVetoed("; ".join(vetoes), details={"from": current.value, "to": to.value})
 
     now = utcnow()
@@ -92,8 +103,13 @@ def transition(order: Order, to: OrderStatus, *, actor: Actor, reason: str = "",
         changes[_TIMESTAMP_FOR[to]] = now
     changes.update(values or {})
     keys = tuple(sorted(changes))
-    result = db.session.execute(_status_update(keys), {
-        "order_id": order.id, "from_status": current, **{f"new_{key}": changes[key] for key in keys}})
+    params = {"order_id": order.id, "from_status": current, **{f"new_{key}": changes[key] for key in keys}}
+    if paying is not None:
+        params["paying"] = paying
+    result = db.session.execute(_status_update(keys, paying is not None), params)
+    if result.rowcount != 1 and paying is not None:
+        set_committed_value(order, "paid_total", paid_total_read)
+        return None
     if result.rowcount != 1:
         db.session.refresh(order)
         raise ConcurrentUpdate(
@@ -109,12 +125,15 @@ def transition(order: Order, to: OrderStatus, *, actor: Actor, reason: str = "",
 
 
 @functools.cache
-def _status_update(keys: tuple[str, ...]):
+def _status_update(keys: tuple[str, ...], paying: bool = False):
     # One statement per set of columns written, built once: a payment moves its order to
     # paid while holding the write lock, and building and keying the UPDATE cost 60 µs.
-    return (update(Order).where(Order.id == bindparam("order_id"), Order.status == bindparam("from_status"))
-            .values({key: bindparam(f"new_{key}") for key in keys})
-            .execution_options(synchronize_session=False))
+    stmt = update(Order).where(Order.id == bindparam("order_id"), Order.status == bindparam("from_status"))
+    values: dict[str, Any] = {key: bindparam(f"new_{key}") for key in keys}
+    if paying:
+        stmt = stmt.where(Order.paid_total + bindparam("paying") == Order.total)
+        values["paid_total"] = Order.paid_total + bindparam("paying")
+    return stmt.values(values).execution_options(synchronize_session=False)
 
 
 def record_event(order: Order | int, kind: str, *, actor: Actor, reason: str = "",

@@ -300,6 +300,14 @@ def _pay_orders(payment_id: int, rows: list[tuple[int, Order]], reference: str, 
     :func:`_prepare_paid` rendered ahead."""
     late: list[tuple[int, int]] = []
     for amount, order in rows:
+        if order.id in ready:
+            # Foreseen to complete the order: its share and its status in one UPDATE, which
+            # also checks the share still completes it (else the general way below).
+            ship_by, message = ready[order.id]
+            if transition(order, OrderStatus.PAID, actor=actor, reason=_("Payment received"),
+                          values={"ship_by": ship_by}, paying=amount) is not None:
+                add_prepared_message(message)
+                continue
         # Money counts towards a pending order only; the status condition makes
         # a concurrent close and this payment exclude each other. RETURNING
         # gives the row as written, so the order needs no reload.
@@ -309,9 +317,9 @@ def _pay_orders(payment_id: int, rows: list[tuple[int, Order]], reference: str, 
             _mirror(order, applied)
             if order.paid_total >= order.total:
                 # The UPDATE above holds the row, so this conditional transition wins.
-                # Not foreseen as read only if the read was wrong (an order only leaves
-                # pending): then rendered here, as before.
-                ship_by, message = ready.get(order.id) or _paid_parts(order, paid_at)
+                # Reached only when the read was wrong (an order only leaves pending):
+                # then rendered here.
+                ship_by, message = _paid_parts(order, paid_at)
                 transition(order, OrderStatus.PAID, actor=actor, reason=_("Payment received"),
                            values={"ship_by": ship_by})
                 add_prepared_message(message)
