@@ -310,7 +310,10 @@ def main(argv=None) -> int:
             results[batch] = getattr(inprocess_batches, batch)(shop, out, min(args.requests, 200), counter,
                                                                 show=args.show_queries)
     if "flash" in wanted:
-        if args.profile == "flash":
+        if args.profile == "flash" and args.flat:
+            _print_flat(lambda: results.update(flash=_flash(shop, reference, out, min(args.requests, 100), counter,
+                                                            flow=args.flash_flow)))
+        elif args.profile == "flash":
             from pyinstrument import Profiler
 
             with Profiler(interval=0.0005) as profiler:
