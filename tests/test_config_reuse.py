@@ -19,7 +19,8 @@ from storefront.settings import all_settings
 
 from .checkout.helpers import api_token
 from .conftest import new_client
-from .factories import login, make_staff, make_user, set_plugin_state, sign_in
+from .factories import (login, make_staff, make_user, set_plugin_state, sign_in,
+                        write_behind_sqlalchemys_back)
 from .perf.conftest import count_queries
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -38,16 +39,6 @@ def clock(app, monkeypatch):
 
 def _states_queries(seen) -> list[str]:
     return [s for s in seen if "FROM plugin_states" in s]
-
-
-def _write_behind_sqlalchemys_back(sql: str) -> None:
-    """A write as a worker on another host makes it: neither counted here nor signalled."""
-    raw = db.engine.raw_connection()
-    try:
-        raw.cursor().execute(sql)
-        raw.commit()
-    finally:
-        raw.close()
 
 
 def test_signed_in_pages_and_api_requests_reuse_the_read_for_a_second(app, clock):
@@ -103,7 +94,7 @@ def test_a_switch_saved_by_another_worker_of_this_host_shows_on_the_next_request
 
 def test_a_write_from_elsewhere_shows_once_the_window_has_passed(app, clock):
     assert new_client(app).get(LOCATIONS).status_code == 200
-    _write_behind_sqlalchemys_back("UPDATE plugin_states SET enabled = false WHERE name = 'store_pickup'")
+    write_behind_sqlalchemys_back("UPDATE plugin_states SET enabled = false WHERE name = 'store_pickup'")
     clock[0] += 0.5
     assert new_client(app).get(LOCATIONS).status_code == 200  # the copy, half a second old
     clock[0] += 0.51
@@ -150,7 +141,7 @@ def test_an_uncommitted_switch_is_never_handed_to_another_request(app, clock):
 
 def test_jobs_read_on_every_run(app, clock):
     new_client(app).get(LOCATIONS)  # a request's copy exists
-    _write_behind_sqlalchemys_back("UPDATE plugin_states SET enabled = false WHERE name = 'store_pickup'")
+    write_behind_sqlalchemys_back("UPDATE plugin_states SET enabled = false WHERE name = 'store_pickup'")
     with app.app_context():  # a job: no request
         try:
             assert not get_host().is_enabled("store_pickup")

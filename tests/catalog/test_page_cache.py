@@ -11,7 +11,8 @@ from storefront.extensions import db
 from storefront.settings_models import Setting
 
 from ..conftest import csrf_token_from, new_client
-from ..factories import login, make_staff, make_user, set_plugin_state, sign_in
+from ..factories import (login, make_staff, make_user, set_plugin_state, sign_in,
+                         write_behind_sqlalchemys_back)
 from .helpers import make_full_product
 
 
@@ -206,21 +207,11 @@ def test_config_reuse_is_off_with_zero_seconds(app, cache, product, monkeypatch)
     assert any("FROM plugin_states" in s for s in seen)
 
 
-def _write_behind_sqlalchemys_back(sql: str) -> None:
-    """A write as a worker on another host makes it: neither counted here nor signalled."""
-    raw = db.engine.raw_connection()
-    try:
-        raw.cursor().execute(sql)
-        raw.commit()
-    finally:
-        raw.close()
-
-
 def test_a_switch_made_on_another_host_shows_on_cached_pages_within_the_window(app, cache, product, monkeypatch):
     now = _clocks(monkeypatch)
     _popup(frequency="always")
     assert "Double 11 sale" in new_client(app).get("/").get_data(as_text=True)
-    _write_behind_sqlalchemys_back("UPDATE plugin_states SET enabled = false WHERE name = 'promo_popups'")
+    write_behind_sqlalchemys_back("UPDATE plugin_states SET enabled = false WHERE name = 'promo_popups'")
     now[0] += 0.5
     response = new_client(app).get("/")
     assert _state(response) == "hit" and "Double 11 sale" in response.get_data(as_text=True)
