@@ -268,21 +268,30 @@ def write_choice(cart_id: int, value: dict | None) -> dict:
     return data or {}
 
 
+# One UPDATE ... RETURNING instead of a locked read and a write: a round trip less while
+# the checkout holds the write lock (or the cart's row). The key is DATA_KEY; a column
+# holding no JSON object (null, an array) starts from an empty one.
+_CHOICE_WRITES = {
+    ("postgresql", False): "UPDATE carts SET data = (CASE WHEN jsonb_typeof(data) = 'object' THEN data "
+                           "ELSE '{}'::jsonb END) || jsonb_build_object('coupons', CAST(:value AS jsonb)), "
+                           "updated_at = :now WHERE id = :cart_id RETURNING data",
+    ("postgresql", True): "UPDATE carts SET data = (CASE WHEN jsonb_typeof(data) = 'object' THEN data "
+                          "ELSE '{}'::jsonb END) - 'coupons', updated_at = :now WHERE id = :cart_id RETURNING data",
+    ("sqlite", False): "UPDATE carts SET data = json_set(CASE WHEN json_type(data) = 'object' THEN data "
+                       "ELSE '{}' END, '$.coupons', json(:value)), updated_at = :now WHERE id = :cart_id "
+                       "RETURNING data",
+    ("sqlite", True): "UPDATE carts SET data = json_remove(CASE WHEN json_type(data) = 'object' THEN data "
+                      "ELSE '{}' END, '$.coupons'), updated_at = :now WHERE id = :cart_id RETURNING data",
+}
+assert all(f"'{DATA_KEY}'" in sql or f"'$.{DATA_KEY}'" in sql for sql in _CHOICE_WRITES.values())
+
+
 # Built once per dialect: the checkout writes the choice back inside its write transaction,
-# and the coupon box on every apply. One UPDATE ... RETURNING instead of a locked read and
-# a write: a round trip less while the checkout holds the write lock (or the cart's row).
+# and the coupon box on every apply.
 @functools.cache
 def _choice_write(dialect: str, drop: bool):
-    if dialect == "postgresql":
-        current = "CASE WHEN jsonb_typeof(data) = 'object' THEN data ELSE '{}'::jsonb END"
-        new = (f"({current}) - '{DATA_KEY}'" if drop
-               else f"({current}) || jsonb_build_object('{DATA_KEY}', CAST(:value AS jsonb))")
-    else:
-        current = "CASE WHEN json_type(data) = 'object' THEN data ELSE '{}' END"
-        new = (f"json_remove({current}, '$.{DATA_KEY}')" if drop
-               else f"json_set({current}, '$.{DATA_KEY}', json(:value))")
     columns = Cart.__table__.c
-    return (text(f"UPDATE carts SET data = {new}, updated_at = :now WHERE id = :cart_id RETURNING data")
+    return (text(_CHOICE_WRITES[dialect, drop])
             .bindparams(bindparam("now", type_=columns.updated_at.type))
             .columns(data=columns.data.type))
 
