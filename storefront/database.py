@@ -73,7 +73,7 @@ def write_transaction(keep: Iterable[object] = (), *, keep_after: bool = False) 
         # break the all-or-nothing promise of the outer block.
         yield session
         return
-    keep = tuple(obj for obj in (*keep, *session.info.pop("keep_through_next_write", ())) if obj is not None)
+    keep = tuple(obj for obj in (*keep, *session.info.pop(_KEEP_NEXT, ())) if obj is not None)
     _commit_keeping(session, keep)
     token = _immediate.set(True)
     try:
@@ -96,7 +96,10 @@ def keep_through_next_write(*objects) -> None:
     in conditional UPDATEs (a presale campaign as the checkout priced it, guarded by the
     quota's UPDATE): that transaction's opening commit leaves them as read, like its
     ``keep``, so using them inside costs no reload."""
-    db.session.info.setdefault("keep_through_next_write", []).extend(objects)
+    db.session.info.setdefault(_KEEP_NEXT, []).extend(objects)
+
+
+_KEEP_NEXT = "keep_through_next_write"
 
 
 def keep_after_commit(*objects) -> None:

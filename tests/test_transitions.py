@@ -375,3 +375,31 @@ def test_a_share_that_no_longer_completes_the_order_writes_nothing(app, meanwhil
     assert stored.status != OrderStatus.PAID and stored.paid_at is None
     assert stored.paid_total == (1000 if meanwhile == "another_share" else 0)
     assert events_of(order.id) == []
+
+
+@pytest.mark.parametrize("outcome", ["veto", "error"])
+def test_guards_see_the_paying_share_and_the_order_is_as_read_if_one_objects(app, outcome):
+    """The guards see the order as the payment leaves it; a veto, or a guard that fails,
+    leaves the object as it was read."""
+    seen = []
+
+    class Guard:
+        @hookimpl
+        def transition_guard(self, obj, to, actor):
+            seen.append(obj.paid_total)
+            if outcome == "error":
+                raise RuntimeError("guard broke")
+            return "not now"
+
+    order = insert_order(OrderStatus.PENDING_PAYMENT)
+    pm = get_host(app).pm
+    pm.register(Guard(), name="guard")
+    try:
+        with write_transaction(keep=(order,)):
+            with pytest.raises(TransitionVetoed if outcome == "veto" else RuntimeError):
+                transition(order, OrderStatus.PAID, actor=SYSTEM, paying=6000)
+            assert (order.status, order.paid_total) == (OrderStatus.PENDING_PAYMENT, 0)  # as read, no reload
+    finally:
+        pm.unregister(name="guard")
+    assert seen == [6000]
+    assert events_of(order.id) == []

@@ -72,8 +72,8 @@ def campaign_for_sku(sku_id: int, now: datetime | None = None, *, fresh: bool = 
 
     Within a request the answer is memoised per SKU (a product page asks for
     each SKU, the checkout page for each line three times); ``fresh`` reads
-    the database (the checkout's write transaction). A memoised campaign that
-    has ended since it was read counts as none.
+    the database (a quota UPDATE refused: sold out, or the campaign ended?). A
+    memoised campaign that has ended since it was read counts as none.
     """
     now = now or utcnow()
     memo = None if fresh else request_memo(MEMO)

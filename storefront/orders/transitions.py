@@ -89,12 +89,14 @@ def transition(order: Order, to: OrderStatus, *, actor: Actor, reason: str = "",
             details={"from": current.value, "to": to.value},
         )
     host = get_host()
-    paid_total_read = order.paid_total
+    paid_total = order.paid_total
     if paying is not None:  # the guards see the order as the payment leaves it
-        set_committed_value(order, "paid_total", paid_total_read + paying)
-    vetoes = [str(v) for v in flatten(host.hook.transition_guard(obj=order, to=to, actor=actor))]
+        set_committed_value(order, "paid_total", paid_total + paying)
+    try:
+        vetoes = [str(v) for v in flatten(host.hook.transition_guard(obj=order, to=to, actor=actor))]
+    finally:
+        set_committed_value(order, "paid_total", paid_total)
     if vetoes:
-        set_committed_value(order, "paid_total", paid_total_read)
         raise TransitionVetoed("; ".join(vetoes), details={"from": current.value, "to": to.value})
 
     now = utcnow()
@@ -108,7 +110,6 @@ def transition(order: Order, to: OrderStatus, *, actor: Actor, reason: str = "",
         params["paying"] = paying
     result = db.session.execute(_status_update(keys, paying is not None), params)
     if result.rowcount != 1 and paying is not None:
-        set_committed_value(order, "paid_total", paid_total_read)
         return None
     if result.rowcount != 1:
         db.session.refresh(order)
@@ -119,6 +120,8 @@ def transition(order: Order, to: OrderStatus, *, actor: Actor, reason: str = "",
     # The row is written; mirror it on the object without making it dirty.
     for key, value in changes.items():
         set_committed_value(order, key, value)
+    if paying is not None:
+        set_committed_value(order, "paid_total", order.total)  # the UPDATE required exactly that
     event = record_event(order, "status", actor=actor, reason=reason, from_status=current,
                          to_status=to, data=data, source=source, at=now)
     return event
