@@ -139,9 +139,11 @@ def _configure_sqlite(engine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
+    # Reads outside a transaction, the checkout's in BEGIN IMMEDIATE, as the shop's.
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if _immediate.get() else "BEGIN")
+        if _immediate.get():
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_tables(database_uri: str) -> dict:

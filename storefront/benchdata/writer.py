@@ -73,6 +73,10 @@ class BulkWriter:
         self.is_pg = engine.dialect.name == "postgresql"
         self.buffers: dict[str, TableBuffer] = {}
         self.conn = engine.raw_connection()
+        if self.is_pg:
+            # The shop's connections read outside a transaction (database.configure_engine);
+            # a bulk load is one transaction per commit(), which psycopg begins by itself.
+            self.conn.driver_connection.autocommit = False
         self._converters: dict[str, list] = {}
         existing = set(self._existing_tables())
         self.tables = {name: t for name, t in metadata.tables.items() if name in existing}
