@@ -171,7 +171,7 @@ def order_placing(order: Order, checkout) -> None:
         if not own:
             raise Conflict(_("%(name)s is now on presale; please review your cart.", name=line.product_name),
                            code="presale_changed")
-        if not campaign.starts_at <= now < campaign.ends_at:
+        if not _is_open(campaign, now):
             raise Conflict(_("The presale of %(name)s is not open.", name=line.product_name), code="presale_closed")
         taken.append((line, campaign, quota))
     if not taken:
@@ -219,6 +219,11 @@ def _record_of_order():
     return select(PresaleOrder).where(PresaleOrder.order_id == bindparam("order_id"))
 
 
+def _is_open(campaign: Campaign, now) -> bool:
+    """Open for orders at ``now``: the window ``_TAKE_QUOTA`` checks in the database."""
+    return campaign.starts_at <= now < campaign.ends_at
+
+
 def _take_quota(line: OrderLine, campaign: Campaign, quota: Quota, now) -> None:
     won = db.session.execute(_TAKE_QUOTA, {"q": line.quantity, "id": quota.id, "c": campaign.id, "on": True,
                                            "now": now}).rowcount
@@ -226,7 +231,7 @@ def _take_quota(line: OrderLine, campaign: Campaign, quota: Quota, now) -> None:
         return
     # Refused: sold out, or staff ended or switched off the campaign since it was priced.
     current = campaign_for_sku(line.sku_id, now, fresh=True)
-    if current is None or current[0].id != campaign.id or not current[0].starts_at <= now < current[0].ends_at:
+    if current is None or current[0].id != campaign.id or not _is_open(current[0], now):
         raise Conflict(_("The presale of %(name)s has ended.", name=line.product_name), code="presale_closed")
     raise OutOfStock(_("Presale sold out: %(name)s", name=line.product_name),
                      code="presale_sold_out", details={"sku_id": line.sku_id})
