@@ -91,9 +91,10 @@ class Storefront:
         from .web import init_web
 
         init_web(app)
-        from . import config_reuse, pagecache
+        from . import config_reuse, identity_reuse, pagecache
 
         config_reuse.init_app(app)
+        identity_reuse.init_app(app)
         pagecache.init_app(app)
         from . import static_assets
 

@@ -76,6 +76,14 @@ DEFAULTS: dict[str, object] = {
     # retires it at once, one from another host (or plain psql) shows up to this
     # late (storefront/config_reuse.py). 0 reads them on every request.
     "STOREFRONT_CONFIG_REUSE_SECONDS": 1,
+    # A signed-in request builds its user (and API token) from the worker's copy of the
+    # last load of the same session or token while it is younger than this; a change to
+    # an account or token saved by any worker of this host retires the copies at once,
+    # one from another host (or plain psql) takes effect up to this late
+    # (storefront/identity_reuse.py). 0 loads the user on every request.
+    "STOREFRONT_IDENTITY_REUSE_SECONDS": 5,
+    # At most this many sessions and tokens per worker (about 1 KB each; the oldest go first).
+    "STOREFRONT_IDENTITY_REUSE_ENTRIES": 4096,
     "STOREFRONT_LOGIN_LIMIT": "10 per minute;50 per hour",
     "STOREFRONT_API_TOKEN_DAYS": 30,
     # Behind a reverse proxy: how many proxies set X-Forwarded-For/-Proto/-Host

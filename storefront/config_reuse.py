@@ -34,6 +34,7 @@ from typing import Any
 
 from flask import Flask, current_app, g, has_request_context
 
+from . import reuse_signal
 from .settings import local_config_writes
 
 EXTENSION_KEY = "storefront_config_reuse"
@@ -86,22 +87,10 @@ class ConfigReuse:
 
     def signal(self) -> None:
         """Tell this host's other workers that the config changed (after the commit)."""
-        stamp = time.time_ns()  # explicit: the kernel's own file times tick only every few ms
-        try:
-            try:
-                os.utime(self.signal_path, ns=(stamp, stamp))
-            except FileNotFoundError:
-                with open(self.signal_path, "a"):
-                    pass
-                os.utime(self.signal_path, ns=(stamp, stamp))
-        except OSError:  # a read-only instance folder: the window alone bounds staleness
-            pass
+        reuse_signal.touch(self.signal_path)
 
     def _stamp(self) -> int:
-        try:
-            return os.stat(self.signal_path).st_mtime_ns
-        except OSError:
-            return 0
+        return reuse_signal.stamp(self.signal_path)
 
 
 def init_app(app: Flask) -> ConfigReuse:

@@ -10,9 +10,9 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from . import identity_reuse
 from .api.messages import http_error_message, translated_fields
 from .clock import utcnow
-from .database import get_by_pk
 from .errors import ServiceError
 from .extensions import db, login_manager
 from .models_base import MAX_ROW_ID
@@ -68,11 +68,9 @@ def init_web(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_key: str):
-        from .accounts.models import User
-
         try:
             user_id, token = user_key.split(":", 1)
-            user = get_by_pk(User, int(user_id))
+            user = identity_reuse.session_user(int(user_id), token)
         except (ValueError, TypeError):
             return None
         if user is None or user.session_token != token or not user.is_active:
@@ -86,7 +84,7 @@ def init_web(app: Flask) -> None:
         if not header.startswith("Bearer "):
             return None
         digest = hashlib.sha256(header[7:].strip().encode()).hexdigest()
-        token = db.session.execute(_token_query(), {"digest": digest}).scalar_one_or_none()
+        token = identity_reuse.bearer_token(digest)
         if token is None or token.revoked or (token.expires_at and token.expires_at < utcnow()):
             return None
         if not token.user.is_active:
@@ -177,25 +175,6 @@ def init_web(app: Flask) -> None:
         lang = request.args.get("lang")
         if lang and lang in current_app.config["STOREFRONT_LOCALES"]:
             session["locale"] = lang
-
-
-_TOKEN_QUERY: list = []
-
-
-def _token_query():
-    """The bearer token and its user in one (joined) query: every API request pays it.
-
-    Built once per process; the same statement object keeps SQLAlchemy's memoised
-    cache key instead of building and keying a new one per request."""
-    if not _TOKEN_QUERY:
-        from sqlalchemy import bindparam
-        from sqlalchemy.orm import joinedload
-
-        from .accounts.models import ApiToken
-
-        _TOKEN_QUERY.append(db.select(ApiToken).options(joinedload(ApiToken.user))
-                            .where(ApiToken.token_hash == bindparam("digest")))
-    return _TOKEN_QUERY[0]
 
 
 def is_http_url(value) -> bool:

@@ -28,9 +28,9 @@ def test_page_scenarios_and_the_layout_floor(tmp_path):
     results = _inprocess(tmp_path, "ref_product,cart_page,layout_floor", 4)
     floor, cart = results["layout_floor"], results["cart_page"]
     assert floor["n"] == cart["n"] == 4
-    # The floor signs the buyer in (and reads the plugin states once their reuse window
-    # has passed), and nothing the cart page adds: no cart, no pricing.
-    assert 1 <= floor["queries_max"] < cart["queries_median"]
+    # The floor signs the buyer in and reads the plugin states, each from the worker's copy
+    # within its reuse window, and nothing the cart page adds: no cart, no pricing.
+    assert 0 <= floor["queries_max"] < cart["queries_median"]
     assert floor["cpu_ms_median"] > 0 and floor["share_of_ref_b"].endswith("%")
 
 

@@ -45,6 +45,13 @@ def executed_statements():
         Session.execute = real
 
 
+@pytest.fixture(autouse=True)
+def _user_loaded_every_request(app, monkeypatch):
+    """The signed-in user's load is one of the statements checked: without this, a request
+    after the warm-up would build its user from the worker's copy (identity_reuse)."""
+    monkeypatch.setitem(app.config, "STOREFRONT_IDENTITY_REUSE_SECONDS", 0)
+
+
 def built_anew(first: list, second: list) -> list[str]:
     known = {id(statement) for statement in first}
     anew = [str(statement) for statement in second if id(statement) not in known]

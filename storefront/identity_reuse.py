@@ -1,0 +1,262 @@
+"""A worker's recent sign-ins, reused for a few seconds.
+
+Every signed-in request loads its user: by the session cookie's user id and
+session token, or by the bearer token's digest (with the token's row). That
+one primary-key read was a fifth of the signed-in floor's CPU on SQLite and,
+on PostgreSQL, a round trip and the server's work on every request, for rows
+that change a few times in an account's life. So a worker keeps, per
+session key or token digest, the column values of the user (and token) it
+last loaded, and builds the next request's objects from them while the copy
+is younger than ``STOREFRONT_IDENTITY_REUSE_SECONDS`` (5 s; ``0`` reads on
+every request). A buyer's add-to-cart, coupon, checkout and payment in a
+flash sale, or a page and the next, load their user once.
+
+What a sign-in depends on (the account active, its session token, the token
+not revoked) is re-checked on every request against the kept values; the
+token's expiry against the clock. What retires copies:
+
+- A write this process makes to ``users`` or ``api_tokens`` (ORM or plain SQL
+  through SQLAlchemy, seen by the statement watcher below): deactivation,
+  sign-out everywhere, a password change, a revoked token, a profile edit.
+  Every copy of the worker goes (they are keyed by session and token, not by
+  the row), and its next request for each account reads again. A request
+  with such a write open never keeps what it read.
+- The write's commit also stamps ``<instance>/identity-changed``; every reuse
+  compares that stamp with the copy's (one ``stat``), so the same holds at
+  once for every worker of the host.
+- Only a writer on another host, or one behind SQLAlchemy's back (``psql``),
+  waits out the window: a deactivated account or a revoked token stays
+  signed in there for up to ``STOREFRONT_IDENTITY_REUSE_SECONDS``. Set it to
+  0 on several hosts that do not share an instance folder, if those seconds
+  matter more than the query.
+
+New rows (a registration, a new token) retire nothing: no copy can hold them.
+The objects handed out are new each request, persistent in its session, so
+lazy loads, changes and commits work on them as on loaded ones; no object
+outlives its request.
+"""
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, current_app, g, has_app_context, has_request_context
+from sqlalchemy import event, inspect
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+
+from . import reuse_signal
+from .extensions import db
+
+EXTENSION_KEY = "storefront_identity_reuse"
+SIGNAL_FILE = "identity-changed"
+
+#: The clock of the window; tests patch it.
+_now = time.monotonic
+
+_WATCHED = re.compile(r"\b(?:users|api_tokens)\b")
+# Writes to the watched tables this process has made: a copy taken at count N is stale
+# once the count moved. Counted at the write and again at its commit or rollback, so a
+# copy read in between (another thread, the old values) is stale too.
+_local_writes = 0
+
+
+def _note_write() -> None:
+    global _local_writes
+    _local_writes += 1
+
+
+@dataclass(frozen=True, slots=True)
+class _Copy:
+    until: float
+    marker: tuple[int, int]
+    user: dict[str, Any]
+    token: dict[str, Any] | None
+
+
+class IdentityReuse:
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.signal_path = os.path.join(app.instance_path, SIGNAL_FILE)
+        self.copies: dict[tuple, _Copy] = {}
+        self._lock = threading.Lock()  # gthread workers: eviction walks the dict
+
+    @property
+    def seconds(self) -> float:
+        return float(self.app.config.get("STOREFRONT_IDENTITY_REUSE_SECONDS") or 0)
+
+    @property
+    def limit(self) -> int:
+        return int(self.app.config.get("STOREFRONT_IDENTITY_REUSE_ENTRIES") or 0)
+
+    def marker(self) -> tuple[int, int]:
+        """Taken before a read: what must not have moved for its copy to be reused."""
+        return _local_writes, reuse_signal.stamp(self.signal_path)
+
+    def fresh(self, key: tuple) -> _Copy | None:
+        copy = self.copies.get(key)
+        if copy is None or copy.until <= _now() or copy.marker != self.marker():
+            return None
+        return copy
+
+    def keep(self, key: tuple, marker: tuple[int, int], user: dict, token: dict | None = None) -> None:
+        if g.get("_identity_written") or self.limit <= 0:
+            return  # read inside this request's own open write: maybe never committed
+        copy = _Copy(_now() + self.seconds, marker, user, token)
+        with self._lock:
+            self.copies.pop(key, None)
+            while len(self.copies) >= self.limit:  # the oldest kept first
+                self.copies.pop(next(iter(self.copies)))
+            self.copies[key] = copy
+
+    def clear(self) -> None:
+        with self._lock:
+            self.copies.clear()
+
+    def signal(self) -> None:
+        reuse_signal.touch(self.signal_path)
+
+
+def init_app(app: Flask) -> IdentityReuse:
+    reuse = app.extensions.get(EXTENSION_KEY)
+    if reuse is None:
+        reuse = app.extensions[EXTENSION_KEY] = IdentityReuse(app)
+    _watch_identity_writes()
+    return reuse
+
+
+def _for_request() -> IdentityReuse | None:
+    if not has_request_context():
+        return None
+    reuse = current_app.extensions.get(EXTENSION_KEY)
+    if reuse is None or reuse.seconds <= 0:
+        return None
+    return reuse
+
+
+def session_user(user_id: int, session_token: str):
+    """The user of a session cookie's (id, token): a recent copy's values or one read.
+
+    The caller still checks the token and that the account is active."""
+    from .accounts.models import User
+    from .database import get_by_pk
+
+    reuse = _for_request()
+    key = ("session", user_id, session_token)
+    if reuse is not None:
+        copy = reuse.fresh(key)
+        if copy is not None:
+            return _attached(User, copy.user)
+        marker = reuse.marker()
+    user = get_by_pk(User, user_id)
+    if reuse is not None and user is not None and user.session_token == session_token and user.is_active:
+        reuse.keep(key, marker, _values(user))
+    return user
+
+
+def bearer_token(digest: str):
+    """The API token with this digest, its user loaded: a recent copy's values or one read.
+
+    The caller still checks revocation, expiry and that the account is active."""
+    from .accounts.models import ApiToken, User
+
+    reuse = _for_request()
+    key = ("bearer", digest)
+    if reuse is not None:
+        copy = reuse.fresh(key)
+        if copy is not None:
+            token = _attached(ApiToken, copy.token)
+            set_committed_value(token, "user", _attached(User, copy.user))
+            return token
+        marker = reuse.marker()
+    token = db.session.execute(_token_query(), {"digest": digest}).scalar_one_or_none()
+    if reuse is not None and token is not None and not token.revoked and token.user.is_active:
+        reuse.keep(key, marker, _values(token.user), _values(token))
+    return token
+
+
+_TOKEN_QUERY: list = []
+
+
+def _token_query():
+    """The bearer token and its user in one (joined) query, built once per process (the
+    same statement object keeps SQLAlchemy's memoised cache key)."""
+    if not _TOKEN_QUERY:
+        from sqlalchemy import bindparam
+        from sqlalchemy.orm import joinedload
+
+        from .accounts.models import ApiToken
+
+        _TOKEN_QUERY.append(db.select(ApiToken).options(joinedload(ApiToken.user))
+                            .where(ApiToken.token_hash == bindparam("digest")))
+    return _TOKEN_QUERY[0]
+
+
+def _values(obj) -> dict[str, Any]:
+    return {attr.key: getattr(obj, attr.key) for attr in inspect(type(obj)).column_attrs}
+
+
+def _attached(model, values: dict[str, Any]):
+    """A persistent object of this request's session holding ``values``, as if just loaded."""
+    session = db.session()
+    held = session.identity_map.get(session.identity_key(model, (values["id"],)))
+    if held is not None:
+        return held
+    obj = model(**values)
+    make_transient_to_detached(obj)  # nothing pending: the values are the row's
+    session.add(obj)
+    return obj
+
+
+def _is_write(statement: str) -> bool:
+    head = statement.lstrip()[:6].upper()
+    if head == "SELECT":
+        return False
+    if head == "INSERT":  # a new row: no copy holds it, unless an upsert changes one
+        upper = statement.upper()
+        return "ON CONFLICT" in upper or "ON DUPLICATE" in upper
+    return True
+
+
+def _watch_identity_writes() -> None:
+    """Count this process's writes to ``users`` and ``api_tokens`` and, after their
+    commit, stamp the host's signal file; once per process."""
+    if getattr(_watch_identity_writes, "_done", False):
+        return
+    _watch_identity_writes._done = True  # type: ignore[attr-defined]
+
+    def _on_execute(_conn, _cursor, statement, _params, _context, _many):
+        if ("users" in statement or "api_tokens" in statement) and _WATCHED.search(statement) \
+                and _is_write(statement):
+            _note_write()
+            if has_app_context():
+                g._identity_written = True
+
+    def _on_rollback(*_args):
+        if has_app_context() and g.pop("_identity_written", False):
+            _note_write()
+
+    def _on_commit(*_args):
+        if has_app_context() and g.pop("_identity_written", False):
+            _note_write()
+            g._identity_committing = True
+
+    def _after_commit(_session):
+        # The engine's event fires before the database commits: a copy read in between
+        # holds the old values, so count once more, and only now tell the other workers.
+        if has_app_context() and g.pop("_identity_committing", False):
+            _note_write()
+            reuse = current_app.extensions.get(EXTENSION_KEY)
+            if reuse is not None:
+                reuse.signal()
+
+    event.listen(Engine, "before_cursor_execute", _on_execute)
+    event.listen(Engine, "rollback", _on_rollback)
+    event.listen(Engine, "rollback_savepoint", _on_rollback)
+    event.listen(Engine, "commit", _on_commit)
+    event.listen(Session, "after_commit", _after_commit)
