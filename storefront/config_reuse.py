@@ -11,7 +11,7 @@ to ``STOREFRONT_CONFIG_REUSE_SECONDS`` (1 s; ``0`` reads on every request):
 
 - A write this process makes to ``settings`` or ``plugin_states`` (ORM or
   plain SQL, counted by the host's statement watcher as
-  ``settings.local_config_writes``) retires the copy: this worker's next
+  ``settings.config_writes``) retires the copy: this worker's next
   request reads again. A request with such a write still open never shares
   what it read (the other requests would see uncommitted values).
 - The write's commit also stamps ``<instance>/config-changed``, and every
@@ -32,10 +32,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, current_app, g, has_request_context
+from flask import Flask, current_app, has_request_context
 
 from . import reuse_signal
-from .settings import local_config_writes
+from .settings import config_writes, local_config_writes
 
 EXTENSION_KEY = "storefront_config_reuse"
 SIGNAL_FILE = "config-changed"
@@ -103,7 +103,7 @@ def init_app(app: Flask) -> ConfigReuse:
 def for_request() -> ConfigReuse | None:
     """This app's reuse, when the current context may take part in it: a request that
     has not written config in its open transaction, with a window above 0."""
-    if not has_request_context() or g.get("_config_written"):
+    if not has_request_context() or config_writes.open_here():
         return None
     reuse = current_app.extensions.get(EXTENSION_KEY)
     if reuse is None or reuse.seconds <= 0:

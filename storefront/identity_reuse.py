@@ -16,7 +16,7 @@ not revoked) is re-checked on every request against the kept values; the
 token's expiry against the clock. What retires copies:
 
 - A write this process makes to ``users`` or ``api_tokens`` (ORM or plain SQL
-  through SQLAlchemy, seen by the statement watcher below): deactivation,
+  through SQLAlchemy, counted by ``identity_writes``): deactivation,
   sign-out everywhere, a password change, a revoked token, a profile edit.
   Every copy of the worker goes (they are keyed by session and token, not by
   the row), and its next request for each account reads again. A request
@@ -44,10 +44,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, current_app, g, has_app_context, has_request_context
-from sqlalchemy import event, inspect
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, make_transient_to_detached
+from flask import Flask, current_app, has_request_context
+from sqlalchemy import inspect
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from . import reuse_signal
@@ -60,15 +59,28 @@ SIGNAL_FILE = "identity-changed"
 _now = time.monotonic
 
 _WATCHED = re.compile(r"\b(?:users|api_tokens)\b")
-# Writes to the watched tables this process has made: a copy taken at count N is stale
-# once the count moved. Counted at the write and again at its commit or rollback, so a
-# copy read in between (another thread, the old values) is stale too.
-_local_writes = 0
 
 
-def _note_write() -> None:
-    global _local_writes
-    _local_writes += 1
+def _is_identity_write(statement: str) -> bool:
+    if not ("users" in statement or "api_tokens" in statement) or not _WATCHED.search(statement):
+        return False
+    head = statement.lstrip()[:6].upper()
+    if head == "SELECT":
+        return False
+    if head == "INSERT":  # a new row: no copy holds it, unless an upsert changes one
+        upper = statement.upper()
+        return "ON CONFLICT" in upper or "ON DUPLICATE" in upper
+    return True
+
+
+def _signal_identity_change() -> None:
+    reuse = current_app.extensions.get(EXTENSION_KEY)
+    if reuse is not None:
+        reuse.signal()
+
+
+# Writes to ``users`` and ``api_tokens`` this process has made (reuse_signal.WriteWatch).
+identity_writes = reuse_signal.WriteWatch("identity", _is_identity_write, _signal_identity_change)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +108,7 @@ class IdentityReuse:
 
     def marker(self) -> tuple[int, int]:
         """Taken before a read: what must not have moved for its copy to be reused."""
-        return _local_writes, reuse_signal.stamp(self.signal_path)
+        return identity_writes.writes, reuse_signal.stamp(self.signal_path)
 
     def fresh(self, key: tuple) -> _Copy | None:
         copy = self.copies.get(key)
@@ -105,7 +117,7 @@ class IdentityReuse:
         return copy
 
     def keep(self, key: tuple, marker: tuple[int, int], user: dict, token: dict | None = None) -> None:
-        if g.get("_identity_written") or self.limit <= 0:
+        if identity_writes.open_here() or self.limit <= 0:
             return  # read inside this request's own open write: maybe never committed
         copy = _Copy(_now() + self.seconds, marker, user, token)
         with self._lock:
@@ -126,7 +138,7 @@ def init_app(app: Flask) -> IdentityReuse:
     reuse = app.extensions.get(EXTENSION_KEY)
     if reuse is None:
         reuse = app.extensions[EXTENSION_KEY] = IdentityReuse(app)
-    _watch_identity_writes()
+    identity_writes.listen()
     return reuse
 
 
@@ -211,52 +223,3 @@ def _attached(model, values: dict[str, Any]):
     make_transient_to_detached(obj)  # nothing pending: the values are the row's
     session.add(obj)
     return obj
-
-
-def _is_write(statement: str) -> bool:
-    head = statement.lstrip()[:6].upper()
-    if head == "SELECT":
-        return False
-    if head == "INSERT":  # a new row: no copy holds it, unless an upsert changes one
-        upper = statement.upper()
-        return "ON CONFLICT" in upper or "ON DUPLICATE" in upper
-    return True
-
-
-def _watch_identity_writes() -> None:
-    """Count this process's writes to ``users`` and ``api_tokens`` and, after their
-    commit, stamp the host's signal file; once per process."""
-    if getattr(_watch_identity_writes, "_done", False):
-        return
-    _watch_identity_writes._done = True  # type: ignore[attr-defined]
-
-    def _on_execute(_conn, _cursor, statement, _params, _context, _many):
-        if ("users" in statement or "api_tokens" in statement) and _WATCHED.search(statement) \
-                and _is_write(statement):
-            _note_write()
-            if has_app_context():
-                g._identity_written = True
-
-    def _on_rollback(*_args):
-        if has_app_context() and g.pop("_identity_written", False):
-            _note_write()
-
-    def _on_commit(*_args):
-        if has_app_context() and g.pop("_identity_written", False):
-            _note_write()
-            g._identity_committing = True
-
-    def _after_commit(_session):
-        # The engine's event fires before the database commits: a copy read in between
-        # holds the old values, so count once more, and only now tell the other workers.
-        if has_app_context() and g.pop("_identity_committing", False):
-            _note_write()
-            reuse = current_app.extensions.get(EXTENSION_KEY)
-            if reuse is not None:
-                reuse.signal()
-
-    event.listen(Engine, "before_cursor_execute", _on_execute)
-    event.listen(Engine, "rollback", _on_rollback)
-    event.listen(Engine, "rollback_savepoint", _on_rollback)
-    event.listen(Engine, "commit", _on_commit)
-    event.listen(Session, "after_commit", _after_commit)

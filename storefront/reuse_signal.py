@@ -1,15 +1,26 @@
-"""The files by which one worker tells the others of its host that a per-worker copy went stale.
+"""What a per-worker copy of rarely changing rows needs to know it went stale.
 
 A worker that keeps a read for reuse (``config_reuse``: the settings and
-plugin states; ``identity_reuse``: recent sign-ins) compares a file's
-modification stamp in the instance folder with the stamp it saw when it
-read; a worker whose commit changed what such copies hold stamps the file.
-One ``stat`` per reuse: far cheaper than the query it saves.
+plugin states; ``identity_reuse``: recent sign-ins) retires it when:
+
+- this process wrote the rows: a :class:`WriteWatch` counts its writes to the
+  tables (ORM flush or plain SQL through SQLAlchemy) and marks the request
+  that has one open, which must not share what it read;
+- another worker of the host committed such a write: that worker's commit
+  stamps a file in the instance folder, and a reuse compares the file's
+  modification stamp with the one it saw when it read. One ``stat`` per
+  reuse: far cheaper than the query it saves.
 """
 from __future__ import annotations
 
 import os
 import time
+from typing import Callable
+
+from flask import g, has_app_context
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 
 def touch(path: str) -> None:
@@ -31,3 +42,72 @@ def stamp(path: str) -> int:
         return os.stat(path).st_mtime_ns
     except OSError:
         return 0
+
+
+class WriteWatch:
+    """This process's writes to some tables, seen on every engine's statements.
+
+    ``writes`` counts them at the write and again at its commit or rollback, so a copy
+    read in between (another thread, the old values) is stale too; a copy taken at
+    another count is not reused. The app context with a write open is marked
+    (``g._<name>_written``, :meth:`open_here`). After the write's commit (the
+    session's, not the engine's event, which fires before the database commits)
+    ``signal`` tells the host's other workers.
+    """
+
+    def __init__(self, name: str, is_write: Callable[[str], bool], signal: Callable[[], None]) -> None:
+        self.writes = 0
+        self._is_write = is_write
+        self._signal = signal
+        self._open = f"_{name}_written"
+        self._committing = f"_{name}_committing"
+        self._listening = False
+
+    def note(self) -> None:
+        self.writes += 1
+
+    def open_here(self) -> bool:
+        """Whether the current app context has such a write open (uncommitted)."""
+        return has_app_context() and bool(g.get(self._open))
+
+    def listen(self, on_write: Callable[[str], None] | None = None,
+               on_end: Callable[[bool], None] | None = None) -> None:
+        """Start watching (once per process). ``on_write(statement)`` runs in the app context
+        of each watched write, ``on_end(committed)`` at every commit or rollback in one."""
+        if self._listening:
+            return
+        self._listening = True
+
+        def _on_execute(_conn, _cursor, statement, _params, _context, _many):
+            if self._is_write(statement):
+                self.note()
+                if has_app_context():
+                    setattr(g, self._open, True)
+                    if on_write is not None:
+                        on_write(statement)
+
+        def _on_rollback(*_args):
+            if has_app_context():
+                if g.pop(self._open, False):
+                    self.note()
+                if on_end is not None:
+                    on_end(False)
+
+        def _on_commit(*_args):
+            if has_app_context():
+                if g.pop(self._open, False):
+                    self.note()
+                    setattr(g, self._committing, True)
+                if on_end is not None:
+                    on_end(True)
+
+        def _after_commit(_session):
+            if has_app_context() and g.pop(self._committing, False):
+                self.note()
+                self._signal()
+
+        event.listen(Engine, "before_cursor_execute", _on_execute)
+        event.listen(Engine, "rollback", _on_rollback)
+        event.listen(Engine, "rollback_savepoint", _on_rollback)
+        event.listen(Engine, "commit", _on_commit)
+        event.listen(Session, "after_commit", _after_commit)

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import current_app, g, has_app_context
 
+from . import reuse_signal
 from .extensions import db
 from .settings_models import JOB_PREFIX, Setting
 
@@ -86,20 +87,26 @@ def config_digest() -> bytes:
     return digest
 
 
-# Writes to ``settings`` or ``plugin_states`` this process has made (counted by
-# the statement watcher in ``plugins.host``). A per-process copy of the config
-# taken at count N is known stale in this process once the count moved
-# (``config_reuse``).
-_local_config_writes = 0
+def _is_config_write(statement: str) -> bool:
+    return ("settings" in statement or "plugin_states" in statement) \
+        and not statement.lstrip()[:6].upper().startswith("SELECT")
 
 
-def note_config_write() -> None:
-    global _local_config_writes
-    _local_config_writes += 1
+def _signal_config_change() -> None:
+    from .config_reuse import signal_change
+
+    signal_change()
+
+
+# Writes to ``settings`` or ``plugin_states`` this process has made, whoever wrote
+# them -- the owner's Plugins page, a plugin bumping its own version stamp (coupons,
+# promo_popups), the demo, tests. A per-process copy of the config taken at another
+# count is stale (``config_reuse``); the plugin host listens (``plugins.host``).
+config_writes = reuse_signal.WriteWatch("config", _is_config_write, _signal_config_change)
 
 
 def local_config_writes() -> int:
-    return _local_config_writes
+    return config_writes.writes
 
 
 def _overlay(rows) -> dict[str, Any]:

@@ -9,9 +9,6 @@ from importlib.metadata import entry_points
 from typing import Any
 
 import pluggy
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
 from flask import Flask, abort, current_app, g, has_app_context
 
 from .. import config_reuse
@@ -259,58 +256,24 @@ class _StatesSnapshot:
 
 
 def _watch_plugin_state_writes() -> None:
-    """Drop this context's snapshot when it writes ``plugin_states``, and count this
-    process's config writes (``settings.note_config_write``); once per process.
+    """Count this process's config writes (``settings.config_writes``) and drop this
+    context's snapshot when it writes ``plugin_states``; once per process.
 
-    Catches every writer -- the owner's Plugins page, a plugin bumping its
-    own version stamp (coupons, promo_popups), the demo, tests -- ORM flush or
-    plain SQL: the next look-up in the same request sees the new values (its
-    own transaction's), and a rollback drops what was read meanwhile.
+    ORM flush or plain SQL: the next look-up in the same request sees the new
+    values (its own transaction's), and a rollback drops what was read meanwhile.
     """
-    if getattr(_watch_plugin_state_writes, "_done", False):
-        return
-    _watch_plugin_state_writes._done = True  # type: ignore[attr-defined]
+    from ..settings import config_writes
 
-    from ..settings import note_config_write
+    def _on_write(statement: str) -> None:
+        if "plugin_states" in statement:
+            g.pop("_plugin_states", None)
+            g._plugin_states_written = True
 
-    def _on_execute(_conn, _cursor, statement, _params, _context, _many):
-        if ("settings" in statement or "plugin_states" in statement) \
-                and not statement.lstrip()[:6].upper().startswith("SELECT"):
-            # Counted at the write and again at its commit or rollback: a copy
-            # read in between (another thread, the old values) is stale too.
-            note_config_write()
-            if has_app_context():
-                g._config_written = True
-                if "plugin_states" in statement:
-                    g.pop("_plugin_states", None)
-                    g._plugin_states_written = True
+    def _on_end(committed: bool) -> None:
+        if g.pop("_plugin_states_written", False) and not committed:
+            g.pop("_plugin_states", None)
 
-    def _on_rollback(*_args):
-        if has_app_context():
-            if g.pop("_config_written", False):
-                note_config_write()
-            if g.pop("_plugin_states_written", False):
-                g.pop("_plugin_states", None)
-
-    def _on_commit(*_args):
-        if has_app_context():
-            if g.pop("_config_written", False):
-                note_config_write()
-                g._config_committing = True
-            g.pop("_plugin_states_written", None)
-
-    def _after_commit(_session):
-        # The engine's event fires before the database commits: a copy read in between
-        # holds the old values, so count once more, and only now tell the other workers.
-        if has_app_context() and g.pop("_config_committing", False):
-            note_config_write()
-            config_reuse.signal_change()
-
-    event.listen(Engine, "before_cursor_execute", _on_execute)
-    event.listen(Engine, "rollback", _on_rollback)
-    event.listen(Engine, "rollback_savepoint", _on_rollback)
-    event.listen(Engine, "commit", _on_commit)
-    event.listen(Session, "after_commit", _after_commit)
+    config_writes.listen(on_write=_on_write, on_end=_on_end)
 
 
 def flatten(results: list[Any]) -> list[Any]:
