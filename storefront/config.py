@@ -74,7 +74,8 @@ DEFAULTS: dict[str, object] = {
     # A request reuses its worker's last read of the settings and plugin states
     # while it is younger than this; a change saved by any worker of this host
     # retires it at once, one from another host (or plain psql) shows up to this
-    # late (storefront/config_reuse.py). 0 reads them on every request.
+    # late (storefront/config_reuse.py). 0 reads them on every request. The presale
+    # plugin's per-SKU look-ups follow the same window (plugins/presale/reuse.py).
     "STOREFRONT_CONFIG_REUSE_SECONDS": 1,
     # A signed-in request builds its user (and API token) from the worker's copy of the
     # last load of the same session or token while it is younger than this; a change to

@@ -45,12 +45,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app, has_request_context
-from sqlalchemy import inspect
-from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from . import reuse_signal
 from .extensions import db
+from .row_copies import attached, column_values
 
 EXTENSION_KEY = "storefront_identity_reuse"
 SIGNAL_FILE = "identity-changed"
@@ -163,11 +162,11 @@ def session_user(user_id: int, session_token: str):
     if reuse is not None:
         copy = reuse.fresh(key)
         if copy is not None:
-            return _attached(User, copy.user)
+            return attached(User, copy.user)
         marker = reuse.marker()
     user = get_by_pk(User, user_id)
     if reuse is not None and user is not None and user.session_token == session_token and user.is_active:
-        reuse.keep(key, marker, _values(user))
+        reuse.keep(key, marker, column_values(user))
     return user
 
 
@@ -182,13 +181,13 @@ def bearer_token(digest: str):
     if reuse is not None:
         copy = reuse.fresh(key)
         if copy is not None:
-            token = _attached(ApiToken, copy.token)
-            set_committed_value(token, "user", _attached(User, copy.user))
+            token = attached(ApiToken, copy.token)
+            set_committed_value(token, "user", attached(User, copy.user))
             return token
         marker = reuse.marker()
     token = db.session.execute(_token_query(), {"digest": digest}).scalar_one_or_none()
     if reuse is not None and token is not None and not token.revoked and token.user.is_active:
-        reuse.keep(key, marker, _values(token.user), _values(token))
+        reuse.keep(key, marker, column_values(token.user), column_values(token))
     return token
 
 
@@ -207,19 +206,3 @@ def _token_query():
         _TOKEN_QUERY.append(db.select(ApiToken).options(joinedload(ApiToken.user))
                             .where(ApiToken.token_hash == bindparam("digest")))
     return _TOKEN_QUERY[0]
-
-
-def _values(obj) -> dict[str, Any]:
-    return {attr.key: getattr(obj, attr.key) for attr in inspect(type(obj)).column_attrs}
-
-
-def _attached(model, values: dict[str, Any]):
-    """A persistent object of this request's session holding ``values``, as if just loaded."""
-    session = db.session()
-    held = session.identity_map.get(session.identity_key(model, (values["id"],)))
-    if held is not None:
-        return held
-    obj = model(**values)
-    make_transient_to_detached(obj)  # nothing pending: the values are the row's
-    session.add(obj)
-    return obj

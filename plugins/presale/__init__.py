@@ -6,13 +6,16 @@ import os
 from storefront.pagecache import watch_models
 from storefront.plugins import Plugin
 
-from . import always, hooks, models
+from . import always, hooks, models, reuse
 from .admin import bp as admin_bp
 from .buyer import bp as buyer_bp
 from .forms import PresaleSettingsForm
 from .services import DEFAULT_SETTINGS
 
 watch_models(models.Campaign, models.Quota)  # presale badge, ship promise and quota on catalog pages
+# From the start, in every process: a write here must retire the workers' copies of the
+# look-ups, though this process has not served one yet (a job, a fresh worker).
+reuse.presale_writes.listen()
 
 plugin = Plugin(
     name="presale",

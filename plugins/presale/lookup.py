@@ -1,4 +1,5 @@
-"""Which presale a SKU is on: one query for many SKUs, memoised per request.
+"""Which presale a SKU is on: one query for many SKUs, memoised per request and
+shared by the worker's requests for a moment (:mod:`.reuse`).
 
 A product page asks for each of its SKUs, the checkout page for each line
 several times, the checkout's write transaction once more (the campaign as
@@ -14,6 +15,7 @@ from storefront.clock import utcnow
 from storefront.extensions import db
 from storefront.plugins import request_memo
 
+from . import reuse
 from .models import Campaign, Quota
 
 MEMO = "presale.campaigns"
@@ -61,9 +63,19 @@ def prefetch_campaigns(sku_ids, now: datetime | None = None) -> None:
     missing = [i for i in {int(i) for i in sku_ids if i} if i not in memo]
     if not missing:
         return
+    shared = reuse.for_request()
+    if shared is not None:
+        copies, seconds = shared
+        kept, missing = copies.take(missing, now)
+        memo.update(kept)
+        if not missing:
+            return
+        marker = copies.marker()
     found = campaigns_for_skus(missing, now)
-    for sku_id in missing:
-        memo[sku_id] = found.get(sku_id)
+    read = {sku_id: found.get(sku_id) for sku_id in missing}
+    memo.update(read)
+    if shared is not None:
+        copies.keep(marker, seconds, now, read)
 
 
 def campaign_for_sku(sku_id: int, now: datetime | None = None, *, fresh: bool = False

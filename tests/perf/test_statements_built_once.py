@@ -46,10 +46,12 @@ def executed_statements():
 
 
 @pytest.fixture(autouse=True)
-def _user_loaded_every_request(app, monkeypatch):
-    """The signed-in user's load is one of the statements checked: without this, a request
-    after the warm-up would build its user from the worker's copy (identity_reuse)."""
+def _read_every_request(app, monkeypatch):
+    """The signed-in user's load, the plugin states' and the presale look-ups are among the
+    statements checked: without this, a request after the warm-up would take them from the
+    worker's copies (identity_reuse, config_reuse, the presale plugin's reuse)."""
     monkeypatch.setitem(app.config, "STOREFRONT_IDENTITY_REUSE_SECONDS", 0)
+    monkeypatch.setitem(app.config, "STOREFRONT_CONFIG_REUSE_SECONDS", 0)
 
 
 def built_anew(first: list, second: list) -> list[str]:

@@ -1,0 +1,41 @@
+"""Rows kept by a worker as plain values, handed to a later request as its own objects.
+
+The per-worker copies (``identity_reuse``, the presale plugin's look-ups) keep
+column values, never ORM objects: an object belongs to one session, and one
+kept across requests would carry that request's state (expired attributes,
+pending changes) into the next. The values are shared by every object built
+from them, so only rows of immutable values (numbers, strings, dates; no JSON
+columns) may be kept this way.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import inspect
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.base import manager_of_class
+
+from .extensions import db
+
+
+def column_values(obj) -> dict[str, Any]:
+    """The row's column values as the object holds them (all loaded: call it right after the read)."""
+    return {attr.key: getattr(obj, attr.key) for attr in inspect(type(obj)).column_attrs}
+
+
+def attached(model, values: dict[str, Any]):
+    """A persistent object of this request's session holding ``values``, as if just loaded.
+
+    The session's own object for the row, if it has one, wins: it may hold this
+    request's changes."""
+    session = db.session()
+    held = session.identity_map.get(session.identity_key(model, (values["id"],)))
+    if held is not None:
+        return held
+    # As the ORM builds a loaded row: no constructor, whose per-attribute change
+    # tracking would cost more than the rest (half the time of a campaign and its quota).
+    obj = manager_of_class(model).new_instance()
+    obj.__dict__.update(values)
+    make_transient_to_detached(obj)  # nothing pending: the values are the row's
+    session.add(obj)
+    return obj
