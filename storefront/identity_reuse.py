@@ -39,10 +39,7 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 import time
-from dataclasses import dataclass
-from typing import Any
 
 from flask import Flask, current_app, has_request_context
 from sqlalchemy.orm.attributes import set_committed_value
@@ -82,20 +79,13 @@ def _signal_identity_change() -> None:
 identity_writes = reuse_signal.WriteWatch("identity", _is_identity_write, _signal_identity_change)
 
 
-@dataclass(frozen=True, slots=True)
-class _Copy:
-    until: float
-    marker: tuple[int, int]
-    user: dict[str, Any]
-    token: dict[str, Any] | None
+class IdentityReuse(reuse_signal.KeptCopies):
+    """Copies keyed ``("session", user id, session token)`` or ``("bearer", digest)``; each
+    value is ``(user values, token values or None)``."""
 
-
-class IdentityReuse:
     def __init__(self, app: Flask) -> None:
+        super().__init__(identity_writes, os.path.join(app.instance_path, SIGNAL_FILE), lambda: _now())
         self.app = app
-        self.signal_path = os.path.join(app.instance_path, SIGNAL_FILE)
-        self.copies: dict[tuple, _Copy] = {}
-        self._lock = threading.Lock()  # gthread workers: eviction walks the dict
 
     @property
     def seconds(self) -> float:
@@ -105,32 +95,11 @@ class IdentityReuse:
     def limit(self) -> int:
         return int(self.app.config.get("STOREFRONT_IDENTITY_REUSE_ENTRIES") or 0)
 
-    def marker(self) -> tuple[int, int]:
-        """Taken before a read: what must not have moved for its copy to be reused."""
-        return identity_writes.writes, reuse_signal.stamp(self.signal_path)
+    def fresh_copy(self, key: tuple):
+        return self.fresh(key, self.marker(), _now())
 
-    def fresh(self, key: tuple) -> _Copy | None:
-        copy = self.copies.get(key)
-        if copy is None or copy.until <= _now() or copy.marker != self.marker():
-            return None
-        return copy
-
-    def keep(self, key: tuple, marker: tuple[int, int], user: dict, token: dict | None = None) -> None:
-        if identity_writes.open_here() or self.limit <= 0:
-            return  # read inside this request's own open write: maybe never committed
-        copy = _Copy(_now() + self.seconds, marker, user, token)
-        with self._lock:
-            self.copies.pop(key, None)
-            while len(self.copies) >= self.limit:  # the oldest kept first
-                self.copies.pop(next(iter(self.copies)))
-            self.copies[key] = copy
-
-    def clear(self) -> None:
-        with self._lock:
-            self.copies.clear()
-
-    def signal(self) -> None:
-        reuse_signal.touch(self.signal_path)
+    def keep_copy(self, key: tuple, marker: tuple[int, int], user: dict, token: dict | None = None) -> None:
+        self.keep({key: (user, token)}, marker, self.seconds, self.limit)
 
 
 def init_app(app: Flask) -> IdentityReuse:
@@ -160,13 +129,13 @@ def session_user(user_id: int, session_token: str):
     reuse = _for_request()
     key = ("session", user_id, session_token)
     if reuse is not None:
-        copy = reuse.fresh(key)
+        copy = reuse.fresh_copy(key)
         if copy is not None:
-            return attached(User, copy.user)
+            return attached(User, copy[0])
         marker = reuse.marker()
     user = get_by_pk(User, user_id)
     if reuse is not None and user is not None and user.session_token == session_token and user.is_active:
-        reuse.keep(key, marker, column_values(user))
+        reuse.keep_copy(key, marker, column_values(user))
     return user
 
 
@@ -179,15 +148,16 @@ def bearer_token(digest: str):
     reuse = _for_request()
     key = ("bearer", digest)
     if reuse is not None:
-        copy = reuse.fresh(key)
+        copy = reuse.fresh_copy(key)
         if copy is not None:
-            token = attached(ApiToken, copy.token)
-            set_committed_value(token, "user", attached(User, copy.user))
+            user_values, token_values = copy
+            token = attached(ApiToken, token_values)
+            set_committed_value(token, "user", attached(User, user_values))
             return token
         marker = reuse.marker()
     token = db.session.execute(_token_query(), {"digest": digest}).scalar_one_or_none()
     if reuse is not None and token is not None and not token.revoked and token.user.is_active:
-        reuse.keep(key, marker, column_values(token.user), column_values(token))
+        reuse.keep_copy(key, marker, column_values(token.user), column_values(token))
     return token
 
 

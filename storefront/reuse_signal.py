@@ -14,8 +14,10 @@ plugin states; ``identity_reuse``: recent sign-ins) retires it when:
 from __future__ import annotations
 
 import os
+import threading
 import time
-from typing import Callable
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from flask import g, has_app_context
 from sqlalchemy import event
@@ -86,20 +88,18 @@ class WriteWatch:
                     if on_write is not None:
                         on_write(statement)
 
-        def _on_rollback(*_args):
-            if has_app_context():
-                if g.pop(self._open, False):
-                    self.note()
-                if on_end is not None:
-                    on_end(False)
+        def _on_end(committed: bool):
+            def handler(*_args):
+                if has_app_context():
+                    if g.pop(self._open, False):
+                        self.note()
+                        if committed:
+                            setattr(g, self._committing, True)
+                    if on_end is not None:
+                        on_end(committed)
+            return handler
 
-        def _on_commit(*_args):
-            if has_app_context():
-                if g.pop(self._open, False):
-                    self.note()
-                    setattr(g, self._committing, True)
-                if on_end is not None:
-                    on_end(True)
+        _on_rollback, _on_commit = _on_end(False), _on_end(True)
 
         def _after_commit(_session):
             if has_app_context() and g.pop(self._committing, False):
@@ -111,3 +111,59 @@ class WriteWatch:
         event.listen(Engine, "rollback_savepoint", _on_rollback)
         event.listen(Engine, "commit", _on_commit)
         event.listen(Session, "after_commit", _after_commit)
+
+
+@dataclass(frozen=True, slots=True)
+class _Kept:
+    until: float
+    marker: tuple[int, int]
+    value: Any
+
+
+class KeptCopies:
+    """A worker's copies by key, retired by a :class:`WriteWatch` and its signal file.
+
+    A copy is good while the window's clock is before its ``until`` and the marker taken
+    before its read (this process's watched writes, the signal file's stamp) has not
+    moved. At most ``limit`` are kept; the oldest go first. ``clock`` is called on every
+    use, so a module's clock that tests patch stays patchable."""
+
+    def __init__(self, watch: WriteWatch, signal_path: str, clock: Callable[[], float]) -> None:
+        self.watch = watch
+        self.signal_path = signal_path
+        self.clock = clock
+        self.copies: dict[Any, _Kept] = {}
+        self._lock = threading.Lock()  # gthread workers: eviction walks the dict
+
+    def marker(self) -> tuple[int, int]:
+        """Taken before a read: what must not have moved for its copy to be reused."""
+        return self.watch.writes, stamp(self.signal_path)
+
+    def fresh(self, key, marker: tuple[int, int], now: float) -> Any | None:
+        """The value kept for ``key`` if still good at ``now`` for ``marker`` (both taken once
+        by a caller that looks up many keys)."""
+        copy = self.copies.get(key)
+        if copy is None or copy.until <= now or copy.marker != marker:
+            return None
+        return copy.value
+
+    def keep(self, values: dict, marker: tuple[int, int], seconds: float, limit: int) -> None:
+        """Keep ``values`` (key -> value), read after ``marker`` was taken, for ``seconds``."""
+        if self.watch.open_here() or limit <= 0:
+            return  # read inside this request's own open write: maybe never committed
+        until = self.clock() + seconds
+        with self._lock:
+            for key, value in values.items():
+                self.copies.pop(key, None)
+                while len(self.copies) >= limit:
+                    self.copies.pop(next(iter(self.copies)))
+                self.copies[key] = _Kept(until, marker, value)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.copies.clear()
+
+    def signal(self) -> None:
+        """Tell this host's other workers (after the commit)."""
+        touch(self.signal_path)
+

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 
 from storefront.extensions import db
 
@@ -97,3 +98,33 @@ def signal_when_queued(monkeypatch, thread_name: str) -> threading.Event:
 
     monkeypatch.setattr(writer_queue, "acquire", acquire)
     return queued
+
+
+@contextmanager
+def write_held_open(app, path: str, write, read):
+    """A request to ``path``, in its own thread, that runs ``write()`` and then ``read()``
+    and keeps its transaction open while the ``with`` block runs (then rolls it back).
+    Yields the list that receives what ``read()`` returned, filled before the block starts:
+    the block checks what other requests see meanwhile."""
+    read_inside, done = threading.Event(), threading.Event()
+    seen_inside: list = []
+
+    def request_with_open_write():
+        with app.app_context(), app.test_request_context(path):
+            try:
+                write()
+                seen_inside.append(read())
+                read_inside.set()
+                done.wait(30)
+            finally:
+                db.session.rollback()
+                db.session.remove()
+
+    thread = threading.Thread(target=request_with_open_write)
+    thread.start()
+    try:
+        assert read_inside.wait(30)
+        yield seen_inside
+    finally:
+        done.set()
+        thread.join(30)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from .conftest import new_client
 from .factories import (login, make_staff, make_user, set_plugin_state, sign_in,
                         write_behind_sqlalchemys_back)
 from .perf.conftest import count_queries
+from .races import write_held_open
 
 PROJECT = Path(__file__).resolve().parent.parent
 LOCATIONS = "/api/v1/pickup/locations"  # 404 while store pickup is switched off
@@ -112,30 +112,14 @@ def test_a_setting_saved_in_this_worker_shows_on_the_next_page(app, clock):
 
 def test_an_uncommitted_switch_is_never_handed_to_another_request(app, clock):
     """A request reads its own open write; the worker's other threads must not get that read."""
-    read_own_write, done = threading.Event(), threading.Event()
-    seen_inside = []
+    def switch_off():
+        db.session.execute(text("UPDATE plugin_states SET enabled = :off WHERE name = 'store_pickup'"),
+                           {"off": False})
 
-    def seller_request():
-        with app.app_context(), app.test_request_context("/admin/plugins"):
-            try:
-                db.session.execute(text("UPDATE plugin_states SET enabled = :off WHERE name = 'store_pickup'"),
-                                   {"off": False})
-                seen_inside.append(get_host().is_enabled("store_pickup"))
-                read_own_write.set()
-                done.wait(30)
-            finally:
-                db.session.rollback()
-                db.session.remove()
-
-    seller = threading.Thread(target=seller_request)
-    seller.start()
-    try:
-        assert read_own_write.wait(30)
+    with write_held_open(app, "/admin/plugins", switch_off,
+                         lambda: get_host().is_enabled("store_pickup")) as seen_inside:
         assert seen_inside == [False]
         assert new_client(app).get(LOCATIONS).status_code == 200
-    finally:
-        done.set()
-        seller.join(30)
     assert new_client(app).get(LOCATIONS).status_code == 200  # rolled back: never switched off
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from .checkout.helpers import api_token
 from .conftest import new_client
 from .factories import PASSWORD, make_user, sign_in, write_behind_sqlalchemys_back
 from .perf.conftest import count_queries
+from .races import write_held_open
 
 PROJECT = Path(__file__).resolve().parent.parent
 ME = "/api/v1/me"
@@ -184,29 +184,13 @@ def test_a_read_inside_an_open_write_is_never_kept(app, clock):
     buyer = make_user(name="Committed Name")
     db.session.commit()
     reuse = app.extensions[identity_reuse.EXTENSION_KEY]
-    read_inside, done = threading.Event(), threading.Event()
-    seen_inside = []
+    def rename():
+        db.session.execute(text("UPDATE users SET name = 'Uncommitted' WHERE id = :id"), {"id": buyer.id})
 
-    def request_with_open_write():
-        with app.app_context(), app.test_request_context("/account/profile"):
-            try:
-                db.session.execute(text("UPDATE users SET name = 'Uncommitted' WHERE id = :id"), {"id": buyer.id})
-                seen_inside.append(identity_reuse.session_user(buyer.id, buyer.session_token).name)
-                read_inside.set()
-                done.wait(30)
-            finally:
-                db.session.rollback()
-                db.session.remove()
-
-    writer = threading.Thread(target=request_with_open_write)
-    writer.start()
-    try:
-        assert read_inside.wait(30)
+    with write_held_open(app, "/account/profile", rename,
+                         lambda: identity_reuse.session_user(buyer.id, buyer.session_token).name) as seen_inside:
         assert seen_inside == ["Uncommitted"]
         assert reuse.copies == {}
-    finally:
-        done.set()
-        writer.join(30)
     page = _signed_in(app, buyer).get(ACCOUNT).get_data(as_text=True)
     assert "Committed Name" in page and "Uncommitted" not in page
 

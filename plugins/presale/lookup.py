@@ -75,7 +75,7 @@ def prefetch_campaigns(sku_ids, now: datetime | None = None) -> None:
     read = {sku_id: found.get(sku_id) for sku_id in missing}
     memo.update(read)
     if shared is not None:
-        copies.keep(marker, seconds, now, read)
+        copies.keep_read(marker, seconds, now, read)
 
 
 def campaign_for_sku(sku_id: int, now: datetime | None = None, *, fresh: bool = False

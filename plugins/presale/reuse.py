@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -68,23 +67,17 @@ presale_writes = reuse_signal.WriteWatch("presale", _is_presale_write, _signal_p
 
 
 @dataclass(frozen=True, slots=True)
-class _Copy:
-    until: float
-    marker: tuple[int, int]
+class _Found:
     read_at: datetime  # the shop clock of the read: a request "before" it re-reads
     campaign: dict[str, Any] | None  # None: the SKU was on no presale not yet ended
     quota: dict[str, Any] | None
 
 
-class LookupReuse:
-    def __init__(self, instance_path: str) -> None:
-        self.signal_path = os.path.join(instance_path, SIGNAL_FILE)
-        self.copies: dict[int, _Copy] = {}
-        self._lock = threading.Lock()  # gthread workers: eviction walks the dict
+class LookupReuse(reuse_signal.KeptCopies):
+    """Copies keyed by SKU id."""
 
-    def marker(self) -> tuple[int, int]:
-        """Taken before a read: what must not have moved for its copy to be reused."""
-        return presale_writes.writes, reuse_signal.stamp(self.signal_path)
+    def __init__(self, instance_path: str) -> None:
+        super().__init__(presale_writes, os.path.join(instance_path, SIGNAL_FILE), lambda: _now())
 
     def take(self, sku_ids, now: datetime) -> tuple[dict[int, tuple[Campaign, Quota] | None], list[int]]:
         """The SKUs with a fresh copy, as this request's objects, and those without one."""
@@ -94,8 +87,8 @@ class LookupReuse:
             return found, list(sku_ids)
         clock, marker = _now(), self.marker()
         for sku_id in sku_ids:
-            copy = self.copies.get(sku_id)
-            if (copy is None or copy.until <= clock or copy.marker != marker or now < copy.read_at
+            copy = self.fresh(sku_id, marker, clock)
+            if (copy is None or now < copy.read_at
                     or (copy.campaign is not None and copy.campaign["ends_at"] <= now)):
                 missing.append(sku_id)
             elif copy.campaign is None:
@@ -104,32 +97,23 @@ class LookupReuse:
                 found[sku_id] = (attached(Campaign, copy.campaign), attached(Quota, copy.quota))
         return found, missing
 
-    def keep(self, marker: tuple[int, int], seconds: float, now: datetime,
-             read: dict[int, tuple[Campaign, Quota] | None]) -> None:
-        if presale_writes.open_here():
-            return  # read inside this request's own open write: maybe never committed
-        until = _now() + seconds
+    def keep_read(self, marker: tuple[int, int], seconds: float, now: datetime,
+                  read: dict[int, tuple[Campaign, Quota] | None]) -> None:
+        """Keep what one look-up read at ``now`` (``marker`` taken before it)."""
+        if self.watch.open_here():
+            return  # before building the values: they would not be kept
         campaigns: dict[int, dict[str, Any]] = {}
-        copies = {}
+        values: dict[int, _Found] = {}
         for sku_id, pair in read.items():
             if pair is None:
-                copies[sku_id] = _Copy(until, marker, now, None, None)
+                values[sku_id] = _Found(now, None, None)
                 continue
             campaign, quota = pair
-            values = campaigns.get(campaign.id)
-            if values is None:
-                values = campaigns[campaign.id] = column_values(campaign)
-            copies[sku_id] = _Copy(until, marker, now, values, column_values(quota))
-        with self._lock:
-            for sku_id, copy in copies.items():
-                self.copies.pop(sku_id, None)
-                while len(self.copies) >= MAX_SKUS:
-                    self.copies.pop(next(iter(self.copies)))
-                self.copies[sku_id] = copy
-
-    def clear(self) -> None:
-        with self._lock:
-            self.copies.clear()
+            kept = campaigns.get(campaign.id)
+            if kept is None:
+                kept = campaigns[campaign.id] = column_values(campaign)
+            values[sku_id] = _Found(now, kept, column_values(quota))
+        self.keep(values, marker, seconds, MAX_SKUS)
 
 
 def for_request() -> tuple[LookupReuse, float] | None:
