@@ -37,6 +37,9 @@ class Storefront:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> None:
+        from .template_i18n import use_localised_templates
+
+        use_localised_templates(app)  # before anything builds app.jinja_env
         self._configure(app)
         install_session_hooks()
 

@@ -31,9 +31,11 @@ class Visit:
     url: str
     status: int
     statements: list[Sent]  # BEGIN included
+    html: str | None = None  # an HTML page's text
+    again: object = None     # the same request once more: () -> (status, body text)
 
 
-def _who(app, rule, world) -> list[tuple[str, object, dict]]:
+def _who(app, rule, world, extra: dict) -> list[tuple[str, object, dict]]:
     """(label, client, headers) of each role that may read ``rule``."""
     if is_admin(app, rule, "GET"):
         roles = [("owner", world.owner)]
@@ -44,9 +46,9 @@ def _who(app, rule, world) -> list[tuple[str, object, dict]]:
     out = []
     for label, user in roles:
         if is_api(app, rule):
-            out.append((label, new_client(app), world.tokens[label] if user is not None else {}))
+            out.append((label, new_client(app), {**extra, **(world.tokens[label] if user is not None else {})}))
         else:
-            out.append((label, signed_in(app, user) if user is not None else new_client(app), {}))
+            out.append((label, signed_in(app, user) if user is not None else new_client(app), dict(extra)))
     return out
 
 
@@ -82,12 +84,21 @@ def _field_value(kind: str, values: list[str], options: list[str]) -> str | None
 
 
 def _visit(client, url: str, headers: dict, label: str, endpoint: str) -> tuple[Visit, str | None]:
-    with count_queries() as seen:
+    def get():
         response = client.get(url, headers=headers)
         body = response.get_data()  # a streamed export reads the database while it is sent
         response.close()
+        return response, body
+
+    with count_queries() as seen:
+        response, body = get()
     html = body.decode() if response.status_code == 200 and response.mimetype == "text/html" else None
-    return Visit(label, endpoint, url, response.status_code, seen.sent), html
+
+    def again():
+        response, body = get()
+        return response.status_code, body.decode(errors="replace")
+
+    return Visit(label, endpoint, url, response.status_code, seen.sent, html, again), html
 
 
 def _real_objects(world) -> dict[str, object]:
@@ -165,7 +176,8 @@ def _api_query_urls(app, rule, url: str) -> list[str]:
     return out
 
 
-def walk(app, world) -> Iterator[Visit]:
+def walk(app, world, extra_headers: dict | None = None) -> Iterator[Visit]:
+    """Every visit, as it is made; ``extra_headers`` go with each request (a language, say)."""
     adapter = app.url_map.bind("localhost")
     real = _real_objects(world)
     to_follow: list[tuple] = []
@@ -180,7 +192,7 @@ def walk(app, world) -> Iterator[Visit]:
                      for n in real["orders"]]
         if is_api(app, rule):
             urls += _api_query_urls(app, rule, url)
-        for label, client, headers in _who(app, rule, world):
+        for label, client, headers in _who(app, rule, world, extra_headers or {}):
             for url in urls:
                 visit, html = _visit(client, url, headers, label, rule.endpoint)
                 yield visit
