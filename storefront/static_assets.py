@@ -52,15 +52,17 @@ def fingerprint(app: Flask, endpoint: str, filename: str) -> str | None:
 
     Computed once per worker and file; with the debugger on, again whenever the
     file's modification time changes (edited stylesheets show on reload)."""
-    folder = _static_folder(app, endpoint)
-    path = safe_join(folder, filename) if folder else None
-    if path is None:
-        return None
     cache: dict = app.extensions["storefront_static_fingerprints"]
     key = (endpoint, filename)
     known = cache.get(key)
     if known is not None and not app.debug:
+        # Only a file found in its folder is ever kept; finding the folder and joining
+        # the path again cost more than the rest of url_for (two per page).
         return known[1]
+    folder = _static_folder(app, endpoint)
+    path = safe_join(folder, filename) if folder else None
+    if path is None:
+        return None
     try:
         mtime = os.stat(path).st_mtime_ns
     except OSError:

@@ -191,11 +191,14 @@ def _shop_for_templates() -> dict:
     # keeps a value written some other way (an import, the shell, an old
     # version) from ever reaching an href on every page.
     values = all_settings()
+    checked = g.get("_shop_for_templates")
+    if checked is not None and checked[0] is values:
+        return checked[1]  # every render_template of the request (a page's slots: a few) asks
     unsafe = [key for key, value in values.items()
               if (key.endswith("_url") or key.startswith("social_")) and value and not is_http_url(value)]
-    if not unsafe:
-        return values
-    return {**values, **{key: "" for key in unsafe}}
+    shown = {**values, **{key: "" for key in unsafe}} if unsafe else values
+    g._shop_for_templates = (values, shown)
+    return shown
 
 
 def _error_message(code: int) -> str:
