@@ -3,7 +3,7 @@ the service's parse_quantity decides what is valid (the same rule as the API).""
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import Form, HiddenField, StringField
+from wtforms import HiddenField, StringField
 from wtforms.validators import InputRequired
 
 from ..forms import FlaskForm
@@ -22,11 +22,3 @@ class UpdateLineForm(FlaskForm):
 
 class RemoveLineForm(FlaskForm):
     sku_id = HiddenField(validators=[InputRequired()])
-
-
-class LineQuantityField(Form):
-    """The quantity input of one cart line as the cart page shows it (the same field as
-    ``UpdateLineForm.quantity``). A plain form: the page renders one per line, and a
-    FlaskForm each would build its CSRF machinery and translations again for nothing --
-    the page writes the CSRF token into each line's form itself."""
-    quantity = StringField(_l("Quantity"), validators=[InputRequired(message=_l("Enter a quantity."))])

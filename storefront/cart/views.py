@@ -8,7 +8,7 @@ from flask_login import current_user
 from ..checkout.pricing import price_cart
 from ..errors import NotFound, ServiceError, ValidationFailed
 from . import services
-from .forms import AddToCartForm, LineQuantityField, RemoveLineForm, UpdateLineForm
+from .forms import AddToCartForm, RemoveLineForm, UpdateLineForm
 
 bp = Blueprint("cart", __name__)
 
@@ -27,9 +27,7 @@ def _safe_next(default: str) -> str:
 def _render(status: int = 200, line_errors: dict | None = None):
     cart = services.get_cart()
     breakdown = price_cart(cart, _buyer())
-    forms = {line.sku_id: LineQuantityField(quantity=str(line.quantity))
-             for line in breakdown.lines}
-    return render_template("cart/cart.html", cart=cart, breakdown=breakdown, forms=forms,
+    return render_template("cart/cart.html", cart=cart, breakdown=breakdown,
                            line_errors=line_errors or {}), status
 
 

@@ -1,6 +1,8 @@
 """Cart: add/update/remove through pages, services and API; bad input changes nothing."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from flask import session
 
@@ -55,6 +57,32 @@ def test_bad_quantities_change_nothing(web, quantity):
     assert response.status_code == 422
     assert 'class="field-error"' in response.get_data(as_text=True)
     assert lines_of() == {sku.id: 1}
+
+
+def _quantity_input(html: str, sku_id: int) -> str:
+    match = re.search(rf'<input[^>]*id="qty-{sku_id}"[^>]*>', html)
+    assert match, html
+    return match.group(0)
+
+
+def test_a_lines_quantity_field_names_its_error(web):
+    """Each line's quantity is a required numeric-keyboard field holding the line's
+    quantity; after a refused update the error is next to it and tied to it for screen
+    readers (aria-invalid, aria-describedby), and the line keeps its quantity."""
+    sku = make_product(stock=10).skus[0]
+    web.post("/cart/add", data={"sku_id": sku.id, "quantity": "2"})
+    field = _quantity_input(web.get("/cart/").get_data(as_text=True), sku.id)
+    for attribute in ('name="quantity"', 'value="2"', 'inputmode="numeric"', "required", 'class="qty"'):
+        assert attribute in field
+    assert "aria-invalid" not in field
+    response = web.post("/cart/update", data={"sku_id": sku.id, "quantity": "abc"})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    field = _quantity_input(html, sku.id)
+    assert 'aria-invalid="true"' in field and f'aria-describedby="qty-{sku.id}-error"' in field
+    assert 'value="2"' in field
+    assert re.search(rf'<p class="field-error" id="qty-{sku.id}-error">[^<]+</p>', html)
+    assert lines_of() == {sku.id: 2}
 
 
 def test_missing_and_inactive_skus_are_refused(web):
