@@ -285,12 +285,17 @@ def available_slots_for(locations, now: datetime | None = None) -> dict[int, lis
     starts = [s.start for slots in candidates.values() for s in slots]
     if not starts:
         return {loc.id: [] for loc in locations}
-    used: dict[tuple[int, datetime], int] = {
-        (loc_id, start): n for loc_id, start, n in db.session.execute(
-            _slot_usage_query(), {"location_ids": list(candidates), "first": min(starts),
-                                       "last": max(starts)}).all()}
-    return {loc.id: [s for s in candidates[loc.id] if used.get((loc.id, s.start), 0) < loc.slot_capacity]
-            for loc in locations}
+    used = db.session.execute(_slot_usage_query(), {"location_ids": list(candidates), "first": min(starts),
+                                                     "last": max(starts)}).all()
+    # A store lists a few hundred slots for the days ahead and few of them have bookings:
+    # find the full ones, then drop those, instead of a look-up per slot.
+    capacity = {loc.id: loc.slot_capacity for loc in locations}
+    full: dict[int, set[datetime]] = {}
+    for loc_id, start, n in used:
+        if n >= capacity[loc_id]:
+            full.setdefault(loc_id, set()).add(start)
+    return {loc.id: [s for s in candidates[loc.id] if s.start not in full[loc.id]] if loc.id in full
+            else candidates[loc.id] for loc in locations}
 
 
 @dataclass(frozen=True)
