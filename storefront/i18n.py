@@ -113,7 +113,8 @@ def init_i18n(app: Flask) -> None:
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "UTC")
     babel.init_app(app, locale_selector=select_locale,
                    timezone_selector=lambda: current_app.config["STOREFRONT_TIMEZONE"])
-    # Templates call _() a few dozen times per page; see current_translations.
+    # Literal _() calls are translated when a template is compiled (template_i18n); the
+    # rest (plurals, templates built from strings) still come here, through current_translations.
     app.jinja_env.install_gettext_callables(
         gettext=lambda s: current_translations().ugettext(s),
         ngettext=lambda s, p, n: current_translations().ungettext(s, p, n),
