@@ -89,8 +89,7 @@ class LocalisedEnvironment(Environment):
         # compiled with the runtime calls into the overlay.
         size = getattr(self.cache, "capacity", 400) if self.cache is not None else 0
         overlay = self.overlay(cache_size=size)
-        overlay.compile_translations = translations
-        overlay._overlays = {}
+        overlay.compile_translations = translations  # which also stops it handing look-ups on
         return overlay
 
     def _parse(self, source, name, filename):
@@ -127,7 +126,7 @@ class _Translate(NodeTransformer):
             variables.setdefault("context", nodes.Const(literals[0]))
         else:
             return node
-        if any(isinstance(key, str) and key.startswith("__") for key in variables):
+        if any(key.startswith("__") for key in variables):
             return node  # the runtime function's own parameters: leave its error to it
         if not node.kwargs and callee.name in _SINGULAR:
             try:

@@ -83,7 +83,7 @@ def _field_value(kind: str, values: list[str], options: list[str]) -> str | None
     return fixed.get(kind, values[0] or "a")
 
 
-def _visit(client, url: str, headers: dict, label: str, endpoint: str) -> tuple[Visit, str | None]:
+def _visit(client, url: str, headers: dict, label: str, endpoint: str) -> Visit:
     def get():
         response = client.get(url, headers=headers)
         body = response.get_data()  # a streamed export reads the database while it is sent
@@ -98,7 +98,7 @@ def _visit(client, url: str, headers: dict, label: str, endpoint: str) -> tuple[
         response, body = get()
         return response.status_code, body.decode(errors="replace")
 
-    return Visit(label, endpoint, url, response.status_code, seen.sent, html, again), html
+    return Visit(label, endpoint, url, response.status_code, seen.sent, html, again)
 
 
 def _real_objects(world) -> dict[str, object]:
@@ -194,11 +194,11 @@ def walk(app, world, extra_headers: dict | None = None) -> Iterator[Visit]:
             urls += _api_query_urls(app, rule, url)
         for label, client, headers in _who(app, rule, world, extra_headers or {}):
             for url in urls:
-                visit, html = _visit(client, url, headers, label, rule.endpoint)
+                visit = _visit(client, url, headers, label, rule.endpoint)
                 yield visit
-                if html is not None:
+                if visit.html is not None:
                     to_follow += [(label, client, headers, link)
-                                  for link in _links(html) + _filled_get_forms(html, url)]
+                                  for link in _links(visit.html) + _filled_get_forms(visit.html, url)]
     shapes: set[tuple] = set()
     for label, client, headers, link in to_follow:
         path, _, query = link.partition("?")
@@ -210,4 +210,4 @@ def walk(app, world, extra_headers: dict | None = None) -> Iterator[Visit]:
         if endpoint in SKIPPED or endpoint.endswith(".static") or shape in shapes:
             continue
         shapes.add(shape)
-        yield _visit(client, link, headers, label, endpoint)[0]
+        yield _visit(client, link, headers, label, endpoint)
