@@ -51,7 +51,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import fixtures, harness  # noqa: E402
+from bench import fixtures, harness, instructions  # noqa: E402
 from bench.report import EXPECTED_STATUS  # noqa: E402
 
 PAGES = ["ref_product", "product_page", "cart_page", "checkout_page", "layout_floor", "catalog_list", "search", "home",
@@ -108,15 +108,19 @@ def _cookie_headers(cookie: str) -> dict:
 
 def _measure(call, n: int, counter: QueryCounter) -> dict:
     cpu, queries = [], []
-    for i in range(n):
-        counter.count = 0
-        started = time.process_time()
-        call(i)
-        cpu.append((time.process_time() - started) * 1000)
-        queries.append(counter.count)
-    return {"n": n, "cpu_ms_median": round(statistics.median(cpu), 2),
-            "cpu_ms_p90": round(sorted(cpu)[int(0.9 * (n - 1))], 2),
-            "queries_median": statistics.median(queries), "queries_max": max(queries)}
+    with instructions.counted() as count:
+        for i in range(n):
+            counter.count = 0
+            started = time.process_time()
+            call(i)
+            cpu.append((time.process_time() - started) * 1000)
+            queries.append(counter.count)
+    result = {"n": n, "cpu_ms_median": round(statistics.median(cpu), 2),
+              "cpu_ms_p90": round(sorted(cpu)[int(0.9 * (n - 1))], 2),
+              "queries_median": statistics.median(queries), "queries_max": max(queries)}
+    if count.total is not None:
+        result["minstr_per_request"] = instructions.per_request(count, n)
+    return result
 
 
 def _page_call(client, rows, expect: int = 200):
@@ -125,6 +129,7 @@ def _page_call(client, rows, expect: int = 200):
         response = client.open(path, method=method, headers=_cookie_headers(cookie))
         if response.status_code != expect:
             raise SystemExit(f"{path}: HTTP {response.status_code}")
+        return response
     return call
 
 
@@ -183,24 +188,29 @@ def _flash(shop, reference, out: Path, n: int, counter: QueryCounter, show: bool
         return timed("buy-now", lambda: client.post("/api/v1/checkout/buy-now", json=body, headers=headers))
 
     place = buy_now if flow == "buy-now" else cart_checkout
-    for token, address, uid in buyers:
-        headers = {"Authorization": f"Bearer {token}", "User-Agent": fixtures.USER_AGENT}
-        response, cpu1, q1 = place(headers, address, uid)
-        ref = ((response.get_json() or {}).get("payment") or {}).get("reference") \
-            if response.status_code in (200, 201) else None
-        if ref is None:
-            continue
-        response, cpu2, q2 = timed("pay", lambda: client.post(f"/api/v1/payments/{ref}/pay-test", json={},
-                                                              headers=headers))
-        if response.status_code == 200:
-            steps["place+pay"][0].append(cpu1 + cpu2)
-            steps["place+pay"][1].append(q1 + q2)
+    paid = 0
+    with instructions.counted() as count:  # every step of every buyer, refused ones included
+        for token, address, uid in buyers:
+            headers = {"Authorization": f"Bearer {token}", "User-Agent": fixtures.USER_AGENT}
+            response, cpu1, q1 = place(headers, address, uid)
+            ref = ((response.get_json() or {}).get("payment") or {}).get("reference") \
+                if response.status_code in (200, 201) else None
+            if ref is None:
+                continue
+            response, cpu2, q2 = timed("pay", lambda: client.post(f"/api/v1/payments/{ref}/pay-test", json={},
+                                                                  headers=headers))
+            if response.status_code == 200:
+                paid += 1
+                steps["place+pay"][0].append(cpu1 + cpu2)
+                steps["place+pay"][1].append(q1 + q2)
     result = {name: {"n": len(cpu), "cpu_ms_median": round(statistics.median(cpu), 2) if cpu else None,
                      "queries_median": statistics.median(q) if q else None}
               for name, (cpu, q, _held) in steps.items()}
     for name, (_cpu, _q, held) in steps.items():
         if any(held):  # SQLite only: PostgreSQL has no database-wide write lock
             result[name]["write_lock_ms_median"] = round(statistics.median(held), 2)
+    if count.total is not None:
+        result["minstr_per_paid_order"] = instructions.per_request(count, paid)
     if flow != "cart":
         result["flow"] = flow
     ref_client = reference.test_client()
@@ -220,8 +230,9 @@ def _print_flat(work) -> None:
 
     profiler = cProfile.Profile()
     profiler.runcall(work)
-    stats = pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime")
-    stats.print_stats(45)
+    # FLAT_SORT=cumulative FLAT_FILTER=plugins/ shows what the shop's own functions cost, callees included.
+    stats = pstats.Stats(profiler, stream=sys.stderr).sort_stats(os.environ.get("FLAT_SORT", "tottime"))
+    stats.print_stats(*filter(None, [os.environ.get("FLAT_FILTER")]), 45)
     if os.environ.get("FLAT_CALLERS"):
         stats.print_callers(os.environ["FLAT_CALLERS"])
     if os.environ.get("FLAT_CALLEES"):
@@ -246,7 +257,13 @@ def main(argv=None) -> int:
     p.add_argument("--flash-flow", choices=["cart", "buy-now"], default="cart",
                    help="the flash scenario's flow: cart line, coupon, checkout, pay; or buy-now, pay")
     p.add_argument("--json", default="")
+    p.add_argument("--instructions", action="store_true",
+                   help="also count each scenario's instructions with valgrind's callgrind (bench/instructions.py); "
+                        "repeatable to a few parts in ten thousand, for before/after on a busy machine")
     args = p.parse_args(argv)
+    if args.instructions:
+        return instructions.run_under_valgrind(__file__, [a for a in (argv if argv is not None else sys.argv[1:])
+                                                          if a != "--instructions"])
     wanted = [s for s in args.scenarios.split(",") if s]
 
     workdir = Path(tempfile.mkdtemp(prefix="sf-inproc-"))
@@ -285,13 +302,16 @@ def main(argv=None) -> int:
         client = clients.get(name) or shop.test_client(use_cookies=False)
         # The answer the wrk runs check for (the layout floor's is a 404).
         call = _page_call(client, rows, int(EXPECTED_STATUS.get(name, "200")))
-        for i in range(5):  # warm-up: template compilation, first imports
+        # Warm-up: template compilation, first imports. Counting instructions (a total, not a
+        # median) also needs each buyer's and page's first visit behind it, as a server under
+        # load has: the worker's copies of the user and the cached pages are then in place.
+        for i in range(len(rows) if instructions.active() else 5):
             call(i)
         results[name] = _measure(call, args.requests, counter)
         if args.show_queries:
             counter.statements = []
-            call(0)
-            print(f"--- {name}: {len(counter.statements)} statements", *counter.statements, sep="\n  ",
+            size = len(call(0).get_data())
+            print(f"--- {name}: {size:,} bytes, {len(counter.statements)} statements", *counter.statements, sep="\n  ",
                   file=sys.stderr)
             counter.statements = None
         if name == args.profile and args.flat:
@@ -325,12 +345,19 @@ def main(argv=None) -> int:
                                       show=args.show_queries, flow=args.flash_flow)
     counter.close()
     ref = results.get("ref_product", {}).get("cpu_ms_median")
+    ref_instructions = results.get("ref_product", {}).get("minstr_per_request")
     for name in PAGES:
         if name in results and ref:
             results[name]["share_of_ref_b"] = f"{ref / results[name]['cpu_ms_median']:.0%}"
+        if name in results and ref_instructions and results[name].get("minstr_per_request"):
+            results[name]["share_of_ref_b_by_instructions"] = \
+                f"{ref_instructions / results[name]['minstr_per_request']:.1%}"
     flash = results.get("flash")
     if flash and flash["place+pay"]["cpu_ms_median"]:
         flash["share_of_ref_c"] = f"{flash['ref_checkout']['cpu_ms_median'] / flash['place+pay']['cpu_ms_median']:.0%}"
+        if flash.get("minstr_per_paid_order") and flash["ref_checkout"].get("minstr_per_request"):
+            flash["share_of_ref_c_by_instructions"] = \
+                f"{flash['ref_checkout']['minstr_per_request'] / flash['minstr_per_paid_order']:.1%}"
     text = json.dumps(results, indent=2)
     print(text)
     if args.json:

@@ -6,19 +6,22 @@ its page scenarios, the layout floor among them, answering as they must.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _inprocess(tmp_path, scenarios: str, requests: int) -> dict:
+def _inprocess(tmp_path, scenarios: str, requests: int, *extra: str) -> dict:
     """``bench/inprocess.py`` on a 100-order shop; its JSON results."""
     out = tmp_path / "inprocess.json"
     proc = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "inprocess.py"), "--orders", "100", "--requests", str(requests),
-         "--scenarios", scenarios, "--json", str(out)],
+         "--scenarios", scenarios, "--json", str(out), *extra],
         cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return json.loads(out.read_text(encoding="utf-8"))
@@ -48,3 +51,17 @@ def test_after_sale_batches_give_back_and_ship_everything(tmp_path):
     # Every paid order's "paid" message went out once, in one delivery pass.
     assert outbox["sent"] >= outbox["paid_orders"] == 6 and outbox["passes"] == 1
     assert outbox["check"] == "every message sent once"
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed (apt-get install -y valgrind)")
+def test_instructions_are_counted_per_request_under_callgrind(tmp_path):
+    """``--instructions`` runs the same measurement under valgrind's callgrind and reports the
+    instructions of the measured requests only (CI installs valgrind, as it does wrk)."""
+    results = _inprocess(tmp_path, "ref_product,layout_floor,flash", 3, "--instructions")
+    ref, floor, flash = results["ref_product"], results["layout_floor"], results["flash"]
+    # Millions of instructions a request: a Flask request is a few million, and the set-up
+    # (schema, orders, the apps themselves: billions) is not in the count.
+    assert 0.5 < ref["minstr_per_request"] < floor["minstr_per_request"] < 100
+    assert floor["share_of_ref_b_by_instructions"].endswith("%")
+    assert flash["place+pay"]["n"] == 3 and 0.5 < flash["ref_checkout"]["minstr_per_request"] \
+        < flash["minstr_per_paid_order"] < 400
