@@ -63,6 +63,9 @@ class Storefront:
         from flask_babel import get_locale
 
         app.jinja_env.globals.setdefault("get_locale", get_locale)
+        from . import url_memo
+
+        url_memo.init_app(app)
         self._import_models()
 
         from flask_smorest import Api
