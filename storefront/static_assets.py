@@ -30,7 +30,10 @@ import os
 
 from flask import Flask, current_app, g, request
 from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import URLSafeTimedSerializer
 from werkzeug.security import safe_join
+
+from .url_memo import pure_url_default
 
 ONE_YEAR = 365 * 24 * 3600
 QUERY_KEY = "v"
@@ -88,6 +91,23 @@ def mark_public() -> None:
 class SessionInterface(SecureCookieSessionInterface):
     """The cookie session, left alone on the answers of :func:`mark_public`."""
 
+    def __init__(self) -> None:
+        self._serializers: dict[tuple, URLSafeTimedSerializer] = {}
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        # Flask builds the serializer anew for every request, and again to save the session.
+        # It holds only the keys and settings: one per secret key (and fallbacks) serves.
+        key = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        try:
+            serializer = self._serializers.get(key)
+        except TypeError:  # an unhashable key: as Flask does it
+            return super().get_signing_serializer(app)
+        if serializer is None:
+            serializer = super().get_signing_serializer(app)
+            if serializer is not None and len(self._serializers) < 4:
+                self._serializers[key] = serializer
+        return serializer
+
     def save_session(self, app, session, response) -> None:
         if g.get("_public_asset") and not session.modified:
             return
@@ -99,6 +119,7 @@ def init_app(app: Flask) -> None:
     app.session_interface = SessionInterface()
 
     @app.url_defaults
+    @pure_url_default  # outside debug mode, where the memo is off (the file may change)
     def _add_fingerprint(endpoint: str, values: dict) -> None:
         if not is_static_endpoint(endpoint) or QUERY_KEY in values:
             return

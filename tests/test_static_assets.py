@@ -79,3 +79,18 @@ def test_a_static_request_that_changes_the_session_still_saves_it(app, client):
     assert "session=" in response.headers.get("Set-Cookie", "")  # the language choice is kept
     page = client.get("/account/login")
     assert 'lang="vi"' in page.get_data(as_text=True)
+
+
+def test_a_new_secret_key_signs_sessions_anew(app, client, monkeypatch):
+    """The session's serializer is kept per secret key (static_assets.SessionInterface): a
+    rotated key refuses the cookies of the old one, or accepts them from the fallbacks."""
+    buyer = make_user()
+    sign_in(client, buyer)
+    assert client.get("/orders/").status_code == 200
+    old_key = app.secret_key
+    monkeypatch.setattr(app, "secret_key", "a-rotated-key-" + "x" * 40)
+    assert client.get("/orders/").status_code == 302  # the old cookie no longer signs anyone in
+    monkeypatch.setitem(app.config, "SECRET_KEY_FALLBACKS", [old_key])
+    assert client.get("/orders/").status_code == 200
+    serializers = app.session_interface._serializers
+    assert len(serializers) == 3 and {key[0] for key in serializers} == {old_key, app.secret_key}
