@@ -45,9 +45,13 @@ def _cart_query(kind: str):
     # products' images: no cart or checkout view shows them. Built once per kind of owner:
     # building and keying it with its loader options cost 75 µs, on every cart, checkout
     # and flash request.
+    # "unnested": a chain of LEFT JOINs. innerjoin=True under the lines' outer join wrote
+    # "LEFT JOIN (cart_lines JOIN skus JOIN products)", which SQLite computes whole, every
+    # product and cart line of the shop, before it joins the one cart (tests/perf/walk/
+    # test_index_use.py). A line's SKU and product always exist (foreign keys, cascades).
     return (select(Cart).where(_owned_by((kind, bindparam("owner"))))
-            .options(joinedload(Cart.lines).joinedload(CartLine.sku, innerjoin=True)
-                     .joinedload(Sku.product, innerjoin=True)))
+            .options(joinedload(Cart.lines).joinedload(CartLine.sku, innerjoin="unnested")
+                     .joinedload(Sku.product, innerjoin="unnested")))
 
 
 MEMO = "cart.find_cart"
