@@ -42,6 +42,7 @@ import argparse
 import json
 import os
 import secrets
+import shutil
 import statistics
 import sys
 import tempfile
@@ -259,14 +260,20 @@ def main(argv=None) -> int:
     p.add_argument("--json", default="")
     p.add_argument("--instructions", action="store_true",
                    help="also count each scenario's instructions with valgrind's callgrind (bench/instructions.py); "
-                        "repeatable to a few parts in ten thousand, for before/after on a busy machine")
+                        "repeatable within half a per cent, for before/after on a busy machine")
     args = p.parse_args(argv)
     if args.instructions:
         return instructions.run_under_valgrind(__file__, [a for a in (argv if argv is not None else sys.argv[1:])
                                                           if a != "--instructions"])
-    wanted = [s for s in args.scenarios.split(",") if s]
-
     workdir = Path(tempfile.mkdtemp(prefix="sf-inproc-"))
+    try:
+        return _run(args, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)  # the SQLite database and request files
+
+
+def _run(args, workdir: Path) -> int:
+    wanted = [s for s in args.scenarios.split(",") if s]
     url = harness.fresh_database(args.db, workdir, pg_db=args.pg_db)
     env = harness.bench_env(url, workdir, secrets.token_hex(32))
     os.environ.update({k: env[k] for k in ("STOREFRONT_DATABASE_URL", "STOREFRONT_SECRET_KEY")})

@@ -4,9 +4,9 @@ CPU time on a shared two-core machine drifts by a fifth to a half from one
 minute to the next, so a change worth 2 % could only be shown by alternating
 it with its parent many times (the twenty-fourth round's pairs ranged from
 -0.7 % to -19 % for one change). Callgrind counts the instructions the
-process executes instead: the same code on the same data gives the same
-count to a few parts in ten thousand, whatever else the machine does, so two
-revisions measured one after the other compare directly.
+process executes instead: the same commit measured twice gives the shop's
+pages the same count within half a per cent, whatever else the machine does,
+so two revisions measured one after the other compare directly.
 
 ``inprocess.py --instructions`` runs itself again under
 ``valgrind --tool=callgrind --instr-atstart=no``: the set-up (schema, orders,
