@@ -43,14 +43,21 @@ def _sweeps() -> list[tuple[str, Sent]]:
     return sent
 
 
-@pytest.mark.skipif(not is_postgres(), reason="needs PostgreSQL's planner (CI's PostgreSQL pass runs it)")
-def test_no_statement_scans_a_table_that_grows(app, crowded_world):
+def _statements(app, world) -> dict[str, tuple[str, Sent]]:
+    """Each distinct statement of the page walk and of one pass of the sweeps, with where it
+    was first sent."""
     statements: dict[str, tuple[str, Sent]] = {}
-    for visit in walk(app, crowded_world):
+    for visit in walk(app, world):
         for sent in visit.statements:
             statements.setdefault(sent.sql, (f"{visit.label} GET {visit.url}", sent))
     for where, sent in _sweeps():
         statements.setdefault(sent.sql, (where, sent))
+    return statements
+
+
+@pytest.mark.skipif(not is_postgres(), reason="needs PostgreSQL's planner (CI's PostgreSQL pass runs it)")
+def test_no_statement_scans_a_table_that_grows(app, crowded_world):
+    statements = _statements(app, crowded_world)
     problems, explained = [], 0
     with db.engine.connect() as conn:
         conn.exec_driver_sql("SET enable_seqscan = off")
@@ -107,12 +114,7 @@ def test_sqlite_reads_no_growing_table_whole_inside_a_join(app, crowded_world):
 
     The statistics bench-data gathers (``ANALYZE``) are forgotten for the check: with
     none, SQLite's planner takes every table for a large one, as a shop's grow."""
-    statements: dict[str, tuple[str, Sent]] = {}
-    for visit in walk(app, crowded_world):
-        for sent in visit.statements:
-            statements.setdefault(sent.sql, (f"{visit.label} GET {visit.url}", sent))
-    for where, sent in _sweeps():
-        statements.setdefault(sent.sql, (where, sent))
+    statements = _statements(app, crowded_world)
     growing = set(db.metadata.tables) - set(SET_UP_TABLES)
     problems, explained = [], 0
     raw = db.engine.raw_connection()  # a connection of its own: it forgets the statistics
