@@ -26,8 +26,8 @@ from __future__ import annotations
 
 from flask import Flask, has_request_context, request
 
-#: URLs a worker keeps (about 200 bytes each).
-MAX_URLS = 8192
+#: URLs a worker keeps (about 400 bytes each with their keys: 1.6 MB when full).
+MAX_URLS = 4096
 
 _PURE = "_storefront_pure_url_default"
 
