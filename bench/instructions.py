@@ -41,9 +41,9 @@ _labels = itertools.count(1)
 #: much expired more or less often from run to run (a paid flash order measured 67 and 70
 #: million instructions). At full speed a worker re-reads once in hundreds of requests.
 SLOWDOWN = 1000
-#: The shop's time windows (storefront/config.py's defaults) that :func:`run_under_valgrind` stretches.
-STRETCHED_WINDOWS = {"STOREFRONT_CONFIG_REUSE_SECONDS": 1, "STOREFRONT_IDENTITY_REUSE_SECONDS": 5,
-                     "STOREFRONT_PAGE_CACHE_SECONDS": 5}
+#: The shop's time windows that :func:`run_under_valgrind` stretches (from their defaults).
+STRETCHED_WINDOWS = ("STOREFRONT_CONFIG_REUSE_SECONDS", "STOREFRONT_IDENTITY_REUSE_SECONDS",
+                     "STOREFRONT_PAGE_CACHE_SECONDS")
 
 
 def active() -> bool:
@@ -62,8 +62,10 @@ def run_under_valgrind(script: str, argv: list[str]) -> int:
     # it read are stretched (SLOWDOWN): a request finds kept what it would find at full speed
     # (with a 1 s window it would re-read the settings every few requests). Writes still
     # retire the copies at once, as they do at full speed.
-    for key, seconds in STRETCHED_WINDOWS.items():
-        env.setdefault(key, str(seconds * SLOWDOWN))
+    from storefront.config import DEFAULTS
+
+    for key in STRETCHED_WINDOWS:
+        env.setdefault(key, str(int(DEFAULTS[key]) * SLOWDOWN))
     command = [valgrind, "--tool=callgrind", "--instr-atstart=no", "--log-file=" + os.path.join(out, "valgrind.log"),
                f"--callgrind-out-file={out}/cg.%p", sys.executable, script, *argv]
     try:

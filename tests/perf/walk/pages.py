@@ -6,6 +6,7 @@ declares -- then every differently-shaped query-string link and GET form those p
 statements it sent, with their parameters."""
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -13,6 +14,7 @@ from html import unescape
 from typing import Iterator
 from urllib.parse import parse_qsl, urlencode
 
+import pytest
 from storefront.extensions import db
 from tests.perf.conftest import Sent, count_queries
 from tests.security.conftest import new_client, signed_in
@@ -211,3 +213,41 @@ def walk(app, world, extra_headers: dict | None = None) -> Iterator[Visit]:
             continue
         shapes.add(shape)
         yield _visit(client, link, headers, label, endpoint)
+
+
+# What is new on every request, and so differs between two answers to the same one.
+_VARYING = (
+    (re.compile(r'(name="csrf_token"[^>]*value=")[^"]*"'), r'\1…"'),  # CSRF tokens, signed per second
+    (re.compile(r"\b[0-9a-f]{24}(?:[0-9a-f]{8})?\b"), "…"),  # idempotency keys
+    (re.compile(r"\bchart-[0-9a-f]{8}\b"), "chart-…"),  # a chart's aria ids
+)
+
+
+def comparable(html: str) -> str:
+    for pattern, replacement in _VARYING:
+        html = pattern.sub(replacement, html)
+    return html
+
+
+def pages_read_differently(app, world, switch, labels: tuple[str, str], *, extra_headers: dict | None = None,
+                           ask_again_first: bool = False) -> tuple[int, list[str]]:
+    """Walk every page; ask each HTML page again with ``switch(patch)`` in force (``patch`` a
+    ``pytest.MonkeyPatch``, undone after the request) and compare the text with the walk's
+    answer (with ``ask_again_first``, with a second answer asked before switching). Returns
+    the pages compared and, for each that read differently, its diff (``labels``: the
+    switched answer's, the other's)."""
+    pages, problems = 0, []
+    for visit in walk(app, world, extra_headers):
+        if visit.html is None:
+            continue
+        pages += 1
+        status, before = visit.again() if ask_again_first else (visit.status, visit.html)
+        with pytest.MonkeyPatch.context() as patch:
+            switch(patch)
+            status_switched, switched = visit.again()
+        if status_switched != status or comparable(switched) != comparable(before):
+            diff = difflib.unified_diff(comparable(switched).splitlines(), comparable(before).splitlines(),
+                                        *labels, n=0, lineterm="")
+            problems.append(f"{visit.label} GET {visit.url} ({visit.endpoint}): {status}/{status_switched}\n"
+                            + "\n".join(line[:300] for line in list(diff)[:12]))
+    return pages, problems
