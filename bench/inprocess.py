@@ -55,6 +55,9 @@ if __package__ in (None, ""):
 from bench import fixtures, harness, instructions  # noqa: E402
 from bench.report import EXPECTED_STATUS  # noqa: E402
 
+#: Flash buyers served before the flash is measured (see _flash).
+FLASH_WARM_UP = 5
+
 PAGES = ["ref_product", "product_page", "cart_page", "checkout_page", "layout_floor", "catalog_list", "search", "home",
          "catalog_signed_in"]
 
@@ -136,29 +139,37 @@ def _page_call(client, rows, expect: int = 200):
 
 def _flash(shop, reference, out: Path, n: int, counter: QueryCounter, show: bool = False,
            flow: str = "cart") -> dict:
-    flash = fixtures.flash_round(shop, out, stock=n + 10, buyers=n, coupon_limit=n // 2, tag=secrets.token_hex(3),
-                                 presale="presale" in shop.extensions["storefront"].host.plugins)
+    # The first FLASH_WARM_UP buyers are served before the measurement, as a worker serving a
+    # sale has: the notification templates compiled, the locale data of money and dates loaded
+    # (a fiftieth of a sixty-buyer count went to those first-time costs).
+    warm = FLASH_WARM_UP
+    flash = fixtures.flash_round(shop, out, stock=n + warm + 10, buyers=n + warm, coupon_limit=n // 2 + warm,
+                                 tag=secrets.token_hex(3), presale="presale" in shop.extensions["storefront"].host.plugins)
     buyers = [line.split("\t") for line in Path(flash["buyers_file"]).read_text().splitlines()]
     client = shop.test_client()
     names = ("buy-now", "buy-now-refused", "pay", "place+pay") if flow == "buy-now" else \
         ("cart", "coupon", "checkout", "pay", "place+pay")
     steps = {name: ([], [], []) for name in names}  # CPU ms, statements, write lock ms
 
+    recording = False
+
     def timed(name, fn):
         """One request of step ``name`` (or ``name(response)``): its response, CPU ms and statements."""
         counter.count, counter.lock_ms = 0, 0.0
-        counter.statements = [] if show else None
+        counter.statements = [] if show and recording else None
         started = time.process_time()
         response = fn()
         cpu = (time.process_time() - started) * 1000
         name = name(response) if callable(name) else name
-        if counter.statements is not None and not steps[name][0]:
-            print(f"--- flash {name}: {len(counter.statements)} statements", *counter.statements, sep="\n  ",
-                  file=sys.stderr)
+        if recording:
+            count.end(name)  # under callgrind, this request's instructions are counted apart
+            if counter.statements is not None and not steps[name][0]:
+                print(f"--- flash {name}: {len(counter.statements)} statements", *counter.statements, sep="\n  ",
+                      file=sys.stderr)
+            steps[name][0].append(cpu)
+            steps[name][1].append(counter.count)
+            steps[name][2].append(counter.lock_ms)
         counter.statements = None
-        steps[name][0].append(cpu)
-        steps[name][1].append(counter.count)
-        steps[name][2].append(counter.lock_ms)
         if response.status_code >= 500:
             raise SystemExit(f"flash {name}: HTTP {response.status_code}")
         return response, cpu, counter.count
@@ -189,19 +200,27 @@ def _flash(shop, reference, out: Path, n: int, counter: QueryCounter, show: bool
         return timed("buy-now", lambda: client.post("/api/v1/checkout/buy-now", json=body, headers=headers))
 
     place = buy_now if flow == "buy-now" else cart_checkout
+
+    def buy(token, address, uid) -> None:
+        headers = {"Authorization": f"Bearer {token}", "User-Agent": fixtures.USER_AGENT}
+        response, cpu1, q1 = place(headers, address, uid)
+        ref = ((response.get_json() or {}).get("payment") or {}).get("reference") \
+            if response.status_code in (200, 201) else None
+        if ref is None:
+            return
+        response, cpu2, q2 = timed("pay", lambda: client.post(f"/api/v1/payments/{ref}/pay-test", json={},
+                                                              headers=headers))
+        if response.status_code == 200 and recording:
+            steps["place+pay"][0].append(cpu1 + cpu2)
+            steps["place+pay"][1].append(q1 + q2)
+
+    count = instructions.Count()
+    for buyer in buyers[:warm]:
+        buy(*buyer)
+    recording = True
     with instructions.counted() as count:  # every step of every buyer, refused ones included
-        for token, address, uid in buyers:
-            headers = {"Authorization": f"Bearer {token}", "User-Agent": fixtures.USER_AGENT}
-            response, cpu1, q1 = place(headers, address, uid)
-            ref = ((response.get_json() or {}).get("payment") or {}).get("reference") \
-                if response.status_code in (200, 201) else None
-            if ref is None:
-                continue
-            response, cpu2, q2 = timed("pay", lambda: client.post(f"/api/v1/payments/{ref}/pay-test", json={},
-                                                                  headers=headers))
-            if response.status_code == 200:
-                steps["place+pay"][0].append(cpu1 + cpu2)
-                steps["place+pay"][1].append(q1 + q2)
+        for buyer in buyers[warm:]:
+            buy(*buyer)
     result = {name: {"n": len(cpu), "cpu_ms_median": round(statistics.median(cpu), 2) if cpu else None,
                      "queries_median": statistics.median(q) if q else None}
               for name, (cpu, q, _held) in steps.items()}
@@ -210,9 +229,14 @@ def _flash(shop, reference, out: Path, n: int, counter: QueryCounter, show: bool
             result[name]["write_lock_ms_median"] = round(statistics.median(held), 2)
     if count.total is not None:
         result["minstr_per_paid_order"] = instructions.per_request(count, len(steps["place+pay"][0]))
+        for name in steps:
+            if count.per_step(name) is not None:
+                result[name]["minstr_per_request"] = count.per_step(name)
     if flow != "cart":
         result["flow"] = flow
     ref_client = reference.test_client()
+    for i in range(warm):  # its first requests, as the shop's, before the measurement
+        ref_client.post("/checkout", json={"product_id": 200 - i})
     result["ref_checkout"] = _measure(lambda i: ref_client.post("/checkout", json={"product_id": 1 + i % 200}),
                                       n, counter)
     return result
