@@ -11,6 +11,7 @@ from typing import Callable, Iterable, Iterator
 from sqlalchemy import bindparam, event, inspect, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.base import manager_of_class
 
 from . import writer_queue
 from .extensions import db
@@ -224,14 +225,19 @@ def insert_loaded(model, *rows: dict) -> list:
     (pk_key, pk_attr), columns, statement = _insert_columns(model)
     full = []
     for row in rows:
-        values = {}
+        values, given = {}, 0
         for key, attr, default, server_default in columns:
             if attr in row:
                 values[attr] = row[attr]
+                given += 1
             elif default is not None:
                 values[attr] = default.arg({}) if default.is_callable else default.arg
             elif not server_default:
                 values[attr] = None
+        if given < len(row):  # a misspelt column would otherwise be dropped unnoticed
+            unknown = sorted(set(row) - {attr for _key, attr, _default, _server in columns})
+            if unknown:
+                raise TypeError(f"{model.__name__} has no column attribute {', '.join(unknown)}")
         full.append(values)
     keys = {attr: key for key, attr, _default, _server in columns}
     # On the session's connection: the statement is built once, and no ORM execution
@@ -239,8 +245,14 @@ def insert_loaded(model, *rows: dict) -> list:
     ids = db.session.connection().execute(
         statement, [{keys[attr]: value for attr, value in values.items()} for values in full]).scalars()
     objects = []
+    manager = manager_of_class(model)
     for values, new_id in zip(full, ids):
-        obj = model(**{pk_attr: new_id}, **values)
+        # Built as the ORM builds a loaded row (as row_copies.attached does), not with the
+        # constructor: its per-attribute change tracking, discarded at once below, cost five
+        # times the rest (an order's 33 columns: 69 -> 14 µs).
+        obj = manager.new_instance()
+        obj.__dict__.update(values)
+        obj.__dict__[pk_attr] = new_id
         make_transient_to_detached(obj)  # as if loaded: nothing pending to flush
         # The row is new, so an object already holding its key is stale (its row was rolled
         # back or deleted, and the id handed out again); a flush would replace it too.

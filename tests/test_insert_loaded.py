@@ -2,6 +2,7 @@
 that hold exactly what was written, need no reload, and are forgotten by a rollback."""
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, inspect, select
 
 from storefront.database import insert_loaded, write_transaction
@@ -86,3 +87,10 @@ def test_nothing_is_written_for_no_rows(app):
     with count_queries() as seen:
         assert insert_loaded(Payment) == []
     assert not seen
+
+
+def test_a_misspelt_column_is_refused_and_nothing_is_written(app):
+    with pytest.raises(TypeError, match="no column attribute amout"):
+        with write_transaction():
+            insert_loaded(Payment, {**_payment("IL-TYPO"), "amout": 5})
+    assert _stored("IL-TYPO") is None
