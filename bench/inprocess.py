@@ -234,6 +234,18 @@ def _flash(shop, reference, out: Path, n: int, counter: QueryCounter, show: bool
                 result[name]["minstr_per_request"] = count.per_step(name)
     if flow != "cart":
         result["flow"] = flow
+    # The API's floor: a signed-in buyer's cheapest call (who am I), what every step above pays
+    # before its own work (the bearer token, the plugin states, the JSON answer).
+    measured = buyers[warm:]
+
+    def who_am_i(i):
+        token = measured[i % len(measured)][0]
+        response = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}",
+                                                     "User-Agent": fixtures.USER_AGENT})
+        if response.status_code != 200:
+            raise SystemExit(f"/api/v1/me: HTTP {response.status_code}")
+
+    result["api_floor"] = _measure(who_am_i, n, counter)
     ref_client = reference.test_client()
     for i in range(warm):  # its first requests, as the shop's, before the measurement
         ref_client.post("/checkout", json={"product_id": 200 - i})
