@@ -109,3 +109,21 @@ def test_keep_through_next_write_keeps_for_that_write_only(app):
     staff.email  # noqa: B018 - loaded again after the closing commit
     with write_transaction():  # the next write keeps nothing it was not given
         assert _expired(staff)
+
+
+def test_what_a_keeping_commit_leaves_is_what_a_plain_commit_leaves(app):
+    """Beside the kept objects, a commit that keeps some leaves the session as Session.commit
+    does: the rest expired, the objects the transaction deleted detached, nothing pending."""
+    staff, buyer = make_user(role="owner"), make_user()
+    product = make_product(price=1000, stock=5, skus=2)
+    doomed = make_order(user=buyer)
+    db.session.commit()
+    skus = list(product.skus)
+    staff.email, buyer.email, doomed.number  # noqa: B018 - all loaded
+    with write_transaction(keep=(staff, product), keep_after=True):
+        db.session.delete(doomed)
+        buyer.name = "Renamed"
+    assert inspect(doomed).detached and doomed not in db.session
+    assert not _expired(staff) and not _expired(product) and not any(_expired(s) for s in skus)
+    assert _expired(buyer) and not db.session.dirty and not db.session.new and not db.session.deleted
+    assert buyer.name == "Renamed"  # read again: committed
