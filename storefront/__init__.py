@@ -52,6 +52,9 @@ class Storefront:
             migrate.configure(configure_alembic)
         _upgrade_all_branches_by_default()
         csrf.init_app(app)
+        from . import csrf_reuse
+
+        csrf_reuse.init_app(app)
         login_manager.init_app(app)
         limiter.init_app(app)
 

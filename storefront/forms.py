@@ -9,11 +9,13 @@ from babel import support
 from flask import current_app
 from wtforms.i18n import messages_path
 
+from .csrf_reuse import FormCSRF
 from .i18n import babel_locale_name, compiled_translations_dir
 
 
 class FlaskForm(flask_wtf.FlaskForm):
-    """Flask-WTF's form, with WTForms' own messages ("This field is required.",
+    """Flask-WTF's form, its CSRF token signed once a minute per session (``csrf_reuse``), with
+    WTForms' own messages ("This field is required.",
     "Field cannot be longer than 120 characters.") in the visitor's language.
 
     Flask-WTF reads and parses WTForms' catalogue from disk on every request
@@ -25,6 +27,8 @@ class FlaskForm(flask_wtf.FlaskForm):
     """
 
     class Meta(flask_wtf.FlaskForm.Meta):
+        csrf_class = FormCSRF
+
         def get_translations(self, form):
             if not current_app.config.get("WTF_I18N_ENABLED", True):
                 return super().get_translations(form)

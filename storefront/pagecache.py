@@ -183,9 +183,9 @@ def _fill(parts: tuple) -> bytes:
 
 def _hole_value(name: str) -> bytes:
     if name == CSRF_HOLE:
-        from flask_wtf.csrf import generate_csrf
+        from .csrf_reuse import csrf_token
 
-        return generate_csrf().encode()
+        return csrf_token().encode()
     from .plugins.slots import render_slot
 
     return str(render_slot(name)).encode()

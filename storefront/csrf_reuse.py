@@ -1,0 +1,94 @@
+"""The templates' ``csrf_token()``: a session's signed token is signed once a minute, not
+once a request.
+
+Flask-WTF signs the session's raw CSRF token anew for every request that shows a form
+(``generate_csrf``: a serializer built, the token JSON-encoded, a timestamp and an
+HMAC): about 200,000 instructions, 4 % of the signed-in layout, which shows the
+sign-out and language forms on every page (``bench/inprocess.py --instructions``).
+For one raw token and key that signature only differs by its timestamp, which
+Flask-WTF checks against ``WTF_CSRF_TIME_LIMIT`` (none here: a token lives as long
+as its session). So a worker keeps each session's signed token for ``REUSE_SECONDS``
+and hands the same one to that session's next pages; a configured time limit is
+shortened by at most that much.
+
+The token kept is the one Flask-WTF signed, under the raw token the request's own
+session holds and the current key: a session never sees another's, a rotated key
+signs anew. The forms' own ``csrf_token`` fields then find it where Flask-WTF looks
+(``g``), as they find a token signed earlier in the same request.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+from flask import Flask, current_app, g, session
+from flask_wtf.csrf import _FlaskFormCSRF, generate_csrf
+
+#: How long a worker hands out the same signed token to a session.
+REUSE_SECONDS = 60.0
+#: Sessions a worker keeps a token for (about 250 bytes each).
+MAX_ENTRIES = 4096
+
+EXTENSION_KEY = "storefront_csrf_tokens"
+
+
+class SignedTokens:
+    """Signed tokens by (signing key, raw session token): (token, signed at)."""
+
+    def __init__(self, clock=time.monotonic) -> None:
+        self.clock = clock
+        self.kept: dict[tuple, tuple[str, float]] = {}
+        self._lock = threading.Lock()  # gthread workers: eviction walks the dict
+
+    def get(self, key: tuple) -> str | None:
+        kept = self.kept.get(key)
+        if kept is not None and self.clock() - kept[1] < REUSE_SECONDS:
+            return kept[0]
+        return None
+
+    def keep(self, key: tuple, token: str) -> None:
+        with self._lock:
+            self.kept.pop(key, None)
+            while len(self.kept) >= MAX_ENTRIES:
+                del self.kept[next(iter(self.kept))]  # the oldest signed
+            self.kept[key] = (token, self.clock())
+
+
+def csrf_token(secret_key: str | None = None, token_key: str | None = None) -> str:
+    """Flask-WTF's ``generate_csrf()`` (same arguments), from the worker's copy when it has one."""
+    config = current_app.config
+    field = token_key or config.get("WTF_CSRF_FIELD_NAME") or "csrf_token"
+    if field in g:
+        return g.get(field)
+    raw = session.get(field)
+    if not isinstance(raw, str):  # a new session: Flask-WTF makes its raw token
+        return generate_csrf(secret_key, token_key)
+    tokens: SignedTokens = current_app.extensions[EXTENSION_KEY]
+    key = (secret_key or config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key, raw)
+    token = tokens.get(key)
+    if token is None:
+        token = generate_csrf(secret_key, token_key)
+        tokens.keep(key, token)
+    else:
+        setattr(g, field, token)
+    return token
+
+
+class FormCSRF(_FlaskFormCSRF):
+    """The forms' CSRF field (``FlaskForm.Meta.csrf_class``), its token from :func:`csrf_token`:
+    a form built in a view signs before the page's template does."""
+
+    def generate_csrf_token(self, csrf_token_field):
+        return csrf_token(self.meta.csrf_secret, self.meta.csrf_field_name)
+
+
+def init_app(app: Flask) -> None:
+    """After ``CSRFProtect.init_app``, whose ``csrf_token`` template global and context
+    processor this overrides (Flask applies context processors in order)."""
+    app.extensions[EXTENSION_KEY] = SignedTokens()
+    app.jinja_env.globals["csrf_token"] = csrf_token
+    app.context_processor(_template_context)
+
+
+def _template_context() -> dict:
+    return {"csrf_token": csrf_token}
