@@ -193,3 +193,39 @@ def test_pickup_slot_options_mark_only_the_chosen_slot(app):
         '<option value="7@2026-12-02T19:00" selected>A&amp;B &lt;store&gt; · 2026-12-02 19:00–20:00</option>')
     renamed = str(slot_options(SimpleNamespace(name="C"), slots, ""))
     assert "A&amp;B" not in renamed and "selected" not in renamed
+    # The store's list is kept whole: asked again, with another choice or none, it is the same
+    # list with only that choice marked; a choice it does not offer marks nothing.
+    again = str(slot_options(SimpleNamespace(name="A&B <store>"), slots, slots[0].key))
+    assert again == html.replace(" selected", "").replace('T18:00"', 'T18:00" selected')
+    assert "selected" not in str(slot_options(SimpleNamespace(name="A&B <store>"), slots, "7@2026-12-02T20:00"))
+
+
+def test_pickup_slot_options_follow_a_changed_slot_length(app):
+    """One slot that starts at the same time but ends later (a longer slot length) is a
+    different list: the kept markup is keyed by the slots' ends too."""
+    from types import SimpleNamespace
+
+    from plugins.store_pickup import render
+    from plugins.store_pickup.slots import Slot
+
+    store = SimpleNamespace(name="D")
+    start = datetime(2026, 12, 3, 2, 0)
+    hour = [Slot(8, start, start + timedelta(hours=1), start + timedelta(hours=8), start + timedelta(hours=9))]
+    two = [Slot(8, start, start + timedelta(hours=2), start + timedelta(hours=8), start + timedelta(hours=10))]
+    assert "10:00–11:00" in str(render.slot_options(store, hour, ""))
+    assert "10:00–12:00" in str(render.slot_options(store, two, ""))
+
+
+def test_pickup_slot_option_lists_are_bounded(app, monkeypatch):
+    from types import SimpleNamespace
+
+    from plugins.store_pickup import render
+    from plugins.store_pickup.slots import Slot
+
+    monkeypatch.setattr(render, "MAX_OPTION_LISTS", 2)
+    monkeypatch.setattr(render, "_OPTION_LISTS", {})
+    start = datetime(2026, 12, 4, 2, 0)
+    for n in range(5):
+        slot = Slot(9, start, start + timedelta(hours=1), start + timedelta(hours=8), start + timedelta(hours=9))
+        render.slot_options(SimpleNamespace(name=f"store {n}"), [slot], "")
+        assert len(render._OPTION_LISTS) <= 2
