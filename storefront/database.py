@@ -10,7 +10,7 @@ from typing import Callable, Iterable, Iterator
 
 from sqlalchemy import bindparam, event, inspect, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session, configure_mappers, make_transient_to_detached
 from sqlalchemy.orm.base import manager_of_class
 from sqlalchemy.orm.state import InstanceState
 
@@ -319,6 +319,10 @@ def _insert_columns(model) -> tuple:
     server default)] for the other columns, the INSERT ... RETURNING primary key), per model."""
     known = _INSERT_COLUMNS.get(model)
     if known is None:
+        # insert_loaded builds objects without their constructor, which is what would
+        # otherwise set the mappers up: in a worker whose first statement is its INSERT
+        # the attributes would not be instrumented yet.
+        configure_mappers()
         mapper = inspect(model)
         table = model.__table__
         (pk,) = table.primary_key.columns

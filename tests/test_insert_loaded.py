@@ -2,6 +2,8 @@
 that hold exactly what was written, need no reload, and are forgotten by a rollback."""
 from __future__ import annotations
 
+import os
+
 import pytest
 from sqlalchemy import func, inspect, select
 
@@ -94,3 +96,35 @@ def test_a_misspelt_column_is_refused_and_nothing_is_written(app):
         with write_transaction():
             insert_loaded(Payment, {**_payment("IL-TYPO"), "amout": 5})
     assert _stored("IL-TYPO") is None
+
+
+def test_it_works_as_the_first_thing_a_worker_does(tmp_path):
+    """insert_loaded builds objects without their constructor, which is what sets the
+    mappers up: a fresh process whose first ORM work is this INSERT must set them up itself."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = """
+import sys
+from flask_migrate import upgrade
+from sqlalchemy import text
+from storefront import create_app
+from storefront.database import insert_loaded, write_transaction
+from storefront.extensions import db
+from storefront.payments.models import Payment
+app = create_app(instance_path=sys.argv[1])
+with app.app_context():
+    upgrade(revision="heads")
+with app.test_request_context("/"):
+    with write_transaction():
+        (payment,) = insert_loaded(Payment, dict(reference="FIRST", idempotency_key="k-first", provider="test",
+                                                 status="pending", amount=100, currency="CNY"))
+    print(payment.id, db.session.execute(text("SELECT reference FROM payments")).scalar_one())
+"""
+    env = {**os.environ, "STOREFRONT_DATABASE_URL": f"sqlite:///{tmp_path / 'first.db'}",
+           "STOREFRONT_SECRET_KEY": "s" * 40, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "instance")], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-2:] == ["1", "FIRST"]
