@@ -190,8 +190,24 @@ def _formatted(amount: int, currency: str, locale: str) -> str:
 
 
 def babel_locale_name() -> str:
+    """``str(get_locale())`` ("en" outside a request), remembered beside the locale.
+
+    Every amount and date a page formats asks for it (a checkout page, ten times):
+    Flask-Babel resolves its context and the locale each time, and Babel builds the
+    name anew. ``refresh()`` and ``force_locale()`` replace the locale object, which
+    makes the next call name it again."""
+    ctx = g.get("_flask_babel") if g else None
+    locale = getattr(ctx, "babel_locale", None)
+    if locale is not None:
+        memo = getattr(ctx, "storefront_locale_name", None)
+        if memo is not None and memo[0] is locale:
+            return memo[1]
     locale = get_locale()
-    return str(locale) if locale else "en"
+    name = str(locale) if locale else "en"
+    ctx = g.get("_flask_babel") if g else None
+    if ctx is not None and locale is not None and getattr(ctx, "babel_locale", None) is locale:
+        ctx.storefront_locale_name = (locale, name)
+    return name
 
 
 def locale_display(code: str) -> str:

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from flask import Blueprint, abort, flash, g, get_template_attribute, redirect, render_template, request, url_for
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from markupsafe import Markup
@@ -23,6 +22,7 @@ from ..cart.services import parse_sku_id
 from ..catalog.models import Sku
 from ..errors import CheckoutBlocked, NotFound, ServiceError, ValidationFailed
 from ..extensions import db
+from ..i18n import babel_locale_name
 from ..payments.services import start_payment
 from ..plugins.host import get_host
 from . import buy_now as direct
@@ -95,7 +95,7 @@ def _field_html(f, **attrs) -> Markup:
     """
     if f.data or f.errors or f.raw_data:
         return get_template_attribute("storefront/macros.html", "field")(f, **attrs)
-    key = (str(get_locale()), f.id, f.name, f.type, tuple(sorted(attrs.items())))
+    key = (babel_locale_name(), f.id, f.name, f.type, tuple(sorted(attrs.items())))
     html = _EMPTY_FIELDS.get(key)
     if html is None:
         html = get_template_attribute("storefront/macros.html", "field")(f, **attrs)

@@ -191,3 +191,23 @@ def test_catalog_template_covers_python_html_and_email_templates():
     assert "Awaiting payment" in ids  # storefront/orders/status.py (_l)
     assert "Skip to content" in ids  # templates/storefront/base.html
     assert "It will ship soon." in ids  # templates/notify/order_paid.txt
+
+
+def test_the_locale_name_follows_a_forced_or_refreshed_locale(app):
+    """babel_locale_name() is remembered beside the locale: a forced locale (a buyer's
+    message) and a refreshed one are named anew, and money follows them."""
+    from flask_babel import force_locale, refresh
+
+    from storefront.i18n import babel_locale_name
+
+    with app.test_request_context("/?lang=vi"):
+        assert babel_locale_name() == babel_locale_name() == "vi"
+        with force_locale("zh_Hans"):
+            assert babel_locale_name() == "zh_Hans" and format_money(12345, "CNY") == format_money(12345, "CNY")
+            assert "¥" in format_money(12345, "CNY")
+        assert babel_locale_name() == "vi"
+    with app.test_request_context("/?lang=en"):
+        refresh()
+        assert babel_locale_name() == "en"
+    with app.app_context():  # a worker, no request: the default
+        assert babel_locale_name() == "en"
