@@ -238,7 +238,7 @@ def insert_loaded(model, *rows: dict) -> list:
     """
     if not rows:
         return []
-    (pk_key, pk_attr), columns, statement = _insert_columns(model)
+    (pk_key, pk_attr), columns, statement, as_loaded = _insert_columns(model)
     full = []
     for row in rows:
         values, given = {}, 0
@@ -263,12 +263,15 @@ def insert_loaded(model, *rows: dict) -> list:
     objects = []
     manager = manager_of_class(model)
     for values, new_id in zip(full, ids):
-        # Built as the ORM builds a loaded row (as row_copies.attached does), not with the
-        # constructor: its per-attribute change tracking, discarded at once below, cost five
-        # times the rest (an order's 33 columns: 69 -> 14 µs).
-        obj = manager.new_instance()
-        obj.__dict__.update(values)
-        obj.__dict__[pk_attr] = new_id
+        if as_loaded:
+            # Built as the ORM builds a loaded row (as row_copies.attached does), not with the
+            # constructor: its per-attribute change tracking, discarded at once below, cost
+            # five times the rest (an order's 33 columns: 69 -> 14 µs).
+            obj = manager.new_instance()
+            obj.__dict__.update(values)
+            obj.__dict__[pk_attr] = new_id
+        else:  # a model with its own __init__ or validators gets them run
+            obj = model(**{pk_attr: new_id}, **values)
         make_transient_to_detached(obj)  # as if loaded: nothing pending to flush
         # The row is new, so an object already holding its key is stale (its row was rolled
         # back or deleted, and the id handed out again); a flush would replace it too.
@@ -316,7 +319,9 @@ _INSERT_COLUMNS: dict[type, tuple] = {}
 
 def _insert_columns(model) -> tuple:
     """((primary key column, its attribute), [(column key, attribute, Python default, has a
-    server default)] for the other columns, the INSERT ... RETURNING primary key), per model."""
+    server default)] for the other columns, the INSERT ... RETURNING primary key, whether
+    objects may be built as loaded rows: no ``__init__`` or validators of the model's own),
+    per model."""
     known = _INSERT_COLUMNS.get(model)
     if known is None:
         # insert_loaded builds objects without their constructor, which is what would
@@ -330,7 +335,8 @@ def _insert_columns(model) -> tuple:
             (pk.key, mapper.get_property_by_column(pk).key),
             [(column.key, mapper.get_property_by_column(column).key, column.default,
               column.server_default is not None) for column in table.columns if column is not pk],
-            table.insert().returning(pk, sort_by_parameter_order=True))
+            table.insert().returning(pk, sort_by_parameter_order=True),
+            model.__init__ is db.Model.__init__ and not mapper.validators)
     return known
 
 

@@ -128,3 +128,27 @@ with app.test_request_context("/"):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split()[-2:] == ["1", "FIRST"]
+
+
+def test_a_model_with_its_own_constructor_or_validators_gets_them_run(app, monkeypatch):
+    """Objects are built as loaded rows only for models that leave construction to the
+    ORM; one with its own __init__ (or validators) is built through it."""
+    from storefront import database
+
+    seen = []
+    original = Payment.__init__
+
+    def own_init(self, **values):
+        seen.append(values["reference"])
+        original(self, **values)
+
+    monkeypatch.setattr(Payment, "__init__", own_init)
+    monkeypatch.setattr(database, "_INSERT_COLUMNS", {})
+    with write_transaction():
+        (payment,) = insert_loaded(Payment, _payment("IL-OWN"))
+    assert seen == ["IL-OWN"] and payment.reference == "IL-OWN"
+    monkeypatch.setattr(Payment, "__init__", original)
+    monkeypatch.setattr(database, "_INSERT_COLUMNS", {})
+    with write_transaction():
+        insert_loaded(Payment, _payment("IL-PLAIN"))
+    assert seen == ["IL-OWN"]
