@@ -18,11 +18,12 @@ signs anew. The forms' own ``csrf_token`` fields then find it where Flask-WTF lo
 """
 from __future__ import annotations
 
-import threading
 import time
 
 from flask import Flask, current_app, g, session
 from flask_wtf.csrf import _FlaskFormCSRF, generate_csrf
+
+from .caching import ExpiringLRU
 
 #: How long a worker hands out the same signed token to a session.
 REUSE_SECONDS = 60.0
@@ -31,27 +32,8 @@ MAX_ENTRIES = 4096
 
 EXTENSION_KEY = "storefront_csrf_tokens"
 
-
-class SignedTokens:
-    """Signed tokens by (signing key, raw session token): (token, signed at)."""
-
-    def __init__(self, clock=time.monotonic) -> None:
-        self.clock = clock
-        self.kept: dict[tuple, tuple[str, float]] = {}
-        self._lock = threading.Lock()  # gthread workers: eviction walks the dict
-
-    def get(self, key: tuple) -> str | None:
-        kept = self.kept.get(key)
-        if kept is not None and self.clock() - kept[1] < REUSE_SECONDS:
-            return kept[0]
-        return None
-
-    def keep(self, key: tuple, token: str) -> None:
-        with self._lock:
-            self.kept.pop(key, None)
-            while len(self.kept) >= MAX_ENTRIES:
-                del self.kept[next(iter(self.kept))]  # the oldest signed
-            self.kept[key] = (token, self.clock())
+#: The clock of the window; tests patch it.
+_now = time.monotonic
 
 
 def csrf_token(secret_key: str | None = None, token_key: str | None = None) -> str:
@@ -63,12 +45,12 @@ def csrf_token(secret_key: str | None = None, token_key: str | None = None) -> s
     raw = session.get(field)
     if not isinstance(raw, str):  # a new session: Flask-WTF makes its raw token
         return generate_csrf(secret_key, token_key)
-    tokens: SignedTokens = current_app.extensions[EXTENSION_KEY]
+    tokens: ExpiringLRU = current_app.extensions[EXTENSION_KEY]  # (signing key, raw token) -> signed
     key = (secret_key or config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key, raw)
-    token = tokens.get(key)
+    token = tokens.get(key, _now())
     if token is None:
         token = generate_csrf(secret_key, token_key)
-        tokens.keep(key, token)
+        tokens.put(key, token, expires=_now() + REUSE_SECONDS, max_entries=MAX_ENTRIES)
     else:
         setattr(g, field, token)
     return token
@@ -85,7 +67,7 @@ class FormCSRF(_FlaskFormCSRF):
 def init_app(app: Flask) -> None:
     """After ``CSRFProtect.init_app``, whose ``csrf_token`` template global and context
     processor this overrides (Flask applies context processors in order)."""
-    app.extensions[EXTENSION_KEY] = SignedTokens()
+    app.extensions[EXTENSION_KEY] = ExpiringLRU()
     app.jinja_env.globals["csrf_token"] = csrf_token
     app.context_processor(_template_context)
 

@@ -6,6 +6,7 @@ from flask import g, session
 
 from storefront import csrf_reuse
 from storefront.accounts.models import Address
+from storefront.caching import ExpiringLRU
 from storefront.extensions import db
 from storefront.forms import FlaskForm
 from tests.accounts.conftest import form_token, secure_login
@@ -25,9 +26,15 @@ class _Clock:
 
 def _tokens(app, monkeypatch) -> _Clock:
     clock = _Clock()
-    monkeypatch.setattr(app.extensions[csrf_reuse.EXTENSION_KEY], "clock", clock)
-    monkeypatch.setattr(app.extensions[csrf_reuse.EXTENSION_KEY], "kept", {})
+    monkeypatch.setattr(csrf_reuse, "_now", clock)
+    monkeypatch.setitem(app.extensions, csrf_reuse.EXTENSION_KEY, ExpiringLRU())
     return clock
+
+
+def _kept(app) -> dict:
+    """The worker's tokens: (signing key, raw token) -> (signed token, signed at)."""
+    entries = app.extensions[csrf_reuse.EXTENSION_KEY]._entries
+    return {key: (entry.value, entry.expires - csrf_reuse.REUSE_SECONDS) for key, entry in entries.items()}
 
 
 def _signed_in(app):
@@ -44,8 +51,7 @@ def _signed_at(app, client) -> float:
     """When the worker signed the token it keeps for this client's session."""
     with client.session_transaction() as stored:
         raw = stored["csrf_token"]
-    (at,) = [at for (_key, kept_raw), (_token, at) in app.extensions[csrf_reuse.EXTENSION_KEY].kept.items()
-             if kept_raw == raw]
+    (at,) = [at for (_key, kept_raw), (_token, at) in _kept(app).items() if kept_raw == raw]
     return at
 
 
@@ -91,7 +97,7 @@ def test_the_form_and_the_template_show_one_token_and_a_new_session_gets_one(sec
     with secure_app.test_request_context("/"):
         assert "csrf_token" not in session
         fresh = csrf_reuse.csrf_token()  # no raw token yet: Flask-WTF makes one, nothing kept
-        assert session["csrf_token"] and not secure_app.extensions[csrf_reuse.EXTENSION_KEY].kept
+        assert session["csrf_token"] and not _kept(secure_app)
     with secure_app.test_request_context("/"):
         session["csrf_token"] = "r" * 40
         form = FlaskForm()
@@ -101,12 +107,11 @@ def test_the_form_and_the_template_show_one_token_and_a_new_session_gets_one(sec
 def test_a_worker_keeps_a_bounded_number_of_tokens(secure_app, monkeypatch):
     _tokens(secure_app, monkeypatch)
     monkeypatch.setattr(csrf_reuse, "MAX_ENTRIES", 3)
-    kept = secure_app.extensions[csrf_reuse.EXTENSION_KEY].kept
     for n in range(5):
         with secure_app.test_request_context("/"):
             session["csrf_token"] = f"{n}" * 40
             csrf_reuse.csrf_token()
-    assert [raw for _key, raw in kept] == ["2" * 40, "3" * 40, "4" * 40]
+    assert [raw for _key, raw in _kept(secure_app)] == ["2" * 40, "3" * 40, "4" * 40]
 
 
 def test_the_layout_shows_the_kept_token(secure_app, monkeypatch):
@@ -116,9 +121,9 @@ def test_the_layout_shows_the_kept_token(secure_app, monkeypatch):
     client = _signed_in(secure_app)
     client.get("/orders/")
     client.get("/orders/")  # signed and kept
-    kept = secure_app.extensions[csrf_reuse.EXTENSION_KEY].kept
     with client.session_transaction() as stored:
         raw = stored["csrf_token"]
-    (key,) = [key for key in kept if key[1] == raw]
-    kept[key] = ("the-kept-token", clock.now)
+    (key,) = [key for key in _kept(secure_app) if key[1] == raw]
+    secure_app.extensions[csrf_reuse.EXTENSION_KEY].put(
+        key, "the-kept-token", expires=clock.now + csrf_reuse.REUSE_SECONDS, max_entries=csrf_reuse.MAX_ENTRIES)
     assert 'name="csrf_token" value="the-kept-token"' in client.get("/orders/").get_data(as_text=True)
