@@ -336,8 +336,18 @@ def _insert_columns(model) -> tuple:
             [(column.key, mapper.get_property_by_column(column).key, column.default,
               column.server_default is not None) for column in table.columns if column is not pk],
             table.insert().returning(pk, sort_by_parameter_order=True),
-            model.__init__ is db.Model.__init__ and not mapper.validators)
+            _constructed_by_the_orm(model, mapper))
     return known
+
+
+def _constructed_by_the_orm(model, mapper) -> bool:
+    """Whether ``model`` leaves construction to the ORM: the declarative constructor and no
+    validators. The class's ``__init__`` is always SQLAlchemy's generated wrapper, so it is
+    compared with the one the mapping installed (something patched over it is the model's
+    own), and the wrapped one with the registry's constructor."""
+    manager = manager_of_class(model)
+    return (model.__init__ is manager.new_init and manager.original_init is mapper.registry.constructor
+            and not mapper.validators)
 
 
 def loaded_id(row) -> int:
