@@ -138,7 +138,7 @@ def _page_call(client, rows, expect: int = 200):
 
 
 def _flash(shop, reference, out: Path, n: int, counter: QueryCounter, show: bool = False,
-           flow: str = "cart") -> dict:
+           flow: str = "cart", step_profile: tuple | None = None) -> dict:
     # The first FLASH_WARM_UP buyers are served before the measurement, as a worker serving a
     # sale has: the notification templates compiled, the locale data of money and dates loaded
     # (a fiftieth of a sixty-buyer count went to those first-time costs).
@@ -158,7 +158,10 @@ def _flash(shop, reference, out: Path, n: int, counter: QueryCounter, show: bool
         counter.count, counter.lock_ms = 0, 0.0
         counter.statements = [] if show and recording else None
         started = time.process_time()
-        response = fn()
+        if recording and step_profile is not None and name == step_profile[0]:
+            response = step_profile[1].runcall(fn)  # --profile flash:STEP --flat: this step alone
+        else:
+            response = fn()
         cpu = (time.process_time() - started) * 1000
         name = name(response) if callable(name) else name
         if recording:
@@ -258,13 +261,15 @@ def _print_profile(profiler, show_all: bool) -> None:
     print(profiler.output_text(unicode=True, color=False, show_all=show_all), file=sys.stderr)
 
 
-def _print_flat(work) -> None:
-    """Own time per function: shows cost spread thin over many callers, which a call tree hides."""
+def _print_flat(work=None, profiler=None) -> None:
+    """Own time per function: shows cost spread thin over many callers, which a call tree hides.
+    Profiles ``work()``, or prints what ``profiler`` (a cProfile.Profile) has gathered."""
     import cProfile
     import pstats
 
-    profiler = cProfile.Profile()
-    profiler.runcall(work)
+    if profiler is None:
+        profiler = cProfile.Profile()
+        profiler.runcall(work)
     # FLAT_SORT=cumulative FLAT_FILTER=plugins/ shows what the shop's own functions cost, callees included.
     stats = pstats.Stats(profiler, stream=sys.stderr).sort_stats(os.environ.get("FLAT_SORT", "tottime"))
     stats.print_stats(*filter(None, [os.environ.get("FLAT_FILTER")]), 45)
@@ -281,7 +286,8 @@ def main(argv=None) -> int:
     p.add_argument("--orders", type=int, default=2000)
     p.add_argument("--requests", type=int, default=200)
     p.add_argument("--scenarios", default=",".join(PAGES + ["flash"]))
-    p.add_argument("--profile", default="", help="scenario to profile with pyinstrument (after measuring)")
+    p.add_argument("--profile", default="", help="scenario to profile with pyinstrument (after measuring); with --flat, "
+                   "flash:STEP (cart, coupon, checkout, pay, buy-now) profiles one flash step alone")
     p.add_argument("--profile-all", action="store_true",
                    help="with --profile: every frame, libraries' included (long)")
     p.add_argument("--flat", action="store_true",
@@ -371,7 +377,14 @@ def _run(args, workdir: Path) -> int:
             results[batch] = getattr(inprocess_batches, batch)(shop, out, min(args.requests, 200), counter,
                                                                 show=args.show_queries)
     if "flash" in wanted:
-        if args.profile == "flash" and args.flat:
+        if args.profile.startswith("flash:") and args.flat:
+            import cProfile
+
+            step = (args.profile.split(":", 1)[1], cProfile.Profile())
+            results["flash"] = _flash(shop, reference, out, min(args.requests, 100), counter,
+                                      flow=args.flash_flow, step_profile=step)
+            _print_flat(profiler=step[1])
+        elif args.profile == "flash" and args.flat:
             _print_flat(lambda: results.update(flash=_flash(shop, reference, out, min(args.requests, 100), counter,
                                                             flow=args.flash_flow)))
         elif args.profile == "flash":
