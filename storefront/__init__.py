@@ -217,10 +217,37 @@ def _upgrade_all_branches_by_default() -> None:
             param.default = "heads"
 
 
+class ShopFlask(Flask):
+    """The shop's Flask application class.
+
+    ``ensure_sync`` is asked of every view, before- and after-request function,
+    context processor and teardown on every request (seventeen times for a
+    signed-in page), and Flask answers with ``inspect.iscoroutinefunction`` each
+    time; the answer for a function never changes, so it is remembered. At most
+    ``_SYNC_LIMIT`` functions are: one built per request would otherwise grow it."""
+
+    _SYNC_LIMIT = 4096
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._sync_callables: dict = {}
+
+    def ensure_sync(self, func):
+        try:
+            return self._sync_callables[func]
+        except KeyError:
+            ensured = super().ensure_sync(func)
+            if len(self._sync_callables) < self._SYNC_LIMIT:
+                self._sync_callables[func] = ensured
+            return ensured
+        except TypeError:  # an unhashable callable
+            return super().ensure_sync(func)
+
+
 def create_app(config: dict[str, Any] | None = None, instance_path: str | None = None) -> Flask:
     """Build a complete shop (used by ``wsgi.py`` and the tests)."""
     kwargs = {"instance_path": instance_path} if instance_path else {"instance_path": str(PROJECT_DIR / "instance")}
-    app = Flask("storefront_app", instance_relative_config=True, **kwargs)
+    app = ShopFlask("storefront_app", instance_relative_config=True, **kwargs)
     app.config.update(config or {})
     Storefront(app)
     return app

@@ -221,3 +221,43 @@ def test_https_setting_secures_cookies(app, database_url, tmp_path):
     assert shop.config["PREFERRED_URL_SCHEME"] == "https"
     assert not app.config.get("SESSION_COOKIE_SECURE")  # the plain test app is unaffected
     _dispose(shop)
+
+
+def test_the_shop_remembers_that_its_functions_are_synchronous(app):
+    """``ShopFlask.ensure_sync`` answers as Flask does, once per function: a request asks it
+    of every hook and view again. A coroutine function is still handed to Flask's async
+    support (which refuses without the ``async`` extra), and the memory is bounded."""
+    from storefront import ShopFlask
+
+    assert isinstance(app, ShopFlask)
+
+    def plain():
+        return "plain"
+
+    async def coroutine():  # pragma: no cover - never awaited
+        return "async"
+
+    asked = []
+    original = Flask.ensure_sync
+
+    def counting(self, func):
+        asked.append(func)
+        return original(self, func)
+
+    shop = ShopFlask("ensure_sync_test")
+    try:
+        Flask.ensure_sync = counting
+        assert shop.ensure_sync(plain) is plain and shop.ensure_sync(plain) is plain
+        assert asked == [plain]  # the second answer came from the memory
+        with pytest.raises(RuntimeError, match="async"):
+            shop.ensure_sync(coroutine)
+        unhashable = type("Unhashable", (), {"__call__": lambda self: 1, "__eq__": lambda s, o: s is o})()
+        assert shop.ensure_sync(unhashable) is unhashable
+        shop._SYNC_LIMIT = len(shop._sync_callables)
+        fresh = [lambda: i for i in range(3)]
+        assert [shop.ensure_sync(f) for f in fresh] == fresh
+        assert len(shop._sync_callables) == shop._SYNC_LIMIT
+    finally:
+        Flask.ensure_sync = original
+    with app.test_client() as client:  # the shop serves pages through it
+        assert client.get("/").status_code == 200
