@@ -79,38 +79,62 @@ class WriteWatch:
         if self._listening:
             return
         self._listening = True
+        self._on_write, self._on_end = on_write, on_end
+        if not _WATCHES:
+            _listen_to_every_engine()
+        _WATCHES.append(self)
 
-        def _on_execute(_conn, _cursor, statement, _params, _context, _many):
-            if self._is_write(statement):
-                self.note()
-                if has_app_context():
-                    setattr(g, self._open, True)
-                    if on_write is not None:
-                        on_write(statement)
+    def _seen(self, statement: str, in_app: bool) -> None:
+        if self._is_write(statement):
+            self.note()
+            if in_app:
+                setattr(g, self._open, True)
+                if self._on_write is not None:
+                    self._on_write(statement)
 
-        def _on_end(committed: bool):
-            def handler(*_args):
-                if has_app_context():
-                    if g.pop(self._open, False):
-                        self.note()
-                        if committed:
-                            setattr(g, self._committing, True)
-                    if on_end is not None:
-                        on_end(committed)
-            return handler
+    def _ended(self, committed: bool) -> None:  # in an app context
+        if g.pop(self._open, False):
+            self.note()
+            if committed:
+                setattr(g, self._committing, True)
+        if self._on_end is not None:
+            self._on_end(committed)
 
-        _on_rollback, _on_commit = _on_end(False), _on_end(True)
+    def _after_commit(self) -> None:  # in an app context
+        if g.pop(self._committing, False):
+            self.note()
+            self._signal()
 
-        def _after_commit(_session):
-            if has_app_context() and g.pop(self._committing, False):
-                self.note()
-                self._signal()
 
-        event.listen(Engine, "before_cursor_execute", _on_execute)
-        event.listen(Engine, "rollback", _on_rollback)
-        event.listen(Engine, "rollback_savepoint", _on_rollback)
-        event.listen(Engine, "commit", _on_commit)
-        event.listen(Session, "after_commit", _after_commit)
+#: The watches listening. One listener per event serves them all: every statement the
+#: shop sends passes the "before execute" one, and a listener each cost a wrapper call
+#: and a context check per watch.
+_WATCHES: list[WriteWatch] = []
+
+
+def _listen_to_every_engine() -> None:
+    def _on_execute(_conn, _cursor, statement, _params, _context, _many):
+        in_app = has_app_context()
+        for watch in _WATCHES:
+            watch._seen(statement, in_app)
+
+    def _on_end(committed: bool):
+        def handler(*_args):
+            if has_app_context():
+                for watch in _WATCHES:
+                    watch._ended(committed)
+        return handler
+
+    def _after_commit(_session):
+        if has_app_context():
+            for watch in _WATCHES:
+                watch._after_commit()
+
+    event.listen(Engine, "before_cursor_execute", _on_execute)
+    event.listen(Engine, "rollback", _on_end(False))
+    event.listen(Engine, "rollback_savepoint", _on_end(False))
+    event.listen(Engine, "commit", _on_end(True))
+    event.listen(Session, "after_commit", _after_commit)
 
 
 @dataclass(frozen=True, slots=True)
