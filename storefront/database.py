@@ -11,6 +11,7 @@ from typing import Callable, Iterable, Iterator
 from sqlalchemy import bindparam, event, inspect, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, configure_mappers, make_transient_to_detached
+from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.orm.base import manager_of_class
 from sqlalchemy.orm.state import InstanceState
 
@@ -195,11 +196,7 @@ def _commit_keeping(session, keep: Iterable[object]) -> None:
     # ones out of the session and back in around the commit instead cost a tenth of a
     # flash order: each way walks every relationship of every kept object.
     real.flush()
-    spared = set()
-    for obj in kept:
-        state = inspect(obj)
-        spared.add(state)
-        spared.update(child for _obj, _mapper, child, _dict in state.mapper.cascade_iterator("expunge", state))
+    spared = _spared_states(kept)
     transaction = real.get_transaction()
     real.expire_on_commit = False
     try:
@@ -207,6 +204,31 @@ def _commit_keeping(session, keep: Iterable[object]) -> None:
     finally:
         real.expire_on_commit = True
     _expire_committed(real, transaction, spared)
+
+
+def _spared_states(kept) -> set:
+    """The states of ``kept`` and of what their "all" cascades hold loaded (an order's lines),
+    as ``Mapper.cascade_iterator("expunge")`` finds them, without its generality: that walk
+    cost a sixth of a flash order's commit bookkeeping."""
+    spared: set = set()
+    stack = [inspect(obj) for obj in kept]
+    while stack:
+        state = stack.pop()
+        if state in spared:
+            continue
+        spared.add(state)
+        loaded = state.dict
+        for key, uselist in _expunge_cascades(state.mapper):
+            value = loaded.get(key)
+            if value is None:
+                continue
+            stack.extend(instance_state(child) for child in (value if uselist else (value,)) if child is not None)
+    return spared
+
+
+@functools.cache
+def _expunge_cascades(mapper) -> tuple[tuple[str, bool], ...]:
+    return tuple((rel.key, rel.uselist) for rel in mapper.relationships if rel.cascade.expunge)
 
 
 def _expire_committed(real: Session, transaction, spared: set) -> None:
