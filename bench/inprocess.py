@@ -273,6 +273,8 @@ def _print_flat(work=None, profiler=None) -> None:
     # FLAT_SORT=cumulative FLAT_FILTER=plugins/ shows what the shop's own functions cost, callees included.
     stats = pstats.Stats(profiler, stream=sys.stderr).sort_stats(os.environ.get("FLAT_SORT", "tottime"))
     stats.print_stats(*filter(None, [os.environ.get("FLAT_FILTER")]), 45)
+    if os.environ.get("FLAT_DUMP"):  # a file for pstats / snakeviz
+        stats.dump_stats(os.environ["FLAT_DUMP"])
     if os.environ.get("FLAT_CALLERS"):
         stats.print_callers(os.environ["FLAT_CALLERS"])
     if os.environ.get("FLAT_CALLEES"):
