@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import inspect
-from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.base import manager_of_class
 
+from .database import attach_as_loaded
 from .extensions import db
 
 
@@ -36,6 +36,5 @@ def attached(model, values: dict[str, Any]):
     # tracking would cost more than the rest (half the time of a campaign and its quota).
     obj = manager_of_class(model).new_instance()
     obj.__dict__.update(values)
-    make_transient_to_detached(obj)  # nothing pending: the values are the row's
-    session.add(obj)
+    attach_as_loaded(session, model, obj, values["id"])  # nothing pending: the values are the row's
     return obj

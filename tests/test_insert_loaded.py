@@ -185,3 +185,45 @@ def test_the_shops_models_are_built_as_loaded_rows_not_through_their_constructor
     finally:
         for model in models:
             event.remove(model, "init", note)
+
+
+def test_an_object_attached_as_loaded_is_what_the_public_calls_made(app):
+    """``attach_as_loaded`` does what ``make_transient_to_detached`` and ``Session.add`` did,
+    without their walk over the relationships: a persistent, clean member of the session and
+    its identity map; a column left out loads when read; relationships load lazily; it can
+    be changed, flushed and deleted as any loaded row."""
+    from sqlalchemy.orm import object_session
+    from sqlalchemy.orm.base import manager_of_class
+
+    from storefront.database import attach_as_loaded
+    from storefront.payments.models import OrderPayment
+    from tests.orders.factories import make_order
+
+    order = make_order(user=make_user())
+    with write_transaction():
+        (payment,) = insert_loaded(Payment, _payment("IL-ATTACH", user_id=order.user_id))
+        assert inspect(payment).expired_attributes == set()  # every column was given or defaulted
+        (written,) = insert_loaded(OrderPayment, dict(order_id=order.id, payment_id=payment.id, amount=700))
+        db.session.expunge(written)
+        share = manager_of_class(OrderPayment).new_instance()  # as insert_loaded builds it
+        share.__dict__.update(id=written.id, order_id=order.id, payment_id=payment.id, amount=700,
+                              created_at=written.created_at)
+        attach_as_loaded(db.session(), OrderPayment, share, written.id, ["refunded"])
+        state = inspect(share)
+        assert state.persistent and share in db.session and object_session(share) is db.session()
+        assert state.key == inspect(OrderPayment).identity_key_from_primary_key((written.id,))
+        assert db.session.identity_map.get(state.key) is share
+        assert share not in db.session.dirty and share not in db.session.new and not state.modified
+        with count_queries() as seen:
+            assert share.refunded == 0
+        assert len(seen.matching("^SELECT")) == 1  # loaded when read, as an expired column is
+        with count_queries() as seen:
+            assert share.payment is payment  # lazily, from the session's identity map
+        assert not seen.matching("^SELECT order_payments")
+        share.amount = 650
+        assert share in db.session.dirty
+    db.session.expire_all()
+    assert db.session.get(OrderPayment, share.id).amount == 650  # the change was flushed
+    with write_transaction():
+        db.session.delete(share)
+    assert inspect(share).detached and db.session.get(OrderPayment, share.id) is None
