@@ -298,7 +298,7 @@ def insert_loaded(model, *rows: dict) -> list:
             obj = model(**{pk_attr: new_id}, **values)
         # The row is new, so an object already holding its key is stale (its row was rolled
         # back or deleted, and the id handed out again); a flush would replace it too.
-        stale = session.identity_map.get((_identity_class(model), (new_id,), None))
+        stale = session.identity_map.get(row_key(model, new_id))
         if stale is not None:
             session.expunge(stale)
         if as_loaded:
@@ -331,12 +331,18 @@ def attach_as_loaded(session: Session, model, obj, ident: int, expire: Iterable[
     what the public calls left. The caller has made sure the session holds no object with
     that key."""
     state = instance_state(obj)
-    key = (_identity_class(model), (ident,), None)
+    key = row_key(model, ident)
     state.key = key
     if expire:
         state.expired_attributes.update(expire)
     state.session_id = session.hash_key
     session.identity_map._add_unpresent(state, key)
+
+
+def row_key(model, ident: int) -> tuple:
+    """The session's identity key of ``model``'s row ``ident`` (a single-column primary
+    key), as ``Session.identity_key`` builds it, without its argument handling."""
+    return (_identity_class(model), (ident,), None)
 
 
 @functools.cache

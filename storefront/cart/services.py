@@ -17,14 +17,15 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import and_, bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from ..catalog.models import Sku
+from ..catalog.models import Product, Sku
 from ..checkout.pricing import offer_for, sku_availability
 from ..database import for_update, insert_loaded, keep_after_commit, loaded_id, write_transaction
 from ..errors import ConcurrentUpdate, NotFound, OutOfStock, ValidationFailed
 from ..extensions import db
+from .. import joined_rows
+from ..joined_rows import JoinedEntities
 from ..models_base import MAX_ROW_ID
 from ..plugins.memo import forget_request_memo, request_memo
 from ..settings import get_setting
@@ -38,20 +39,53 @@ def _buyer():
     return user if user is not None and user.is_authenticated else None
 
 
+_CART_ROWS = JoinedEntities(Cart, CartLine, Sku, Product)
+
+
 @functools.cache
-def _cart_query(kind: str):
+def _cart_rows_query(kind: str):
     # The cart, its lines, their SKUs and products in one query (a cart has a few lines, so
-    # the joined rows stay small; every statement is a round trip on PostgreSQL). Not the
-    # products' images: no cart or checkout view shows them. Built once per kind of owner:
-    # building and keying it with its loader options cost 75 µs, on every cart, checkout
-    # and flash request.
-    # "unnested": a chain of LEFT JOINs. innerjoin=True under the lines' outer join wrote
-    # "LEFT JOIN (cart_lines JOIN skus JOIN products)", which SQLite computes whole, every
-    # product and cart line of the shop, before it joins the one cart (tests/perf/walk/
-    # test_index_use.py). A line's SKU and product always exist (foreign keys, cascades).
-    return (select(Cart).where(_owned_by((kind, bindparam("owner"))))
-            .options(joinedload(Cart.lines).joinedload(CartLine.sku, innerjoin="unnested")
-                     .joinedload(Sku.product, innerjoin="unnested")))
+    # the joined rows stay small; every statement is a round trip on PostgreSQL): a row per
+    # line, or one for an empty cart. Not the products' images: no cart or checkout view
+    # shows them. Built once per kind of owner.
+    # A chain of LEFT JOINs: "LEFT JOIN (cart_lines JOIN skus JOIN products)" made SQLite
+    # compute the whole inner join, every product and cart line of the shop, before it
+    # joined the one cart (tests/perf/walk/test_index_use.py). A line's SKU and product
+    # always exist (foreign keys, cascades).
+    cart, line, sku, product = (model.__table__ for model in (Cart, CartLine, Sku, Product))
+    owned = cart.c.user_id == bindparam("owner") if kind == "user" else \
+        and_(cart.c.token == bindparam("owner"), cart.c.user_id.is_(None))
+    return (select(*_CART_ROWS.columns)
+            .select_from(cart.outerjoin(line, line.c.cart_id == cart.c.id)
+                         .outerjoin(sku, sku.c.id == line.c.sku_id).outerjoin(product, product.c.id == sku.c.product_id))
+            .where(owned).order_by(line.c.id))  # Cart.lines' order
+
+
+def _read_cart(kind: str, owner) -> Cart | None:
+    """The cart with its lines, their SKUs and products, read in Core and linked as joined
+    eager loads would link them (:mod:`storefront.joined_rows`): the ORM's loading cost
+    more than the query itself, on every cart, checkout and flash request."""
+    session = db.session()
+    rows = joined_rows.read(session, _cart_rows_query(kind), {"owner": owner})
+    if not rows:
+        return None
+    cart = _CART_ROWS.objects(session, rows[0])[0]
+    lines = []
+    for row in rows:
+        _cart, line, sku, product = _CART_ROWS.objects(session, row)
+        if line is None:
+            continue
+        _link(sku, "product", product)
+        _link(line, "sku", sku)
+        lines.append(line)
+    if "lines" not in cart.__dict__:  # a held cart's loaded lines stay, as the ORM leaves them
+        set_committed_value(cart, "lines", lines)
+    return cart
+
+
+def _link(obj, key: str, value) -> None:
+    if key not in obj.__dict__:
+        set_committed_value(obj, key, value)
 
 
 MEMO = "cart.find_cart"
@@ -71,7 +105,7 @@ def find_cart(user=None, token: str | None = None) -> Cart | None:
     if memo is not None and key in memo:
         return memo[key]  # before building the statement: that alone costs more than the look-up
     kind, owner = key
-    cart = db.session.execute(_cart_query(kind), {"owner": owner}).unique().scalar_one_or_none()
+    cart = _read_cart(kind, owner)
     if memo is not None and cart is not None:
         memo[key] = cart
     return cart
@@ -202,7 +236,7 @@ def parse_sku_id(value) -> int:
 
 def buyable_sku(sku_id: int, buyer) -> tuple[Sku, int]:
     """The SKU and how many can be bought, or a clear error."""
-    sku = db.session.execute(_sku_query(), {"sku_id": sku_id}).scalar_one_or_none()
+    sku = _read_sku(sku_id)
     if sku is None:
         raise NotFound(_("That product option does not exist."), field="sku_id")
     if not (sku.active and sku.product.active):
@@ -214,10 +248,26 @@ def buyable_sku(sku_id: int, buyer) -> tuple[Sku, int]:
     return sku, sku_availability(sku, offer)
 
 
+_SKU_ROWS = JoinedEntities(Sku, Product)
+
+
 @functools.cache
-def _sku_query():
+def _sku_rows_query():
     # Built once: every add to cart (a flash's first request) reads its SKU and product.
-    return select(Sku).where(Sku.id == bindparam("sku_id")).options(joinedload(Sku.product, innerjoin=True))
+    sku, product = Sku.__table__, Product.__table__
+    return select(*_SKU_ROWS.columns).join_from(sku, product, product.c.id == sku.c.product_id) \
+        .where(sku.c.id == bindparam("sku_id"))
+
+
+def _read_sku(sku_id: int) -> Sku | None:
+    """The SKU with its product loaded (:mod:`storefront.joined_rows`)."""
+    session = db.session()
+    rows = joined_rows.read(session, _sku_rows_query(), {"sku_id": sku_id})
+    if not rows:
+        return None
+    sku, product = _SKU_ROWS.objects(session, rows[0])
+    _link(sku, "product", product)
+    return sku
 
 
 def check_stock(sku: Sku, available: int, quantity: int) -> None:
