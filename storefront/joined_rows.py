@@ -1,29 +1,30 @@
-"""Several models' rows read side by side in one Core SELECT, handed out as the session's objects.
+"""Rows read in Core and handed out as the session's objects, as the ORM's loading would.
 
-For the hottest reads of a few joined rows (the buyer's cart with its lines, SKUs and
-products; the SKU a buyer adds with its product): SQLAlchemy's ORM builds its row
-processors anew for every execution of a query with joined eager loads, which cost
-more than the query (a cart of two lines: 210 µs against 50 for the same SELECT in
-Core). Here the columns are read in Core and each row's objects are built as the ORM
-builds a loaded row (:func:`storefront.database.attach_as_loaded`); the caller links
-them with ``set_committed_value``, as the eager loads would have.
+For the hottest reads (a row by its primary key; the buyer's cart with its lines, SKUs
+and products; the SKU a buyer adds with its product) and writes (``insert_loaded``):
+SQLAlchemy's ORM builds its row processors anew for every execution, which cost as
+much as the query or more (one SKU: 78 µs against 37; a cart of two lines with joined
+eager loads: 210 against 83). Here the columns are read in Core and each row's objects
+are built as the ORM builds a loaded row (:func:`attach_as_loaded`); a caller of
+several models links them with ``set_committed_value``, as eager loads would have.
 
 An object the session already holds is handed out, as the ORM's loading hands it:
 its loaded values and collections are not overwritten, and its expired attributes (a
-commit of this request expired them) are set from the row.
+commit of this request expired them) are set from the row. Deferred columns are left
+out, as the ORM leaves them: reading one loads it.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+import functools
+from typing import Any, Iterable, Sequence
 
 from sqlalchemy import inspect
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 from sqlalchemy.orm.base import manager_of_class
 
-from .database import attach_as_loaded, row_key
 
-
-def read(session, statement, params: dict) -> list:
+def read(session: Session, statement, params: dict) -> list:
     """``statement``'s rows, run on the session's connection after the autoflush an ORM
     query would have done (the session's pending changes are what it must see)."""
     if session.autoflush and (session.new or session.dirty or session.deleted):
@@ -37,26 +38,24 @@ class JoinedEntities:
 
     def __init__(self, *models) -> None:
         self.columns: list = []
-        self._spans: list[tuple[Any, Any, int, int, tuple[str, ...], int]] = []
+        self._spans: list[tuple[Any, Any, int, int, tuple[str, ...], tuple[int, ...]]] = []
         for model in models:
             mapper = inspect(model)
-            (pk,) = mapper.primary_key
-            # A deferred column (a product's description) is left out, as the ORM leaves it:
-            # reading it loads it.
             columns = [column for column in mapper.local_table.columns
                        if not mapper.get_property_by_column(column).deferred]
             keys = tuple(mapper.get_property_by_column(column).key for column in columns)
             start = len(self.columns)
             self.columns.extend(columns)
-            self._spans.append((model, manager_of_class(model), start, len(self.columns), keys, columns.index(pk)))
+            self._spans.append((model, manager_of_class(model), start, len(self.columns), keys,
+                                tuple(columns.index(pk) for pk in mapper.primary_key)))
 
-    def objects(self, session, row: Sequence) -> list:
+    def objects(self, session: Session, row: Sequence) -> list:
         """One object per model, None where an outer join found no row."""
         found = []
         identity_map = session.identity_map
         for model, manager, start, end, keys, pk_at in self._spans:
-            ident = row[start + pk_at]
-            if ident is None:
+            ident = tuple(row[start + at] for at in pk_at)
+            if None in ident:
                 found.append(None)
                 continue
             held = identity_map.get(row_key(model, ident))
@@ -73,3 +72,40 @@ class JoinedEntities:
             attach_as_loaded(session, model, obj, ident)
             found.append(obj)
         return found
+
+
+def attach_as_loaded(session: Session, model, obj, ident: tuple, expire: Iterable[str] = ()) -> None:
+    """Make ``obj`` -- built with ``manager.new_instance()``, its column values in its
+    ``__dict__`` -- a persistent object of ``session`` for the row of ``model`` whose
+    primary key is ``ident``, as SQLAlchemy's loading makes a row it has not seen
+    (``loading._instance``): the identity key set, the ``expire`` columns (left out of the
+    values) loaded when read, the state added to the identity map. Relationships load
+    lazily when read, as for a loaded row.
+
+    ``make_transient_to_detached`` and ``Session.add`` did the same with a walk over every
+    relationship of the model each (17 µs for an order; a paid order builds eleven objects,
+    every signed-in request one). The state's ``session_id`` and the identity map's
+    ``_add_unpresent`` are private names, the ones loading itself uses; no attach events
+    fire, and the shop listens to none. ``tests/test_insert_loaded.py`` holds the result to
+    what the public calls left. The caller has made sure the session holds no object with
+    that key."""
+    state = instance_state(obj)
+    key = row_key(model, ident)
+    state.key = key
+    if expire:
+        state.expired_attributes.update(expire)
+    state.session_id = session.hash_key
+    session.identity_map._add_unpresent(state, key)
+
+
+def row_key(model, ident: tuple) -> tuple:
+    """The session's identity key of ``model``'s row whose primary key is ``ident``, as
+    ``Session.identity_key`` builds it, without its argument handling."""
+    return (_identity_class(model), ident, None)
+
+
+@functools.cache
+def _identity_class(model) -> type:
+    """The class in ``model``'s identity keys (its inheritance hierarchy's base)."""
+    mapper = inspect(model)
+    return mapper.identity_key_from_primary_key((0,) * len(mapper.primary_key))[0]

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import inspect
 from sqlalchemy.orm.base import manager_of_class
 
-from .database import attach_as_loaded, row_key
+from .joined_rows import attach_as_loaded, row_key
 from .extensions import db
 
 
@@ -29,12 +29,12 @@ def attached(model, values: dict[str, Any]):
     The session's own object for the row, if it has one, wins: it may hold this
     request's changes."""
     session = db.session()
-    held = session.identity_map.get(row_key(model, values["id"]))
+    held = session.identity_map.get(row_key(model, (values["id"],)))
     if held is not None:
         return held
     # As the ORM builds a loaded row: no constructor, whose per-attribute change
     # tracking would cost more than the rest (half the time of a campaign and its quota).
     obj = manager_of_class(model).new_instance()
     obj.__dict__.update(values)
-    attach_as_loaded(session, model, obj, values["id"])  # nothing pending: the values are the row's
+    attach_as_loaded(session, model, obj, (values["id"],))  # nothing pending: the values are the row's
     return obj

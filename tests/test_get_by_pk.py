@@ -37,8 +37,8 @@ def test_an_expired_object_is_read_again(app):
     db.session.commit()  # expires what the session holds
     with count_queries() as seen:
         found = get_by_pk(User, buyer.id)
-    assert found is held and found.name == "After"
-    assert seen.matching(r"FROM users WHERE users\.id")
+        assert found is held and found.name == "After" and found.email == buyer.email
+    assert len(seen) == 1 and seen.matching(r"FROM users WHERE users\.id"), seen  # refreshed by the one read
 
 
 def test_a_deleted_object_is_gone(app):

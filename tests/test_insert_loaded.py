@@ -195,7 +195,7 @@ def test_an_object_attached_as_loaded_is_what_the_public_calls_made(app):
     from sqlalchemy.orm import object_session
     from sqlalchemy.orm.base import manager_of_class
 
-    from storefront.database import attach_as_loaded
+    from storefront.joined_rows import attach_as_loaded
     from storefront.payments.models import OrderPayment
     from tests.orders.factories import make_order
 
@@ -208,7 +208,7 @@ def test_an_object_attached_as_loaded_is_what_the_public_calls_made(app):
         share = manager_of_class(OrderPayment).new_instance()  # as insert_loaded builds it
         share.__dict__.update(id=written.id, order_id=order.id, payment_id=payment.id, amount=700,
                               created_at=written.created_at)
-        attach_as_loaded(db.session(), OrderPayment, share, written.id, ["refunded"])
+        attach_as_loaded(db.session(), OrderPayment, share, (written.id,), ["refunded"])
         state = inspect(share)
         assert state.persistent and share in db.session and object_session(share) is db.session()
         assert state.key == inspect(OrderPayment).identity_key_from_primary_key((written.id,))
