@@ -19,9 +19,12 @@ import functools
 from typing import Any, Iterable, Sequence
 
 from sqlalchemy import inspect
+from sqlalchemy.exc import MultipleResultsFound
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 from sqlalchemy.orm.base import manager_of_class
+
+from .extensions import db
 
 
 def read(session: Session, statement, params: dict) -> list:
@@ -30,6 +33,54 @@ def read(session: Session, statement, params: dict) -> list:
     if session.autoflush and (session.new or session.dirty or session.deleted):
         session.flush()
     return session.connection().execute(statement, params).all()
+
+
+def scalars(statement, params: dict) -> list:
+    """The objects a ``select(Model)`` statement (one model, no loader options, built once
+    by the caller) loads, in its order: read in Core, built as loaded rows."""
+    session = _session()
+    entities, core = _core_of(statement)
+    return [entities.objects(session, row)[0] for row in read(session, core, params)]
+
+
+def one_or_none(statement, params: dict):
+    """:func:`scalars`' one object, or None; more than one row is an error, as the ORM's."""
+    found = scalars(statement, params)
+    if len(found) > 1:
+        raise MultipleResultsFound("Multiple rows were found when one or none was required")
+    return found[0] if found else None
+
+
+_CORE_OF: dict[int, tuple] = {}
+
+
+def _core_of(statement) -> tuple:
+    """``statement`` with its model's columns instead of the model, and the model's
+    :class:`JoinedEntities`; kept per statement object (the caller's is built once)."""
+    known = _CORE_OF.get(id(statement))
+    if known is None or known[0] is not statement:
+        (description,) = statement.column_descriptions
+        model = description["entity"]
+        eager = [rel.key for rel in inspect(model).relationships if rel.lazy not in ("select", "raise", "noload",
+                                                                                    "raise_on_sql", "dynamic", "write_only")]
+        if eager:  # the ORM would load them along; read them with JoinedEntities and link()
+            raise TypeError(f"{model.__name__} loads {', '.join(eager)} eagerly")
+        entities = JoinedEntities(model)
+        known = (statement, entities, statement.with_only_columns(*entities.columns))
+        if len(_CORE_OF) < 256:  # a statement built per call would otherwise grow it
+            _CORE_OF[id(statement)] = known
+    return known[1], known[2]
+
+
+def _session() -> Session:
+    return db.session()
+
+
+def link(obj, key: str, value) -> None:
+    """Set ``obj``'s relationship ``key`` to ``value`` as loaded, as an eager load would:
+    unless the session's object already has it loaded."""
+    if key not in obj.__dict__:
+        set_committed_value(obj, key, value)
 
 
 class JoinedEntities:

@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, insert, inspect, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storefront.clock import utcnow
+from storefront import joined_rows
 from storefront.database import insert_loaded, keep_through_next_write, write_transaction
 from storefront.errors import Conflict, NotFound, OutOfStock
 from storefront.extensions import db
@@ -269,7 +270,7 @@ def presale_order(order_id: int) -> PresaleOrder | None:
         state = inspect(record)
         if state.persistent and not state.expired_attributes and record.order_id == order_id:
             return record
-    record = db.session.execute(_record_of_order(), {"order_id": order_id}).scalar_one_or_none()
+    record = joined_rows.one_or_none(_record_of_order(), {"order_id": order_id})
     if record is not None:
         known[order_id] = record
     return record

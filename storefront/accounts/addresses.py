@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from sqlalchemy import bindparam, func, inspect, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
+from .. import joined_rows
 from ..database import lock_row, write_transaction
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
@@ -54,7 +55,7 @@ def addresses_of(user: User) -> list[Address]:
     and keys its statement anew each time, which cost as much as running it."""
     if "addresses" not in inspect(user).unloaded:
         return user.addresses
-    rows = list(db.session.execute(_addresses_query(), {"uid": user.id}).scalars())
+    rows = joined_rows.scalars(_addresses_query(), {"uid": user.id})
     set_committed_value(user, "addresses", rows)
     return user.addresses
 

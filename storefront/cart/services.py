@@ -75,17 +75,12 @@ def _read_cart(kind: str, owner) -> Cart | None:
         _cart, line, sku, product = _CART_ROWS.objects(session, row)
         if line is None:
             continue
-        _link(sku, "product", product)
-        _link(line, "sku", sku)
+        joined_rows.link(sku, "product", product)
+        joined_rows.link(line, "sku", sku)
         lines.append(line)
     if "lines" not in cart.__dict__:  # a held cart's loaded lines stay, as the ORM leaves them
         set_committed_value(cart, "lines", lines)
     return cart
-
-
-def _link(obj, key: str, value) -> None:
-    if key not in obj.__dict__:
-        set_committed_value(obj, key, value)
 
 
 MEMO = "cart.find_cart"
@@ -266,7 +261,7 @@ def _read_sku(sku_id: int) -> Sku | None:
     if not rows:
         return None
     sku, product = _SKU_ROWS.objects(session, rows[0])
-    _link(sku, "product", product)
+    joined_rows.link(sku, "product", product)
     return sku
 
 

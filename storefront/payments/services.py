@@ -27,6 +27,7 @@ from sqlalchemy.orm.util import identity_key
 
 from ..accounts.models import User
 from ..clock import utcnow
+from .. import joined_rows
 from ..database import for_update, keep_after_commit, loaded_id, write_transaction
 from ..errors import Conflict, NotFound, ServiceError, ValidationFailed
 from ..extensions import db
@@ -44,7 +45,7 @@ _PAYMENT_KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,80}$")
 
 def payment_for_buyer(user, reference: str) -> Payment:
     """The buyer's own payment; another buyer's answers 404 as if it did not exist."""
-    payment = db.session.execute(_payment_by_reference_query(), {"reference": str(reference)[:40]}).scalar_one_or_none()
+    payment = joined_rows.one_or_none(_payment_by_reference_query(), {"reference": str(reference)[:40]})
     if payment is None or user is None or payment.user_id != user.id:
         raise NotFound(_("We could not find that payment."))
     return payment

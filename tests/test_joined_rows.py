@@ -1,0 +1,50 @@
+"""``storefront.joined_rows``: rows read in Core, handed out as the ORM's loading would."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import bindparam, inspect, select
+from sqlalchemy.exc import MultipleResultsFound
+
+from plugins.coupons.models import WalletCoupon
+from storefront import joined_rows
+from storefront.accounts.models import User
+from storefront.extensions import db
+from tests.factories import make_user
+from tests.perf.conftest import count_queries
+
+_BY_NAME = select(User).where(User.name == bindparam("name")).order_by(User.id.desc())
+
+
+def test_scalars_are_the_sessions_objects_in_the_statements_order(app):
+    first, second = make_user(name="Mai"), make_user(name="Mai")
+    held = db.session.get(User, second.id)
+    ids = first.id, second.id
+    with count_queries() as seen:
+        found = joined_rows.scalars(_BY_NAME, {"name": "Mai"})
+        emails = [user.email for user in found]
+    assert [user.id for user in found] == [ids[1], ids[0]] and found[0] is held
+    assert len(seen) == 1 and all(inspect(user).persistent for user in found), seen
+    assert emails[1] == first.email
+
+
+def test_one_or_none_as_the_orm_answers(app):
+    only = make_user(name="Only")
+    make_user(name="Twice"), make_user(name="Twice")
+    assert joined_rows.one_or_none(_BY_NAME, {"name": "Only"}) is only
+    assert joined_rows.one_or_none(_BY_NAME, {"name": "Nobody"}) is None
+    with pytest.raises(MultipleResultsFound):
+        joined_rows.one_or_none(_BY_NAME, {"name": "Twice"})
+
+
+def test_a_model_with_an_eager_relationship_is_refused(app):
+    """The ORM would load WalletCoupon.coupon along (lazy="joined"); a Core read of the wallet
+    alone would leave it to a query per row, so the caller must join it itself."""
+    with pytest.raises(TypeError, match="coupon"):
+        joined_rows.scalars(select(WalletCoupon).where(WalletCoupon.user_id == bindparam("uid")), {"uid": 1})
+
+
+def test_link_leaves_what_the_session_already_loaded(app):
+    buyer = make_user()
+    addresses = buyer.addresses  # loaded (empty)
+    joined_rows.link(buyer, "addresses", ["not used"])
+    assert buyer.addresses is addresses
