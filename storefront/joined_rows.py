@@ -20,7 +20,7 @@ from typing import Any, Iterable, Sequence
 
 from sqlalchemy import inspect
 from sqlalchemy.exc import MultipleResultsFound
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, configure_mappers
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 from sqlalchemy.orm.base import manager_of_class
 
@@ -85,23 +85,40 @@ def link(obj, key: str, value) -> None:
 
 class JoinedEntities:
     """The columns of ``models`` in this order (``columns``, for a ``select(*columns)``) and
-    the objects of one result row (:meth:`objects`)."""
+    the objects of one result row (:meth:`objects`). Set up at first use: the mappers must
+    be configured by then (objects built without their constructor would otherwise meet
+    uninstrumented attributes in a worker whose first query this is), and a module may
+    create one before every model is imported."""
 
     def __init__(self, *models) -> None:
-        self.columns: list = []
+        self._models = models
+        self._columns: list | None = None
         self._spans: list[tuple[Any, Any, int, int, tuple[str, ...], tuple[int, ...]]] = []
-        for model in models:
+
+    @property
+    def columns(self) -> list:
+        if self._columns is None:
+            self._set_up()
+        return self._columns
+
+    def _set_up(self) -> None:
+        configure_mappers()
+        columns_of_all: list = []
+        for model in self._models:
             mapper = inspect(model)
             columns = [column for column in mapper.local_table.columns
                        if not mapper.get_property_by_column(column).deferred]
             keys = tuple(mapper.get_property_by_column(column).key for column in columns)
-            start = len(self.columns)
-            self.columns.extend(columns)
-            self._spans.append((model, manager_of_class(model), start, len(self.columns), keys,
+            start = len(columns_of_all)
+            columns_of_all.extend(columns)
+            self._spans.append((model, manager_of_class(model), start, len(columns_of_all), keys,
                                 tuple(columns.index(pk) for pk in mapper.primary_key)))
+        self._columns = columns_of_all
 
     def objects(self, session: Session, row: Sequence) -> list:
         """One object per model, None where an outer join found no row."""
+        if self._columns is None:
+            self._set_up()
         found = []
         identity_map = session.identity_map
         for model, manager, start, end, keys, pk_at in self._spans:

@@ -48,3 +48,38 @@ def test_link_leaves_what_the_session_already_loaded(app):
     addresses = buyer.addresses  # loaded (empty)
     joined_rows.link(buyer, "addresses", ["not used"])
     assert buyer.addresses is addresses
+
+
+def test_it_works_as_the_first_thing_a_worker_does(tmp_path):
+    """Objects are built without their constructor, which is what would set the mappers up:
+    a fresh worker whose first ORM read is a Core one (a bearer token's, a cart's) must set
+    them up itself. It failed with an AttributeError in gunicorn workers before it did."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = """
+import sys
+from flask_migrate import upgrade
+from storefront import create_app
+from storefront.extensions import db
+app = create_app(instance_path=sys.argv[1])
+with app.app_context():
+    upgrade(revision="heads")
+    from storefront.accounts.models import Role, User
+    with db.engine.begin() as connection:  # Core: nothing here sets the mappers up
+        connection.execute(User.__table__.insert().values(email="first@example.com", name="First", phone="",
+                                                          password_hash="x", role=Role.BUYER, session_token="t"))
+with app.test_request_context("/"):
+    from storefront.accounts.models import User
+    from storefront.database import get_by_pk
+    user = get_by_pk(User, 1)
+    print(user.email, user.name)
+"""
+    env = {**os.environ, "STOREFRONT_DATABASE_URL": f"sqlite:///{tmp_path / 'first.db'}",
+           "STOREFRONT_SECRET_KEY": "s" * 40, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "instance")], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-2:] == ["first@example.com", "First"]
