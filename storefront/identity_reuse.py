@@ -44,7 +44,7 @@ import time
 from flask import Flask, current_app, has_request_context
 from sqlalchemy.orm.attributes import set_committed_value
 
-from . import reuse_signal
+from . import joined_rows, reuse_signal
 from .extensions import db
 from .row_copies import attached, column_values
 
@@ -155,7 +155,7 @@ def bearer_token(digest: str):
             set_committed_value(token, "user", attached(User, user_values))
             return token
         marker = reuse.marker()
-    token = db.session.execute(_token_query(), {"digest": digest}).scalar_one_or_none()
+    token = _read_token(digest)
     if reuse is not None and token is not None and not token.revoked and token.user.is_active:
         reuse.keep_copy(key, marker, column_values(token.user), column_values(token))
     return token
@@ -165,14 +165,26 @@ _TOKEN_QUERY: list = []
 
 
 def _token_query():
-    """The bearer token and its user in one (joined) query, built once per process (the
-    same statement object keeps SQLAlchemy's memoised cache key)."""
+    """The bearer token and its user in one (joined) query, built once per process, its
+    rows read in Core and built as loaded rows (:mod:`storefront.joined_rows`)."""
     if not _TOKEN_QUERY:
-        from sqlalchemy import bindparam
-        from sqlalchemy.orm import joinedload
+        from sqlalchemy import bindparam, select
 
-        from .accounts.models import ApiToken
+        from .accounts.models import ApiToken, User
 
-        _TOKEN_QUERY.append(db.select(ApiToken).options(joinedload(ApiToken.user))
-                            .where(ApiToken.token_hash == bindparam("digest")))
+        rows = joined_rows.JoinedEntities(ApiToken, User)
+        token, user = ApiToken.__table__, User.__table__
+        _TOKEN_QUERY.append((rows, select(*rows.columns).join_from(token, user, user.c.id == token.c.user_id)
+                                   .where(token.c.token_hash == bindparam("digest"))))
     return _TOKEN_QUERY[0]
+
+
+def _read_token(digest: str):
+    rows, stmt = _token_query()
+    session = db.session()
+    found = joined_rows.read(session, stmt, {"digest": digest})
+    if not found:
+        return None
+    token, user = rows.objects(session, found[0])
+    joined_rows.link(token, "user", user)
+    return token

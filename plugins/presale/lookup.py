@@ -11,6 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, select
 
+from storefront import joined_rows
 from storefront.clock import utcnow
 from storefront.extensions import db
 from storefront.plugins import request_memo
@@ -22,6 +23,7 @@ MEMO = "presale.campaigns"
 
 
 _CAMPAIGN_QUERIES: dict[bool, object] = {}
+_ROWS = joined_rows.JoinedEntities(Campaign, Quota)
 
 
 def _campaign_query(first_only: bool = False):
@@ -32,10 +34,13 @@ def _campaign_query(first_only: bool = False):
     it cost more CPU than running it)."""
     stmt = _CAMPAIGN_QUERIES.get(first_only)
     if stmt is None:
-        stmt = (select(Campaign, Quota).join(Quota, Quota.campaign_id == Campaign.id)
-                .where(Quota.sku_id.in_(bindparam("skus", expanding=True)), Campaign.active.is_(True),
-                       Campaign.ends_at > bindparam("now"))
-                .order_by(Campaign.starts_at, Campaign.id))
+        # Read in Core and built as loaded rows (storefront.joined_rows): the ORM's loading
+        # of the two rows cost more than the query.
+        campaign, quota = Campaign.__table__, Quota.__table__
+        stmt = (select(*_ROWS.columns).join_from(campaign, quota, quota.c.campaign_id == campaign.c.id)
+                .where(quota.c.sku_id.in_(bindparam("skus", expanding=True)), campaign.c.active.is_(True),
+                       campaign.c.ends_at > bindparam("now"))
+                .order_by(campaign.c.starts_at, campaign.c.id))
         if first_only:
             stmt = stmt.limit(1)
         _CAMPAIGN_QUERIES[first_only] = stmt
@@ -47,9 +52,11 @@ def campaigns_for_skus(sku_ids, now: datetime | None = None) -> dict[int, tuple[
     now = now or utcnow()
     wanted = sorted({int(i) for i in sku_ids if i})
     found: dict[int, tuple[Campaign, Quota]] = {}
+    session = db.session()
     for start in range(0, len(wanted), 500):
         chunk = {"skus": wanted[start:start + 500], "now": now}
-        for campaign, quota in db.session.execute(_campaign_query(), chunk).all():
+        for row in joined_rows.read(session, _campaign_query(), chunk):
+            campaign, quota = _ROWS.objects(session, row)
             found.setdefault(quota.sku_id, (campaign, quota))  # the earliest-starting one, as below
     return found
 
@@ -94,5 +101,6 @@ def campaign_for_sku(sku_id: int, now: datetime | None = None, *, fresh: bool = 
             prefetch_campaigns([sku_id], now)
         found = memo.get(sku_id)
         return found if found is not None and found[0].ends_at > now else None
-    row = db.session.execute(_campaign_query(True), {"skus": [sku_id], "now": now}).first()
-    return (row[0], row[1]) if row is not None else None
+    session = db.session()
+    rows = joined_rows.read(session, _campaign_query(True), {"skus": [sku_id], "now": now})
+    return tuple(_ROWS.objects(session, rows[0])) if rows else None
