@@ -2,7 +2,6 @@
 that hold exactly what was written, need no reload, and are forgotten by a rollback."""
 from __future__ import annotations
 
-import os
 
 import pytest
 from sqlalchemy import func, inspect, select
@@ -101,9 +100,7 @@ def test_a_misspelt_column_is_refused_and_nothing_is_written(app):
 def test_it_works_as_the_first_thing_a_worker_does(tmp_path):
     """insert_loaded builds objects without their constructor, which is what sets the
     mappers up: a fresh process whose first ORM work is this INSERT must set them up itself."""
-    import subprocess
-    import sys
-    from pathlib import Path
+    from tests.fresh_worker import run_fresh
 
     script = """
 import sys
@@ -122,12 +119,7 @@ with app.test_request_context("/"):
                                                  status="pending", amount=100, currency="CNY"))
     print(payment.id, db.session.execute(text("SELECT reference FROM payments")).scalar_one())
 """
-    env = {**os.environ, "STOREFRONT_DATABASE_URL": f"sqlite:///{tmp_path / 'first.db'}",
-           "STOREFRONT_SECRET_KEY": "s" * 40, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "instance")], env=env,
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split()[-2:] == ["1", "FIRST"]
+    assert run_fresh(script, tmp_path).split()[-2:] == ["1", "FIRST"]
 
 
 def test_a_model_with_its_own_constructor_or_validators_gets_them_run(app, monkeypatch):

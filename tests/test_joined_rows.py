@@ -54,10 +54,7 @@ def test_it_works_as_the_first_thing_a_worker_does(tmp_path):
     """Objects are built without their constructor, which is what would set the mappers up:
     a fresh worker whose first ORM read is a Core one (a bearer token's, a cart's) must set
     them up itself. It failed with an AttributeError in gunicorn workers before it did."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
+    from tests.fresh_worker import run_fresh
 
     script = """
 import sys
@@ -77,9 +74,4 @@ with app.test_request_context("/"):
     user = get_by_pk(User, 1)
     print(user.email, user.name)
 """
-    env = {**os.environ, "STOREFRONT_DATABASE_URL": f"sqlite:///{tmp_path / 'first.db'}",
-           "STOREFRONT_SECRET_KEY": "s" * 40, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "instance")], env=env,
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split()[-2:] == ["first@example.com", "First"]
+    assert run_fresh(script, tmp_path).split()[-2:] == ["first@example.com", "First"]
