@@ -2,7 +2,6 @@
 that hold exactly what was written, need no reload, and are forgotten by a rollback."""
 from __future__ import annotations
 
-
 import pytest
 from sqlalchemy import func, inspect, select
 
