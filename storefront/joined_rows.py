@@ -5,7 +5,7 @@ and products; the SKU a buyer adds with its product) and writes (``insert_loaded
 SQLAlchemy's ORM builds its row processors anew for every execution, which cost as
 much as the query or more (one SKU: 78 µs against 37; a cart of two lines with joined
 eager loads: 210 against 83). Here the columns are read in Core and each row's objects
-are built as the ORM builds a loaded row (:func:`attach_as_loaded`); a caller of
+are built as the ORM builds a loaded row (:func:`build_loaded`); a caller of
 several models links them with ``set_committed_value``, as eager loads would have.
 
 An object the session already holds is handed out, as the ORM's loading hands it:
@@ -38,7 +38,7 @@ def read(session: Session, statement, params: dict) -> list:
 def scalars(statement, params: dict) -> list:
     """The objects a ``select(Model)`` statement (one model, no loader options, built once
     by the caller) loads, in its order: read in Core, built as loaded rows."""
-    session = _session()
+    session = db.session()
     entities, core = _core_of(statement)
     return [entities.objects(session, row)[0] for row in read(session, core, params)]
 
@@ -70,10 +70,6 @@ def _core_of(statement) -> tuple:
         if len(_CORE_OF) < 256:  # a statement built per call would otherwise grow it
             _CORE_OF[id(statement)] = known
     return known[1], known[2]
-
-
-def _session() -> Session:
-    return db.session()
 
 
 def link(obj, key: str, value) -> None:
@@ -135,19 +131,17 @@ class JoinedEntities:
                         set_committed_value(held, key, values[key])
                 found.append(held)
                 continue
-            obj = manager.new_instance()
-            obj.__dict__.update(zip(keys, row[start:end]))
-            attach_as_loaded(session, model, obj, ident)
-            found.append(obj)
+            found.append(build_loaded(session, manager, zip(keys, row[start:end]), ident))
         return found
 
 
-def attach_as_loaded(session: Session, model, obj, ident: tuple, expire: Iterable[str] = ()) -> None:
-    """Make ``obj`` -- built with ``manager.new_instance()``, its column values in its
-    ``__dict__`` -- a persistent object of ``session`` for the row of ``model`` whose
-    primary key is ``ident``, as SQLAlchemy's loading makes a row it has not seen
-    (``loading._instance``): the identity key set, the ``expire`` columns (left out of the
-    values) loaded when read, the state added to the identity map. Relationships load
+def build_loaded(session: Session, manager, values, ident: tuple, expire: Iterable[str] = ()):
+    """A persistent object of ``session`` for the row of the model whose class manager is
+    ``manager`` (``manager_of_class(model)``) and whose primary key is ``ident``, holding
+    ``values`` (its columns: a dict or (attribute, value) pairs), built as SQLAlchemy's
+    loading builds a row it has not seen (``loading._instance``): no constructor, whose
+    per-attribute change tracking would cost five times the rest; the identity key set, the
+    ``expire`` columns (left out of the values) loaded when read, the state added to the identity map. Relationships load
     lazily when read, as for a loaded row.
 
     ``make_transient_to_detached`` and ``Session.add`` did the same with a walk over every
@@ -157,13 +151,16 @@ def attach_as_loaded(session: Session, model, obj, ident: tuple, expire: Iterabl
     fire, and the shop listens to none. ``tests/test_insert_loaded.py`` holds the result to
     what the public calls left. The caller has made sure the session holds no object with
     that key."""
+    obj = manager.new_instance()
+    obj.__dict__.update(values)
     state = instance_state(obj)
-    key = row_key(model, ident)
+    key = row_key(manager.class_, ident)
     state.key = key
     if expire:
         state.expired_attributes.update(expire)
     state.session_id = session.hash_key
     session.identity_map._add_unpresent(state, key)
+    return obj
 
 
 def row_key(model, ident: tuple) -> tuple:

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import inspect
 from sqlalchemy.orm.base import manager_of_class
 
-from .joined_rows import attach_as_loaded, row_key
+from .joined_rows import build_loaded, row_key
 from .extensions import db
 
 
@@ -34,7 +34,4 @@ def attached(model, values: dict[str, Any]):
         return held
     # As the ORM builds a loaded row: no constructor, whose per-attribute change
     # tracking would cost more than the rest (half the time of a campaign and its quota).
-    obj = manager_of_class(model).new_instance()
-    obj.__dict__.update(values)
-    attach_as_loaded(session, model, obj, (values["id"],))  # nothing pending: the values are the row's
-    return obj
+    return build_loaded(session, manager_of_class(model), values, (values["id"],))  # the values are the row's

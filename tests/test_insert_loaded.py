@@ -179,14 +179,14 @@ def test_the_shops_models_are_built_as_loaded_rows_not_through_their_constructor
 
 
 def test_an_object_attached_as_loaded_is_what_the_public_calls_made(app):
-    """``attach_as_loaded`` does what ``make_transient_to_detached`` and ``Session.add`` did,
+    """``build_loaded`` does what ``make_transient_to_detached`` and ``Session.add`` did,
     without their walk over the relationships: a persistent, clean member of the session and
     its identity map; a column left out loads when read; relationships load lazily; it can
     be changed, flushed and deleted as any loaded row."""
     from sqlalchemy.orm import object_session
     from sqlalchemy.orm.base import manager_of_class
 
-    from storefront.joined_rows import attach_as_loaded
+    from storefront.joined_rows import build_loaded
     from storefront.payments.models import OrderPayment
     from tests.orders.factories import make_order
 
@@ -196,10 +196,9 @@ def test_an_object_attached_as_loaded_is_what_the_public_calls_made(app):
         assert inspect(payment).expired_attributes == set()  # every column was given or defaulted
         (written,) = insert_loaded(OrderPayment, dict(order_id=order.id, payment_id=payment.id, amount=700))
         db.session.expunge(written)
-        share = manager_of_class(OrderPayment).new_instance()  # as insert_loaded builds it
-        share.__dict__.update(id=written.id, order_id=order.id, payment_id=payment.id, amount=700,
-                              created_at=written.created_at)
-        attach_as_loaded(db.session(), OrderPayment, share, (written.id,), ["refunded"])
+        share = build_loaded(db.session(), manager_of_class(OrderPayment), dict(
+            id=written.id, order_id=order.id, payment_id=payment.id, amount=700, created_at=written.created_at),
+            (written.id,), ["refunded"])
         state = inspect(share)
         assert state.persistent and share in db.session and object_session(share) is db.session()
         assert state.key == inspect(OrderPayment).identity_key_from_primary_key((written.id,))
