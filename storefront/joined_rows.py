@@ -111,8 +111,12 @@ class JoinedEntities:
                                 tuple(columns.index(pk) for pk in mapper.primary_key)))
         self._columns = columns_of_all
 
-    def objects(self, session: Session, row: Sequence) -> list:
-        """One object per model, None where an outer join found no row."""
+    def objects(self, session: Session, row: Sequence, *, refresh: bool = False) -> list:
+        """One object per model, None where an outer join found no row.
+
+        ``refresh`` overwrites every column of an object the session holds with the row's
+        value, as the ORM's ``populate_existing`` does (for a read whose decision must see
+        the row as it is now, not as this request read it before)."""
         if self._columns is None:
             self._set_up()
         found = []
@@ -124,10 +128,10 @@ class JoinedEntities:
                 continue
             held = identity_map.get(row_key(model, ident))
             if held is not None:
-                expired = instance_state(held).expired_attributes
-                if expired:
+                renew = keys if refresh else instance_state(held).expired_attributes
+                if renew:
                     values = dict(zip(keys, row[start:end]))
-                    for key in expired & values.keys():
+                    for key in values.keys() & renew:
                         set_committed_value(held, key, values[key])
                 found.append(held)
                 continue

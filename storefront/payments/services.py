@@ -21,7 +21,6 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
@@ -32,7 +31,7 @@ from ..database import for_update, keep_after_commit, loaded_id, write_transacti
 from ..errors import Conflict, NotFound, ServiceError, ValidationFailed
 from ..extensions import db
 from ..notify.services import add_prepared_message, prepare_order_notification
-from ..orders.models import Order
+from ..orders.models import Order, OrderAdjustment, OrderLine
 from ..orders.status import OrderStatus
 from ..orders.transitions import SYSTEM, Actor, record_event, transition
 from ..plugins.host import get_host
@@ -240,8 +239,33 @@ def confirm_payment(provider_ref: str, amount: int, *, payment_reference: str, p
 
 def _payment_shares(payment_id: int) -> list[tuple[int, Order]]:
     """(amount, order) for each order the payment pays towards, with the orders' lines and
-    adjustments (the "paid" notification shows them), in one round trip."""
-    return db.session.execute(_payment_shares_query(), {"payment_id": payment_id}).unique().all()
+    adjustments (the "paid" notification shows them), in one round trip.
+
+    Read in Core and built as loaded rows (:mod:`storefront.joined_rows`): the ORM's
+    joined eager loading of the two collections cost more than the query. An order the
+    session already holds is refreshed from the row, as ``populate_existing`` did: what
+    the payment decides ahead (which orders it completes) must see them as they are now.
+    """
+    session = db.session()
+    rows = joined_rows.read(session, _payment_shares_query(), {"payment_id": payment_id})
+    shares: list[tuple[int, Order]] = []
+    children: dict[int, tuple[dict, dict]] = {}
+    for row in rows:
+        order, line, adjustment = _SHARE_ROWS.objects(session, row[1:], refresh=True)
+        if order.id not in children:
+            shares.append((row[0], order))
+            children[order.id] = ({}, {})
+        lines, adjustments = children[order.id]
+        # Lines times adjustments: each comes back once per row of the other.
+        if line is not None:
+            lines.setdefault(line.id, line)
+        if adjustment is not None:
+            adjustments.setdefault(adjustment.id, adjustment)
+    for _amount, order in shares:
+        lines, adjustments = children[order.id]
+        set_committed_value(order, "lines", list(lines.values()))
+        set_committed_value(order, "adjustments", list(adjustments.values()))
+    return shares
 
 
 # The payment path's statements, built once (on first use: loader options need every
@@ -264,12 +288,20 @@ def _claim_query():
             .returning(Payment.data).execution_options(synchronize_session=False))
 
 
+_SHARE_ROWS = joined_rows.JoinedEntities(Order, OrderLine, OrderAdjustment)
+
+
 @functools.cache
 def _payment_shares_query():
-    return (select(OrderPayment.amount, Order).join(Order, Order.id == OrderPayment.order_id)
-            .where(OrderPayment.payment_id == bindparam("payment_id")).order_by(OrderPayment.order_id)
-            .options(joinedload(Order.lines), joinedload(Order.adjustments))
-            .execution_options(populate_existing=True))
+    # A row per (order, line, adjustment): an order has a few of each. In the collections'
+    # own orders (Order.lines by id, Order.adjustments by position).
+    link, order, line, adjustment = (model.__table__ for model in (OrderPayment, Order, OrderLine, OrderAdjustment))
+    return (select(link.c.amount, *_SHARE_ROWS.columns)
+            .select_from(link.join(order, order.c.id == link.c.order_id)
+                         .outerjoin(line, line.c.order_id == order.c.id)
+                         .outerjoin(adjustment, adjustment.c.order_id == order.c.id))
+            .where(link.c.payment_id == bindparam("payment_id"))
+            .order_by(link.c.order_id, line.c.id, adjustment.c.position, adjustment.c.id))
 
 
 def _prepare_paid(rows: list[tuple[int, Order]], paid_at) -> dict[int, tuple]:
