@@ -30,9 +30,17 @@ from .extensions import db
 def read(session: Session, statement, params: dict) -> list:
     """``statement``'s rows, run on the session's connection after the autoflush an ORM
     query would have done (the session's pending changes are what it must see)."""
+    return run(session, statement, params).all()
+
+
+def run(session: Session, statement, params: dict):
+    """``session.execute(statement, params)`` on the session's connection, after the same
+    autoflush: for a statement built once, an UPDATE of a model included. Through the
+    session, an ORM-enabled UPDATE is copied and keyed anew on every execution (a
+    payment's two: 40 µs each, against 14 on the connection)."""
     if session.autoflush and (session.new or session.dirty or session.deleted):
         session.flush()
-    return session.connection().execute(statement, params).all()
+    return session.connection().execute(statement, params)
 
 
 def scalars(statement, params: dict) -> list:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import bindparam, inspect, select
+from sqlalchemy import bindparam, inspect, select, update
 from sqlalchemy.exc import MultipleResultsFound
 
 from plugins.coupons.models import WalletCoupon
@@ -48,6 +48,22 @@ def test_link_leaves_what_the_session_already_loaded(app):
     addresses = buyer.addresses  # loaded (empty)
     joined_rows.link(buyer, "addresses", ["not used"])
     assert buyer.addresses is addresses
+
+
+def test_run_flushes_what_the_session_holds_pending_before_its_statement(app):
+    """As ``Session.execute`` autoflushes: an UPDATE of a model run on the connection must
+    see the name set a moment before, and a new row added, or it would miss them."""
+    buyer = make_user(name="Before")
+    buyer.name = "Pending"
+    db.session.add(User(email="new-buyer@example.com", name="Pending", password_hash="x"))
+    renamed = joined_rows.run(db.session(), _RENAME, {"old": "Pending", "new": "After"})
+    assert renamed.rowcount == 2
+    db.session.expire_all()
+    assert buyer.name == "After"
+
+
+_RENAME = update(User).where(User.name == bindparam("old")).values(name=bindparam("new")).execution_options(
+    synchronize_session=False)
 
 
 def test_it_works_as_the_first_thing_a_worker_does(tmp_path):

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import bindparam, update
 from sqlalchemy.orm.attributes import set_committed_value
 
+from .. import joined_rows
 from ..clock import utcnow
 from ..database import after_commit, insert_loaded
 from ..errors import ConcurrentUpdate, InvalidTransition, TransitionVetoed
@@ -108,7 +109,7 @@ def transition(order: Order, to: OrderStatus, *, actor: Actor, reason: str = "",
     params = {"order_id": order.id, "from_status": current, **{f"new_{key}": changes[key] for key in keys}}
     if paying is not None:
         params["paying"] = paying
-    result = db.session.execute(_status_update(keys, paying is not None), params)
+    result = joined_rows.run(db.session(), _status_update(keys, paying is not None), params)
     if result.rowcount != 1 and paying is not None:
         return None
     if result.rowcount != 1:
@@ -131,6 +132,7 @@ def transition(order: Order, to: OrderStatus, *, actor: Actor, reason: str = "",
 def _status_update(keys: tuple[str, ...], paying: bool = False):
     # One statement per set of columns written, built once: a payment moves its order to
     # paid while holding the write lock, and building and keying the UPDATE cost 60 µs.
+    # Run on the connection (joined_rows.run): through the session it is keyed anew each time.
     stmt = update(Order).where(Order.id == bindparam("order_id"), Order.status == bindparam("from_status"))
     values: dict[str, Any] = {key: bindparam(f"new_{key}") for key in keys}
     if paying:

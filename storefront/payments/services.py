@@ -212,7 +212,7 @@ def confirm_payment(provider_ref: str, amount: int, *, payment_reference: str, p
             # RETURNING: the claim locks the row, so the data it returns is what
             # the needs_refund marker must be added to; the copy read before this
             # transaction may miss a failure recorded since (and would erase it).
-            won = db.session.execute(_claim_query(), {
+            won = joined_rows.run(db.session(), _claim_query(), {
                 "payment_id": payment_id, "pending": PaymentStatus.PENDING, "paid": PaymentStatus.PAID,
                 "provider_ref": provider_ref, "paid_at": paid_at}).first()
             if won is not None:
