@@ -73,8 +73,16 @@ class Selection:
 
 
 def buyer_uses(coupon_id: int, user_id: int) -> int:
-    return db.session.scalar(select(BuyerCount.used).where(BuyerCount.coupon_id == coupon_id,
-                                                           BuyerCount.user_id == user_id)) or 0
+    rows = joined_rows.read(db.session(), _buyer_uses_query(), {"coupon_id": coupon_id, "user_id": user_id})
+    return (rows[0][0] if rows else 0) or 0
+
+
+@functools.cache
+def _buyer_uses_query():
+    # Built once and run in Core: asked at every coupon entry and checkout of a limited
+    # coupon, where building it and the ORM's execution cost more than the look-up.
+    return select(BuyerCount.used).where(BuyerCount.coupon_id == bindparam("coupon_id"),
+                                         BuyerCount.user_id == bindparam("user_id"))
 
 
 def unusable_reason(coupon: Coupon | None, buyer, *, now=None, code_id=None, wallet_id=None,

@@ -10,7 +10,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import joined_rows
 from ..clock import utcnow
-from ..database import after_commit, insert_loaded
+from ..database import after_commit, get_by_pk, insert_loaded
 from ..errors import ConcurrentUpdate, InvalidTransition, TransitionVetoed
 from ..extensions import db
 from ..i18n import gettext as _
@@ -174,7 +174,7 @@ def record_event(order: Order | int, kind: str, *, actor: Actor, reason: str = "
     app_host = get_host()
 
     def _notify() -> None:
-        fresh = db.session.get(Order, info.order_id)
+        fresh = get_by_pk(Order, info.order_id)
         if fresh is not None:
             app_host.call_safely("order_event", order=fresh, event=info)
 
