@@ -14,6 +14,7 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from storefront import joined_rows
 from storefront.accounts.models import Address
 from storefront.audit.services import record as audit
 from storefront.clock import utcnow
@@ -183,12 +184,18 @@ def _short_locations(location_ids, needs: dict[int, int]) -> set[int]:
 
 # The checkout page's two look-ups are built once per process: building and keying
 # them cost a third of what running them did.
+# Read in Core, the locations built as loaded rows (storefront.joined_rows): the ORM's
+# execution and loading cost more than these small queries on every checkout page.
+_LOCATION_ROWS = joined_rows.JoinedEntities(Location)
+
+
 @functools.cache
 def _locations_and_stock_query():
-    return (select(Location, LocationStock.sku_id, LocationStock.quantity)
-            .outerjoin(LocationStock, and_(LocationStock.location_id == Location.id,
-                                           LocationStock.sku_id.in_(bindparam("sku_ids", expanding=True))))
-            .where(Location.active.is_(True)).order_by(Location.name, Location.id))
+    location, stock = Location.__table__, LocationStock.__table__
+    return (select(*_LOCATION_ROWS.columns, stock.c.sku_id, stock.c.quantity)
+            .select_from(location.outerjoin(stock, and_(stock.c.location_id == location.c.id,
+                                                        stock.c.sku_id.in_(bindparam("sku_ids", expanding=True)))))
+            .where(location.c.active.is_(True)).order_by(location.c.name, location.c.id))
 
 
 @functools.cache
@@ -211,10 +218,13 @@ def _locations_and_short(needs: dict[int, int]) -> tuple[list[Location], set[int
     if not needs or (memo is not None and "active" in memo):
         locations = _active_locations()
         return locations, _short_locations([loc.id for loc in locations], needs)
-    rows = db.session.execute(_locations_and_stock_query(), {"sku_ids": list(needs)}).all()
+    session = db.session()
+    rows = joined_rows.read(session, _locations_and_stock_query(), {"sku_ids": list(needs)})
     locations: list[Location] = []
     short: set[int] = set()
-    for location, sku_id, quantity in rows:
+    for row in rows:
+        (location,) = _LOCATION_ROWS.objects(session, row)
+        sku_id, quantity = row[-2], row[-1]
         if not locations or locations[-1] is not location:
             locations.append(location)
         if sku_id is not None and quantity < needs[sku_id]:  # as stock.short_locations
@@ -285,8 +295,8 @@ def available_slots_for(locations, now: datetime | None = None) -> dict[int, lis
     starts = [s.start for slots in candidates.values() for s in slots]
     if not starts:
         return {loc.id: [] for loc in locations}
-    used = db.session.execute(_slot_usage_query(), {"location_ids": list(candidates), "first": min(starts),
-                                                     "last": max(starts)}).all()
+    used = joined_rows.read(db.session(), _slot_usage_query(), {"location_ids": list(candidates),
+                                                                "first": min(starts), "last": max(starts)})
     # A store lists a few hundred slots for the days ahead and few of them have bookings:
     # find the full ones, then drop those, instead of a look-up per slot.
     capacity = {loc.id: loc.slot_capacity for loc in locations}
