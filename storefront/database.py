@@ -281,8 +281,9 @@ def insert_loaded(model, *rows: dict) -> list:
     keys = {attr: key for key, attr, _default, _server in columns}
     # On the session's connection: the statement is built once, and no ORM execution
     # (autoflush, bulk-persistence dispatch) runs for it.
-    ids = db.session.connection().execute(
-        statement, [{keys[attr]: value for attr, value in values.items()} for values in full]).scalars()
+    # The ids off the rows: ``.scalars()`` rebuilds the result's metadata for one column on every call.
+    ids = [row[0] for row in db.session.connection().execute(
+        statement, [{keys[attr]: value for attr, value in values.items()} for values in full])]
     objects = []
     manager = manager_of_class(model)
     session = db.session()
