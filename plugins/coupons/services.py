@@ -73,16 +73,7 @@ class Selection:
 
 
 def buyer_uses(coupon_id: int, user_id: int) -> int:
-    rows = joined_rows.read(db.session(), _buyer_uses_query(), {"coupon_id": coupon_id, "user_id": user_id})
-    return (rows[0][0] if rows else 0) or 0
-
-
-@functools.cache
-def _buyer_uses_query():
-    # Built once and run in Core: asked at every coupon entry and checkout of a limited
-    # coupon, where building it and the ORM's execution cost more than the look-up.
-    return select(BuyerCount.used).where(BuyerCount.coupon_id == bindparam("coupon_id"),
-                                         BuyerCount.user_id == bindparam("user_id"))
+    return _uses_by_coupon(user_id, [coupon_id]).get(coupon_id, 0)
 
 
 def unusable_reason(coupon: Coupon | None, buyer, *, now=None, code_id=None, wallet_id=None,
@@ -205,11 +196,22 @@ def wallet_rows(buyer, *, unused_only: bool = True) -> list[WalletCoupon]:
 
 def _buyer_uses_of(buyer, coupon_ids) -> dict[int, int]:
     """The buyer's use counts of ``coupon_ids`` in one query."""
+    return _uses_by_coupon(buyer.id, coupon_ids)
+
+
+def _uses_by_coupon(user_id: int, coupon_ids) -> dict[int, int]:
     ids = sorted(set(coupon_ids))
     if not ids:
         return {}
-    return dict(db.session.execute(select(BuyerCount.coupon_id, BuyerCount.used).where(
-        BuyerCount.user_id == buyer.id, BuyerCount.coupon_id.in_(ids))).all())
+    return dict(joined_rows.read(db.session(), _uses_by_coupon_query(), {"user_id": user_id, "ids": ids}))
+
+
+@functools.cache
+def _uses_by_coupon_query():
+    # Built once and run in Core: asked at every coupon entry and checkout of a limited
+    # coupon, where building it and the ORM's execution cost more than the look-up.
+    return select(BuyerCount.coupon_id, BuyerCount.used).where(
+        BuyerCount.user_id == bindparam("user_id"), BuyerCount.coupon_id.in_(bindparam("ids", expanding=True)))
 
 
 def best_wallet_selection(cart, buyer, lines, delivery) -> Selection | None:

@@ -182,10 +182,10 @@ def _short_locations(location_ids, needs: dict[int, int]) -> set[int]:
     return memo[key]
 
 
-# The checkout page's two look-ups are built once per process: building and keying
-# them cost a third of what running them did.
-# Read in Core, the locations built as loaded rows (storefront.joined_rows): the ORM's
-# execution and loading cost more than these small queries on every checkout page.
+# The checkout page's two look-ups are built once per process (building and keying
+# them cost a third of what running them did) and read in Core, the locations built as
+# loaded rows (storefront.joined_rows): the ORM's execution and loading cost more than
+# these small queries.
 _LOCATION_ROWS = joined_rows.JoinedEntities(Location)
 
 

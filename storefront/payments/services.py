@@ -268,9 +268,9 @@ def _payment_shares(payment_id: int) -> list[tuple[int, Order]]:
     return shares
 
 
-# The payment path's statements, built once (on first use: loader options need every
-# mapper configured). Building and keying the claim and the shares query with their
-# options cost 95-115 µs each, the claim's inside the write lock.
+# The payment path's statements, built once, on first use (when every mapper is
+# configured): building the claim and the shares query cost about 100 µs each, the
+# claim's inside the write lock.
 _APPLY_TO_ORDER = text("UPDATE orders SET paid_total = paid_total + :a "
                        "WHERE id = :id AND status = :pending AND paid_total + :a <= total "
                        "RETURNING paid_total, total, status")
