@@ -89,7 +89,7 @@ def bar_chart(labels: Sequence[str], values: Sequence[int | None], *, title: str
 def describe(labels: Sequence[str], values: Sequence[int | None], *, fmt: Callable[[int], str] = str,
              with_total: bool = True) -> str:
     """A one-sentence summary for screen readers: range, total and the highest bar."""
-    from flask_babel import gettext as _
+    from .i18n import gettext as _
 
     present = [(label, v) for label, v in zip(labels, values) if v is not None]
     if not labels:

@@ -11,11 +11,13 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
 
+from .context_objects import app_object
+
 
 def utcnow() -> datetime:
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     if has_app_context():
-        offset = current_app.config.get("STOREFRONT_CLOCK_OFFSET_SECONDS") or 0
+        offset = app_object().config.get("STOREFRONT_CLOCK_OFFSET_SECONDS") or 0
         if offset:
             now += timedelta(seconds=int(offset))
     return now

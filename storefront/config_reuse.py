@@ -35,6 +35,7 @@ from typing import Any
 from flask import Flask, current_app, has_request_context
 
 from . import reuse_signal
+from .context_objects import app_object
 from .settings import config_writes, local_config_writes
 
 EXTENSION_KEY = "storefront_config_reuse"
@@ -105,7 +106,7 @@ def for_request() -> ConfigReuse | None:
     has not written config in its open transaction, with a window above 0."""
     if not has_request_context() or config_writes.open_here():
         return None
-    reuse = current_app.extensions.get(EXTENSION_KEY)
+    reuse = app_object().extensions.get(EXTENSION_KEY)
     if reuse is None or reuse.seconds <= 0:
         return None
     return reuse

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import time
 
-from flask import Flask, current_app, g, session
+from flask import Flask
 from flask_wtf.csrf import _FlaskFormCSRF, generate_csrf
 
 from .caching import ExpiringLRU
+from .context_objects import app_object, g_object, session_object
 
 #: How long a worker hands out the same signed token to a session.
 REUSE_SECONDS = 60.0
@@ -38,21 +39,24 @@ _now = time.monotonic
 
 def csrf_token(secret_key: str | None = None, token_key: str | None = None) -> str:
     """Flask-WTF's ``generate_csrf()`` (same arguments), from the worker's copy when it has one."""
-    config = current_app.config
+    # Asked for by every form of a page: the objects behind the proxies are taken once.
+    app, app_g = app_object(), g_object()
+    config = app.config
     field = token_key or config.get("WTF_CSRF_FIELD_NAME") or "csrf_token"
-    if field in g:
-        return g.get(field)
-    raw = session.get(field)
+    token = app_g.__dict__.get(field)
+    if token is not None:
+        return token
+    raw = session_object().get(field)
     if not isinstance(raw, str):  # a new session: Flask-WTF makes its raw token
         return generate_csrf(secret_key, token_key)
-    tokens: ExpiringLRU = current_app.extensions[EXTENSION_KEY]  # (signing key, raw token) -> signed
-    key = (secret_key or config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key, raw)
+    tokens: ExpiringLRU = app.extensions[EXTENSION_KEY]  # (signing key, raw token) -> signed
+    key = (secret_key or config.get("WTF_CSRF_SECRET_KEY") or app.secret_key, raw)
     token = tokens.get(key, _now())
     if token is None:
         token = generate_csrf(secret_key, token_key)
         tokens.put(key, token, expires=_now() + REUSE_SECONDS, max_entries=MAX_ENTRIES)
     else:
-        setattr(g, field, token)
+        setattr(app_g, field, token)
     return token
 
 

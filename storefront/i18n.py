@@ -14,10 +14,11 @@ from babel import dates as babel_dates
 from babel.dates import format_skeleton
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from flask import Blueprint, Flask, abort, current_app, g, has_request_context, redirect, request, session, url_for
+from flask import Blueprint, Flask, abort, current_app, redirect, request, session, url_for
 from flask_babel import format_time, get_locale, get_translations, refresh
 
 from .clock import utc_to_local
+from .context_objects import app_object, g_object, request_object, session_object, user_object
 from .extensions import babel
 from .money import Money
 
@@ -57,26 +58,26 @@ def compile_catalogs(source_dirs: list[Path], target: Path) -> None:
 
 
 def select_locale() -> str:
-    supported = current_app.config["STOREFRONT_LOCALES"]
-    if not has_request_context():  # worker, CLI: callers use force_locale for a buyer's language
-        return current_app.config["STOREFRONT_DEFAULT_LOCALE"]
-    chosen = request.args.get("lang")
+    app = app_object()
+    supported = app.config["STOREFRONT_LOCALES"]
+    req = request_object()
+    if req is None:  # worker, CLI: callers use force_locale for a buyer's language
+        return app.config["STOREFRONT_DEFAULT_LOCALE"]
+    chosen = req.args.get("lang")
     if chosen in supported:
         return chosen
-    stored = session.get("locale")
+    stored = session_object().get("locale")
     if stored in supported:
         return stored
-    user = getattr(g, "_login_user", None)
-    if user is None:
-        # The locale is often chosen before anything touched current_user
-        # (``<html lang>`` comes first), so load the signed-in user here.
-        from flask_login import current_user
-
-        user = current_user if getattr(current_user, "is_authenticated", False) else None
+    # The locale is often chosen before anything touched current_user (``<html lang>``
+    # comes first), so this loads the signed-in user.
+    user = user_object()
+    if user is not None and not getattr(user, "is_authenticated", False):
+        user = None
     if user is not None and getattr(user, "locale", None) in supported:
         return user.locale
     # Accept-Language says "zh-CN"/"zh-Hans"/"zh"; all mean Simplified Chinese here.
-    header_langs = [lang.replace("-", "_") for lang in request.accept_languages.values()]
+    header_langs = [lang.replace("-", "_") for lang in req.accept_languages.values()]
     for lang in header_langs:
         if lang in supported:
             return lang
@@ -85,7 +86,7 @@ def select_locale() -> str:
         base = lang.split("_")[0]
         if base in supported:
             return base
-    return current_app.config["STOREFRONT_DEFAULT_LOCALE"]
+    return app.config["STOREFRONT_DEFAULT_LOCALE"]
 
 
 def compiled_translations_dir(app: Flask) -> Path:
@@ -122,12 +123,18 @@ def init_i18n(app: Flask) -> None:
         npgettext=lambda c, s, p, n: current_translations().unpgettext(c, s, p, n),
         newstyle=True,
     )
+    # The layout names the language three or four times (``<html lang>``, the switcher);
+    # Flask-Babel's get_locale() finds its context again each time.
+    app.jinja_env.globals["locale_name"] = babel_locale_name
 
     @app.before_request
     def _fresh_locale() -> None:
         # Flask-Babel caches the locale on ``g``; a request that reuses an outer
-        # app context (a host app's, the tests') must choose its own again.
-        refresh()
+        # app context (a host app's, the tests') must choose its own again. A fresh
+        # context (every request a server serves) has nothing cached to forget.
+        app_g = g_object()
+        if app_g is not None and "_flask_babel" in app_g.__dict__:
+            refresh()
 
     @app.template_filter("money")
     def money_filter(amount, currency: str | None = None) -> str:
@@ -164,14 +171,15 @@ def _beside_locale(name: str, compute):
     the context's locale and domain are the same objects: ``refresh()`` and
     ``force_locale()`` replace the locale, which makes the next call compute it again.
     Outside a request it is computed every time."""
-    ctx = g.get("_flask_babel") if g else None
+    app_g = g_object()
+    ctx = app_g.get("_flask_babel") if app_g is not None else None
     if ctx is not None:
         memo = getattr(ctx, name, None)
         if memo is not None and memo[0] is getattr(ctx, "babel_locale", None) \
                 and memo[1] is getattr(ctx, "babel_domain", None):
             return memo[2]
     value = compute()
-    ctx = g.get("_flask_babel") if g else None  # computing may have made it
+    ctx = app_g.get("_flask_babel") if app_g is not None else None  # computing may have made it
     if ctx is not None and getattr(ctx, "babel_locale", None) is not None:
         setattr(ctx, name, (ctx.babel_locale, getattr(ctx, "babel_domain", None), value))
     return value
@@ -183,7 +191,7 @@ def format_money(amount: int | Money | None, currency: str | None = None) -> str
     if isinstance(amount, Money):
         money = amount
     else:
-        money = Money(int(amount), currency or current_app.config["STOREFRONT_CURRENCY"])
+        money = Money(int(amount), currency or app_object().config["STOREFRONT_CURRENCY"])
     return _formatted(money.amount, money.currency, babel_locale_name())
 
 

@@ -37,12 +37,14 @@ from functools import wraps
 from urllib.parse import urlencode
 
 from flask import Flask, current_app, g, has_app_context, request, session
-from flask_login import current_user
+
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from .caching import ExpiringLRU
+from .context_objects import g_object
 from .settings import config_digest
+from .context_objects import user_object
 
 EXTENSION_KEY = "storefront_pagecache"
 VERSION_KEY = "page_cache_version"
@@ -113,7 +115,7 @@ def _cacheable_request(cache: PageCache) -> bool:
         return False
     if "_flashes" in session or session.get(GUEST_CART_SESSION_KEY):
         return False
-    return not current_user.is_authenticated
+    return not user_object().is_authenticated
 
 
 def _key() -> tuple:
@@ -158,7 +160,8 @@ def cached_page(view):
 
 def rendering_holes() -> bool:
     """True while a cacheable page is rendered: visitor-dependent slots emit a hole marker."""
-    return has_app_context() and bool(g.get("_page_cache_holes"))
+    app_g = g_object()
+    return app_g is not None and bool(app_g.__dict__.get("_page_cache_holes"))
 
 
 def _entry(body: str, mimetype: str) -> Entry:

@@ -24,6 +24,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from .context_objects import g_object
+
 
 def touch(path: str) -> None:
     """Stamp ``path`` now (after the commit), creating it if need be."""
@@ -70,7 +72,8 @@ class WriteWatch:
 
     def open_here(self) -> bool:
         """Whether the current app context has such a write open (uncommitted)."""
-        return has_app_context() and bool(g.get(self._open))
+        app_g = g_object()
+        return app_g is not None and bool(app_g.__dict__.get(self._open))
 
     def listen(self, on_write: Callable[[str], None] | None = None,
                on_end: Callable[[bool], None] | None = None) -> None:
@@ -93,15 +96,16 @@ class WriteWatch:
                     self._on_write(statement)
 
     def _ended(self, committed: bool) -> None:  # in an app context
-        if g.pop(self._open, False):
+        app_g = g_object()  # at every commit and rollback
+        if app_g.__dict__.pop(self._open, False):
             self.note()
             if committed:
-                setattr(g, self._committing, True)
+                setattr(app_g, self._committing, True)
         if self._on_end is not None:
             self._on_end(committed)
 
     def _after_commit(self) -> None:  # in an app context
-        if g.pop(self._committing, False):
+        if g_object().__dict__.pop(self._committing, False):
             self.note()
             self._signal()
 

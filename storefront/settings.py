@@ -4,9 +4,10 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from flask import current_app, g, has_app_context
+from flask import g, has_app_context
 
 from . import reuse_signal
+from .context_objects import app_object, g_object
 from .extensions import db
 from .settings_models import JOB_PREFIX, Setting
 
@@ -45,19 +46,21 @@ def all_settings() -> dict[str, Any]:
     Every page needs both these and the plugin states, so the first of the two
     to be asked for reads both in one round trip (``PluginHost.snapshot``).
     """
-    if has_app_context():
-        if "_shop_settings" in g:
-            return g._shop_settings
-        if "_plugin_states" not in g:
-            state = current_app.extensions.get("storefront")
+    app_g = g_object()  # asked for by many helpers a request: the proxy's look-ups are spared
+    if app_g is not None:
+        held = app_g.__dict__
+        if "_shop_settings" in held:
+            return held["_shop_settings"]
+        if "_plugin_states" not in held:
+            state = app_object().extensions.get("storefront")
             host = getattr(state, "host", None)
             if host is not None:
                 host.snapshot()
-                if "_shop_settings" in g:
-                    return g._shop_settings
+                if "_shop_settings" in held:
+                    return held["_shop_settings"]
     values = _overlay(db.session.execute(db.select(Setting.key, Setting.value).where(STORED)).all())
-    if has_app_context():
-        g._shop_settings = values
+    if app_g is not None:
+        app_g._shop_settings = values
     return values
 
 

@@ -25,7 +25,10 @@ for a repeated query parameter) are built as before. A worker keeps at most
 """
 from __future__ import annotations
 
-from flask import Flask, has_request_context, request
+from flask import Flask
+
+from .context_objects import request_object
+
 
 #: URLs a worker keeps (about 400 bytes each with their keys: 1.6 MB when full).
 MAX_URLS = 4096
@@ -51,10 +54,10 @@ class UrlMemo:
 
     def __call__(self, endpoint: str, **values) -> str:
         app = self.app
-        if app.debug or endpoint[:1] == "." or "_external" in values or "_scheme" in values \
-                or not has_request_context():
+        req = request_object()
+        if app.debug or endpoint[:1] == "." or "_external" in values or "_scheme" in values or req is None:
             return self.build(endpoint, **values)
-        environ = request.environ
+        environ = req.environ
         try:
             key = (endpoint, environ.get("SCRIPT_NAME"), environ.get("HTTP_HOST"), environ.get("wsgi.url_scheme"),
                    # the type too: True and 1 are equal keys, but url_for writes "True" and "1"

@@ -5,21 +5,23 @@ import hashlib
 from urllib.parse import urlsplit
 
 from flask import Flask, abort, current_app, g, render_template, request, session
-from flask_babel import gettext as _
-from flask_login import current_user
+
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from . import identity_reuse
 from .api.messages import http_error_message, translated_fields
 from .clock import utcnow
+from .context_objects import app_object, g_object
 from .errors import ServiceError
 from .extensions import db, login_manager
+from .i18n import gettext as _
 from .models_base import MAX_ROW_ID
 from .i18n import LOCALE_NAMES, format_money
 from .plugins.host import flatten, get_host
 from .plugins.slots import render_slot
 from .settings import all_settings
+from .context_objects import user_object
 
 
 def is_api_request() -> bool:
@@ -167,7 +169,7 @@ def init_web(app: Flask) -> None:
             "money": format_money,
             "admin_menu": _admin_menu,
             "account_menu": _account_menu,
-            "currency": current_app.config["STOREFRONT_CURRENCY"],
+            "currency": app_object().config["STOREFRONT_CURRENCY"],
         }
 
     @app.before_request
@@ -191,13 +193,14 @@ def _shop_for_templates() -> dict:
     # keeps a value written some other way (an import, the shell, an old
     # version) from ever reaching an href on every page.
     values = all_settings()
-    checked = g.get("_shop_for_templates")
+    app_g = g_object()
+    checked = app_g.__dict__.get("_shop_for_templates")
     if checked is not None and checked[0] is values:
         return checked[1]  # every render_template of the request (a page's slots: a few) asks
     unsafe = [key for key, value in values.items()
               if (key.endswith("_url") or key.startswith("social_")) and value and not is_http_url(value)]
     shown = {**values, **{key: "" for key in unsafe}} if unsafe else values
-    g._shop_for_templates = (values, shown)
+    app_g._shop_for_templates = (values, shown)
     return shown
 
 
@@ -231,13 +234,13 @@ def _admin_menu():
         MenuItem(_("Orders"), "admin.orders", order=10),
         MenuItem(_("Products"), "admin.products", order=20),
     ]
-    if getattr(current_user, "is_owner", False):  # owner-only pages: staff would get 403
+    if getattr(user_object(), "is_owner", False):  # owner-only pages: staff would get 403
         core += [
             MenuItem(_("Plugins"), "admin.plugins", order=80),
             MenuItem(_("Settings"), "admin.settings", order=90),
             MenuItem(_("Audit log"), "admin.audit", order=95),
         ]
-    extra = flatten(get_host().call_safely("admin_menu", user=current_user))
+    extra = flatten(get_host().call_safely("admin_menu", user=user_object()))
     return sorted(core + extra, key=lambda item: item.order)
 
 
@@ -250,5 +253,5 @@ def _account_menu():
         MenuItem(_("Addresses"), "accounts.addresses", order=20),
         MenuItem(_("Password"), "accounts.password", order=30),
     ]
-    extra = flatten(get_host().call_safely("account_menu", user=current_user))
+    extra = flatten(get_host().call_safely("account_menu", user=user_object()))
     return sorted(core + extra, key=lambda item: item.order)

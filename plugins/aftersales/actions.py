@@ -14,7 +14,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import current_app
-from flask_babel import gettext as _
 from sqlalchemy import select, update
 
 from storefront.accounts.models import User
@@ -23,6 +22,7 @@ from storefront.clock import utcnow
 from storefront.database import write_transaction
 from storefront.errors import Conflict, ServiceError, ValidationFailed
 from storefront.extensions import db
+from storefront.i18n import gettext as _
 from storefront.orders import services as order_services
 from storefront.orders.models import Order, OrderLine
 from storefront.orders.status import CancelReason, OrderStatus

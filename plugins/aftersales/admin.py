@@ -4,7 +4,6 @@ from __future__ import annotations
 import time
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
@@ -14,6 +13,7 @@ from storefront.admin.access import staff_required
 from storefront.errors import NotFound, ServiceError, ValidationFailed
 from storefront.extensions import db
 from storefront.forms import show_service_error
+from storefront.i18n import gettext as _
 from storefront.money import MoneyError, parse_money
 from storefront.settings import get_setting
 

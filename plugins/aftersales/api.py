@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 
 from flask import request
-from flask_login import current_user
+
 from marshmallow import Schema, fields, validate
 
 from storefront.api.common import ApiErrorSchema, Blueprint, UTCDateTime, staff_required, token_required
+from storefront.context_objects import user_object
 from storefront.errors import NotFound, ValidationFailed
 from storefront.extensions import limiter
 
@@ -171,7 +172,7 @@ class AftersalesQueueArgs(Schema):
 
 
 def _me():
-    return current_user._get_current_object()
+    return user_object()
 
 
 def cases_json(rows, staff: bool = False) -> list[dict]:
@@ -249,7 +250,7 @@ def create(body, files):
     from storefront.orders.models import Order
 
     order = db.session.execute(select(Order).where(Order.number == body["order_number"][:32])).scalar_one_or_none()
-    if order is None or order.user_id != current_user.id:
+    if order is None or order.user_id != user_object().id:
         raise NotFound("Order not found.")
     try:
         lines = json.loads(body.get("lines") or "{}")

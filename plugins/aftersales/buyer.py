@@ -3,14 +3,15 @@ thread, cancel, return parcel, photos) and the photos themselves."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
-from flask_babel import gettext as _
-from flask_login import current_user, login_required
+from flask_login import login_required
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
+from storefront.context_objects import user_object
 from storefront.errors import NotFound, ServiceError
 from storefront.extensions import db, limiter
 from storefront.forms import show_service_error
+from storefront.i18n import gettext as _
 from storefront.money import MoneyError, parse_money
 from storefront.settings import get_setting
 
@@ -27,7 +28,7 @@ WRITE_LIMIT = "20/minute"
 
 
 def _me():
-    return current_user._get_current_object()
+    return user_object()
 
 
 def _case_or_404(number: str):

@@ -7,7 +7,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
@@ -16,6 +15,7 @@ from storefront.clock import utcnow
 from storefront.database import lock_row, write_transaction
 from storefront.errors import Conflict, NotFound, ValidationFailed
 from storefront.extensions import db
+from storefront.i18n import gettext as _
 from storefront.orders.models import Order
 from storefront.orders.services import validate_carrier, validate_tracking
 from storefront.orders.status import OrderStatus

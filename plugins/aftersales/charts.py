@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from flask_babel import gettext as _
 from markupsafe import Markup
 
 from storefront import charts as core_charts
+from storefront.i18n import gettext as _
 
 
 def bar_chart(labels: Sequence[str], values: Sequence[int | None], *, title: str,

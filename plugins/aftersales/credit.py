@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, select, text
 from sqlalchemy import inspect as sa_inspect
@@ -28,6 +27,7 @@ from storefront.clock import utcnow
 from storefront.database import get_by_pk, write_transaction
 from storefront.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from storefront.extensions import db
+from storefront.i18n import gettext as _
 from storefront.money import MoneyError, parse_money
 from storefront.orders.models import Order, OrderAdjustment
 from storefront.orders.status import OrderStatus

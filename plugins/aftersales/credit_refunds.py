@@ -18,11 +18,11 @@ where it was and nothing is half-written.
 """
 from __future__ import annotations
 
-from flask_babel import gettext as _
 from sqlalchemy import select, text
 
 from storefront.errors import Conflict
 from storefront.extensions import db
+from storefront.i18n import gettext as _
 from storefront.orders.models import Order, OrderLine
 from storefront.orders.transitions import Actor
 

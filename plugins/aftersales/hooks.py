@@ -6,8 +6,7 @@ except ``configure``, ``api_routes`` and ``order_event_label``).
 their order while the plugin is switched off."""
 from __future__ import annotations
 
-from flask_babel import gettext as _
-
+from storefront.i18n import gettext as _
 from storefront.plugins import MenuItem, hookimpl
 
 

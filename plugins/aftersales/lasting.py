@@ -11,8 +11,7 @@ indexed look-up, plus the order row lock when it is shipped or completed).
 """
 from __future__ import annotations
 
-from flask_babel import gettext as _
-
+from storefront.i18n import gettext as _
 from storefront.plugins import hookimpl
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import secrets
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, stream_with_context, url_for
-from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -17,6 +16,7 @@ from storefront.forms import show_service_error
 
 from . import charts, compensation, credit, metrics, registries
 from .money_forms import (CreditAdjustForm, ParcelClaimForm, ParcelStatusForm, WrongShipmentForm)
+from storefront.i18n import gettext as _
 
 bp = Blueprint("aftersales_money_admin", __name__, url_prefix="/admin/aftersales/money",
                template_folder="templates")

@@ -6,11 +6,11 @@ adjustments. Amounts are integer minor units.
 """
 from __future__ import annotations
 
-from flask_login import current_user
 from marshmallow import Schema, fields, validate
 
 from storefront.api.common import ApiErrorSchema, Blueprint, UTCDateTime, money_json, staff_required, token_required
 from storefront.clock import utcnow
+from storefront.context_objects import user_object
 
 from . import credit, metrics, registries
 
@@ -135,7 +135,7 @@ def _credit_json(user_id: int, before, limit) -> dict:
 
 
 def _staff():
-    return current_user._get_current_object()
+    return user_object()
 
 
 @blp.route("/credit", methods=["GET"])
@@ -145,7 +145,7 @@ def _staff():
 @blp.alt_response(401, schema=ApiErrorSchema, description="unauthorized")
 def my_credit(args):
     """The signed-in buyer's store credit balance and ledger (newest first)."""
-    return _credit_json(current_user.id, args["before"], args["limit"])
+    return _credit_json(user_object().id, args["before"], args["limit"])
 
 
 @blp.route("/buyers/<int:user_id>/credit", methods=["GET"])

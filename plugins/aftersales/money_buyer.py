@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
-from flask_babel import gettext as _
-from flask_login import current_user, login_required
+from flask_login import login_required
 
 from . import credit
 from .money_forms import CreditPreferenceForm
+from storefront.context_objects import user_object
+from storefront.i18n import gettext as _
 
 bp = Blueprint("aftersales_money", __name__, url_prefix="/account/store-credit",
                template_folder="templates")
@@ -20,10 +21,10 @@ def index():
         before = int(request.args["before"]) if request.args.get("before") else None
     except ValueError:
         before = None
-    entries, next_before = credit.ledger(current_user.id, before=before)
-    form = CreditPreferenceForm(use_at_checkout=credit.uses_credit_at_checkout(current_user.id))
+    entries, next_before = credit.ledger(user_object().id, before=before)
+    form = CreditPreferenceForm(use_at_checkout=credit.uses_credit_at_checkout(user_object().id))
     return render_template("aftersales/money_credit_buyer.html", entries=entries, next_before=next_before,
-                           balance=credit.balance(current_user.id), currency=credit.shop_currency(), form=form,
+                           balance=credit.balance(user_object().id), currency=credit.shop_currency(), form=form,
                            enabled_at_checkout=bool(credit._settings().get("credit_at_checkout", True)))
 
 
@@ -32,6 +33,6 @@ def index():
 def preference():
     form = CreditPreferenceForm()
     if form.validate_on_submit():
-        credit.set_use_at_checkout(current_user, bool(form.use_at_checkout.data))
+        credit.set_use_at_checkout(user_object(), bool(form.use_at_checkout.data))
         flash(_("Saved."), "success")
     return redirect(url_for(".index"))

@@ -7,8 +7,8 @@ called while the plugin is enabled (except ``api_routes`` and
 from __future__ import annotations
 
 from flask import current_app
-from flask_babel import gettext as _
 
+from storefront.i18n import gettext as _
 from storefront.plugins import MenuItem, Widget, hookimpl
 
 COMPENSATION_EVENT = "aftersales_compensation"

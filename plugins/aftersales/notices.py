@@ -1,10 +1,9 @@
 """Buyer messages about decisions, and the wording of the order timeline entries."""
 from __future__ import annotations
 
-from flask_babel import gettext as _
-
 from storefront.extensions import db
 from storefront.i18n import format_money
+from storefront.i18n import gettext as _
 from storefront.notify.services import queue_order_message
 from storefront.orders.models import Order
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from flask_babel import gettext as _
 from sqlalchemy import and_, bindparam, func, or_, select, tuple_
 
 from storefront.clock import utcnow
@@ -24,6 +23,7 @@ from storefront.extensions import db
 
 from .models import CATEGORIES, KINDS, OPEN_STATUSES, REASONS, REQUESTED, STATUSES, Case
 from .services import setting_int
+from storefront.i18n import gettext as _
 
 PAGE = 50
 COUNT_CAP = 1000

@@ -12,7 +12,6 @@ import io
 from datetime import datetime, timedelta
 from typing import Iterator
 
-from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -21,6 +20,7 @@ from storefront.clock import utcnow
 from storefront.database import write_transaction
 from storefront.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from storefront.extensions import db
+from storefront.i18n import gettext as _
 from storefront.money import MoneyError, parse_money
 from storefront.orders.csv_io import neutralise
 from storefront.orders.models import Order, OrderLine

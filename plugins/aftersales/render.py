@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from flask import render_template
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
+
 from markupsafe import Markup
 
+from storefront.context_objects import user_object
 from storefront.plugins.types import Widget
 
 KIND_LABELS = {
@@ -84,8 +85,8 @@ def order_panel(order, staff_page: bool = False) -> Markup | None:
     from .services import cases_of_order, has_open_case
 
     cases = cases_of_order(order.id)
-    can_request = (not staff_page and getattr(current_user, "is_authenticated", False)
-                   and current_user.id == order.user_id and bool(kinds_for(order))
+    can_request = (not staff_page and getattr(user_object(), "is_authenticated", False)
+                   and user_object().id == order.user_id and bool(kinds_for(order))
                    and not has_open_case(order.id))
     if not cases and not can_request:
         return None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from flask_babel import gettext as _
 from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -20,6 +19,7 @@ from storefront.clock import utcnow
 from storefront.database import for_update
 from storefront.errors import ConcurrentUpdate, Forbidden, NotFound
 from storefront.extensions import db
+from storefront.i18n import gettext as _
 from storefront.orders.models import Order
 from storefront.orders.transitions import Actor, record_event
 

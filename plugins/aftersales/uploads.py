@@ -11,12 +11,12 @@ import re
 import secrets
 
 from flask import current_app
-from flask_babel import gettext as _
 
 from storefront.catalog.images import EncodedImage, ImageRejected, encode_upload
 from storefront.errors import ValidationFailed
 
 from .models import Evidence
+from storefront.i18n import gettext as _
 
 MAX_FILES = 6
 FOLDER = "aftersales_evidence"

@@ -9,7 +9,6 @@ import io
 import secrets
 from datetime import datetime
 
-from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -17,6 +16,7 @@ from storefront.audit.services import record as audit
 from storefront.database import write_transaction
 from storefront.errors import NotFound, ValidationFailed
 from storefront.extensions import db
+from storefront.i18n import gettext as _
 from storefront.orders.models import Order
 
 from .claimables import bump_version

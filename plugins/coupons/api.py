@@ -7,12 +7,11 @@ Both answer 404 while the plugin is disabled.
 """
 from __future__ import annotations
 
-
-from flask_login import current_user
 from marshmallow import Schema, fields, validate
 
 from storefront.api.common import ApiErrorSchema, Blueprint, UTCDateTime, staff_required, token_required
 from storefront.cart.services import find_cart
+from storefront.context_objects import user_object
 from storefront.extensions import limiter
 from storefront.models_base import MAX_ROW_ID
 
@@ -123,7 +122,8 @@ def _applied(coupon) -> dict:
 @token_required
 def apply_code(args):
     """Apply a coupon code to the buyer's cart (case-, space- and full-width-insensitive; rate-limited)."""
-    return _applied(services.apply_code(current_user, find_cart(current_user), args["code"]))
+    buyer = user_object()
+    return _applied(services.apply_code(buyer, find_cart(buyer), args["code"]))
 
 
 @blp.delete("/apply")
@@ -131,7 +131,8 @@ def apply_code(args):
 @token_required
 def remove_code():
     """No coupon on the buyer's cart."""
-    services.remove_coupon(current_user, find_cart(current_user))
+    buyer = user_object()
+    services.remove_coupon(buyer, find_cart(buyer))
     return None
 
 
@@ -142,7 +143,8 @@ def remove_code():
 @token_required
 def use_wallet(args):
     """Use a coupon of the buyer's wallet on the cart."""
-    return _applied(services.choose_wallet_coupon(current_user, find_cart(current_user), args["wallet_id"]))
+    buyer = user_object()
+    return _applied(services.choose_wallet_coupon(buyer, find_cart(buyer), args["wallet_id"]))
 
 
 @blp.post("/claim")
@@ -153,7 +155,7 @@ def use_wallet(args):
 @token_required
 def claim(args):
     """Claim a claimable coupon into the wallet (claim quota and per-buyer limit enforced)."""
-    return services.claim(current_user, args["coupon_id"])
+    return services.claim(user_object(), args["coupon_id"])
 
 
 @blp.get("/wallet")
@@ -161,7 +163,7 @@ def claim(args):
 @token_required
 def wallet():
     """The buyer's claimed coupons, newest first."""
-    return services.wallet_rows(current_user, unused_only=False)
+    return services.wallet_rows(user_object(), unused_only=False)
 
 
 @blp.get("/claimable")
@@ -193,7 +195,7 @@ def list_coupons():
 @admin_blp.alt_response(422, schema=ApiErrorSchema)
 @staff_required
 def create_coupon(payload):
-    return svc.create_coupon(payload, actor=current_user._get_current_object())
+    return svc.create_coupon(payload, actor=user_object())
 
 
 @admin_blp.get("/<int:coupon_id>")
@@ -210,14 +212,14 @@ def get_coupon(coupon_id):
 @staff_required
 def update_coupon(payload, coupon_id):
     """Change some fields (``active: false`` pauses it)."""
-    return svc.update_coupon(coupon_id, payload, actor=current_user._get_current_object())
+    return svc.update_coupon(coupon_id, payload, actor=user_object())
 
 
 @admin_blp.post("/<int:coupon_id>/duplicate")
 @admin_blp.response(201, CouponsCouponSchema)
 @staff_required
 def duplicate_coupon(coupon_id):
-    return svc.duplicate_coupon(coupon_id, actor=current_user._get_current_object())
+    return svc.duplicate_coupon(coupon_id, actor=user_object())
 
 
 @admin_blp.post("/<int:coupon_id>/codes")
@@ -227,7 +229,7 @@ def duplicate_coupon(coupon_id):
 @staff_required
 def generate_codes(payload, coupon_id):
     """Generate unique single-use codes (the coupon must use single-use codes)."""
-    return {"codes": svc.generate_codes(coupon_id, payload["count"], actor=current_user._get_current_object())}
+    return {"codes": svc.generate_codes(coupon_id, payload["count"], actor=user_object())}
 
 
 @admin_blp.get("/<int:coupon_id>/stats")

@@ -9,15 +9,16 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
-from flask_babel import gettext as _
-from flask_login import current_user, login_required
+from flask_login import login_required
 
 from storefront.cart.services import get_cart
+from storefront.context_objects import user_object
 from storefront.errors import ServiceError
 from storefront.extensions import limiter
 
 from . import services
 from .rules import describe
+from storefront.i18n import gettext as _
 
 bp = Blueprint("coupons", __name__, url_prefix="/p/coupons", template_folder="templates")
 _PATH = re.compile(r"^/[A-Za-z0-9/_.\-]*$")
@@ -34,8 +35,8 @@ def _attempt_limit() -> str:
 
 
 def _buyer_key() -> str:
-    if current_user.is_authenticated:
-        return f"coupons-buyer:{current_user.id}"
+    if user_object().is_authenticated:
+        return f"coupons-buyer:{user_object().id}"
     return f"coupons-session:{session.get('_id', request.remote_addr)}"
 
 
@@ -59,7 +60,7 @@ def _fail(exc: ServiceError):
 @limiter.limit("30/minute")
 def apply_code():
     try:
-        coupon = services.apply_code(current_user, get_cart(create=False), request.form.get("coupons_code", ""))
+        coupon = services.apply_code(user_object(), get_cart(create=False), request.form.get("coupons_code", ""))
     except ServiceError as exc:
         return _fail(exc)
     flash(_("Coupon %(name)s applied: %(rule)s.", name=coupon.name, rule=describe(coupon)), "success")
@@ -70,7 +71,7 @@ def apply_code():
 @login_required
 def use_wallet_coupon():
     try:
-        coupon = services.choose_wallet_coupon(current_user, get_cart(create=False),
+        coupon = services.choose_wallet_coupon(user_object(), get_cart(create=False),
                                                request.form.get("coupons_wallet"))
     except ServiceError as exc:
         return _fail(exc)
@@ -81,7 +82,7 @@ def use_wallet_coupon():
 @bp.post("/remove")
 @login_required
 def remove():
-    services.remove_coupon(current_user, get_cart(create=False))
+    services.remove_coupon(user_object(), get_cart(create=False))
     flash(_("Coupon removed."), "success")
     return _back()
 
@@ -91,7 +92,7 @@ def remove():
 @limiter.limit("30/minute")
 def claim():
     try:
-        row = services.claim(current_user, request.form.get("coupon_id"))
+        row = services.claim(user_object(), request.form.get("coupon_id"))
     except ServiceError as exc:
         return _fail(exc)
     flash(_("Coupon %(name)s is in your wallet.", name=row.coupon.name), "success")
@@ -101,6 +102,6 @@ def claim():
 @bp.get("/wallet")
 @login_required
 def wallet():
-    rows = services.wallet_rows(current_user, unused_only=False)
+    rows = services.wallet_rows(user_object(), unused_only=False)
     return render_template("coupons/wallet.html", rows=rows, describe=describe,
                            claimable=services.claimable_coupons())

@@ -1,8 +1,7 @@
 """Hook implementations of the coupons plugin (only called while it is enabled)."""
 from __future__ import annotations
 
-from flask_babel import gettext as _
-
+from storefront.i18n import gettext as _
 from storefront.plugins import MenuItem, Problem, hookimpl
 
 

@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 from flask import render_template, request
-from flask_login import current_user
+
 from markupsafe import Markup
 
 from .rules import describe
+from storefront.context_objects import signed_in_user
 
 
 def _buyer():
-    return current_user if getattr(current_user, "is_authenticated", False) else None
+    return signed_in_user()
 
 
 def _context(breakdown, where: str, checkout=None, field_errors=None) -> dict:

@@ -12,9 +12,8 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-from flask_babel import gettext as _
-
 from storefront.i18n import format_money
+from storefront.i18n import gettext as _
 from storefront.money import percent_of
 
 

@@ -17,7 +17,6 @@ import json
 import re
 from dataclasses import dataclass
 
-from flask_babel import gettext as _
 from sqlalchemy import bindparam, select, text
 
 from storefront import joined_rows
@@ -26,6 +25,7 @@ from storefront.clock import utcnow
 from storefront.database import get_by_pk, loaded_id, write_transaction
 from storefront.errors import Conflict, NotFound, ValidationFailed
 from storefront.extensions import db
+from storefront.i18n import gettext as _
 from storefront.models_base import MAX_ROW_ID
 from storefront.plugins import Adjustment, forget_request_memo, request_memo
 from storefront.plugins.host import get_host

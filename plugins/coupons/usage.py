@@ -11,7 +11,6 @@ A use is given back at most once: ``status`` moves from ``used`` to
 """
 from __future__ import annotations
 
-from flask_babel import gettext as _
 from sqlalchemy import inspect, select, text
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -19,6 +18,7 @@ from storefront.clock import utcnow
 from storefront.database import insert_loaded, loaded_id, write_transaction
 from storefront.errors import CheckoutBlocked
 from storefront.extensions import db
+from storefront.i18n import gettext as _
 from storefront.orders.models import Order, OrderAdjustment
 from storefront.orders.status import OrderStatus
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 import time
 
 from flask import current_app, render_template
-from flask_login import current_user
 from markupsafe import Markup
 
 from storefront.caching import ExpiringLRU
+from storefront.context_objects import user_object
 from storefront.settings import config_digest
 
 from .services import breakdown_progress, region_names, settings
@@ -48,7 +48,9 @@ def mini_hint() -> Markup | None:
     contents = cart_contents()
     if contents is None or not contents.lines:
         return None
-    buyer = current_user if getattr(current_user, "is_authenticated", False) else None
+    buyer = user_object()
+    if not getattr(buyer, "is_authenticated", False):
+        buyer = None
     state = _remembered(_key(contents, buyer))
     if state is None:
         cart = get_cart(create=False)

@@ -12,10 +12,10 @@ import unicodedata
 from dataclasses import dataclass
 
 from flask import current_app
-from flask_babel import gettext as _
 
 from storefront.checkout.pricing import apply_adjustments
 from storefront.errors import ValidationFailed
+from storefront.i18n import gettext as _
 from storefront.money import MoneyError, parse_money
 from storefront.plugins import Adjustment
 from storefront.plugins.host import flatten, get_host

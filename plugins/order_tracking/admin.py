@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
 from storefront.admin.access import staff_required
 from storefront.errors import Conflict, NotFound, ValidationFailed
 from storefront.forms import show_service_error
+from storefront.i18n import gettext as _
 from storefront.orders.display import status_label
 from storefront.orders.queries import get_order_by_number
 

@@ -8,11 +8,12 @@
 from __future__ import annotations
 
 from flask import request
-from flask_login import current_user
+
 from marshmallow import Schema, fields, validate
 
 from storefront.api.common import ApiErrorSchema, Blueprint, UTCDateTime, staff_required, token_required
 from storefront.clock import utcnow
+from storefront.context_objects import user_object
 
 from . import services, tracking, webhook
 from .models import STATUSES
@@ -104,7 +105,7 @@ def _dump(view: tracking.TrackingView) -> dict:
 @token_required
 def order_tracking(number: str):
     """Tracking of one order: its buyer or staff (another buyer's order is 404)."""
-    return _dump(tracking.tracking_view(tracking.order_for_viewer(current_user, number)))
+    return _dump(tracking.tracking_view(tracking.order_for_viewer(user_object(), number)))
 
 
 @blp.post("/lookup")
@@ -144,4 +145,4 @@ def webhook_push():
 @staff_required
 def add_event(data, parcel_id: int):
     """Staff add a parcel event by hand."""
-    return services.add_event(parcel_id, current_user, data)
+    return services.add_event(parcel_id, user_object(), data)

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, g, jsonify, make_response, render_template, request
-from flask_login import current_user, login_required
+from flask_login import login_required
 
 from storefront.clock import utcnow
+from storefront.context_objects import user_object
 from storefront.errors import NotFound
 from storefront.extensions import csrf
 from storefront.orders.display import status_label
@@ -33,7 +34,7 @@ def _private(response):
 @login_required
 def order_page(number: str):
     try:
-        order = tracking.order_for_viewer(current_user, number)
+        order = tracking.order_for_viewer(user_object(), number)
     except NotFound:
         abort(404)
     g.no_store = True

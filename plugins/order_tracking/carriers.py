@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
-from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -20,6 +19,7 @@ from storefront.errors import Conflict, NotFound, ValidationFailed
 from storefront.extensions import db
 
 from .models import Carrier
+from storefront.i18n import gettext as _
 
 #: (code, name, tracking URL template, typical transit days)
 PRESET = (

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
 from flask import current_app, url_for
-from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from limits import parse as parse_limit
 from sqlalchemy import select
@@ -21,6 +20,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from storefront.clock import shop_zone, utcnow
 from storefront.errors import NotFound, ServiceError
 from storefront.extensions import db, limiter
+from storefront.i18n import gettext as _
 from storefront.orders.display import describe_event
 from storefront.orders.models import Order
 from storefront.orders.status import OrderStatus

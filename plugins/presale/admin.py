@@ -3,7 +3,6 @@ create and edit a campaign, raise or lower a quota. 404 while the plugin is disa
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 from flask_login import current_user
 
 from storefront.admin.access import staff_required
@@ -17,6 +16,7 @@ from storefront.forms import show_service_error
 from . import campaigns
 from .forms import CampaignForm, QuotaForm
 from storefront.clock import local_to_utc, utc_to_local
+from storefront.i18n import gettext as _
 
 bp = Blueprint("presale_admin", __name__, url_prefix="/admin/presale", template_folder="templates")
 

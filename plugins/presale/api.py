@@ -13,14 +13,13 @@ without a presale record answers 404.
 """
 from __future__ import annotations
 
-
-from flask_login import current_user
 from marshmallow import Schema, fields, validate
 
 from storefront.api.common import (ApiErrorSchema, Blueprint, MoneySchema, UTCDateTime, money_json, staff_required,
                                    token_required)
 from storefront.catalog.models import Product
 from storefront.clock import utcnow
+from storefront.context_objects import signed_in_user, user_object
 from storefront.errors import NotFound
 from storefront.extensions import db
 from storefront.orders.queries import get_buyer_order
@@ -155,7 +154,7 @@ def product_terms(slug):
     product = db.session.execute(db.select(Product).where(Product.slug == str(slug)[:120])).scalar_one_or_none()
     if product is None or not product.active:
         raise NotFound("Product not found.")
-    buyer = current_user if current_user.is_authenticated else None
+    buyer = signed_in_user()
     now = utcnow()
     rows = []
     lookup.prefetch_campaigns([sku.id for sku in product.skus if sku.active], now)  # one query, not one per SKU
@@ -198,7 +197,7 @@ def campaign_list():
 @blp.alt_response(403, schema=ApiErrorSchema, description="forbidden")
 def campaign_create(body):
     """Put a product (some or all SKUs, by ``quotas``) on presale."""
-    return _campaign_json(campaigns.create_campaign(body, current_user._get_current_object())), 201
+    return _campaign_json(campaigns.create_campaign(body, user_object())), 201
 
 
 @blp.route("/campaigns/<int:campaign_id>", methods=["PATCH"])
@@ -210,7 +209,7 @@ def campaign_create(body):
 @blp.alt_response(422, schema=ApiErrorSchema, description="validation_failed")
 def campaign_update(body, campaign_id):
     """Edit a presale; placed orders keep the terms they were sold with."""
-    return _campaign_json(campaigns.update_campaign(campaign_id, body, current_user._get_current_object()))
+    return _campaign_json(campaigns.update_campaign(campaign_id, body, user_object()))
 
 
 @blp.route("/campaigns/<int:campaign_id>/quotas/<int:sku_id>", methods=["PUT"])
@@ -221,7 +220,7 @@ def campaign_update(body, campaign_id):
 @blp.alt_response(409, schema=ApiErrorSchema, description="quota_below_sold")
 def quota_set(body, campaign_id, sku_id):
     """Raise or lower one SKU's presale quota (never below what is sold)."""
-    campaigns.set_quota(campaign_id, sku_id, body["quota"], current_user._get_current_object())
+    campaigns.set_quota(campaign_id, sku_id, body["quota"], user_object())
     db.session.expire_all()
     return _campaign_json(campaigns.get_campaign(campaign_id))
 
@@ -258,7 +257,7 @@ def _cancel_now(order) -> dict | None:
 @orders_blp.alt_response(404, schema=ApiErrorSchema, description="not_found")
 def order_terms(number):
     """The presale terms of the buyer's order: promise, deposit, balance due and its window."""
-    return _order_terms(get_buyer_order(current_user, number))
+    return _order_terms(get_buyer_order(user_object(), number))
 
 
 @orders_blp.route("/<number>/balance", methods=["POST"])
@@ -271,8 +270,8 @@ def order_terms(number):
 @orders_blp.alt_response(422, schema=ApiErrorSchema, description="validation_failed")
 def balance(body, number):
     """Start the balance payment (idempotent by key); pay it at ``pay_url``."""
-    order = get_buyer_order(current_user, number)
-    payment = services.start_balance(order, current_user._get_current_object(), body["idempotency_key"])
+    order = get_buyer_order(user_object(), number)
+    payment = services.start_balance(order, user_object(), body["idempotency_key"])
     return {"reference": payment.reference, "status": str(payment.status),
             "amount": _money(payment.amount, payment.currency), "pay_url": start_payment(payment)}, 201
 
@@ -288,7 +287,7 @@ def cancel(body, number):
     """Cancel a deposit-paid order whose balance is unpaid: the deposit is kept or refunded as ``cancel_now`` said."""
     from .cancel import cancel_deposit_order
 
-    order = get_buyer_order(current_user, number)
-    cancel_deposit_order(order, current_user._get_current_object(), body["confirm"])
+    order = get_buyer_order(user_object(), number)
+    cancel_deposit_order(order, user_object(), body["confirm"])
     db.session.expire_all()
-    return _order_terms(get_buyer_order(current_user, number))
+    return _order_terms(get_buyer_order(user_object(), number))

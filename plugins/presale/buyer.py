@@ -8,13 +8,14 @@ balance window (the route only serves orders that have a presale record).
 from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, url_for
-from flask_babel import gettext as _
-from flask_login import current_user, login_required
+from flask_login import login_required
 from wtforms import BooleanField, HiddenField
 from wtforms.validators import InputRequired, Length
 
+from storefront.context_objects import user_object
 from storefront.errors import ServiceError
 from storefront.forms import FlaskForm
+from storefront.i18n import gettext as _
 from storefront.orders.queries import get_buyer_order
 from storefront.payments.services import start_payment
 
@@ -42,14 +43,14 @@ def _private():
 @bp.post("/orders/<number>/balance")
 @login_required
 def pay_balance(number):
-    order = get_buyer_order(current_user, number)  # another buyer's order: 404
+    order = get_buyer_order(user_object(), number)  # another buyer's order: 404
     form = BalanceForm()
     back = redirect(url_for("orders.detail", number=order.number), 303)
     if not form.validate_on_submit():
         flash(_("This form expired; reload the page and try again."), "error")
         return back
     try:
-        payment = start_balance(order, current_user._get_current_object(), form.idempotency_key.data)
+        payment = start_balance(order, user_object(), form.idempotency_key.data)
     except ServiceError as exc:
         flash(exc.message, "error")
         return back
@@ -59,14 +60,14 @@ def pay_balance(number):
 @bp.post("/orders/<number>/cancel")
 @login_required
 def cancel_deposit(number):
-    order = get_buyer_order(current_user, number)  # another buyer's order: 404
+    order = get_buyer_order(user_object(), number)  # another buyer's order: 404
     form = CancelDepositForm()
     back = redirect(url_for("orders.detail", number=order.number), 303)
     if not form.validate_on_submit():
         flash(_("This form expired; reload the page and try again."), "error")
         return back
     try:
-        terms = cancel_deposit_order(order, current_user._get_current_object(), bool(form.confirm.data))
+        terms = cancel_deposit_order(order, user_object(), bool(form.confirm.data))
     except ServiceError as exc:
         flash(exc.message, "error")
         return back

@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from flask_babel import gettext as _
 from sqlalchemy import and_, func, select, text
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -18,6 +17,7 @@ from storefront.clock import utcnow
 from storefront.database import lock_row, write_transaction
 from storefront.errors import Conflict, NotFound, ValidationFailed
 from storefront.extensions import db
+from storefront.i18n import gettext as _
 from storefront.orders.models import Order
 from storefront.orders.status import OrderStatus
 

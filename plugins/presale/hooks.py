@@ -7,8 +7,7 @@ lines) lives in :mod:`.always` (the manifest's ``lasting_hooks``).
 """
 from __future__ import annotations
 
-from flask_babel import gettext as _
-
+from storefront.i18n import gettext as _
 from storefront.plugins import MenuItem, hookimpl
 
 

@@ -33,6 +33,7 @@ from typing import Any
 from flask import current_app, has_request_context
 
 from storefront import reuse_signal
+from storefront.context_objects import app_object
 from storefront.row_copies import attached, column_values
 
 from .models import Campaign, Quota
@@ -121,7 +122,7 @@ def for_request() -> tuple[LookupReuse, float] | None:
     without a presale write of its own open, with a window above 0."""
     if not has_request_context() or presale_writes.open_here():
         return None
-    app = current_app
+    app = app_object()
     seconds = float(app.config.get("STOREFRONT_CONFIG_REUSE_SECONDS") or 0)
     if seconds <= 0:
         return None

@@ -11,7 +11,6 @@ import functools
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask_babel import gettext as _
 from sqlalchemy import bindparam, insert, inspect, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -21,6 +20,7 @@ from storefront.database import insert_loaded, keep_through_next_write, write_tr
 from storefront.errors import Conflict, NotFound, OutOfStock
 from storefront.extensions import db
 from storefront.i18n import format_money
+from storefront.i18n import gettext as _
 from storefront.orders.models import Order, OrderLine
 from storefront.orders.status import OrderStatus
 from storefront.payments.services import start_order_payment

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 from flask_login import current_user
 
 from storefront.admin.access import staff_required
@@ -17,6 +16,7 @@ from .render import preview_css_url, render_popup
 from .sanitize import safe_image_url
 from .targeting import Snapshot
 from storefront.clock import local_to_utc, utc_to_local
+from storefront.i18n import gettext as _
 
 bp = Blueprint("promo_popups_admin", __name__, url_prefix="/admin/popups", template_folder="templates")
 

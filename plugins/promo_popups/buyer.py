@@ -4,12 +4,12 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, request
-from flask_babel import gettext as _
 
 from storefront.extensions import csrf, limiter
 
 from .services import record_event
 from .targeting import valid_event
+from storefront.i18n import gettext as _
 
 bp = Blueprint("promo_popups", __name__, url_prefix="/p/popups", static_folder="static",
                static_url_path="/static", template_folder="templates")

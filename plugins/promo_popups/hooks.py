@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask_babel import gettext as _
-
+from storefront.i18n import gettext as _
 from storefront.plugins import MenuItem, hookimpl
 
 

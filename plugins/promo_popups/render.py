@@ -1,11 +1,11 @@
 """The popup partial, shared by buyer pages and the admin preview (same markup, same sanitiser)."""
 from __future__ import annotations
 
-from flask import g, render_template, request, url_for
-from flask_login import current_user
+from flask import render_template, url_for
 from markupsafe import Markup
 
 from storefront.clock import utcnow
+from storefront.context_objects import g_object, request_object, user_object
 from storefront.plugins.host import get_host
 from storefront.plugins.slots import render_slot
 
@@ -20,10 +20,12 @@ COUPON_SLOT = "popup_coupon_claim"
 
 def current_choice() -> Choice | None:
     """The popup for this request, decided once (the head and body_end slots share it)."""
-    if "pp_choice" not in g:
-        page = page_kind(request.endpoint, request.path)
-        g.pp_choice = choose_popup(page, current_user, utcnow()) if page else None
-    return g.pp_choice
+    app_g = g_object()
+    if "pp_choice" not in app_g.__dict__:
+        req = request_object()
+        page = page_kind(req.endpoint, req.path)
+        app_g.pp_choice = choose_popup(page, user_object(), utcnow()) if page else None
+    return app_g.pp_choice
 
 
 def render_popup(popup: Snapshot, variant: str, *, preview: bool = False, uid: str = "") -> Markup:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from flask_babel import gettext as _
 from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -19,6 +18,7 @@ from storefront.clock import utcnow
 from storefront.database import write_transaction
 from storefront.errors import NotFound, ValidationFailed
 from storefront.extensions import db
+from storefront.i18n import gettext as _
 from storefront.models_base import MAX_ROW_ID
 
 from .models import AUDIENCES, EVENTS, FREQUENCIES, PAGES, TRIGGERS, VARIANTS, Popup, PopupStat

@@ -39,6 +39,7 @@ from storefront.plugins.host import get_host
 from .models import Popup
 from .services import PLUGIN_NAME
 from storefront.clock import shop_today
+from storefront.context_objects import app_object
 
 CACHE_TTL_SECONDS = 30
 SEEN_COOKIE, NEW_COOKIE, CAP_PREFIX = "pp_seen", "pp_new", "pp_f"
@@ -146,13 +147,14 @@ def page_kind(endpoint: str | None, path: str) -> str | None:
     """home/product/category/cart, "other" for any other shop page, None where popups never show."""
     if not endpoint:
         return None
-    prefix = current_app.config.get("STOREFRONT_URL_PREFIX", "")
+    config = app_object().config
+    prefix = config.get("STOREFRONT_URL_PREFIX", "")
     local = path[len(prefix):] if prefix and path.startswith(prefix) else path
     if local.startswith(EXCLUDED_PATHS) or local in ("/pay", "/checkout"):
         return None
     if "." in endpoint and endpoint.rsplit(".", 1)[0] in EXCLUDED_BLUEPRINTS:
         return None
-    mapping = {**DEFAULT_PAGE_ENDPOINTS, **(current_app.config.get("PROMO_POPUPS_PAGE_ENDPOINTS") or {})}
+    mapping = {**DEFAULT_PAGE_ENDPOINTS, **(config.get("PROMO_POPUPS_PAGE_ENDPOINTS") or {})}
     if endpoint in mapping:
         return mapping[endpoint]
     if endpoint.startswith("cart."):

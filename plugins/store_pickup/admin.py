@@ -8,13 +8,13 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 from flask_login import current_user
 
 from storefront.admin.access import staff_required
 from storefront.clock import utcnow
 from storefront.errors import NotFound, ServiceError, ValidationFailed
 from storefront.forms import show_service_error
+from storefront.i18n import gettext as _
 from storefront.plugins.host import get_host
 
 from . import pickups, services

@@ -7,7 +7,7 @@ token): open pickups, mark ready, verify a code at a counter, a location's stock
 from __future__ import annotations
 
 from flask import abort
-from flask_login import current_user
+
 from marshmallow import Schema, fields, validate
 
 from storefront.api.common import ApiErrorSchema, Blueprint, UTCDateTime, staff_required
@@ -16,6 +16,7 @@ from . import pickups, services
 from . import stock as stocklib
 from .limits import verify_limit
 from .slots import format_range
+from storefront.context_objects import signed_in_user, user_object
 
 blp = Blueprint("store_pickup_api", __name__, url_prefix="/api/v1/pickup",
                 description="Store pickup (plugin store_pickup)")
@@ -96,7 +97,7 @@ def _pickup_json(p):
 def locations(args):
     """Active pickup locations, nearest first for the ``city``/``province`` given, else for a
     signed-in buyer's own saved address."""
-    buyer = current_user if current_user.is_authenticated else None
+    buyer = signed_in_user()
     return [_location_json(loc) for loc in services.locations_for_buyer(buyer, address=args)]
 
 
@@ -130,7 +131,7 @@ def open_list():
 @blp.alt_response(409, schema=ApiErrorSchema, description="pickup_not_ready_able")
 def ready(pickup_id):
     """Mark a paid pickup order ready: draws its code and notifies the buyer."""
-    return _pickup_json(pickups.mark_ready(pickup_id, current_user._get_current_object()))
+    return _pickup_json(pickups.mark_ready(pickup_id, user_object()))
 
 
 @blp.route("/locations/<int:location_id>/verify", methods=["POST"])
@@ -143,7 +144,7 @@ def ready(pickup_id):
 @blp.alt_response(429, schema=ApiErrorSchema, description="too_many_attempts")
 def verify(body, location_id):
     """Hand over the order waiting with ``code`` at this location (exactly once)."""
-    return _pickup_json(pickups.verify_code(location_id, body["code"], current_user._get_current_object()))
+    return _pickup_json(pickups.verify_code(location_id, body["code"], user_object()))
 
 
 def _stock_json(sku, quantity):
@@ -174,5 +175,5 @@ def stock_set(body, location_id):
     location = services.get_location(location_id)
     check = "expected" in body
     sku, row = stocklib.update_stock(location.id, body["sku"], body["quantity"], body.get("expected"), check=check,
-                                     actor=current_user._get_current_object())
+                                     actor=user_object())
     return _stock_json(sku, row.quantity if row is not None else None)

@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 from flask import Blueprint, render_template
-from flask_login import current_user
 
 from . import services
 from .render import hours_rows
+from storefront.context_objects import signed_in_user
 
 bp = Blueprint("store_pickup", __name__, url_prefix="/pickup", template_folder="templates")
 
 
 @bp.get("/stores")
 def stores():
-    buyer = current_user if current_user.is_authenticated else None
+    buyer = signed_in_user()
     return render_template("store_pickup/stores.html", locations=services.locations_for_buyer(buyer),
                            hours_rows=hours_rows)

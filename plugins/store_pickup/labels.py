@@ -5,7 +5,8 @@ stays; only the event row is read (the store name is kept in its data).
 """
 from __future__ import annotations
 
-from flask_babel import gettext as _
+from storefront.i18n import gettext as _
+
 
 KINDS = ("pickup_ready", "pickup_reminder", "pickup_collected", "pickup_uncollected", "pickup_released")
 

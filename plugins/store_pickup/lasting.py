@@ -7,8 +7,7 @@ by the core. Each hook acts only on orders that have a pickup record.
 """
 from __future__ import annotations
 
-from flask_babel import gettext as _
-
+from storefront.i18n import gettext as _
 from storefront.plugins import MenuItem, hookimpl
 
 

@@ -7,11 +7,11 @@ limit stops hammering the endpoint at all.
 from __future__ import annotations
 
 from flask import current_app
-from flask_babel import gettext as _
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
 
 from storefront.extensions import limiter
+from storefront.i18n import gettext as _
 
 DEFAULT_VERIFY_LIMIT = "30 per minute"
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
-from flask_babel import gettext as _
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
@@ -24,6 +23,7 @@ from storefront.clock import utcnow
 from storefront.database import write_transaction
 from storefront.errors import Conflict, Forbidden, NotFound, ServiceError, ValidationFailed
 from storefront.extensions import db
+from storefront.i18n import gettext as _
 from storefront.notify.services import add_prepared_message, prepare_order_message, queue_order_message
 from storefront.orders.models import Order
 from storefront.orders.status import OrderStatus

@@ -4,13 +4,14 @@ from __future__ import annotations
 from functools import lru_cache
 
 from flask import render_template
-from flask_login import current_user
+
 from markupsafe import Markup, escape
 
 from . import services
 from .qr import qr_svg
 from .pickups import can_see_code, pickup_for_order
 from .slots import WEEKDAYS, format_range, shop_zone, to_local
+from storefront.context_objects import user_object
 
 
 def hours_rows(location) -> list[tuple[int, str]]:
@@ -82,7 +83,7 @@ def order_panel(order, staff_page: bool = False) -> Markup | None:
     if pickup is None:
         return None
     zone = shop_zone()
-    show_code = can_see_code(pickup, current_user) and pickup.status == "ready" and bool(pickup.open_code)
+    show_code = can_see_code(pickup, user_object()) and pickup.status == "ready" and bool(pickup.open_code)
     return Markup(render_template(
         "store_pickup/order_panel.html", pickup=pickup, location=pickup.location, staff_page=staff_page,
         show_code=show_code, qr=qr_svg(pickup.open_code, label=pickup.open_code) if show_code else None,

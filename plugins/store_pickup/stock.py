@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from flask_babel import gettext as _
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -24,6 +23,7 @@ from storefront.errors import Conflict, NotFound, ValidationFailed
 from storefront.extensions import db
 
 from .models import LocationStock
+from storefront.i18n import gettext as _
 
 MAX_QUANTITY = 1_000_000
 

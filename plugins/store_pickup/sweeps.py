@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from flask_babel import gettext as _
 from sqlalchemy import select, update
 
 from storefront.database import write_transaction
 from storefront.errors import ServiceError
 from storefront.extensions import db
+from storefront.i18n import gettext as _
 from storefront.orders.models import Order
 from storefront.orders.services import close_order
 from storefront.orders.status import CancelReason, OrderStatus

@@ -4,7 +4,6 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from flask_babel import gettext as _
 from sqlalchemy import bindparam, func, inspect, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -12,6 +11,7 @@ from .. import joined_rows
 from ..database import lock_row, write_transaction
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
+from ..i18n import gettext as _
 from .models import Address, User
 
 MAX_ADDRESSES = 20

@@ -9,10 +9,10 @@ the HTML form and ``POST /api/v1/auth/token``.
 from __future__ import annotations
 
 from flask import current_app, request
-from flask_babel import gettext as _
 from flask_limiter.util import get_remote_address
 
 from ..extensions import limiter
+from ..i18n import gettext as _
 
 DEFAULT_ACCOUNT_LIMIT = "5 per minute"
 # Every reset or registration request sends a mail to the address: a tighter

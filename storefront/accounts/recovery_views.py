@@ -8,10 +8,10 @@ used one with a page that offers a new link (status 400), never a 500.
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, session, url_for
-from flask_babel import gettext as _
 
 from ..errors import ServiceError
 from . import recovery
+from ..i18n import gettext as _
 from .forms import (FinishRegistrationForm, ForgotPasswordForm, RegisterForm, ResetPasswordForm,
                     apply_service_error)
 from .limits import (link_ip_limit, register_account_limit, register_ip_limit, reset_account_limit,

@@ -12,7 +12,6 @@ import secrets
 from datetime import timedelta
 
 from flask import current_app
-from flask_babel import gettext as _
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -21,6 +20,7 @@ from ..clock import utcnow
 from ..database import write_transaction
 from ..errors import Conflict, ServiceError, ValidationFailed
 from ..extensions import db
+from ..i18n import gettext as _
 from .models import ApiToken, Role, User
 
 # Re-exported: one import path for every account use case.

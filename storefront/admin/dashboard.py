@@ -5,13 +5,13 @@ import csv
 import io
 
 from flask import Response, current_app, render_template, url_for
-from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup, escape
 
 from .. import charts
 from ..clock import utcnow
 from ..i18n import format_money, short_day
+from ..i18n import gettext as _
 from ..money import Money
 from ..orders.status import STATUS_LABELS
 from ..plugins.host import flatten, get_host

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from flask import Response, flash, redirect, render_template, request, stream_with_context, url_for
-from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..checkout.pricing import order_breakdown
 from ..clock import utcnow
 from ..errors import ServiceError
+from ..i18n import gettext as _
 from ..orders import csv_io, services
 from ..orders.display import close_reason_label, describe_event, status_label
 from ..orders.forms import ActionForm, ImportTrackingForm, SellerCancelForm, ShipForm, StaffFilterForm, StaffNoteForm

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, url_for
-from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..errors import ServiceError
 from ..forms import FlaskForm
+from ..i18n import gettext as _
 from ..plugins.host import get_host
 from .access import owner_required
 from .shell_services import save_plugin_settings, set_plugin_enabled

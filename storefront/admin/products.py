@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
@@ -20,6 +19,7 @@ from ..catalog.models import Category, Sku
 from ..errors import ServiceError
 from ..extensions import db
 from ..forms import show_service_error
+from ..i18n import gettext as _
 from .access import owner_required, staff_required  # noqa: F401
 from .views import bp
 

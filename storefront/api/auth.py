@@ -10,13 +10,13 @@ rate limits (per IP and per account).
 from __future__ import annotations
 
 from flask import g
-from flask_babel import gettext as _
 from flask_login import current_user
 from marshmallow import Schema, fields, validate
 
 from ..accounts import recovery, services
 from ..accounts.limits import (login_account_limit, login_ip_limit, register_account_limit,
                                register_ip_limit)
+from ..i18n import gettext as _
 from .common import ApiErrorSchema, Blueprint, UTCDateTime, token_required
 
 blp = Blueprint("api_auth", __name__, url_prefix="", description="Sign-in tokens and the current user.")

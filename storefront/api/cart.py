@@ -1,11 +1,11 @@
 """API: cart. The signed-in buyer's own cart only (bearer token); same services as the pages."""
 from __future__ import annotations
 
-from flask_login import current_user
 from marshmallow import EXCLUDE, Schema, fields
 
 from ..cart import services
 from ..checkout.pricing import price_cart
+from ..context_objects import user_object
 from .common import MINIMAL_HEADERS, ApiErrorSchema, Blueprint, MoneySchema, prefers_minimal, token_required
 
 blp = Blueprint("api_cart", __name__, url_prefix="", description="cart")
@@ -74,7 +74,7 @@ class CartQuantitySchema(Schema):
 
 def _cart_json(cart=None):
     cart = cart if cart is not None else services.get_cart()
-    breakdown = price_cart(cart, current_user)
+    breakdown = price_cart(cart, user_object())
     return {"item_count": services.cart_count(cart), "breakdown": breakdown.to_json()}
 
 

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from flask import url_for
 from flask.views import MethodView
-from flask_babel import gettext as _
-from flask_login import current_user
+
 from marshmallow import Schema, fields, validate
 
 from ..catalog import queries, services
+from ..context_objects import signed_in_user, user_object
 from ..errors import NotFound, ValidationFailed
+from ..i18n import gettext as _
 from ..money import MoneyError, parse_money
 from .common import ApiErrorSchema, Blueprint, MoneySchema, money_json, staff_required
 
@@ -106,7 +107,7 @@ def _summary(card: queries.ProductCard) -> dict:
 
 
 def _buyer():
-    return current_user if current_user.is_authenticated else None
+    return signed_in_user()
 
 
 @blp.route("/products")
@@ -253,7 +254,7 @@ def _sku_data(body) -> dict:
 @_staff_errors
 def staff_create_product(body):
     """Create a product (staff). Add SKUs with POST /staff/products/{id}/skus."""
-    product = services.save_product(current_user, _product_data(body))
+    product = services.save_product(user_object(), _product_data(body))
     return _detail_body(_staff_product(product.id))
 
 
@@ -264,7 +265,7 @@ def staff_create_product(body):
 @_staff_errors
 def staff_update_product(body, product_id):
     """Replace a product's own fields (staff)."""
-    services.save_product(current_user, _product_data(body), product_id=product_id)
+    services.save_product(user_object(), _product_data(body), product_id=product_id)
     return _detail_body(_staff_product(product_id))
 
 
@@ -275,7 +276,7 @@ def staff_update_product(body, product_id):
 @_staff_errors
 def staff_create_sku(body, product_id):
     """Add a SKU with its initial stock (staff)."""
-    services.save_sku(current_user, product_id, _sku_data(body))
+    services.save_sku(user_object(), product_id, _sku_data(body))
     return _detail_body(_staff_product(product_id))
 
 
@@ -288,7 +289,7 @@ def staff_update_sku(body, product_id, sku_id):
     """Change a SKU (staff). ``stock`` is ignored here: use the stock endpoint."""
     data = _sku_data(body)
     data.pop("stock")
-    services.save_sku(current_user, product_id, data, sku_id=sku_id)
+    services.save_sku(user_object(), product_id, data, sku_id=sku_id)
     return _detail_body(_staff_product(product_id))
 
 
@@ -299,6 +300,6 @@ def staff_update_sku(body, product_id, sku_id):
 @_staff_errors
 def staff_stock(body, sku_id):
     """Add/remove stock, or set it if it is still what you saw (staff; audited)."""
-    stock = services.adjust_stock(current_user, sku_id, mode=body["mode"], quantity=body["quantity"],
+    stock = services.adjust_stock(user_object(), sku_id, mode=body["mode"], quantity=body["quantity"],
                                   expected=body["expected"], reason=body["reason"])
     return {"sku_id": sku_id, "stock": stock}

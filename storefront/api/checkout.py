@@ -7,11 +7,12 @@ prices everything itself.
 from __future__ import annotations
 
 from flask import request, url_for
-from flask_login import current_user
+
 from marshmallow import EXCLUDE, Schema, fields
 
 from ..checkout import buy_now as direct
 from ..checkout import services
+from ..context_objects import user_object
 from ..payments import services as payments
 from ..payments.providers import TestProvider
 from ..orders.transitions import Actor
@@ -135,7 +136,7 @@ def _payment_json(payment):
 @_errors((401, "Missing or bad bearer token"), (404, "not_found: unknown address"))
 def preview(args):
     """Preview: breakdown, delivery options, how the cart splits into orders, blocking problems."""
-    draft = services.prepare_checkout(current_user, delivery_code=args.get("delivery_code"),
+    draft = services.prepare_checkout(user_object(), delivery_code=args.get("delivery_code"),
                                       address_id=args.get("address_id"))
     currency = draft.breakdown.currency
     return {
@@ -161,7 +162,7 @@ def preview(args):
          (422, "validation_failed / checkout_blocked (details.problems)"))
 def place(body):
     """Place the cart: one payment and one or more orders. Idempotent by key."""
-    return _placed(services.place_order(current_user._get_current_object(), **_checkout_choices(body)))
+    return _placed(services.place_order(user_object(), **_checkout_choices(body)))
 
 
 def _checkout_choices(body) -> dict:
@@ -193,7 +194,7 @@ def buy_now(body):
     (``coupons_code``: a coupon code, rate-limited like the cart's code box; ``coupons_none``:
     "1" for no coupon, else the wallet's best one applies). Idempotent by key.
     """
-    return _placed(direct.buy_now(current_user._get_current_object(), sku_id=body["sku_id"],
+    return _placed(direct.buy_now(user_object(), sku_id=body["sku_id"],
                                   quantity=body.get("quantity", 1), **_checkout_choices(body)))
 
 
@@ -203,7 +204,7 @@ def buy_now(body):
 @_errors((401, "Missing or bad bearer token"), (404, "not_found"))
 def get_payment(reference):
     """One of the buyer's payments with its orders."""
-    return _payment_json(payments.payment_for_buyer(current_user, reference))
+    return _payment_json(payments.payment_for_buyer(user_object(), reference))
 
 
 @blp.route("/payments/<reference>/pay-test", methods=["POST"])
@@ -212,9 +213,9 @@ def get_payment(reference):
 @_errors((401, "Missing or bad bearer token"), (404, "not_found"), (409, "provider_mismatch / already_paid"))
 def pay_test(reference):
     """Pay one of the buyer's own payments with the simulated test provider (idempotent)."""
-    payment = payments.payment_for_buyer(current_user, reference)
+    payment = payments.payment_for_buyer(user_object(), reference)
     # The payment was checked to be the buyer's; confirming returns the same object.
     payment = payments.confirm_payment(TestProvider.provider_ref_for(payment), payment.amount,
                                        payment_reference=payment.reference, provider_name=TestProvider.name,
-                                       actor=Actor.of(current_user), payment=payment)
+                                       actor=Actor.of(user_object()), payment=payment)
     return _payment_json(payment)

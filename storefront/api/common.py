@@ -6,10 +6,11 @@ from functools import wraps
 
 import flask_smorest
 from flask import g, request
-from flask_login import current_user
+
 from flask_smorest.utils import resolve_schema_instance
 from marshmallow import Schema, fields
 
+from ..context_objects import user_object
 from ..errors import Forbidden, ServiceError
 
 
@@ -56,7 +57,7 @@ def token_required(view):
 
     @wraps(view)
     def wrapper(*args, **kwargs):
-        if not current_user.is_authenticated or getattr(g, "api_token", None) is None:
+        if not user_object().is_authenticated or getattr(g, "api_token", None) is None:
             raise Unauthorized("Send Authorization: Bearer <token> (POST /api/v1/auth/token).")
         return view(*args, **kwargs)
 
@@ -81,7 +82,7 @@ def staff_required(view):
     @wraps(view)
     @token_required
     def wrapper(*args, **kwargs):
-        if not current_user.is_staff:
+        if not user_object().is_staff:
             raise Forbidden("Staff only.")
         return view(*args, **kwargs)
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+
+from ..i18n import gettext as _
 
 _FIXED = {
     "Missing data for required field.": _l("This field is required."),

@@ -6,10 +6,10 @@ page. Another buyer's order answers 404 ``not_found``. Status changes answer
 """
 from __future__ import annotations
 
-from flask_login import current_user
 from marshmallow import Schema, fields, validate
 
 from ..checkout.pricing import order_breakdown
+from ..context_objects import user_object
 from ..orders import services
 from ..orders.display import describe_event
 from ..orders.status import NoteFlag, OrderStatus
@@ -162,7 +162,7 @@ def _errors(view):
 @_errors
 def list_orders(args):
     """The signed-in buyer's orders, newest first (keyset pages)."""
-    orders, next_after = services.buyer_orders(current_user, status=args.get("status"),
+    orders, next_after = services.buyer_orders(user_object(), status=args.get("status"),
                                                after_id=args.get("after"), limit=args["limit"])
     return {"orders": [summary_json(o) for o in orders], "next_after": next_after}
 
@@ -173,11 +173,11 @@ def list_orders(args):
 @_errors
 def get_order(number):
     """One of the buyer's orders with lines, breakdown, public timeline and the buyer's notes."""
-    return order_json(services.get_buyer_order(current_user, number))
+    return order_json(services.get_buyer_order(user_object(), number))
 
 
 def _reload(number):
-    return order_json(services.get_buyer_order(current_user, number))
+    return order_json(services.get_buyer_order(user_object(), number))
 
 
 @blp.route("/orders/<number>/cancel", methods=["POST"])
@@ -186,7 +186,8 @@ def _reload(number):
 @_errors
 def cancel_order(number):
     """Cancel before shipment (409 ``already_shipped`` afterwards)."""
-    services.cancel_by_buyer(services.get_buyer_order(current_user, number), current_user)
+    buyer = user_object()
+    services.cancel_by_buyer(services.get_buyer_order(buyer, number), buyer)
     return _reload(number)
 
 
@@ -196,7 +197,8 @@ def cancel_order(number):
 @_errors
 def confirm_order(number):
     """Confirm receipt of a shipped order."""
-    services.confirm_receipt(services.get_buyer_order(current_user, number), current_user)
+    buyer = user_object()
+    services.confirm_receipt(services.get_buyer_order(buyer, number), buyer)
     return _reload(number)
 
 
@@ -207,7 +209,8 @@ def confirm_order(number):
 @_errors
 def add_note(body, number):
     """Add a note to one of the buyer's orders."""
-    note = services.add_note(services.get_buyer_order(current_user, number), current_user, body["body"],
+    buyer = user_object()
+    note = services.add_note(services.get_buyer_order(buyer, number), buyer, body["body"],
                              is_staff=False)
     return {"id": note.id, "body": note.body, "flag": note.flag.value, "is_staff": False, "author": "you",
             "created_at": note.created_at}

@@ -13,8 +13,6 @@ import secrets
 from dataclasses import dataclass
 
 from flask import session
-from flask_babel import gettext as _
-from flask_login import current_user
 from sqlalchemy import and_, bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
@@ -25,8 +23,10 @@ from ..database import for_update, insert_loaded, keep_after_commit, loaded_id, 
 from ..errors import ConcurrentUpdate, NotFound, OutOfStock, ValidationFailed
 from ..extensions import db
 from .. import joined_rows
+from ..i18n import gettext as _
 from ..joined_rows import JoinedEntities
 from ..models_base import MAX_ROW_ID
+from ..context_objects import user_object
 from ..plugins.memo import forget_request_memo, request_memo
 from ..settings import get_setting
 from .models import Cart, CartLine
@@ -35,7 +35,7 @@ SESSION_KEY = "cart_token"
 
 
 def _buyer():
-    user = current_user._get_current_object() if current_user else None
+    user = user_object()
     return user if user is not None and user.is_authenticated else None
 
 

@@ -2,19 +2,20 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
-from flask_login import current_user
 
 from ..checkout.pricing import price_cart
+from ..context_objects import user_object
 from ..errors import NotFound, ServiceError, ValidationFailed
 from . import services
+from ..i18n import gettext as _
 from .forms import AddToCartForm, RemoveLineForm, UpdateLineForm
 
 bp = Blueprint("cart", __name__)
 
 
 def _buyer():
-    return current_user if current_user.is_authenticated else None
+    user = user_object()  # the object, not the proxy: pricing reads it dozens of times
+    return user if user is not None and user.is_authenticated else None
 
 
 def _safe_next(default: str) -> str:

@@ -17,10 +17,10 @@ import warnings
 from dataclasses import dataclass
 
 from flask import current_app
-from flask_babel import gettext as _
 from PIL import Image, ImageDraw, ImageFile, ImageOps, features
 
 from ..errors import ValidationFailed
+from ..i18n import gettext as _
 
 # MPO is how Pillow names the JPEGs many phone cameras write.
 ALLOWED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP"}

@@ -12,7 +12,6 @@ import secrets
 import unicodedata
 from typing import Any
 
-from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -21,6 +20,7 @@ from ..database import after_commit, write_transaction
 from ..errors import ConcurrentUpdate, Conflict, NotFound, ValidationFailed
 from ..extensions import db
 from . import images as image_store
+from ..i18n import gettext as _
 from .models import Category, Product, ProductImage, Sku
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")

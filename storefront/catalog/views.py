@@ -4,8 +4,8 @@ from __future__ import annotations
 import os
 
 from flask import Blueprint, abort, g, render_template, request, send_from_directory, url_for
-from flask_login import current_user
 
+from ..context_objects import signed_in_user
 from ..pagecache import cached_page
 from ..static_assets import mark_public
 from . import queries
@@ -17,7 +17,7 @@ PAGE_SIZE = 24
 
 
 def _buyer():
-    return current_user if current_user.is_authenticated else None
+    return signed_in_user()
 
 
 def _after_arg() -> int | None:

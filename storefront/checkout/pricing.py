@@ -182,7 +182,7 @@ def choose_delivery(options: list, delivery_code: str | None, remembered: str | 
 
     An explicit unknown code is refused rather than silently replaced.
     """
-    from flask_babel import gettext as _
+    from ..i18n import gettext as _
 
     from ..errors import ValidationFailed
 
@@ -221,7 +221,7 @@ def chosen_delivery(cart, address, buyer, delivery_code: str | None = None):
 
 
 def priced_lines(cart, buyer) -> list[PricedLine]:
-    from flask_babel import gettext as _
+    from ..i18n import gettext as _
 
     from ..plugins.host import get_host
 

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from flask_babel import gettext as _
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
@@ -31,6 +30,7 @@ from ..clock import utcnow
 from ..database import get_by_pk, insert_loaded, keep_after_commit, write_transaction
 from ..errors import CheckoutBlocked, Conflict, NotFound, OutOfStock, ServiceError, ValidationFailed
 from ..extensions import db
+from ..i18n import gettext as _
 from ..models_base import MAX_ROW_ID
 from ..orders.models import Order, OrderAdjustment, OrderLine
 from ..orders.status import OrderStatus

@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from flask import Blueprint, abort, flash, g, get_template_attribute, redirect, render_template, request, url_for
-from flask_babel import gettext as _
-from flask_login import current_user, login_required
+from flask_login import login_required
 from markupsafe import Markup
 from wtforms.fields.choices import SelectChoice
 
@@ -20,9 +19,11 @@ from ..accounts.addresses import addresses_of
 from ..cart.models import Cart
 from ..cart.services import parse_sku_id
 from ..catalog.models import Sku
+from ..context_objects import user_object
 from ..errors import CheckoutBlocked, NotFound, ServiceError, ValidationFailed
 from ..extensions import db
 from ..i18n import babel_locale_name
+from ..i18n import gettext as _
 from ..payments.services import start_payment
 from ..plugins.host import get_host
 from . import buy_now as direct
@@ -40,7 +41,7 @@ def _default_address_id(user) -> str:
 
 def _choices(form: CheckoutForm, draft) -> None:
     form.address_id.choices = [SelectChoice(str(a.id), f"{a.name}, {a.phone}, {a.one_line()}")
-                               for a in addresses_of(current_user)]
+                               for a in addresses_of(user_object())]
     form.address_id.choices.append(SelectChoice("new", _("A new address")))
     form.delivery_code.choices = [SelectChoice(o.code, o.label) for o in draft.delivery_options]
     form.delivery_code.data = draft.breakdown.delivery_code
@@ -74,11 +75,11 @@ def _draft(form: CheckoutForm, page: BuyNowPage | None = None):
     address = form.typed_address() if address_id is None else None
     cart = page.cart if page is not None else services.BUYERS_CART
     try:
-        return services.prepare_checkout(current_user, delivery_code=form.delivery_code.data or None,
+        return services.prepare_checkout(user_object(), delivery_code=form.delivery_code.data or None,
                                          address=address, address_id=address_id, note=form.note.data or "",
                                          extra=page.extra if page is not None else _extra(), cart=cart)
     except ServiceError:
-        return services.prepare_checkout(current_user, cart=cart)
+        return services.prepare_checkout(user_object(), cart=cart)
 
 
 # Markup of an empty, error-free text field, per (locale, field, attributes): see _field_html.
@@ -117,7 +118,7 @@ def _render(form: CheckoutForm, errors: list[str] | None = None, status: int = 2
 
 def _new_form() -> CheckoutForm:
     form = CheckoutForm(formdata=None)
-    form.address_id.data = request.args.get("address_id") or _default_address_id(current_user)
+    form.address_id.data = request.args.get("address_id") or _default_address_id(user_object())
     form.delivery_code.data = request.args.get("delivery_code") or None
     form.idempotency_key.data = uuid.uuid4().hex
     return form
@@ -163,7 +164,7 @@ def checkout_page():
 @bp.post("/")
 @login_required
 def place():
-    return _submit(CheckoutForm(), partial(services.place_order, current_user._get_current_object()))
+    return _submit(CheckoutForm(), partial(services.place_order, user_object()))
 
 
 # Buy now ---------------------------------------------------------------------
@@ -183,12 +184,12 @@ def _buy_now_page(sku_id, quantity, extra: dict, refused: ServiceError | None = 
     if refused is not None and refused.field and refused.field in extra:
         extra = without(refused)
     try:
-        cart = direct.direct_cart(current_user, sku_id, quantity, extra)
+        cart = direct.direct_cart(user_object(), sku_id, quantity, extra)
     except ServiceError as exc:
         if not exc.field or exc.field not in extra:
             raise
         extra = without(exc)
-        cart = direct.direct_cart(current_user, sku_id, quantity, extra)
+        cart = direct.direct_cart(user_object(), sku_id, quantity, extra)
     line = cart.lines[0]
     return BuyNowPage(sku_id=line.sku_id, quantity=line.quantity, cart=cart, extra=extra,
                       field_errors=field_errors, refusal_status=max(statuses))
@@ -227,12 +228,12 @@ def buy_now():
     (refresh / place). GET is where signing in comes back to."""
     posted = request.form if request.method == "POST" else request.args
     sku_id, quantity = posted.get("sku_id", ""), posted.get("quantity", "1")
-    if not current_user.is_authenticated:
+    if not user_object().is_authenticated:
         # login_required's redirect, but back to this item: a POST's fields are not in its URL.
         return redirect(url_for("accounts.login", next=url_for("checkout.buy_now", sku_id=sku_id[:20],
                                                                 quantity=quantity[:10])))
     render = partial(_render_buy_now, sku_id, quantity)
     if request.method == "GET" or "action" not in request.form:  # from the product page
         return render(_new_form())
-    return _submit(CheckoutForm(), partial(direct.buy_now, current_user._get_current_object(),
+    return _submit(CheckoutForm(), partial(direct.buy_now, user_object(),
                                            sku_id=sku_id, quantity=quantity), render)

@@ -16,14 +16,13 @@ from dataclasses import dataclass
 from datetime import timezone
 from typing import Iterator
 
-
-from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ..clock import shop_zone
 from ..errors import ServiceError, ValidationFailed
 from ..extensions import db
+from ..i18n import gettext as _
 from ..jobs.progress import runner, start_job
 from .display import status_label
 from .models import Order

@@ -5,8 +5,7 @@ sees them in their own language; this module turns them into sentences.
 """
 from __future__ import annotations
 
-from flask_babel import gettext as _
-
+from ..i18n import gettext as _
 from ..plugins.host import get_host
 from .status import CANCEL_REASON_LABELS, STATUS_LABELS, CancelReason, OrderStatus
 

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from flask_babel import gettext as _
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from ..clock import shop_zone, utcnow
 from ..errors import NotFound
 from ..extensions import db
+from ..i18n import gettext as _
 from .models import Order
 from .status import OrderStatus
 

@@ -16,7 +16,6 @@ import re
 from datetime import timedelta
 
 from flask import current_app
-from flask_babel import gettext as _
 from sqlalchemy import select, update
 
 from ..audit.services import record as audit
@@ -26,6 +25,7 @@ from ..database import after_commit, lock_row, write_transaction
 from ..errors import (ConcurrentUpdate, Conflict, Forbidden, InvalidTransition, NotFound,
                       ValidationFailed)
 from ..extensions import db
+from ..i18n import gettext as _
 from ..notify.services import add_prepared_message, prepare_order_notification, queue_order_notification
 from ..settings import get_setting
 from .models import Order, OrderEvent, OrderNote

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
-from flask_babel import gettext as _
-from flask_login import current_user, login_required
+from flask_login import login_required
 
 from ..checkout.pricing import order_breakdown
+from ..context_objects import user_object
 from ..errors import ServiceError
 from . import services
+from ..i18n import gettext as _
 from .display import close_reason_label, describe_event, status_label
 from .forms import ActionForm, BuyerNoteForm
 from .queries import buyer_notes, public_events
@@ -31,7 +32,7 @@ def list_orders():
     status = request.args.get("status") or None
     if status not in {s.value for s in OrderStatus}:
         status = None
-    orders, next_after = services.buyer_orders(current_user, status=status,
+    orders, next_after = services.buyer_orders(user_object(), status=status,
                                                after_id=request.args.get("after", type=int), limit=20)
     next_url = url_for(".list_orders", status=status, after=next_after) if next_after else None
     return render_template("orders/list.html", orders=orders, status=status, tabs=TABS,
@@ -46,7 +47,7 @@ def _may_confirm(order) -> bool:
     from ..plugins.host import flatten, get_host
     from .transitions import Actor
 
-    vetoes = get_host().hook.transition_guard(obj=order, to=OrderStatus.COMPLETED, actor=Actor.of(current_user))
+    vetoes = get_host().hook.transition_guard(obj=order, to=OrderStatus.COMPLETED, actor=Actor.of(user_object()))
     return not list(flatten(vetoes))
 
 
@@ -65,11 +66,11 @@ def _render_detail(order, note_form=None, status_code=200):
 @bp.get("/<number>")
 @login_required
 def detail(number):
-    return _render_detail(services.get_buyer_order(current_user, number))
+    return _render_detail(services.get_buyer_order(user_object(), number))
 
 
 def _act(number, action, done_message):
-    order = services.get_buyer_order(current_user, number)
+    order = services.get_buyer_order(user_object(), number)
     if ActionForm().validate_on_submit():
         try:
             action(order)
@@ -83,28 +84,28 @@ def _act(number, action, done_message):
 @bp.post("/<number>/cancel")
 @login_required
 def cancel(number):
-    return _act(number, lambda o: services.cancel_by_buyer(o, current_user), _("Your order was cancelled."))
+    return _act(number, lambda o: services.cancel_by_buyer(o, user_object()), _("Your order was cancelled."))
 
 
 @bp.post("/<number>/confirm")
 @login_required
 def confirm(number):
-    return _act(number, lambda o: services.confirm_receipt(o, current_user),
+    return _act(number, lambda o: services.confirm_receipt(o, user_object()),
                 _("Thank you! The order is complete."))
 
 
 @bp.post("/<number>/notes")
 @login_required
 def add_note(number):
-    order = services.get_buyer_order(current_user, number)
+    order = services.get_buyer_order(user_object(), number)
     form = BuyerNoteForm()
     if form.validate_on_submit():
         try:
-            services.add_note(order, current_user, form.body.data, is_staff=False)
+            services.add_note(order, user_object(), form.body.data, is_staff=False)
         except ServiceError as exc:
             form.body.errors = [*form.body.errors, exc.message]
         else:
             flash(_("Your note was added."), "success")
             return redirect(url_for(".detail", number=order.number), 303)
-    order = services.get_buyer_order(current_user, number)
+    order = services.get_buyer_order(user_object(), number)
     return _render_detail(order, note_form=form, status_code=422)

@@ -15,13 +15,13 @@ from __future__ import annotations
 import re
 
 from flask import current_app
-from flask_babel import gettext as _
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from ..database import write_transaction
 from ..errors import Conflict, NotFound, ServiceError, ValidationFailed
 from ..extensions import db
+from ..i18n import gettext as _
 from ..orders.models import Order, OrderLine
 from ..orders.transitions import Actor, record_event
 from ..plugins.host import get_host

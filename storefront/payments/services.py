@@ -18,7 +18,6 @@ import re
 import secrets
 
 from flask import current_app
-from flask_babel import gettext as _
 from sqlalchemy import bindparam, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
@@ -30,6 +29,7 @@ from .. import joined_rows
 from ..database import for_update, keep_after_commit, loaded_id, write_transaction
 from ..errors import Conflict, NotFound, ServiceError, ValidationFailed
 from ..extensions import db
+from ..i18n import gettext as _
 from ..notify.services import add_prepared_message, prepare_order_notification
 from ..orders.models import Order, OrderAdjustment, OrderLine
 from ..orders.status import OrderStatus

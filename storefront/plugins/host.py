@@ -12,6 +12,7 @@ import pluggy
 from flask import Flask, abort, current_app, g, has_app_context
 
 from .. import config_reuse
+from ..context_objects import app_object, g_object
 from ..extensions import db
 from ..settings_models import PluginState
 from . import hookspecs
@@ -106,16 +107,17 @@ class PluginHost:
         ``plugin_states`` in this context drops the snapshot (see
         ``_watch_plugin_state_writes``).
         """
-        if has_app_context():
-            cached = g.get("_plugin_states")
+        app_g = g_object()  # every hook call asks: the proxy's look-ups are spared
+        if app_g is not None:
+            cached = app_g.__dict__.get("_plugin_states")
             if cached is not None:
                 return cached
-        with_settings = has_app_context() and "_shop_settings" not in g
+        with_settings = app_g is not None and "_shop_settings" not in app_g.__dict__
         reuse = config_reuse.for_request() if with_settings else None
         if reuse is not None:
             recent = reuse.reusable()
             if recent is not None:
-                g._plugin_states, g._shop_settings = recent.states, recent.settings
+                app_g._plugin_states, app_g._shop_settings = recent.states, recent.settings
                 return recent.states
             marker = reuse.marker()  # before the read: a write after it retires the copy
         try:
@@ -130,10 +132,10 @@ class PluginHost:
             rows = [r for r in rows if r.kind == "p"]
         snap = _StatesSnapshot(self, {r.name: StoredState(r.name, bool(r.enabled), dict(r.settings or {}),
                                                           r.version or 0, r.updated_at) for r in rows})
-        if has_app_context():
-            g._plugin_states = snap
+        if app_g is not None:
+            app_g._plugin_states = snap
             if reuse is not None and with_settings:
-                reuse.keep(marker, snap, g._shop_settings)
+                reuse.keep(marker, snap, app_g._shop_settings)
         return snap
 
     def states(self) -> dict[str, "StoredState"]:
@@ -298,8 +300,7 @@ def _guard(name: str):
 
 
 def get_host(app: Flask | None = None) -> PluginHost:
-    app = app or current_app
-    return app.extensions["storefront"].host
+    return (app if app is not None else app_object()).extensions["storefront"].host
 
 
 def register_plugin_api(api, plugin_name: str, blp, path: str, *, lasting: bool = False) -> None:

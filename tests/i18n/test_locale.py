@@ -211,3 +211,22 @@ def test_the_locale_name_follows_a_forced_or_refreshed_locale(app):
         assert babel_locale_name() == "en"
     with app.app_context():  # a worker, no request: the default
         assert babel_locale_name() == "en"
+
+
+def test_requests_inside_one_app_context_each_choose_their_language(app):
+    """A request served inside an outer app context (a host app's, a test's) shares its
+    ``g``, where Flask-Babel keeps the locale it chose: each request must choose again.
+    (Flask's own test client, not the suite's, which gives each request its own context.)"""
+    client = app.test_client()
+    with app.app_context():
+        first = client.get("/?lang=vi").get_data(as_text=True)
+        second = client.get("/?lang=zh_Hans").get_data(as_text=True)
+        third = client.get("/?lang=en").get_data(as_text=True)
+    assert 'lang="vi"' in first and "Giỏ hàng" in first
+    assert 'lang="zh-Hans"' in second and "购物车" in second and "Giỏ hàng" not in second
+    assert 'lang="en"' in third and ">Cart<" in third
+
+
+def test_each_request_has_a_fresh_language_without_an_outer_context(client):
+    assert 'lang="vi"' in client.get("/?lang=vi").get_data(as_text=True)
+    assert 'lang="zh-Hans"' in client.get("/?lang=zh_Hans").get_data(as_text=True)
