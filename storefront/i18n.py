@@ -18,7 +18,7 @@ from flask import Blueprint, Flask, abort, current_app, redirect, request, sessi
 from flask_babel import format_time, get_locale, get_translations, refresh
 
 from .clock import utc_to_local
-from .context_objects import app_object, g_object, request_object, session_object, user_object
+from .context_objects import app_object, g_object, query_value, request_object, session_object, user_object
 from .extensions import babel
 from .money import Money
 
@@ -63,7 +63,7 @@ def select_locale() -> str:
     req = request_object()
     if req is None:  # worker, CLI: callers use force_locale for a buyer's language
         return app.config["STOREFRONT_DEFAULT_LOCALE"]
-    chosen = req.args.get("lang")
+    chosen = query_value("lang")
     if chosen in supported:
         return chosen
     stored = session_object().get("locale")

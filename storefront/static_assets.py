@@ -33,6 +33,7 @@ from flask.sessions import SecureCookieSessionInterface
 from itsdangerous import URLSafeTimedSerializer
 from werkzeug.security import safe_join
 
+from .context_objects import query_value
 from .url_memo import pure_url_default
 
 ONE_YEAR = 365 * 24 * 3600
@@ -131,7 +132,7 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _cache_fingerprinted(response):
-        asked = request.args.get(QUERY_KEY)
+        asked = query_value(QUERY_KEY)  # on every response, and nearly always absent
         if not asked or not is_static_endpoint(request.endpoint) or response.status_code not in (200, 304):
             return response
         filename = (request.view_args or {}).get("filename")

@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 from . import identity_reuse
 from .api.messages import http_error_message, translated_fields
 from .clock import utcnow
-from .context_objects import app_object, g_object
+from .context_objects import app_object, g_object, query_value
 from .errors import ServiceError
 from .extensions import db, login_manager
 from .i18n import gettext as _
@@ -148,17 +148,18 @@ def init_web(app: Flask) -> None:
 
     @app.after_request
     def security_headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-            "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'",
-        )
+        # Each unless the view set its own. Not Headers.setdefault: a missing header is a
+        # BadRequestKeyError raised and caught inside it, 2.5 µs apiece on every response.
+        headers = response.headers
+        present = {name.lower() for name in headers.keys()}
+        for name, value in SECURITY_HEADERS:
+            if name.lower() not in present:
+                headers.add(name, value)
         if getattr(g, "no_store", False):
             response.headers["Cache-Control"] = "no-store"
         return response
+
+    app.jinja_env.globals["query_value"] = query_value
 
     @app.context_processor
     def template_globals():
@@ -174,9 +175,20 @@ def init_web(app: Flask) -> None:
 
     @app.before_request
     def remember_locale():
-        lang = request.args.get("lang")
+        lang = query_value("lang")
         if lang and lang in current_app.config["STOREFRONT_LOCALES"]:
             session["locale"] = lang
+
+
+#: Sent with every response that has not set its own.
+SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "strict-origin-when-cross-origin"),
+    ("X-Frame-Options", "SAMEORIGIN"),
+    ("Content-Security-Policy",
+     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+     "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'"),
+)
 
 
 def is_http_url(value) -> bool:

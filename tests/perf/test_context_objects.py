@@ -16,8 +16,8 @@ from flask import current_app, g, request, session
 from flask_login import login_user, logout_user
 from werkzeug import local as werkzeug_local
 
-from storefront.context_objects import (app_object, g_object, request_object, session_object, signed_in_user,
-                                        user_object)
+from storefront.context_objects import (app_object, g_object, query_value, request_object, session_object,
+                                        signed_in_user, user_object)
 from tests.conftest import new_client
 from tests.factories import make_user, sign_in
 
@@ -31,7 +31,7 @@ def test_outside_any_context_there_is_nothing(app):
     # The suite keeps an app context pushed; an empty context of context variables has none.
     def outside():
         assert g_object() is None and request_object() is None
-        assert user_object() is None and signed_in_user() is None
+        assert user_object() is None and signed_in_user() is None and query_value("q") is None
         with pytest.raises(RuntimeError):
             app_object()
         with pytest.raises(RuntimeError):
@@ -55,6 +55,22 @@ def test_in_a_request_they_are_the_proxies_objects(app):
         assert request_object().args["lang"] == "vi"
         assert session_object() is session._get_current_object()
         assert g_object() is g._get_current_object()
+
+
+def test_a_query_value_as_args_get_gives_it(app):
+    with app.test_request_context("/?q=tee&q=jacket&lang=&empty"):
+        for name in ("q", "lang", "empty", "absent"):
+            assert query_value(name) == request.args.get(name)
+        assert query_value("q") == "tee" and query_value("lang") == "" and query_value("absent") is None
+    with app.app_context():
+        assert query_value("q") is None
+
+
+def test_the_search_box_shows_the_query_and_nothing_without_one(client):
+    html = client.get("/products?q=%3Cb%3Ewool").get_data(as_text=True)
+    assert 'value="&lt;b&gt;wool"' in html
+    assert 'id="q" name="q" type="search" placeholder="Search products" value=""' in client.get("/").get_data(
+        as_text=True)
 
 
 def test_the_user_anonymous_signed_in_and_signed_out(app):
