@@ -42,9 +42,8 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from .caching import ExpiringLRU
-from .context_objects import g_object
+from .context_objects import g_object, user_object
 from .settings import config_digest
-from .context_objects import user_object
 
 EXTENSION_KEY = "storefront_pagecache"
 VERSION_KEY = "page_cache_version"

@@ -5,23 +5,20 @@ import hashlib
 from urllib.parse import urlsplit
 
 from flask import Flask, abort, current_app, g, render_template, request, session
-
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from . import identity_reuse
 from .api.messages import http_error_message, translated_fields
 from .clock import utcnow
-from .context_objects import app_object, g_object, query_value
+from .context_objects import app_object, g_object, query_value, user_object
 from .errors import ServiceError
 from .extensions import db, login_manager
-from .i18n import gettext as _
+from .i18n import LOCALE_NAMES, format_money, gettext as _
 from .models_base import MAX_ROW_ID
-from .i18n import LOCALE_NAMES, format_money
 from .plugins.host import flatten, get_host
 from .plugins.slots import render_slot
 from .settings import all_settings
-from .context_objects import user_object
 
 
 def is_api_request() -> bool:

@@ -30,8 +30,7 @@ from sqlalchemy import and_, select, update
 from storefront.clock import utcnow
 from storefront.database import write_transaction
 from storefront.extensions import db
-from storefront.i18n import format_money
-from storefront.i18n import gettext as _
+from storefront.i18n import format_money, gettext as _
 from storefront.money import percent_of
 from storefront.notify.services import queue_order_message
 from storefront.orders.models import Order

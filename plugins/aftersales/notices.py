@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 from storefront.extensions import db
-from storefront.i18n import format_money
-from storefront.i18n import gettext as _
+from storefront.i18n import format_money, gettext as _
 from storefront.notify.services import queue_order_message
 from storefront.orders.models import Order
 

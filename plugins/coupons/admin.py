@@ -19,8 +19,7 @@ from flask_login import current_user
 from storefront.admin.access import staff_required
 from storefront.errors import NotFound, ValidationFailed
 from storefront.forms import FlaskForm, show_service_error
-from storefront.i18n import format_money
-from storefront.i18n import gettext as _
+from storefront.i18n import format_money, gettext as _
 from storefront.jobs.progress import runner, start_job
 from storefront.money import MoneyError, parse_money
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-from storefront.i18n import format_money
-from storefront.i18n import gettext as _
+from storefront.i18n import format_money, gettext as _
 from storefront.money import percent_of
 
 

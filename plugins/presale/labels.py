@@ -1,12 +1,11 @@
 """Words for presale timeline entries and buyer notifications, in the reader's language."""
 from __future__ import annotations
 
-from storefront.i18n import format_money
+from storefront.i18n import format_money, gettext as _
 
 from .models import DEPOSIT
 from .services import balance_of, order_promise, presale_order
 from .times import when_text
-from storefront.i18n import gettext as _
 
 
 def event_label(event) -> str | None:

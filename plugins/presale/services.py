@@ -19,8 +19,7 @@ from storefront import joined_rows
 from storefront.database import insert_loaded, keep_through_next_write, write_transaction
 from storefront.errors import Conflict, NotFound, OutOfStock
 from storefront.extensions import db
-from storefront.i18n import format_money
-from storefront.i18n import gettext as _
+from storefront.i18n import format_money, gettext as _
 from storefront.orders.models import Order, OrderLine
 from storefront.orders.status import OrderStatus
 from storefront.payments.services import start_order_payment

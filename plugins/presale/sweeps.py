@@ -16,8 +16,7 @@ from sqlalchemy import select, text, update
 from storefront.database import write_transaction
 from storefront.errors import ServiceError
 from storefront.extensions import db
-from storefront.i18n import format_money
-from storefront.i18n import gettext as _
+from storefront.i18n import format_money, gettext as _
 from storefront.notify.services import queue_order_message
 from storefront.orders.models import Order
 from storefront.orders.services import close_order

@@ -10,8 +10,7 @@ from markupsafe import Markup, escape
 
 from .. import charts
 from ..clock import utcnow
-from ..i18n import format_money, short_day
-from ..i18n import gettext as _
+from ..i18n import format_money, gettext as _, short_day
 from ..money import Money
 from ..orders.status import STATUS_LABELS
 from ..plugins.host import flatten, get_host

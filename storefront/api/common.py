@@ -6,7 +6,6 @@ from functools import wraps
 
 import flask_smorest
 from flask import g, request
-
 from flask_smorest.utils import resolve_schema_instance
 from marshmallow import Schema, fields
 

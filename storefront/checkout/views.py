@@ -22,8 +22,7 @@ from ..catalog.models import Sku
 from ..context_objects import user_object
 from ..errors import CheckoutBlocked, NotFound, ServiceError, ValidationFailed
 from ..extensions import db
-from ..i18n import babel_locale_name
-from ..i18n import gettext as _
+from ..i18n import babel_locale_name, gettext as _
 from ..payments.services import start_payment
 from ..plugins.host import get_host
 from . import buy_now as direct
