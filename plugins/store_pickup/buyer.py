@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, render_template
 
 from . import services
-from .render import hours_rows
+from .render import hours_html, hours_rows
 from storefront.context_objects import signed_in_user
 
 bp = Blueprint("store_pickup", __name__, url_prefix="/pickup", template_folder="templates")
@@ -14,4 +14,4 @@ bp = Blueprint("store_pickup", __name__, url_prefix="/pickup", template_folder="
 def stores():
     buyer = signed_in_user()
     return render_template("store_pickup/stores.html", locations=services.locations_for_buyer(buyer),
-                           hours_rows=hours_rows)
+                           hours_rows=hours_rows, hours_html=hours_html)

@@ -12,10 +12,34 @@ from .qr import qr_svg
 from .pickups import can_see_code, pickup_for_order
 from .slots import WEEKDAYS, format_range, shop_zone, to_local
 from storefront.context_objects import user_object
+from storefront.i18n import babel_locale_name
 
 
 def hours_rows(location) -> list[tuple[int, str]]:
     return [(int(day), format_range((location.hours or {}).get(day))) for day in WEEKDAYS]
+
+
+#: Hours tables by language and rows: at most this many kept (a few stores, three languages).
+_HOURS_TABLES: dict[tuple, Markup] = {}
+MAX_HOURS_TABLES = 256
+
+
+def hours_html(rows) -> Markup:
+    """A store's week (``_hours.html`` for ``rows``, as :func:`hours_rows` gives them).
+
+    Every checkout page shows each store's week: as an include rendered each time it cost
+    the page 0.55 million instructions (two stores, ``bench/inprocess.py --instructions``).
+    The table depends only on its rows and the language of its day names, both in the key,
+    so it is kept per process.
+    """
+    key = (babel_locale_name(), tuple(rows))
+    html = _HOURS_TABLES.get(key)
+    if html is None:
+        html = Markup(render_template("store_pickup/_hours.html", rows=rows))
+        if len(_HOURS_TABLES) >= MAX_HOURS_TABLES:
+            _HOURS_TABLES.clear()
+        _HOURS_TABLES[key] = html
+    return html
 
 
 @lru_cache(maxsize=4096)
@@ -72,6 +96,7 @@ def checkout_fields(checkout) -> Markup | None:
     }
     return Markup(render_template("store_pickup/checkout_fields.html", groups=groups, values=values,
                                   problems=problems, chosen=services.is_pickup(checkout), hours_rows=hours_rows,
+                                  hours_html=hours_html,
                                   slot_options=slot_options,
                                   fields=(services.FIELD_SLOT, services.FIELD_NAME, services.FIELD_PHONE)))
 
@@ -88,4 +113,4 @@ def order_panel(order, staff_page: bool = False) -> Markup | None:
         "store_pickup/order_panel.html", pickup=pickup, location=pickup.location, staff_page=staff_page,
         show_code=show_code, qr=qr_svg(pickup.open_code, label=pickup.open_code) if show_code else None,
         slot_start=to_local(pickup.slot_start, zone), slot_end=to_local(pickup.slot_end, zone),
-        hours_rows=hours_rows(pickup.location)))
+        hours_rows=hours_rows(pickup.location), hours_html=hours_html))

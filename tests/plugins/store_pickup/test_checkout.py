@@ -1,6 +1,7 @@
 """Checkout: the pickup option, its choices and problems, the order it places, slot capacity."""
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 
@@ -303,3 +304,37 @@ def test_pickup_named_but_not_offered_is_refused(app, buyer, enabled):
     with pytest.raises(ValidationFailed) as refused:
         price_cart(cart, buyer, delivery_code="store_pickup")
     assert refused.value.field == "delivery_code"
+
+
+def _hours_tables(page: str) -> list[str]:
+    return re.findall(r'<dl class="sp-hours">.*?</dl>', page, flags=re.S)
+
+
+def test_the_stores_hours_are_the_included_tables_in_each_language_and_follow_an_edit(app, client, location,
+                                                                                      buyer):
+    """The hours tables are kept per process (render.hours_html): each is exactly what the
+    include rendered, in the page's language, and a store's edited hours show at once."""
+    from flask import render_template_string
+
+    from plugins.store_pickup.render import hours_rows
+
+    fill_cart(buyer, make_product().skus[0].id)
+    sign_in(client, buyer)
+    for lang, monday in (("vi", "Thứ Hai"), ("zh_Hans", "星期一"), ("en", "Monday"), ("vi", "Thứ Hai")):
+        page = client.get(f"/checkout/?delivery_code=store_pickup&lang={lang}").get_data(as_text=True)
+        with app.app_context(), app.test_request_context(f"/?lang={lang}"):  # its own g: its own locale
+            included = render_template_string(
+                '{% with rows = r %}{% include "store_pickup/_hours.html" %}{% endwith %}', r=hours_rows(location))
+        assert _hours_tables(page) == _hours_tables(included) and monday in _hours_tables(page)[0]
+    services.update_location(location.id, {**_location_data(location), "hours": {
+        **{str(d): "00:00-24:00" for d in range(6)}, "6": "09:30-17:00"}})
+    db.session.commit()
+    page = client.get("/checkout/?delivery_code=store_pickup&lang=en").get_data(as_text=True)
+    assert "<dt>Sunday</dt><dd>09:30-17:00</dd>" in _hours_tables(page)[0]
+
+
+def _location_data(location) -> dict:
+    return {"name": location.name, "address": location.address, "city": location.city,
+            "province": location.province, "phone": location.phone, "map_url": location.map_url,
+            "hours": location.hours, "prep_minutes": location.prep_minutes, "slot_minutes": location.slot_minutes,
+            "slot_capacity": location.slot_capacity}
