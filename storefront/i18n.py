@@ -18,7 +18,7 @@ from flask import Blueprint, Flask, abort, current_app, redirect, request, sessi
 from flask_babel import format_time, get_locale, get_translations, refresh
 
 from .clock import utc_to_local
-from .context_objects import app_object, g_object, query_value, request_object, session_object, user_object
+from .context_objects import app_object, g_object, query_value, request_object, session_object, signed_in_user
 from .extensions import babel
 from .money import Money
 
@@ -71,9 +71,7 @@ def select_locale() -> str:
         return stored
     # The locale is often chosen before anything touched current_user (``<html lang>``
     # comes first), so this loads the signed-in user.
-    user = user_object()
-    if user is not None and not getattr(user, "is_authenticated", False):
-        user = None
+    user = signed_in_user()
     if user is not None and getattr(user, "locale", None) in supported:
         return user.locale
     # Accept-Language says "zh-CN"/"zh-Hans"/"zh"; all mean Simplified Chinese here.

@@ -37,7 +37,6 @@ from functools import wraps
 from urllib.parse import urlencode
 
 from flask import Flask, current_app, g, has_app_context, request, session
-
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 

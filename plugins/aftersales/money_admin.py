@@ -13,10 +13,10 @@ from storefront.clock import utcnow
 from storefront.errors import ServiceError, ValidationFailed
 from storefront.extensions import db
 from storefront.forms import show_service_error
+from storefront.i18n import gettext as _
 
 from . import charts, compensation, credit, metrics, registries
 from .money_forms import (CreditAdjustForm, ParcelClaimForm, ParcelStatusForm, WrongShipmentForm)
-from storefront.i18n import gettext as _
 
 bp = Blueprint("aftersales_money_admin", __name__, url_prefix="/admin/aftersales/money",
                template_folder="templates")

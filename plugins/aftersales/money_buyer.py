@@ -4,10 +4,11 @@ from __future__ import annotations
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from . import credit
-from .money_forms import CreditPreferenceForm
 from storefront.context_objects import user_object
 from storefront.i18n import gettext as _
+
+from . import credit
+from .money_forms import CreditPreferenceForm
 
 bp = Blueprint("aftersales_money", __name__, url_prefix="/account/store-credit",
                template_folder="templates")

@@ -20,10 +20,10 @@ from sqlalchemy import and_, bindparam, func, or_, select, tuple_
 from storefront.clock import utcnow
 from storefront.errors import ValidationFailed
 from storefront.extensions import db
+from storefront.i18n import gettext as _
 
 from .models import CATEGORIES, KINDS, OPEN_STATUSES, REASONS, REQUESTED, STATUSES, Case
 from .services import setting_int
-from storefront.i18n import gettext as _
 
 PAGE = 50
 COUNT_CAP = 1000

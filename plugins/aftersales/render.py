@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from flask import render_template
 from flask_babel import lazy_gettext as _l
-
 from markupsafe import Markup
 
 from storefront.context_objects import user_object

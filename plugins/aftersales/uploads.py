@@ -14,9 +14,9 @@ from flask import current_app
 
 from storefront.catalog.images import EncodedImage, ImageRejected, encode_upload
 from storefront.errors import ValidationFailed
+from storefront.i18n import gettext as _
 
 from .models import Evidence
-from storefront.i18n import gettext as _
 
 MAX_FILES = 6
 FOLDER = "aftersales_evidence"

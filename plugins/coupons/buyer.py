@@ -12,13 +12,13 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from flask_login import login_required
 
 from storefront.cart.services import get_cart
-from storefront.context_objects import user_object
+from storefront.context_objects import signed_in_user, user_object
 from storefront.errors import ServiceError
 from storefront.extensions import limiter
+from storefront.i18n import gettext as _
 
 from . import services
 from .rules import describe
-from storefront.i18n import gettext as _
 
 bp = Blueprint("coupons", __name__, url_prefix="/p/coupons", template_folder="templates")
 _PATH = re.compile(r"^/[A-Za-z0-9/_.\-]*$")
@@ -35,8 +35,9 @@ def _attempt_limit() -> str:
 
 
 def _buyer_key() -> str:
-    if user_object().is_authenticated:
-        return f"coupons-buyer:{user_object().id}"
+    buyer = signed_in_user()
+    if buyer is not None:
+        return f"coupons-buyer:{buyer.id}"
     return f"coupons-session:{session.get('_id', request.remote_addr)}"
 
 

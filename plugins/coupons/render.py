@@ -2,15 +2,11 @@
 from __future__ import annotations
 
 from flask import render_template, request
-
 from markupsafe import Markup
 
-from .rules import describe
 from storefront.context_objects import signed_in_user
 
-
-def _buyer():
-    return signed_in_user()
+from .rules import describe
 
 
 def _context(breakdown, where: str, checkout=None, field_errors=None) -> dict:
@@ -22,7 +18,7 @@ def _context(breakdown, where: str, checkout=None, field_errors=None) -> dict:
     from .claimables import offered_coupons
     from .services import claimed_counts, selection_for, wallet_rows
 
-    buyer = _buyer()
+    buyer = signed_in_user()
     direct = checkout is not None and checkout.cart is not None and not checkout.cart.stored
     context = {"buyer": buyer, "where": where, "describe": describe, "selection": None, "wallet": [],
                "claimable": [], "applied": None, "direct": direct}
@@ -66,7 +62,7 @@ def checkout_summary(context) -> Markup:
 
 def product_page(context) -> Markup | None:
     product = context.get("product")
-    buyer = _buyer()
+    buyer = signed_in_user()
     from .claimables import offered_coupons
     from .services import claimed_counts
 
@@ -94,4 +90,4 @@ def popup_coupon_claim(context) -> Markup | None:
     if coupon is None or not coupon.claimable(utcnow()):
         return None
     return Markup(render_template("coupons/popup_claim.html", coupon=coupon, rule=coupon.rule,
-                                  preview=bool(context.get("preview")), buyer=_buyer()))
+                                  preview=bool(context.get("preview")), buyer=signed_in_user()))

@@ -7,7 +7,7 @@ from flask import current_app, render_template
 from markupsafe import Markup
 
 from storefront.caching import ExpiringLRU
-from storefront.context_objects import user_object
+from storefront.context_objects import signed_in_user
 from storefront.settings import config_digest
 
 from .services import breakdown_progress, region_names, settings
@@ -48,9 +48,7 @@ def mini_hint() -> Markup | None:
     contents = cart_contents()
     if contents is None or not contents.lines:
         return None
-    buyer = user_object()
-    if not getattr(buyer, "is_authenticated", False):
-        buyer = None
+    buyer = signed_in_user()
     state = _remembered(_key(contents, buyer))
     if state is None:
         cart = get_cart(create=False)

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 from flask import request
-
 from marshmallow import Schema, fields, validate
 
 from storefront.api.common import ApiErrorSchema, Blueprint, UTCDateTime, staff_required, token_required

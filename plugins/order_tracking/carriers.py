@@ -17,9 +17,9 @@ from storefront.audit.services import record as audit
 from storefront.database import write_transaction
 from storefront.errors import Conflict, NotFound, ValidationFailed
 from storefront.extensions import db
+from storefront.i18n import gettext as _
 
 from .models import Carrier
-from storefront.i18n import gettext as _
 
 #: (code, name, tracking URL template, typical transit days)
 PRESET = (

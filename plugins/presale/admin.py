@@ -12,11 +12,11 @@ from storefront.clock import utcnow
 from storefront.errors import NotFound, ServiceError
 from storefront.extensions import db
 from storefront.forms import show_service_error
+from storefront.i18n import gettext as _
 
 from . import campaigns
 from .forms import CampaignForm, QuotaForm
 from storefront.clock import local_to_utc, utc_to_local
-from storefront.i18n import gettext as _
 
 bp = Blueprint("presale_admin", __name__, url_prefix="/admin/presale", template_folder="templates")
 

@@ -270,8 +270,9 @@ def order_terms(number):
 @orders_blp.alt_response(422, schema=ApiErrorSchema, description="validation_failed")
 def balance(body, number):
     """Start the balance payment (idempotent by key); pay it at ``pay_url``."""
-    order = get_buyer_order(user_object(), number)
-    payment = services.start_balance(order, user_object(), body["idempotency_key"])
+    buyer = user_object()
+    order = get_buyer_order(buyer, number)
+    payment = services.start_balance(order, buyer, body["idempotency_key"])
     return {"reference": payment.reference, "status": str(payment.status),
             "amount": _money(payment.amount, payment.currency), "pay_url": start_payment(payment)}, 201
 
@@ -287,7 +288,8 @@ def cancel(body, number):
     """Cancel a deposit-paid order whose balance is unpaid: the deposit is kept or refunded as ``cancel_now`` said."""
     from .cancel import cancel_deposit_order
 
-    order = get_buyer_order(user_object(), number)
-    cancel_deposit_order(order, user_object(), body["confirm"])
+    buyer = user_object()
+    order = get_buyer_order(buyer, number)
+    cancel_deposit_order(order, buyer, body["confirm"])
     db.session.expire_all()
-    return _order_terms(get_buyer_order(user_object(), number))
+    return _order_terms(get_buyer_order(buyer, number))

@@ -11,9 +11,9 @@ from babel.dates import format_skeleton
 from flask_babel import format_datetime, get_locale
 
 from storefront.clock import local_to_utc
+from storefront.i18n import gettext as _
 
 from .models import BY_DATE
-from storefront.i18n import gettext as _
 
 
 def end_of_local_day(day: date) -> datetime:

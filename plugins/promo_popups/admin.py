@@ -8,6 +8,7 @@ from storefront.admin.access import staff_required
 from storefront.catalog.images import store_upload
 from storefront.errors import NotFound, ValidationFailed
 from storefront.forms import show_service_error
+from storefront.i18n import gettext as _
 
 from . import services
 from .forms import PopupForm
@@ -16,7 +17,6 @@ from .render import preview_css_url, render_popup
 from .sanitize import safe_image_url
 from .targeting import Snapshot
 from storefront.clock import local_to_utc, utc_to_local
-from storefront.i18n import gettext as _
 
 bp = Blueprint("promo_popups_admin", __name__, url_prefix="/admin/popups", template_folder="templates")
 

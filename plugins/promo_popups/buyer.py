@@ -6,10 +6,10 @@ import re
 from flask import Blueprint, request
 
 from storefront.extensions import csrf, limiter
+from storefront.i18n import gettext as _
 
 from .services import record_event
 from .targeting import valid_event
-from storefront.i18n import gettext as _
 
 bp = Blueprint("promo_popups", __name__, url_prefix="/p/popups", static_folder="static",
                static_url_path="/static", template_folder="templates")

@@ -33,13 +33,13 @@ from typing import Any
 from flask import after_this_request, current_app, g, has_request_context, request
 from sqlalchemy import select
 
+from storefront.context_objects import app_object
 from storefront.extensions import db
 from storefront.plugins.host import get_host
 
 from .models import Popup
 from .services import PLUGIN_NAME
 from storefront.clock import shop_today
-from storefront.context_objects import app_object
 
 CACHE_TTL_SECONDS = 30
 SEEN_COOKIE, NEW_COOKIE, CAP_PREFIX = "pp_seen", "pp_new", "pp_f"

@@ -7,16 +7,15 @@ token): open pickups, mark ready, verify a code at a counter, a location's stock
 from __future__ import annotations
 
 from flask import abort
-
 from marshmallow import Schema, fields, validate
 
 from storefront.api.common import ApiErrorSchema, Blueprint, UTCDateTime, staff_required
+from storefront.context_objects import signed_in_user, user_object
 
 from . import pickups, services
 from . import stock as stocklib
 from .limits import verify_limit
 from .slots import format_range
-from storefront.context_objects import signed_in_user, user_object
 
 blp = Blueprint("store_pickup_api", __name__, url_prefix="/api/v1/pickup",
                 description="Store pickup (plugin store_pickup)")

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 
+from storefront.context_objects import signed_in_user
+
 from . import services
 from .render import hours_html, hours_rows
-from storefront.context_objects import signed_in_user
 
 bp = Blueprint("store_pickup", __name__, url_prefix="/pickup", template_folder="templates")
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 from functools import lru_cache
 
 from flask import render_template
-
 from markupsafe import Markup, escape
+
+from storefront.context_objects import user_object
+from storefront.i18n import babel_locale_name
 
 from . import services
 from .qr import qr_svg
 from .pickups import can_see_code, pickup_for_order
 from .slots import WEEKDAYS, format_range, shop_zone, to_local
-from storefront.context_objects import user_object
-from storefront.i18n import babel_locale_name
 
 
 def hours_rows(location) -> list[tuple[int, str]]:

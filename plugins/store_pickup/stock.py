@@ -21,9 +21,9 @@ from storefront.catalog.models import Sku
 from storefront.database import write_transaction
 from storefront.errors import Conflict, NotFound, ValidationFailed
 from storefront.extensions import db
+from storefront.i18n import gettext as _
 
 from .models import LocationStock
-from storefront.i18n import gettext as _
 
 MAX_QUANTITY = 1_000_000
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, session, url_for
 
 from ..errors import ServiceError
-from . import recovery
 from ..i18n import gettext as _
+from . import recovery
 from .forms import (FinishRegistrationForm, ForgotPasswordForm, RegisterForm, ResetPasswordForm,
                     apply_service_error)
 from .limits import (link_ip_limit, register_account_limit, register_ip_limit, reset_account_limit,

@@ -13,8 +13,8 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from ..errors import ServiceError
 from ..extensions import db
-from . import services
 from ..i18n import gettext as _
+from . import services
 from .forms import AddressForm, LoginForm, PasswordForm, ProfileForm, apply_service_error
 from .limits import login_account_limit, login_ip_limit, mark_failed, password_limit
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from flask import url_for
 from flask.views import MethodView
-
 from marshmallow import Schema, fields, validate
 
 from ..catalog import queries, services

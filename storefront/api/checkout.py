@@ -7,7 +7,6 @@ prices everything itself.
 from __future__ import annotations
 
 from flask import request, url_for
-
 from marshmallow import EXCLUDE, Schema, fields
 
 from ..checkout import buy_now as direct

@@ -19,6 +19,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from ..catalog.models import Product, Sku
 from ..checkout.pricing import offer_for, sku_availability
+from ..context_objects import signed_in_user
 from ..database import for_update, insert_loaded, keep_after_commit, loaded_id, write_transaction
 from ..errors import ConcurrentUpdate, NotFound, OutOfStock, ValidationFailed
 from ..extensions import db
@@ -26,17 +27,11 @@ from .. import joined_rows
 from ..i18n import gettext as _
 from ..joined_rows import JoinedEntities
 from ..models_base import MAX_ROW_ID
-from ..context_objects import user_object
 from ..plugins.memo import forget_request_memo, request_memo
 from ..settings import get_setting
 from .models import Cart, CartLine
 
 SESSION_KEY = "cart_token"
-
-
-def _buyer():
-    user = user_object()
-    return user if user is not None and user.is_authenticated else None
 
 
 _CART_ROWS = JoinedEntities(Cart, CartLine, Sku, Product)
@@ -154,7 +149,7 @@ def contents_of(cart: Cart | None) -> CartContents | None:
 
 def _current_owner(user=None) -> tuple:
     """``(buyer, None)`` when signed in, else ``(None, the guest's cart token or None)``."""
-    user = user if user is not None else _buyer()
+    user = user if user is not None else signed_in_user()
     return (user, None) if user is not None else (None, session.get(SESSION_KEY))
 
 
@@ -312,7 +307,7 @@ def add_item(cart: Cart, sku_id, quantity) -> CartLine:
     stock and the line limit."""
     sku_id = parse_sku_id(sku_id)
     quantity = parse_quantity(quantity)
-    buyer = _buyer()
+    buyer = signed_in_user()
     sku, available = buyable_sku(sku_id, buyer)
     return _add_checked(cart, sku, available, quantity, buyer)
 
@@ -387,7 +382,7 @@ def set_quantity(cart: Cart | None, sku_id, quantity) -> CartLine:
     if line is None:
         raise NotFound(_("That item is not in your cart."), field="sku_id")
     if quantity > line.quantity:
-        sku, available = buyable_sku(sku_id, _buyer())
+        sku, available = buyable_sku(sku_id, signed_in_user())
         check_stock(sku, available, quantity)
     with write_transaction():
         line = _line(cart, sku_id)

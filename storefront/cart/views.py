@@ -4,18 +4,13 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from ..checkout.pricing import price_cart
-from ..context_objects import user_object
+from ..context_objects import signed_in_user
 from ..errors import NotFound, ServiceError, ValidationFailed
-from . import services
 from ..i18n import gettext as _
+from . import services
 from .forms import AddToCartForm, RemoveLineForm, UpdateLineForm
 
 bp = Blueprint("cart", __name__)
-
-
-def _buyer():
-    user = user_object()  # the object, not the proxy: pricing reads it dozens of times
-    return user if user is not None and user.is_authenticated else None
 
 
 def _safe_next(default: str) -> str:
@@ -27,7 +22,7 @@ def _safe_next(default: str) -> str:
 
 def _render(status: int = 200, line_errors: dict | None = None):
     cart = services.get_cart()
-    breakdown = price_cart(cart, _buyer())
+    breakdown = price_cart(cart, signed_in_user())  # the object, not the proxy: pricing reads it often
     return render_template("cart/cart.html", cart=cart, breakdown=breakdown,
                            line_errors=line_errors or {}), status
 

@@ -19,8 +19,8 @@ from ..audit.services import record
 from ..database import after_commit, write_transaction
 from ..errors import ConcurrentUpdate, Conflict, NotFound, ValidationFailed
 from ..extensions import db
-from . import images as image_store
 from ..i18n import gettext as _
+from . import images as image_store
 from .models import Category, Product, ProductImage, Sku
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")

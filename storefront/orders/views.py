@@ -7,8 +7,8 @@ from flask_login import login_required
 from ..checkout.pricing import order_breakdown
 from ..context_objects import user_object
 from ..errors import ServiceError
-from . import services
 from ..i18n import gettext as _
+from . import services
 from .display import close_reason_label, describe_event, status_label
 from .forms import ActionForm, BuyerNoteForm
 from .queries import buyer_notes, public_events
