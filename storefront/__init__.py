@@ -105,8 +105,9 @@ class Storefront:
         config_reuse.init_app(app)
         identity_reuse.init_app(app)
         pagecache.init_app(app)
-        from . import static_assets
+        from . import cookie_session, static_assets
 
+        cookie_session.init_app(app)
         static_assets.init_app(app)
         from .cli import register_cli
 

@@ -29,8 +29,6 @@ import hashlib
 import os
 
 from flask import Flask, current_app, g, request
-from flask.sessions import SecureCookieSessionInterface
-from itsdangerous import URLSafeTimedSerializer
 from werkzeug.security import safe_join
 
 from .context_objects import query_value
@@ -84,40 +82,13 @@ def fingerprint(app: Flask, endpoint: str, filename: str) -> str | None:
 
 def mark_public() -> None:
     """This request's answer is the same for everyone (a fingerprinted static file, a
-    product image): its session is not saved, so it gets no ``Vary: Cookie``, unless the
-    request changed the session."""
+    product image): its session is not saved (cookie_session.SessionInterface), so it
+    gets no ``Vary: Cookie``, unless the request changed the session."""
     g._public_asset = True
-
-
-class SessionInterface(SecureCookieSessionInterface):
-    """The cookie session, left alone on the answers of :func:`mark_public`."""
-
-    def __init__(self) -> None:
-        self._serializers: dict[tuple, URLSafeTimedSerializer] = {}
-
-    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
-        # Flask builds the serializer anew for every request, and again to save the session.
-        # It holds only the keys and settings: one per secret key (and fallbacks) serves.
-        key = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
-        try:
-            serializer = self._serializers.get(key)
-        except TypeError:  # an unhashable key: as Flask does it
-            return super().get_signing_serializer(app)
-        if serializer is None:
-            serializer = super().get_signing_serializer(app)
-            if serializer is not None and len(self._serializers) < 4:
-                self._serializers[key] = serializer
-        return serializer
-
-    def save_session(self, app, session, response) -> None:
-        if g.get("_public_asset") and not session.modified:
-            return
-        super().save_session(app, session, response)
 
 
 def init_app(app: Flask) -> None:
     app.extensions["storefront_static_fingerprints"] = {}
-    app.session_interface = SessionInterface()
 
     @app.url_defaults
     @pure_url_default  # outside debug mode, where the memo is off (the file may change)

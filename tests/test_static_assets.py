@@ -82,7 +82,7 @@ def test_a_static_request_that_changes_the_session_still_saves_it(app, client):
 
 
 def test_a_new_secret_key_signs_sessions_anew(app, client, monkeypatch):
-    """The session's serializer is kept per secret key (static_assets.SessionInterface): a
+    """The session's serializer is kept per secret key (cookie_session.SessionInterface): a
     rotated key refuses the cookies of the old one, or accepts them from the fallbacks."""
     buyer = make_user()
     sign_in(client, buyer)
