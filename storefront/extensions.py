@@ -61,5 +61,32 @@ class SweepingMemoryStorage(MemoryStorage):
         self._last_sweep = time.monotonic()
 
 
-limiter = Limiter(key_func=get_remote_address)
+class ShopLimiter(Limiter):
+    """Flask-Limiter, its before-request pass skipped while it has nothing to apply there.
+
+    Every limit of the shop is a route's or a code block's own (``@limiter.limit``,
+    ``shared_limit``), checked when that code runs. Before the view, Flask-Limiter looks
+    only for application, default and blueprint limits (and, once a storage failed, its
+    in-memory fallback), of which the shop sets none; yet finding that out -- the view's
+    qualified name, its exemptions, the limits resolved and filtered, the meta limits --
+    cost a cart page a twentieth of its instructions. The pass runs in full as soon as any
+    of them exists (a deployment's ``RATELIMIT_DEFAULT``, say). Hinted limits (a
+    ``shared_limit`` block inside a view) only ever bring the default limits into this
+    pass, so without defaults they change nothing here either. An attribute this version
+    of Flask-Limiter does not have counts as something to apply: the full pass runs.
+    """
+
+    def _check_request_limit(self, callable_name: str | None = None, in_middleware: bool = True) -> None:
+        if in_middleware and callable_name is None and self._nothing_before_views():
+            return
+        super()._check_request_limit(callable_name=callable_name, in_middleware=in_middleware)
+
+    def _nothing_before_views(self) -> bool:
+        manager = getattr(self, "limit_manager", None)
+        return not (getattr(manager, "_application_limits", True) or getattr(manager, "_default_limits", True)
+                    or getattr(manager, "_blueprint_limits", True) or getattr(self, "_meta_limits", True)
+                    or getattr(self, "_storage_dead", True))
+
+
+limiter = ShopLimiter(key_func=get_remote_address)
 api = Api()
