@@ -26,6 +26,7 @@ kept beyond one request would keep its language, so look templates up each time.
 from __future__ import annotations
 
 import threading
+from collections import ChainMap
 
 from flask import Flask, has_app_context
 from flask.templating import Environment
@@ -92,11 +93,24 @@ class LocalisedEnvironment(Environment):
         overlay.compile_translations = translations  # which also stops it handing look-ups on
         return overlay
 
+    def make_globals(self, d):
+        return _TemplateGlobals({} if d is None else d, self.globals)
+
     def _parse(self, source, name, filename):
         tree = super()._parse(source, name, filename)
         if self.compile_translations is not None and not _binds_translation_names(tree):
             tree = _Translate(self.compile_translations).visit(tree)
         return tree
+
+
+class _TemplateGlobals(ChainMap):
+    """A template's globals (its own over the environment's, as Jinja chains them), whose
+    ``keys()`` is a set: every ``{% import %}`` subtracts them from the importing
+    context's globals, which with a ChainMap's keys view tested each name in Python (a
+    hundredth of a cart page, for its one import of the macros)."""
+
+    def keys(self):
+        return set().union(*self.maps)
 
 
 def _binds_translation_names(tree: nodes.Template) -> bool:

@@ -31,6 +31,9 @@ SOURCES = {
     "mail.txt": "{{ _('Delivery: %(label)s', label=label) }}",
     "layout.html": "<h1>{% block title %}{% endblock %}</h1>{% include 'plain.html' %}",
     "page.html": "{% extends 'layout.html' %}{% block title %}{{ _('Cart') }}{% endblock %}",
+    "macros.html": "{% macro hello() %}{{ greeting }}, {{ _('Cart') }}{% endmacro %}",
+    "imports.html": "{% import 'macros.html' as m %}{{ m.hello() }}",
+    "greets.html": "{{ greeting }}",
 }
 
 
@@ -198,3 +201,20 @@ def test_an_edited_template_shows_in_every_language_when_reloading(app, env):
                 assert env.get_template("edited.html").render() == edited
     finally:
         sources.pop("edited.html", None)
+
+
+def test_an_import_sees_the_globals_and_reuses_its_module(app, env):
+    """Template globals are the environment's, chained (Jinja's ChainMap), with their keys
+    handed to Jinja's import check as a set; the imported module is built once."""
+    env.globals["greeting"] = "Hi"
+    with app.test_request_context("/", headers=VI):
+        page = env.get_template("imports.html")
+        assert page.globals.keys() == set(env.globals) and isinstance(page.globals.keys(), set)
+        first = page.render()
+        module = env.get_template("macros.html")._module
+        assert first == "Hi, " + _runtime(env).from_string("{{ _('Cart') }}").render() and module is not None
+        assert page.render() == first and env.get_template("macros.html")._module is module
+        # A loaded template still reads the environment's globals as they are now.
+        greets = env.get_template("greets.html")
+        env.globals["greeting"] = "Hello"
+        assert greets.render() == "Hello"
