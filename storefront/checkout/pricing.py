@@ -281,7 +281,10 @@ def apply_adjustments(lines: list[PricedLine], adjustments: list, shipping: int 
                     allocation[sku] = part
         applied.append(AdjustmentLine(code=adj.code, label=str(adj.label), amount=amount, source=adj.source,
                                       kind=adj.kind, allocation=allocation, data=dict(adj.data or {})))
-    discounted = [replace(line, discount=line.subtotal - remaining[line.sku_id]) for line in lines]
+    # A line whose share is unchanged (no discount: most lines) is the same frozen line;
+    # dataclasses.replace() re-runs the constructor through every field.
+    discounted = [line if line.discount == line.subtotal - remaining[line.sku_id]
+                  else replace(line, discount=line.subtotal - remaining[line.sku_id]) for line in lines]
     return discounted, applied
 
 
