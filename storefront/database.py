@@ -8,6 +8,7 @@ import re
 from contextlib import contextmanager
 from typing import Callable, Iterable, Iterator
 
+from flask import current_app
 from sqlalchemy import bindparam, event, inspect, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, configure_mappers, make_transient_to_detached
@@ -424,8 +425,6 @@ def after_commit(callback: Callable[[], None], *, once: bool = False) -> None:
 
 def run_after_commit_callbacks() -> None:
     """Run callbacks of transactions that have committed (errors are logged)."""
-    from flask import current_app
-
     session = db.session
     while session.info.get("committed_callbacks"):
         callback = session.info["committed_callbacks"].pop(0)
@@ -496,8 +495,6 @@ def migration_locations(app) -> list[str]:
 
 def configure_alembic(config):
     """Flask-Migrate configure callback: point Alembic at every branch."""
-    from flask import current_app
-
     if "storefront" not in current_app.extensions:  # another app sharing Flask-Migrate
         return config
     joined = os.pathsep.join(migration_locations(current_app))
@@ -511,7 +508,6 @@ def upgrade_database(revision: str = "heads") -> None:
     """Upgrade every branch (core and plugins); ``flask db upgrade`` alone means
     "head", which Alembic refuses once plugins add branches."""
     from alembic import command
-    from flask import current_app
 
     # alembic.command directly: flask_migrate.upgrade() turns errors into sys.exit(1).
     config = current_app.extensions["migrate"].migrate.get_config()

@@ -42,9 +42,12 @@ import re
 import time
 
 from flask import Flask, current_app, has_request_context
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm.attributes import set_committed_value
 
 from . import joined_rows, reuse_signal
+from .accounts.models import ApiToken, User
+from .database import get_by_pk
 from .extensions import db
 from .row_copies import attached, column_values
 
@@ -123,9 +126,6 @@ def session_user(user_id: int, session_token: str):
     """The user of a session cookie's (id, token): a recent copy's values or one read.
 
     The caller still checks the token and that the account is active."""
-    from .accounts.models import User
-    from .database import get_by_pk
-
     reuse = _for_request()
     key = ("session", user_id, session_token)
     if reuse is not None:
@@ -143,8 +143,6 @@ def bearer_token(digest: str):
     """The API token with this digest, its user loaded: a recent copy's values or one read.
 
     The caller still checks revocation, expiry and that the account is active."""
-    from .accounts.models import ApiToken, User
-
     reuse = _for_request()
     key = ("bearer", digest)
     if reuse is not None:
@@ -168,10 +166,6 @@ def _token_query():
     """The bearer token and its user in one (joined) query, built once per process, its
     rows read in Core and built as loaded rows (:mod:`storefront.joined_rows`)."""
     if not _TOKEN_QUERY:
-        from sqlalchemy import bindparam, select
-
-        from .accounts.models import ApiToken, User
-
         rows = joined_rows.JoinedEntities(ApiToken, User)
         token, user = ApiToken.__table__, User.__table__
         _TOKEN_QUERY.append((rows, select(*rows.columns).join_from(token, user, user.c.id == token.c.user_id)

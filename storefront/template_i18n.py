@@ -33,6 +33,8 @@ from flask.templating import Environment
 from jinja2 import nodes
 from jinja2.visitor import NodeTransformer
 
+from .i18n import current_translations
+
 #: Translation calls whose literal arguments are resolved when compiling.
 _SINGULAR = frozenset({"_", "gettext"})
 _CONTEXTUAL = "pgettext"
@@ -70,8 +72,6 @@ class LocalisedEnvironment(Environment):
     def _for_current_language(self) -> Environment:
         if self.compile_translations is not None or not has_app_context():
             return self
-        from .i18n import current_translations
-
         translations = current_translations()
         overlay = self._overlays.get(translations)
         if overlay is not None:

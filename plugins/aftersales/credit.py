@@ -28,6 +28,7 @@ from storefront.database import get_by_pk, write_transaction
 from storefront.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from storefront.extensions import db
 from storefront.i18n import gettext as _
+from storefront.plugins.host import get_host
 from storefront.money import MoneyError, parse_money
 from storefront.orders.models import Order, OrderAdjustment
 from storefront.orders.status import OrderStatus
@@ -45,8 +46,6 @@ ADJUST_MAX = 10**9
 
 
 def _settings() -> dict:
-    from storefront.plugins.host import get_host
-
     return get_host().settings(PLUGIN)
 
 

@@ -11,13 +11,14 @@ from flask import current_app
 from storefront.i18n import gettext as _
 from storefront.plugins import MenuItem, Widget, hookimpl
 
+# Imported here, not in the hook: it runs on every cart and checkout request.
+from .credit import checkout_adjustment
+
 COMPENSATION_EVENT = "aftersales_compensation"
 
 
 @hookimpl
 def cart_adjustments(cart, lines, subtotal, buyer, delivery, address):
-    from .credit import checkout_adjustment
-
     adjustment = checkout_adjustment(buyer)
     return [adjustment] if adjustment is not None else None
 

@@ -4,32 +4,30 @@ from __future__ import annotations
 from storefront.i18n import gettext as _
 from storefront.plugins import MenuItem, Problem, hookimpl
 
+# Imported here, not in the hooks: these run on every cart, checkout and product page.
+from . import render, rules, services
+
 
 @hookimpl
 def cart_adjustments(cart, lines, subtotal, buyer, delivery):
-    from .services import selection_for
-
-    selection = selection_for(cart, buyer, lines, delivery)
+    selection = services.selection_for(cart, buyer, lines, delivery)
     adjustment = selection.adjustment() if selection is not None else None
     return [adjustment] if adjustment is not None else None
 
 
 @hookimpl
 def validate_checkout(checkout):
-    from .rules import normalize_code
-    from .services import PLUGIN_NAME, selection_for
-
     problems = []
-    selection = selection_for(checkout.cart, checkout.buyer, checkout.breakdown.lines, checkout.delivery)
+    selection = services.selection_for(checkout.cart, checkout.buyer, checkout.breakdown.lines, checkout.delivery)
     if selection is not None and selection.problem and not selection.auto:
         problems.append(Problem("coupon_unavailable", _("%(problem)s The coupon is not applied; remove it or "
                                                         "choose another to continue.", problem=selection.problem),
-                                PLUGIN_NAME, field="coupons_code"))
-    typed = normalize_code((getattr(checkout, "extra", None) or {}).get("coupons_code", ""))
+                                services.PLUGIN_NAME, field="coupons_code"))
+    typed = rules.normalize_code((getattr(checkout, "extra", None) or {}).get("coupons_code", ""))
     applied = selection.code if selection is not None and not selection.problem else None
     if typed and typed != applied:
         problems.append(Problem("coupon_not_applied", _("Press “Apply” to use coupon code %(code)s.", code=typed),
-                                PLUGIN_NAME, field="coupons_code"))
+                                services.PLUGIN_NAME, field="coupons_code"))
     return problems
 
 
@@ -80,8 +78,6 @@ def order_event(order, event):
 @hookimpl
 def template_slot(name, context):
     if name in ("cart_summary", "checkout_summary", "product_page", "popup_coupon_claim"):
-        from . import render
-
         return getattr(render, name)(context)
     return None
 

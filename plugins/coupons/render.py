@@ -4,9 +4,14 @@ from __future__ import annotations
 from flask import render_template, request
 from markupsafe import Markup
 
+from storefront.cart.services import get_cart
+from storefront.clock import utcnow
 from storefront.context_objects import signed_in_user
+from storefront.plugins import DeliveryOption
 
+from .claimables import find, offered_coupons
 from .rules import describe
+from .services import claimed_counts, selection_for, wallet_rows
 
 
 def _context(breakdown, where: str, checkout=None, field_errors=None) -> dict:
@@ -14,10 +19,6 @@ def _context(breakdown, where: str, checkout=None, field_errors=None) -> dict:
     storefront.checkout.buy_now) the coupon is the checkout's: its cart is priced, and
     the box is fields of the checkout form (``direct``) instead of forms that change the
     stored cart."""
-    from storefront.cart.services import get_cart
-    from .claimables import offered_coupons
-    from .services import claimed_counts, selection_for, wallet_rows
-
     buyer = signed_in_user()
     direct = checkout is not None and checkout.cart is not None and not checkout.cart.stored
     context = {"buyer": buyer, "where": where, "describe": describe, "selection": None, "wallet": [],
@@ -33,8 +34,6 @@ def _context(breakdown, where: str, checkout=None, field_errors=None) -> dict:
     if cart is not None and breakdown is not None and breakdown.lines:
         delivery = None
         if breakdown.shipping is not None:
-            from storefront.plugins import DeliveryOption
-
             delivery = DeliveryOption(code=breakdown.delivery_code or "", label="", fee=breakdown.shipping,
                                       source="coupons")
         context["selection"] = selection_for(cart, buyer, breakdown.lines, delivery)
@@ -63,9 +62,6 @@ def checkout_summary(context) -> Markup:
 def product_page(context) -> Markup | None:
     product = context.get("product")
     buyer = signed_in_user()
-    from .claimables import offered_coupons
-    from .services import claimed_counts
-
     coupons = [c for c in offered_coupons() if not c.product_ids or (product is not None and
                                                                         product.id in c.product_ids)]
     if buyer is not None and coupons:
@@ -82,10 +78,6 @@ def popup_coupon_claim(context) -> Markup | None:
 
     Answered from the claimables cache (no query per page; see claimables.py).
     """
-    from storefront.clock import utcnow
-
-    from .claimables import find
-
     coupon = find(context.get("coupon_code"))
     if coupon is None or not coupon.claimable(utcnow()):
         return None

@@ -10,33 +10,28 @@ from __future__ import annotations
 from storefront.i18n import gettext as _
 from storefront.plugins import MenuItem, hookimpl
 
+# Imported here, not in the hooks: these run on every cart and checkout request.
+from . import lookup, render, services
+
 
 @hookimpl
 def product_offer(product, sku, buyer):
-    from .services import product_offer as offer
-
-    return offer(product, sku, buyer)
+    return services.product_offer(product, sku, buyer)
 
 
 @hookimpl
 def prefetch_offers(skus, buyer):
-    from .lookup import prefetch_campaigns
-
-    prefetch_campaigns([sku.id for sku in skus])
+    lookup.prefetch_campaigns([sku.id for sku in skus])
 
 
 @hookimpl
 def cart_adjustments(cart, lines, subtotal, buyer, delivery, address):
-    from .services import cart_adjustments as adjustments
-
-    return adjustments(lines)
+    return services.cart_adjustments(lines)
 
 
 @hookimpl
 def validate_checkout(checkout):
-    from .services import validate_checkout as check
-
-    return check(checkout)
+    return services.validate_checkout(checkout)
 
 
 @hookimpl
@@ -56,9 +51,7 @@ def payment_due(order, checkout):
 @hookimpl
 def template_slot(name, context):
     if name == "checkout_summary":
-        from .render import checkout_notice
-
-        return checkout_notice(context.get("checkout"))
+        return render.checkout_notice(context.get("checkout"))
     return None
 
 

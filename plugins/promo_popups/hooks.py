@@ -6,17 +6,16 @@ from datetime import timedelta
 from storefront.i18n import gettext as _
 from storefront.plugins import MenuItem, hookimpl
 
+# Imported here, not in the hook: it runs on every page.
+from . import render
+
 
 @hookimpl
 def template_slot(name, context):
     if name == "head":
-        from .render import head_slot
-
-        return head_slot()
+        return render.head_slot()
     if name == "body_end":
-        from .render import body_end_slot
-
-        return body_end_slot()
+        return render.body_end_slot()
     return None
 
 

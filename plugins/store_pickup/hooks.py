@@ -7,14 +7,15 @@ from __future__ import annotations
 
 from storefront.plugins import hookimpl
 
+# Imported here, not in the hooks: these run on every cart and checkout request.
+from . import render, services
+
 
 @hookimpl
 def delivery_options(cart, address, buyer, wanted):
-    from .services import OPTION_CODE, delivery_option
-
-    if wanted is not None and wanted != OPTION_CODE:
+    if wanted is not None and wanted != services.OPTION_CODE:
         return None  # an order placed for another option: no need to read the stores' stock
-    option = delivery_option(getattr(cart, "lines", None))
+    option = services.delivery_option(getattr(cart, "lines", None))
     return [option] if option is not None else None
 
 
@@ -28,16 +29,12 @@ def pickup_option_last(cart, address, buyer):
 
 
 def _is_pickup_result(result) -> bool:
-    from .services import PLUGIN_NAME
-
-    return isinstance(result, list) and any(getattr(o, "source", None) == PLUGIN_NAME for o in result)
+    return isinstance(result, list) and any(getattr(o, "source", None) == services.PLUGIN_NAME for o in result)
 
 
 @hookimpl
 def validate_checkout(checkout):
-    from .services import validate_checkout as check
-
-    return check(checkout)
+    return services.validate_checkout(checkout)
 
 
 @hookimpl
@@ -57,9 +54,7 @@ def sweep(now):
 @hookimpl
 def template_slot(name, context):
     if name == "checkout_delivery":
-        from .render import checkout_fields
-
-        return checkout_fields(context.get("checkout"))
+        return render.checkout_fields(context.get("checkout"))
     return None
 
 

@@ -23,9 +23,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
+from flask import current_app
 from sqlalchemy import inspect as sa_inspect
 
-from ..money import allocate_capped
+from ..errors import ValidationFailed
+from ..i18n import gettext as _
+from ..money import Money, allocate_capped
+from ..plugins import PRESELECTED
+from ..plugins.host import flatten, get_host
 
 
 @dataclass(frozen=True)
@@ -95,8 +100,6 @@ class Breakdown:
         return [(line, line.problem) for line in self.lines if line.problem]
 
     def to_json(self) -> dict:
-        from ..money import Money
-
         def m(amount: int | None):
             return None if amount is None else Money(int(amount), self.currency).to_json()
 
@@ -150,8 +153,6 @@ def combine_offers(offers: Iterable[Any]) -> CombinedOffer:
 
 def offer_for(product, sku, buyer) -> CombinedOffer:
     """The combined offer for ``sku``; hooks that affect money are not wrapped: errors fail loudly."""
-    from ..plugins.host import flatten, get_host
-
     return combine_offers(flatten(get_host().hook.product_offer(product=product, sku=sku, buyer=buyer)))
 
 
@@ -172,8 +173,6 @@ def sku_availability(sku, offer: CombinedOffer) -> int:
 
 def delivery_options_for(cart, address, buyer, wanted: str | None = None) -> list:
     """The cart's delivery options; with ``wanted`` (a chosen code), at least that one if offered."""
-    from ..plugins.host import flatten, get_host
-
     return flatten(get_host().hook.delivery_options(cart=cart, address=address, buyer=buyer, wanted=wanted))
 
 
@@ -182,9 +181,7 @@ def choose_delivery(options: list, delivery_code: str | None, remembered: str | 
 
     An explicit unknown code is refused rather than silently replaced.
     """
-    from ..i18n import gettext as _
 
-    from ..errors import ValidationFailed
 
     by_code = {o.code: o for o in options}
     if delivery_code:
@@ -209,7 +206,6 @@ def chosen_delivery(cart, address, buyer, delivery_code: str | None = None):
     first option. Pricing needs no other: store pickup's option alone reads every
     store's stock of the cart's SKUs, a tenth of a cart page that shows the courier.
     """
-    from ..plugins import PRESELECTED
 
     remembered = remembered_delivery(cart)
     wanted = delivery_code or remembered
@@ -221,10 +217,6 @@ def chosen_delivery(cart, address, buyer, delivery_code: str | None = None):
 
 
 def priced_lines(cart, buyer) -> list[PricedLine]:
-    from ..i18n import gettext as _
-
-    from ..plugins.host import get_host
-
     lines = []
     if cart.lines:  # one look-up per plugin for every line, not one per line
         get_host().hook.prefetch_offers(skus=[line.sku for line in cart.lines], buyer=buyer)
@@ -299,9 +291,7 @@ def price_cart(cart, buyer, delivery_code: str | None = None, address=None, *,
     are those options when the caller already asked for them (the checkout),
     else only the chosen one is asked for (:func:`chosen_delivery`).
     """
-    from flask import current_app
 
-    from ..plugins.host import flatten, get_host
 
     currency = current_app.config["STOREFRONT_CURRENCY"]
     lines = priced_lines(cart, buyer) if cart is not None else []
