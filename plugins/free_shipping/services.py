@@ -7,9 +7,11 @@ order discounts, coupons: ``Adjustment.order`` < 300), or before them when the
 """
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from flask import current_app
 
@@ -65,6 +67,14 @@ def parse_thresholds(value) -> dict[str, int]:
     return result
 
 
+@functools.lru_cache(maxsize=64)
+def _parsed_text(text: str, currency: str) -> MappingProxyType:
+    # Asked two or three times a cart page (the adjustment, the hint), and parsing money
+    # per amount costs more than the rest of the check; the setting's text and the shop's
+    # currency are all the answer depends on. A bad setting raises and is not kept.
+    return MappingProxyType(parse_thresholds(text))
+
+
 def _norm_region(text: str) -> str:
     return unicodedata.normalize("NFKC", text or "").strip().casefold()
 
@@ -88,8 +98,10 @@ def threshold_for(delivery_code: str | None, conf: dict | None = None) -> int | 
     conf = conf if conf is not None else settings()
     if not delivery_code:
         return None
+    value = conf.get("thresholds")
     try:
-        return parse_thresholds(conf.get("thresholds")).get(delivery_code)
+        thresholds = _parsed_text(value, _currency()) if isinstance(value, str) else parse_thresholds(value)
+        return thresholds.get(delivery_code)
     except ValidationFailed:  # a hand-edited bad setting disables the offer rather than breaking carts
         current_app.logger.warning("free_shipping: invalid thresholds setting %r", conf.get("thresholds"))
         return None

@@ -292,3 +292,22 @@ def test_mini_hint_is_per_buyer(app, enabled, web):
     sign_in(other, far)
     html = other.get(f"/products/{product.slug}").get_data(as_text=True)
     assert "89.00" in html and "50.00" not in html
+
+
+def test_thresholds_follow_the_setting_and_the_currency(app, monkeypatch):
+    """The parsed thresholds are kept by the setting's text and the shop's currency: an
+    edited setting or another currency is parsed anew, a bad one is refused every time."""
+    from plugins.free_shipping.services import threshold_for
+
+    with app.test_request_context():
+        assert threshold_for("courier", {"thresholds": "courier:99"}) == parse_thresholds("courier:99")["courier"]
+        assert threshold_for("courier", {"thresholds": "courier:120, express:5"}) == \
+            parse_thresholds("courier:120")["courier"]
+        assert threshold_for("express", {"thresholds": "courier:99"}) is None
+        for _ in range(2):
+            assert threshold_for("courier", {"thresholds": "courier:lots"}) is None
+        in_shop_currency = threshold_for("courier", {"thresholds": "courier:99"})
+        other = "VND" if app.config["STOREFRONT_CURRENCY"] != "VND" else "USD"
+        monkeypatch.setitem(app.config, "STOREFRONT_CURRENCY", other)
+        assert threshold_for("courier", {"thresholds": "courier:99"}) == parse_thresholds("courier:99")["courier"]
+        assert parse_thresholds("courier:99")["courier"] != in_shop_currency
