@@ -11,23 +11,22 @@ indexed look-up, plus the order row lock when it is shipped or completed).
 """
 from __future__ import annotations
 
+from sqlalchemy import select
+
+from storefront.database import lock_row
+from storefront.extensions import db
 from storefront.i18n import gettext as _
+from storefront.orders.models import Order
+from storefront.orders.status import OrderStatus
 from storefront.plugins import hookimpl
+
+from .models import OPEN_STATUSES, REFUND_UNSHIPPED, Case
 
 
 @hookimpl
 def transition_guard(obj, to, actor):
     """An open case pauses auto-confirm (and any completion); an open refund
     request on an unshipped order stops the parcel in the warehouse."""
-    from sqlalchemy import select
-
-    from storefront.database import lock_row
-    from storefront.extensions import db
-    from storefront.orders.models import Order
-    from storefront.orders.status import OrderStatus
-
-    from .models import OPEN_STATUSES, REFUND_UNSHIPPED, Case
-
     if not isinstance(obj, Order):
         return None
     target = OrderStatus(to)

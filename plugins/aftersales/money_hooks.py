@@ -11,38 +11,32 @@ from flask import current_app
 from storefront.i18n import gettext as _
 from storefront.plugins import MenuItem, Widget, hookimpl
 
-# Imported here, not in the hook: it runs on every cart and checkout request.
-from .credit import checkout_adjustment
+# Imported here, not in the hooks: they run on every cart and checkout request, and order.
+from . import compensation, credit
 
 COMPENSATION_EVENT = "aftersales_compensation"
 
 
 @hookimpl
 def cart_adjustments(cart, lines, subtotal, buyer, delivery, address):
-    adjustment = checkout_adjustment(buyer)
+    adjustment = credit.checkout_adjustment(buyer)
     return [adjustment] if adjustment is not None else None
 
 
 @hookimpl
 def order_placing(order, checkout):
-    from .credit import debit_for_order
-
-    debit_for_order(order)
+    credit.debit_for_order(order)
 
 
 @hookimpl
 def order_event(order, event):
-    from .compensation import LATE, OUT_OF_STOCK, compensate
-
     if event.kind == "ship_overdue":
-        compensate(event.order_id, LATE)
+        compensation.compensate(event.order_id, compensation.LATE)
     elif event.kind == "status" and event.to_status == "closed":
-        from .credit import return_for_closed_order
-
         out_of_stock = order.close_reason == "out_of_stock"  # read before a commit expires the order
-        return_for_closed_order(event.order_id)
+        credit.return_for_closed_order(event.order_id)
         if out_of_stock:
-            compensate(event.order_id, OUT_OF_STOCK)
+            compensation.compensate(event.order_id, compensation.OUT_OF_STOCK)
 
 
 @hookimpl

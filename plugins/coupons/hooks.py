@@ -4,8 +4,8 @@ from __future__ import annotations
 from storefront.i18n import gettext as _
 from storefront.plugins import MenuItem, Problem, hookimpl
 
-# Imported here, not in the hooks: these run on every cart, checkout and product page.
-from . import render, rules, services
+# Imported here, not in the hooks: these run on every cart, checkout and product page, and order.
+from . import render, rules, services, usage
 
 
 @hookimpl
@@ -63,16 +63,12 @@ def buy_now_cart(cart, buyer, extra):
 
 @hookimpl
 def order_placing(order, checkout):
-    from .usage import reserve_for_order
-
-    reserve_for_order(order, checkout)
+    usage.reserve_for_order(order, checkout)
 
 
 @hookimpl
 def order_event(order, event):
-    from .usage import give_back_for_event
-
-    give_back_for_event(order, event)
+    usage.give_back_for_event(order, event)
 
 
 @hookimpl

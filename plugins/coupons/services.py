@@ -21,6 +21,7 @@ from sqlalchemy import bindparam, select, text
 
 from storefront import joined_rows
 from storefront.cart.models import Cart
+from storefront.checkout.pricing import chosen_delivery, priced_lines
 from storefront.clock import utcnow
 from storefront.database import get_by_pk, loaded_id, write_transaction
 from storefront.errors import Conflict, NotFound, ValidationFailed
@@ -342,8 +343,6 @@ def _priced(cart, buyer, coupon=None):
 
     Only a shipping coupon looks at the delivery (``rules.evaluate``): for any other
     ``coupon`` the delivery options (store stock look-ups) are not asked for."""
-    from storefront.checkout.pricing import chosen_delivery, priced_lines
-
     lines = priced_lines(cart, buyer)
     if coupon is not None and coupon.kind != "shipping":
         return lines, None

@@ -9,15 +9,17 @@ function here acts only on orders that have a ``presale_orders`` row.
 """
 from __future__ import annotations
 
+from storefront.orders.models import Order
+from storefront.orders.status import OrderStatus
 from storefront.plugins import hookimpl
+
+# Imported here, not in the hooks: the payment of every presale order asks.
+from . import labels, services
 
 @hookimpl
 def transition_guard(obj, to, actor):
     """A buyer cancels a deposit-paid order from the presale panel, which shows what
     happens to the deposit first (cancel.py); the core's one-click cancel is refused."""
-    from storefront.orders.models import Order
-    from storefront.orders.status import OrderStatus
-
     if not isinstance(obj, Order) or OrderStatus(to) != OrderStatus.CLOSED:
         return None
     from .cancel import guard_buyer_cancel
@@ -27,9 +29,7 @@ def transition_guard(obj, to, actor):
 
 @hookimpl(tryfirst=True)
 def ship_promise(order, paid_at):
-    from .services import order_ship_by
-
-    return order_ship_by(order, paid_at)
+    return services.order_ship_by(order, paid_at)
 
 
 @hookimpl
@@ -62,6 +62,4 @@ def template_slot(name, context):
 
 @hookimpl
 def notification_lines(order, kind):
-    from .labels import notification_lines as lines
-
-    return lines(order, kind)
+    return labels.notification_lines(order, kind)

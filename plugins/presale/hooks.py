@@ -36,16 +36,12 @@ def validate_checkout(checkout):
 
 @hookimpl
 def order_placing(order, checkout):
-    from .services import order_placing as place
-
-    place(order, checkout)
+    services.order_placing(order, checkout)
 
 
 @hookimpl
 def payment_due(order, checkout):
-    from .services import payment_due as due
-
-    return due(order)
+    return services.payment_due(order)
 
 
 @hookimpl

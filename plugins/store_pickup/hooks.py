@@ -39,9 +39,7 @@ def validate_checkout(checkout):
 
 @hookimpl
 def order_placing(order, checkout):
-    from .services import order_placing as place
-
-    place(order, checkout)
+    services.order_placing(order, checkout)
 
 
 @hookimpl

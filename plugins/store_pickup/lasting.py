@@ -7,24 +7,23 @@ by the core. Each hook acts only on orders that have a pickup record.
 """
 from __future__ import annotations
 
+from sqlalchemy import select
+
+from storefront.extensions import db
 from storefront.i18n import gettext as _
+from storefront.orders.models import Order
+from storefront.orders.status import OrderStatus
 from storefront.plugins import MenuItem, hookimpl
 
 
 @hookimpl
 def transition_guard(obj, to, actor):
     """A pickup order ships by being marked ready and completes by being collected."""
-    from sqlalchemy import select
-
-    from storefront.extensions import db
-    from storefront.orders.models import Order
-    from storefront.orders.status import OrderStatus
-
-    from .models import COLLECTED, READY, Pickup
-
     target = OrderStatus(to)
     if not isinstance(obj, Order) or target not in (OrderStatus.SHIPPED, OrderStatus.COMPLETED):
         return None
+    from .models import COLLECTED, READY, Pickup
+
     # A column query reads the row as this transaction sees it (not a stale identity-map object).
     status = db.session.execute(select(Pickup.status).where(Pickup.order_id == obj.id)).scalar()
     if status is None:

@@ -11,6 +11,7 @@ from marshmallow import EXCLUDE, Schema, fields
 
 from ..checkout import buy_now as direct
 from ..checkout import services
+from ..checkout.pricing import order_breakdown
 from ..context_objects import user_object
 from ..payments import services as payments
 from ..payments.providers import TestProvider
@@ -116,8 +117,6 @@ def _errors(*pairs):
 
 
 def _payment_json(payment):
-    from ..checkout.pricing import order_breakdown
-
     orders = list(payment.orders)
     return {
         "reference": payment.reference, "status": str(payment.status), "provider": payment.provider,

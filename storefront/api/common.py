@@ -11,6 +11,7 @@ from marshmallow import Schema, fields
 
 from ..context_objects import user_object
 from ..errors import Forbidden, ServiceError
+from ..money import Money
 
 
 class Blueprint(flask_smorest.Blueprint):
@@ -89,8 +90,6 @@ def staff_required(view):
 
 
 def money_json(amount: int, currency: str) -> dict:
-    from ..money import Money
-
     return Money(int(amount), currency).to_json()
 
 

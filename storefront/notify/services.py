@@ -20,6 +20,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from ..checkout.pricing import order_breakdown
 from ..clock import utcnow
 from ..extensions import db
+from ..orders.status import CANCEL_REASON_LABELS, STATUS_LABELS
 from ..plugins.host import flatten, get_host
 from ..settings import all_settings
 from .delivery import PENDING
@@ -145,8 +146,6 @@ def buyer_locale(user) -> str:
 
 def render_notification(order, kind: str) -> tuple[str, str]:
     """Subject and plain-text body of ``kind`` for ``order`` in the current locale."""
-    from ..orders.status import CANCEL_REASON_LABELS, STATUS_LABELS
-
     template = current_app.jinja_env.get_template(f"notify/{kind}.txt")
     context = template.new_context({
         "order": order,
