@@ -59,5 +59,10 @@ class ExpiringLRU:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def __iter__(self):
+        """The keys held now, oldest first (a copy: other threads may write meanwhile)."""
+        with self._lock:
+            return iter(list(self._entries))
+
     def _drop(self, key) -> None:
         self._size -= self._entries.pop(key).size

@@ -25,7 +25,9 @@ from flask import Flask, g
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-#: Cookies kept per worker; beyond it the oldest is dropped. Most cookies are a few
+from .caching import ExpiringLRU
+
+#: Cookies kept per worker; beyond it the least recently used is dropped. Most cookies are a few
 #: hundred bytes; a worker of a busy shop sees a few hundred buyers a minute.
 KEPT_COOKIES = 1024
 _PLAIN = (str, int, float, bool, type(None))
@@ -34,7 +36,7 @@ _PLAIN = (str, int, float, bool, type(None))
 class SessionInterface(SecureCookieSessionInterface):
     def __init__(self) -> None:
         self._serializers: dict[tuple, URLSafeTimedSerializer] = {}
-        self._verified: dict[tuple, tuple[dict, int]] = {}  # (serializer, cookie) -> (data, signed at)
+        self._verified = ExpiringLRU()  # (serializer, cookie) -> (data, signed at)
 
     def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
         # Flask builds the serializer anew for every request, and again to save the session.
@@ -58,29 +60,21 @@ class SessionInterface(SecureCookieSessionInterface):
         if not cookie:
             return self.session_class()
         max_age = int(app.permanent_session_lifetime.total_seconds())
-        key = (serializer, cookie)
-        kept = self._verified.get(key)
-        if kept is not None:
-            # itsdangerous' own test: a whole-second age, neither negative nor past max_age.
-            if 0 <= int(time.time()) - kept[1] <= max_age:
-                return self.session_class(kept[0])
-            self._verified.pop(key, None)
+        key, now = (serializer, cookie), time.time()
+        kept = self._verified.get(key, now)
+        # itsdangerous' own test, against today's limit: a whole-second age, neither negative
+        # nor past max_age (an expired one also leaves the cache when it is next read).
+        if kept is not None and 0 <= int(now) - kept[1] <= max_age:
+            return self.session_class(kept[0])
         try:
             data, signed_at = serializer.loads(cookie, max_age=max_age, return_timestamp=True)
         except BadSignature:
             return self.session_class()
         if isinstance(data, dict) and all(type(value) in _PLAIN for value in data.values()):
-            self._keep(key, dict(data), int(signed_at.timestamp()))
+            signed_at = int(signed_at.timestamp())
+            self._verified.put(key, (dict(data), signed_at), expires=signed_at + max_age + 1,
+                               max_entries=KEPT_COOKIES)
         return self.session_class(data)
-
-    def _keep(self, key: tuple, data: dict, signed_at: int) -> None:
-        verified = self._verified
-        while len(verified) >= KEPT_COOKIES:
-            try:  # another thread of the worker may be dropping the same one
-                verified.pop(next(iter(verified)), None)
-            except (StopIteration, RuntimeError):
-                break
-        verified[key] = (data, signed_at)
 
     def save_session(self, app, session, response) -> None:
         # static_assets.mark_public(): an answer the same for everyone carries no cookie.

@@ -6,7 +6,7 @@ from flask import Blueprint, render_template
 from storefront.context_objects import signed_in_user
 
 from . import services
-from .render import hours_html, hours_rows
+from .render import hours_html
 
 bp = Blueprint("store_pickup", __name__, url_prefix="/pickup", template_folder="templates")
 
@@ -15,4 +15,4 @@ bp = Blueprint("store_pickup", __name__, url_prefix="/pickup", template_folder="
 def stores():
     buyer = signed_in_user()
     return render_template("store_pickup/stores.html", locations=services.locations_for_buyer(buyer),
-                           hours_rows=hours_rows, hours_html=hours_html)
+                           hours_html=hours_html)

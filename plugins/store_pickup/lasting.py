@@ -15,6 +15,8 @@ from storefront.orders.models import Order
 from storefront.orders.status import OrderStatus
 from storefront.plugins import MenuItem, hookimpl
 
+from .models import COLLECTED, READY, Pickup
+
 
 @hookimpl
 def transition_guard(obj, to, actor):
@@ -22,8 +24,6 @@ def transition_guard(obj, to, actor):
     target = OrderStatus(to)
     if not isinstance(obj, Order) or target not in (OrderStatus.SHIPPED, OrderStatus.COMPLETED):
         return None
-    from .models import COLLECTED, READY, Pickup
-
     # A column query reads the row as this transaction sees it (not a stale identity-map object).
     status = db.session.execute(select(Pickup.status).where(Pickup.order_id == obj.id)).scalar()
     if status is None:

@@ -19,27 +19,21 @@ def hours_rows(location) -> list[tuple[int, str]]:
     return [(int(day), format_range((location.hours or {}).get(day))) for day in WEEKDAYS]
 
 
-#: Hours tables by language and rows: at most this many kept (a few stores, three languages).
-_HOURS_TABLES: dict[tuple, Markup] = {}
-MAX_HOURS_TABLES = 256
-
-
-def hours_html(rows) -> Markup:
-    """A store's week (``_hours.html`` for ``rows``, as :func:`hours_rows` gives them).
+def hours_html(location) -> Markup:
+    """A store's week (``_hours.html`` for its :func:`hours_rows`).
 
     Every checkout page shows each store's week: as an include rendered each time it cost
     the page 0.55 million instructions (two stores, ``bench/inprocess.py --instructions``).
     The table depends only on its rows and the language of its day names, both in the key,
     so it is kept per process.
     """
-    key = (babel_locale_name(), tuple(rows))
-    html = _HOURS_TABLES.get(key)
-    if html is None:
-        html = Markup(render_template("store_pickup/_hours.html", rows=rows))
-        if len(_HOURS_TABLES) >= MAX_HOURS_TABLES:
-            _HOURS_TABLES.clear()
-        _HOURS_TABLES[key] = html
-    return html
+    return _hours_table(babel_locale_name(), tuple(hours_rows(location)))
+
+
+@lru_cache(maxsize=256)  # a few stores, three languages
+def _hours_table(locale: str, rows: tuple) -> Markup:
+    # ``locale`` only keys the table: render_template speaks the request's language, which it names.
+    return Markup(render_template("store_pickup/_hours.html", rows=rows))
 
 
 @lru_cache(maxsize=4096)
@@ -95,8 +89,7 @@ def checkout_fields(checkout) -> Markup | None:
         "phone": extra.get(services.FIELD_PHONE, getattr(buyer, "phone", "") or ""),
     }
     return Markup(render_template("store_pickup/checkout_fields.html", groups=groups, values=values,
-                                  problems=problems, chosen=services.is_pickup(checkout), hours_rows=hours_rows,
-                                  hours_html=hours_html,
+                                  problems=problems, chosen=services.is_pickup(checkout), hours_html=hours_html,
                                   slot_options=slot_options,
                                   fields=(services.FIELD_SLOT, services.FIELD_NAME, services.FIELD_PHONE)))
 
@@ -113,4 +106,4 @@ def order_panel(order, staff_page: bool = False) -> Markup | None:
         "store_pickup/order_panel.html", pickup=pickup, location=pickup.location, staff_page=staff_page,
         show_code=show_code, qr=qr_svg(pickup.open_code, label=pickup.open_code) if show_code else None,
         slot_start=to_local(pickup.slot_start, zone), slot_end=to_local(pickup.slot_end, zone),
-        hours_rows=hours_rows(pickup.location), hours_html=hours_html))
+        hours_html=hours_html))

@@ -181,8 +181,6 @@ def choose_delivery(options: list, delivery_code: str | None, remembered: str | 
 
     An explicit unknown code is refused rather than silently replaced.
     """
-
-
     by_code = {o.code: o for o in options}
     if delivery_code:
         if delivery_code not in by_code:
@@ -206,7 +204,6 @@ def chosen_delivery(cart, address, buyer, delivery_code: str | None = None):
     first option. Pricing needs no other: store pickup's option alone reads every
     store's stock of the cart's SKUs, a tenth of a cart page that shows the courier.
     """
-
     remembered = remembered_delivery(cart)
     wanted = delivery_code or remembered
     if wanted:
@@ -273,10 +270,12 @@ def apply_adjustments(lines: list[PricedLine], adjustments: list, shipping: int 
                     allocation[sku] = part
         applied.append(AdjustmentLine(code=adj.code, label=str(adj.label), amount=amount, source=adj.source,
                                       kind=adj.kind, allocation=allocation, data=dict(adj.data or {})))
-    # A line whose share is unchanged (no discount: most lines) is the same frozen line;
-    # dataclasses.replace() re-runs the constructor through every field.
-    discounted = [line if line.discount == line.subtotal - remaining[line.sku_id]
-                  else replace(line, discount=line.subtotal - remaining[line.sku_id]) for line in lines]
+    discounted = []
+    for line in lines:
+        share = line.subtotal - remaining[line.sku_id]
+        # A line whose share is unchanged (no discount: most lines) is the same frozen line;
+        # dataclasses.replace() re-runs the constructor through every field.
+        discounted.append(line if line.discount == share else replace(line, discount=share))
     return discounted, applied
 
 
@@ -291,8 +290,6 @@ def price_cart(cart, buyer, delivery_code: str | None = None, address=None, *,
     are those options when the caller already asked for them (the checkout),
     else only the chosen one is asked for (:func:`chosen_delivery`).
     """
-
-
     currency = current_app.config["STOREFRONT_CURRENCY"]
     lines = priced_lines(cart, buyer) if cart is not None else []
     subtotal = sum(line.subtotal for line in lines)
