@@ -68,6 +68,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "(first run only; needs requirements-bench.txt)")
     p.add_argument("--database-url", default="", help="use this already migrated and generated database "
                    "(e.g. a 1,000,000-order one made by `flask storefront bench-data`) instead of a fresh one")
+    p.add_argument("--pg-db", default="", help="the PostgreSQL database to build the shop in (emptied first; "
+                   f"default {harness.PG_BENCH_DB}, {harness.PG_BENCH_DB}_smoke with --smoke)")
     p.add_argument("--workdir", default="", help="keep everything here (default: a temp dir, removed)")
     p.add_argument("--json", default="", help="write all results to this file")
     p.add_argument("--smoke", action="store_true", help="tiny and quick: CI checks that it works")
@@ -101,9 +103,9 @@ def bench_database(kind: str, args, workdir: Path) -> dict:
 
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "bench.log"
-    # The smoke run (CI) has its own database so that it never drops a benchmark's.
+    # The smoke run (CI) has its own database so that it never empties a benchmark's.
     url = args.database_url or harness.fresh_database(
-        kind, workdir, pg_db=harness.PG_BENCH_DB + ("_smoke" if args.smoke else ""))
+        kind, workdir, pg_db=args.pg_db or harness.PG_BENCH_DB + ("_smoke" if args.smoke else ""))
     env = harness.bench_env(url, workdir, secrets.token_hex(32))
     started = time.perf_counter()
     os.environ.update({k: env[k] for k in ("STOREFRONT_DATABASE_URL", "STOREFRONT_SECRET_KEY", "BENCH_INSTANCE")})

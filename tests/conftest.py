@@ -241,6 +241,21 @@ def is_postgres() -> bool:
     return bool(TEST_DB_URL and TEST_DB_URL.startswith("postgres"))
 
 
+def scratch_postgres_url(suffix: str) -> str:
+    """The URL of an empty PostgreSQL database next to the suite's (``<name>_<suffix>``), for
+    a test that builds its own schema; left in place afterwards and emptied at its next use
+    (:func:`bench.harness.empty_postgres_database`: no ``DROP DATABASE`` and its checkpoint)."""
+    from sqlalchemy.engine import make_url
+
+    from bench.harness import empty_postgres_database
+
+    base = make_url(TEST_DB_URL)
+    name = f"{base.database}_{suffix}"
+    empty_postgres_database(base.set(drivername="postgresql", database="postgres")
+                            .render_as_string(hide_password=False), name)
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
 def chromium_browser():
     """One Playwright and one headless Debian chromium per test process.

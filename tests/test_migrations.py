@@ -17,39 +17,22 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
-from sqlalchemy.engine import make_url
 
 from storefront.database import migration_locations, upgrade_database
 from storefront.extensions import db
 from storefront.plugins.types import Plugin
 
-from .conftest import TEST_DB_URL, make_test_app
+from .conftest import TEST_DB_URL, make_test_app, scratch_postgres_url
 
 FIXTURE_MODULE = "tests._migration_fixture_plugin"
 
 
-def _admin_conninfo(url) -> str:
-    return url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-
-
 @pytest.fixture
 def scratch_url(tmp_path):
-    """An empty database for one test, dropped afterwards."""
+    """An empty database for one test."""
     if not (TEST_DB_URL and TEST_DB_URL.startswith("postgres")):
-        yield "sqlite:///" + str(tmp_path / "migrations.db")
-        return
-    import psycopg
-
-    base = make_url(TEST_DB_URL)
-    name = f"{base.database}_migr_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
-    with psycopg.connect(_admin_conninfo(base), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(_admin_conninfo(base), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        return "sqlite:///" + str(tmp_path / "migrations.db")
+    return scratch_postgres_url(f"migr_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}")
 
 
 @pytest.fixture

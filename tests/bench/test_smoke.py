@@ -4,8 +4,8 @@ It starts a real gunicorn and drives it with wrk, so it is skipped when wrk
 is not installed (CI: ``apt-get install -y wrk``; docs/performance.md).
 One smoke per test pass: SQLite normally; PostgreSQL when the suite runs on
 PostgreSQL (``STOREFRONT_TEST_DATABASE_URL`` set, as in CI's second pass). The
-harness uses its own database ``storefront_bench_smoke`` on 127.0.0.1:5432, never
-the test database.
+harness uses its own database on 127.0.0.1:5432, ``storefront_bench_smoke_<xdist
+worker>`` (two smokes at once must not empty each other's), never the test database.
 """
 from __future__ import annotations
 
@@ -27,9 +27,10 @@ pytestmark = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not 
 
 def _smoke(db: str, tmp_path: Path, *extra: str) -> dict:
     out = tmp_path / "results.json"
+    pg_db = f"{harness.PG_BENCH_DB}_smoke_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
     proc = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "run.py"), "--smoke", "--db", db, "--workdir", str(tmp_path / "work"),
-         "--json", str(out), *extra],
+         "--pg-db", pg_db, "--json", str(out), *extra],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     [report] = json.loads(out.read_text(encoding="utf-8"))

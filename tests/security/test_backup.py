@@ -17,7 +17,7 @@ from storefront.accounts.models import User
 from storefront.backup import restore_uploads
 from storefront.catalog.models import Product
 from storefront.extensions import db
-from tests.conftest import TEST_DB_URL, is_postgres, make_test_app, pushed_app
+from tests.conftest import is_postgres, make_test_app, pushed_app, scratch_postgres_url
 from tests.factories import make_product, make_user
 
 IMAGE = "0123456789abcdef0123456789abcdef.webp"
@@ -117,19 +117,6 @@ def test_a_tampered_upload_archive_cannot_escape(tmp_path):
 @pytest.mark.postgres
 @pytest.mark.skipif(not is_postgres(), reason="PostgreSQL backup needs STOREFRONT_TEST_DATABASE_URL")
 def test_postgres_backup_and_restore(tmp_path):
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    base = make_url(TEST_DB_URL)
-    scratch = base.set(database=f"{base.database}_backup")
-    admin = base.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{scratch.database}"')
-        conn.execute(f'CREATE DATABASE "{scratch.database}"')
-    try:
-        with scratch_shop(tmp_path, scratch.render_as_string(hide_password=False)) as shop:
-            _roundtrip(shop, tmp_path, ".pgdump")
-            assert db.session.execute(text("SELECT count(*) FROM users")).scalar() == 1
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{scratch.database}" WITH (FORCE)')
+    with scratch_shop(tmp_path, scratch_postgres_url("backup")) as shop:
+        _roundtrip(shop, tmp_path, ".pgdump")
+        assert db.session.execute(text("SELECT count(*) FROM users")).scalar() == 1

@@ -27,14 +27,13 @@ import secrets
 import time
 from datetime import datetime, timedelta
 
-from sqlalchemy.engine import make_url
 
 from storefront.accounts.models import ApiToken, Role, User
 from storefront.clock import utcnow
 from storefront.extensions import db
 from storefront.orders.sweeps import run_core_sweeps
 from storefront.payments import owed
-from tests.conftest import TEST_DB_URL, is_postgres, make_test_app
+from tests.conftest import is_postgres, make_test_app, scratch_postgres_url
 from tests.factories import make_product
 
 from . import stateful_invariants as inv
@@ -45,19 +44,6 @@ KILLS = 8
 HARD_CAP = 55.0
 BUYERS = 4
 STOCK = 60
-
-
-def _postgres_database() -> str:
-    """A fresh database next to the suite's (``<name>_crash``), never the suite's own."""
-    import psycopg
-
-    base = make_url(TEST_DB_URL)
-    name = f"{base.database}_crash_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
-    admin = base.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return base.set(database=name).render_as_string(hide_password=False)
 
 
 def _token(user) -> str:
@@ -164,5 +150,5 @@ def _crash_run(database_url: str, tmp_path) -> None:
 
 def test_crash_consistency(tmp_path):
     """On the pass's database: a file SQLite database, or a fresh PostgreSQL database in the PostgreSQL pass."""
-    url = _postgres_database() if is_postgres() else "sqlite:///" + str(tmp_path / "crash.db")
+    url = scratch_postgres_url(f"crash_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}") if is_postgres() else "sqlite:///" + str(tmp_path / "crash.db")
     _crash_run(url, tmp_path)
