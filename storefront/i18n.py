@@ -87,6 +87,17 @@ def select_locale() -> str:
     return app.config["STOREFRONT_DEFAULT_LOCALE"]
 
 
+def _selected_locale() -> Locale:
+    # Flask-Babel parses the selector's answer on every request (Locale.parse: ~8 µs, a
+    # hundredth of the signed-in floor); a Locale it is handed it uses as it is.
+    return _parsed_locale(select_locale())
+
+
+@functools.lru_cache(maxsize=16)  # the configured locales and the default: a handful
+def _parsed_locale(code: str) -> Locale:
+    return Locale.parse(code)
+
+
 def compiled_translations_dir(app: Flask) -> Path:
     """Where the core's catalogs are compiled (``messages.mo``, ``wtforms.mo``)."""
     return Path(app.instance_path) / "translations"
@@ -110,7 +121,7 @@ def init_i18n(app: Flask) -> None:
             app.logger.warning("could not compile translations %s into %s", source, target)
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", ";".join(str(t) for _s, t in targets))
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "UTC")
-    babel.init_app(app, locale_selector=select_locale,
+    babel.init_app(app, locale_selector=_selected_locale,
                    timezone_selector=lambda: current_app.config["STOREFRONT_TIMEZONE"])
     # Literal _() calls are translated when a template is compiled (template_i18n); the
     # rest (plurals, templates built from strings) still come here, through current_translations.
