@@ -23,6 +23,7 @@ from storefront.i18n import format_money, gettext as _
 from storefront.orders.models import Order, OrderLine
 from storefront.orders.status import OrderStatus
 from storefront.payments.services import start_order_payment
+from storefront.plugins import forget_request_memo, request_memo
 from storefront.plugins.types import Adjustment, Badge, Offer, Problem
 
 from .lookup import campaign_for_sku, prefetch_campaigns
@@ -51,11 +52,24 @@ def deposit_label(campaign: Campaign) -> str:
     return _("Deposit %(deposit)s", deposit=deposit)
 
 
+BOUGHT_MEMO = "presale.bought"
+
+
 def bought_by(campaign_id: int, user_id: int | None) -> int:
+    """What the buyer holds of the campaign (against its per-buyer limit). A product page asks
+    for each of its SKUs (a jacket in 12 sizes and colours): read once a request, and again
+    after this request took or gave back some (:func:`_take_buyer_limit`, :func:`release_order`)."""
     if user_id is None:
         return 0
-    return int(db.session.execute(select(BuyerCount.bought).where(BuyerCount.campaign_id == campaign_id,
-                                                                   BuyerCount.user_id == user_id)).scalar() or 0)
+    memo = request_memo(BOUGHT_MEMO)
+    key = (campaign_id, user_id)
+    if memo is not None and key in memo:
+        return memo[key]
+    bought = int(db.session.execute(select(BuyerCount.bought).where(BuyerCount.campaign_id == campaign_id,
+                                                                     BuyerCount.user_id == user_id)).scalar() or 0)
+    if memo is not None:
+        memo[key] = bought
+    return bought
 
 
 @dataclass(frozen=True)
@@ -238,6 +252,7 @@ def _take_quota(line: OrderLine, campaign: Campaign, quota: Quota, now) -> None:
 
 
 def _take_buyer_limit(campaign: Campaign, user_id: int, quantity: int) -> None:
+    forget_request_memo(BOUGHT_MEMO)
     insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
     db.session.execute(insert(BuyerCount).values(campaign_id=campaign.id, user_id=user_id, bought=0)
                        .on_conflict_do_nothing(index_elements=["campaign_id", "user_id"]))
@@ -301,6 +316,7 @@ def release_order(order_id: int, now: datetime | None = None) -> int:
             db.session.execute(text("UPDATE presale_quotas SET sold = sold - :q WHERE id = :id"),
                                {"q": row.quantity, "id": row.quota_id})
             if row.user_id is not None:
+                forget_request_memo(BOUGHT_MEMO)
                 db.session.execute(
                     text("UPDATE presale_buyer_counts SET bought = bought - :q "
                          "WHERE campaign_id = :c AND user_id = :u AND bought >= :q"),
