@@ -42,6 +42,18 @@ def fresh_database(kind: str, workdir: Path, pg_db: str = PG_BENCH_DB) -> str:
     return f"postgresql+psycopg://postgres@127.0.0.1:5432/{pg_db}"
 
 
+def ensure_postgres_database(admin_url: str, name: str) -> bool:
+    """Database ``name`` on ``admin_url``'s server, created if missing; whether it was."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None:
+            return False
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return True
+
+
 def empty_postgres_database(admin_url: str, name: str) -> None:
     """Database ``name`` on ``admin_url``'s server, empty: created if missing, else its other
     connections ended and its ``public`` schema dropped and made anew.
@@ -49,13 +61,12 @@ def empty_postgres_database(admin_url: str, name: str) -> None:
     Not ``DROP DATABASE``: PostgreSQL takes a checkpoint for it, which waits for every dirty
     page of the server to reach the disk -- 10 to 50 s while the test suite's other worker
     was writing, for one scratch database."""
+    if ensure_postgres_database(admin_url, name):
+        return
     import psycopg
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
-            conn.execute(f'CREATE DATABASE "{name}"')
-            return
         conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                      "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
     with psycopg.connect(make_conninfo(**{**conninfo_to_dict(admin_url), "dbname": name}), autocommit=True) as conn:

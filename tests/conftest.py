@@ -44,17 +44,22 @@ def _worker_database(url: str, worker: str) -> str:
     """Each pytest-xdist worker gets its own PostgreSQL database (``<name>_<worker>``):
     the session fixture drops and recreates the schema, which workers sharing
     one database would do under each other's feet."""
-    import psycopg
     from sqlalchemy.engine import make_url
+
+    from bench.harness import ensure_postgres_database
 
     base = make_url(url)
     name = f"{base.database}_{worker}"
-    admin = base.set(drivername="postgresql", database="postgres")
-    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
+    ensure_postgres_database(postgres_admin_url(), name)
     return base.set(database=name).render_as_string(hide_password=False)
+
+
+def postgres_admin_url() -> str:
+    """The ``postgres`` database on the test database's server, as a libpq URL."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(TEST_DB_URL).set(drivername="postgresql", database="postgres") \
+        .render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")
@@ -278,8 +283,7 @@ def scratch_postgres_url(suffix: str) -> str:
 
     base = make_url(TEST_DB_URL)
     name = f"{base.database}_{suffix}"
-    empty_postgres_database(base.set(drivername="postgresql", database="postgres")
-                            .render_as_string(hide_password=False), name)
+    empty_postgres_database(postgres_admin_url(), name)
     return base.set(database=name).render_as_string(hide_password=False)
 
 

@@ -16,6 +16,7 @@ from storefront.plugins import hookimpl
 # Imported here, not in the hooks: the payment of every presale order asks.
 from . import labels, services
 
+
 @hookimpl
 def transition_guard(obj, to, actor):
     """A buyer cancels a deposit-paid order from the presale panel, which shows what

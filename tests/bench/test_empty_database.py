@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from bench.harness import empty_postgres_database
-from tests.conftest import TEST_DB_URL, is_postgres
+from tests.conftest import TEST_DB_URL, is_postgres, postgres_admin_url
 
 pytestmark = pytest.mark.skipif(not is_postgres(), reason="needs STOREFRONT_TEST_DATABASE_URL (PostgreSQL)")
 
@@ -14,8 +14,8 @@ pytestmark = pytest.mark.skipif(not is_postgres(), reason="needs STOREFRONT_TEST
 def _urls(suffix: str) -> tuple[str, str, str]:
     base = make_url(TEST_DB_URL)
     name = f"{base.database}_{suffix}"
-    admin = base.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-    return admin, name, base.set(drivername="postgresql", database=name).render_as_string(hide_password=False)
+    return postgres_admin_url(), name, base.set(drivername="postgresql", database=name) \
+        .render_as_string(hide_password=False)
 
 
 def test_a_missing_database_is_created_and_a_used_one_emptied():

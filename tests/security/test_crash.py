@@ -27,7 +27,6 @@ import secrets
 import time
 from datetime import datetime, timedelta
 
-
 from storefront.accounts.models import ApiToken, Role, User
 from storefront.clock import utcnow
 from storefront.extensions import db
