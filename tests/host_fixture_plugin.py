@@ -31,6 +31,8 @@ class Hooks:
             raise RuntimeError("template_slot broke")
         if name == "fixture_slot":
             return Markup("<b class='fixture'>fixture slot</b> ") + context.get("who", "")
+        if name == "fixture_text":  # plain text, not markup: the slot must escape it
+            return context.get("text", "")
         return None
 
 

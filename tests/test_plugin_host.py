@@ -9,6 +9,7 @@ import types
 import pluggy
 import pytest
 from flask import render_template_string
+from markupsafe import Markup
 
 from storefront import create_app, get_state
 from storefront.extensions import db
@@ -125,6 +126,17 @@ def test_call_safely_skips_only_the_failing_plugin(plugin_apps, caplog):
         with pytest.raises(RuntimeError, match="product_offer broke"):
             get_host().hook.product_offer(product=product, sku=product.skus[0], buyer=None)
     assert any("product_offer" in r.getMessage() for r in caplog.records)
+
+
+def test_render_slot_escapes_a_lone_plain_answer_and_keeps_a_lone_markup_one(plugin_apps):
+    first, _ = plugin_apps
+    with first.app_context():
+        _set_enabled(True)
+    with first.test_request_context("/"):
+        text = render_slot("fixture_text", text="<script>x</script>")
+        assert text == "&lt;script&gt;x&lt;/script&gt;" and isinstance(text, Markup)
+        markup = render_slot("fixture_slot", who="<i>x</i>")
+        assert markup == "<b class='fixture'>fixture slot</b> &lt;i&gt;x&lt;/i&gt;" and isinstance(markup, Markup)
 
 
 def test_render_slot_without_enabled_plugins_is_empty_markup(plugin_apps):
