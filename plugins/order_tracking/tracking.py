@@ -14,8 +14,6 @@ from datetime import date, datetime, timedelta, timezone
 from flask import current_app, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from limits import parse as parse_limit
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload, selectinload
 
 from storefront.clock import shop_zone, utcnow
 from storefront.errors import NotFound, ServiceError
@@ -23,6 +21,7 @@ from storefront.extensions import db, limiter
 from storefront.i18n import gettext as _
 from storefront.orders.display import describe_event
 from storefront.orders.models import Order
+from storefront.orders.queries import order_with
 from storefront.orders.status import OrderStatus
 
 from .carriers import carrier_for_name, tracking_url
@@ -143,11 +142,8 @@ def tracking_view(order: Order, now: datetime | None = None) -> TrackingView:
 
 # -- who may see it ---------------------------------------------------------------------
 def _load(number: str, *, guest: bool = False) -> Order | None:
-    stmt = select(Order).where(Order.number == str(number)[:32]).options(joinedload(Order.user))
-    if not guest:
-        stmt = stmt.options(selectinload(Order.events))
     # Guests: exactly one query whether or not the order exists (its events load after a match).
-    return db.session.execute(stmt).scalar_one_or_none()
+    return order_with(str(number)[:32], () if guest else ("events",))
 
 
 def order_for_viewer(user, number: str) -> Order:
