@@ -18,6 +18,7 @@ from storefront.database import write_transaction
 from storefront.errors import Conflict, NotFound, ValidationFailed
 from storefront.extensions import db
 from storefront.i18n import gettext as _
+from storefront.plugins.memo import forget_request_memo, request_memo
 
 from .models import Carrier
 
@@ -41,9 +42,19 @@ def _preset_rows() -> list[Carrier]:
     return [Carrier(code=c, name=n, tracking_url=u, transit_days=d, active=True) for c, n, u, d in PRESET]
 
 
+MEMO = "order_tracking.carriers"
+
+
 def list_carriers() -> list[Carrier]:
-    rows = list(db.session.execute(select(Carrier).order_by(Carrier.name)).scalars())
-    return rows or _preset_rows()
+    """The registry (or the preset), read once a request: a tracking page matches each
+    parcel's carrier by name and again for its arrival estimate. The writers below forget it."""
+    memo = request_memo(MEMO)
+    if memo is not None and "all" in memo:
+        return list(memo["all"])
+    rows = list(db.session.execute(select(Carrier).order_by(Carrier.name)).scalars()) or _preset_rows()
+    if memo is not None:
+        memo["all"] = rows
+    return list(rows)
 
 
 def registry_is_empty() -> bool:
@@ -65,6 +76,7 @@ def seed_preset(actor=None) -> int:
             if not registry_is_empty():
                 return 0
             db.session.add_all(_preset_rows())
+            forget_request_memo(MEMO)
             if actor is not None:
                 audit(actor, "order_tracking.carriers_preset", object_type="carrier",
                       after={"codes": [row[0] for row in PRESET]})
@@ -145,6 +157,7 @@ def create_carrier(data: dict, actor=None) -> Carrier:
         _check_unique(values, None)
         carrier = Carrier(**values)
         db.session.add(carrier)
+        forget_request_memo(MEMO)
         db.session.flush()
         audit(actor, "order_tracking.carrier_create", carrier, after=snapshot(carrier))
     return carrier
@@ -158,6 +171,7 @@ def update_carrier(carrier_id: int, data: dict, actor=None) -> Carrier:
         before = snapshot(carrier)
         for key, value in values.items():
             setattr(carrier, key, value)
+        forget_request_memo(MEMO)
         after = snapshot(carrier)
         changed = [key for key in after if before[key] != after[key]]
         audit(actor, "order_tracking.carrier_update", carrier,
@@ -174,3 +188,4 @@ def delete_carrier(carrier_id: int, actor=None) -> None:
             raise Conflict(_("Keep at least one carrier."))
         audit(actor, "order_tracking.carrier_delete", carrier, before=snapshot(carrier))
         db.session.delete(carrier)
+        forget_request_memo(MEMO)

@@ -113,3 +113,27 @@ def test_carrier_pages_need_staff(app, client, enabled, buyer):
 def test_disabled_plugin_pages_answer_404(app, client, staff):
     login(client, staff)
     assert client.get("/admin/tracking/carriers").status_code == 404
+
+
+def test_a_request_reads_the_registry_once_and_again_after_each_write(app):
+    from tests.perf.conftest import count_queries
+
+    with app.test_request_context("/"):
+        with count_queries() as seen:
+            assert carriers.carrier_for_name("SF Express").code == "sf"
+            assert carriers.carrier_for_code("zto").name == "ZTO"
+            assert len(carriers.list_carriers()) == len(NAMES)
+        assert len(seen) == 1  # the preset, from one read of the empty registry
+        carriers.create_carrier({"code": "best", "name": "Best Express", "tracking_url": "",
+                                 "transit_days": 3, "active": True})
+        assert carriers.carrier_for_code("best").name == "Best Express"  # seeded and created, seen
+        carriers.create_carrier({"code": "kerry", "name": "Kerry Express", "tracking_url": "",
+                                 "transit_days": 2, "active": True})
+        assert carriers.carrier_for_code("kerry").name == "Kerry Express"
+        row = carriers.carrier_for_code("best")
+        carriers.update_carrier(row.id, {"code": "best", "name": "Best Kuaidi", "tracking_url": "",
+                                         "transit_days": 3, "active": True})
+        assert carriers.carrier_for_name("Best Kuaidi").code == "best"
+        carriers.delete_carrier(row.id)
+        assert carriers.carrier_for_code("best") is None
+        assert len(carriers.list_carriers()) == len(NAMES) + 1
