@@ -95,3 +95,26 @@ def test_another_buyers_order_is_not_found(app):
             services.get_buyer_order(other, number)
         owner = db.session.merge(owner)
         assert isinstance(services.get_buyer_order(owner, number).events[0], OrderEvent)
+
+
+def test_a_buyers_order_list_comes_with_the_lines_in_two_statements(app):
+    buyer, other = make_user(), make_user()
+    first, second = make_product("First", stock=50), make_product("Second", stock=50)
+    mine = [make_order(buyer, OrderStatus.PAID, items=[(second.skus[0], 1), (first.skus[0], n)])
+            for n in (1, 2, 3)]
+    mine.append(make_order(buyer, OrderStatus.SHIPPED, items=[(first.skus[0], 4)]))
+    make_order(other, OrderStatus.PAID, items=[(first.skus[0], 5)])
+    buyer_id, ids = buyer.id, [order.id for order in mine]
+    db.session.expunge_all()
+    buyer = db.session.get(type(buyer), buyer_id)
+    with count_queries() as seen:
+        page, next_after = services.buyer_orders(buyer, limit=2)
+        shown = [(order.id, [(line.product_name, line.quantity) for line in order.lines]) for order in page]
+    assert len(seen) == 2
+    assert shown == [(ids[3], [("First", 4)]), (ids[2], [("Second", 1), ("First", 3)])]
+    assert next_after == ids[2]
+    rest, last = services.buyer_orders(buyer, after_id=next_after, limit=2)
+    assert [order.id for order in rest] == [ids[1], ids[0]] and last is None
+    paid, _ = services.buyer_orders(buyer, status="paid")
+    assert [order.id for order in paid] == [ids[2], ids[1], ids[0]]
+    assert services.buyer_orders(buyer, status=OrderStatus.CLOSED) == ([], None)
