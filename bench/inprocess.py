@@ -59,7 +59,7 @@ from bench.report import EXPECTED_STATUS  # noqa: E402
 FLASH_WARM_UP = 5
 
 PAGES = ["ref_product", "product_page", "cart_page", "checkout_page", "layout_floor", "catalog_list", "search", "home",
-         "catalog_signed_in", "order_detail", "tracking_page", "buyer_orders"]
+         "catalog_signed_in", "order_detail", "tracking_page", "buyer_orders", "staff_orders"]
 
 
 class QueryCounter:
