@@ -6,12 +6,14 @@ concurrent push cannot record "delivered" on the order timeline twice.
 """
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import contains_eager, selectinload
+from sqlalchemy.orm import contains_eager
 
+from storefront import joined_rows
 from storefront.audit.services import record as audit
 from storefront.clock import utcnow
 from storefront.database import write_transaction
@@ -47,9 +49,30 @@ def _require_staff(user) -> Actor:
 
 
 def parcels_of(order_id: int) -> list[Parcel]:
-    return list(db.session.execute(
-        select(Parcel).where(Parcel.order_id == order_id).options(selectinload(Parcel.events))
-        .order_by(Parcel.id)).scalars())
+    """The order's parcels with their events, as a selectin load would load them (a parcel
+    whose events this session holds keeps them). Read in Core, the statements built once:
+    the ORM's loading was a fifth of the buyer's tracking page."""
+    parcels = joined_rows.scalars(_parcels_query(), {"order_id": order_id})
+    wanting = {parcel.id: [] for parcel in parcels if "events" not in parcel.__dict__}
+    if wanting:
+        for event in joined_rows.scalars(_parcel_events_query(), {"parcel_ids": list(wanting)}):
+            wanting[event.parcel_id].append(event)
+        for parcel in parcels:
+            if parcel.id in wanting:
+                joined_rows.link(parcel, "events", wanting[parcel.id])
+    return parcels
+
+
+@functools.cache
+def _parcels_query():
+    return select(Parcel).where(Parcel.order_id == bindparam("order_id")).order_by(Parcel.id)
+
+
+@functools.cache
+def _parcel_events_query():
+    # Parcel.events' own order, per parcel.
+    return (select(ParcelEvent).where(ParcelEvent.parcel_id.in_(bindparam("parcel_ids", expanding=True)))
+            .order_by(ParcelEvent.parcel_id, ParcelEvent.at, ParcelEvent.id))
 
 
 def get_parcel(parcel_id: int) -> Parcel:

@@ -157,3 +157,29 @@ def test_admin_order_page_links_to_parcels(app, client, enabled, buyer, staff):
     login(client, staff)
     html = client.get(f"/admin/orders/{order.number}").get_data(as_text=True)
     assert f"/admin/tracking/orders/{order.number}" in html
+
+
+def test_an_orders_parcels_come_with_their_events_in_time_order_in_two_statements(app, enabled, buyer, staff):
+    from tests.perf.conftest import count_queries
+
+    order = shipped_order(buyer, staff, carrier="sf express", tracking="SF0002")
+    first = services.parcels_of(order.id)[0]
+    second = Parcel(order_id=order.id, carrier_code="zto", carrier_name="ZTO", tracking_number="ZT1",
+                    created_at=utcnow(), last_event_at=utcnow(), last_status="")
+    db.session.add(second)
+    db.session.flush()
+    now = utcnow()
+    # Written out of time order; the same moment twice is told apart by id.
+    db.session.add_all([ParcelEvent(parcel_id=first.id, at=now, status="in_transit", description="b"),
+                        ParcelEvent(parcel_id=first.id, at=now - timedelta(hours=2), status="in_transit",
+                                    description="a"),
+                        ParcelEvent(parcel_id=first.id, at=now, status="in_transit", description="c")])
+    db.session.commit()
+    order_id, second_id = order.id, second.id
+    db.session.expunge_all()
+    with count_queries() as seen:
+        parcels = services.parcels_of(order_id)
+        shown = [(p.id, [e.description for e in p.events if e.description in ("a", "b", "c")]) for p in parcels]
+    assert len(seen) == 2
+    assert shown[1] == (second_id, [])
+    assert shown[0][1] == ["a", "b", "c"]
