@@ -22,13 +22,16 @@ history the seller never agreed to.
 """
 from __future__ import annotations
 
+import functools
+
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, bindparam, select, update
 
 from storefront.clock import utcnow
 from storefront.database import write_transaction
+from storefront import joined_rows
 from storefront.extensions import db
 from storefront.i18n import format_money, gettext as _
 from storefront.money import percent_of
@@ -187,8 +190,13 @@ def _announce(order: Order, kind: str, amount: int, method: str) -> None:
 
 
 def for_order(order_id: int) -> list[Compensation]:
-    return list(db.session.execute(
-        select(Compensation).where(Compensation.order_id == order_id).order_by(Compensation.id)).scalars())
+    return joined_rows.scalars(_for_order_query(), {"order_id": order_id})
+
+
+@functools.cache
+def _for_order_query():
+    # Every order page asks: built once, read in Core (storefront.joined_rows).
+    return select(Compensation).where(Compensation.order_id == bindparam("order_id")).order_by(Compensation.id)
 
 
 def recent(limit: int = 100) -> list[Compensation]:

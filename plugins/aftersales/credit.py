@@ -14,18 +14,21 @@ fully refunded) comes back once, from ``order_event`` or the sweep.
 """
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, func, select, text
+from sqlalchemy import and_, bindparam, func, select, text
 from sqlalchemy import inspect as sa_inspect
 
 from storefront.audit.services import record as audit
 from storefront.clock import utcnow
 from storefront.database import get_by_pk, write_transaction
 from storefront.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from storefront import joined_rows
 from storefront.extensions import db
 from storefront.i18n import gettext as _
 from storefront.plugins.host import get_host
@@ -107,10 +110,17 @@ def ledger(user_id: int, *, currency: str | None = None, before: int | None = No
 def order_credit_sums(order_id: int) -> dict[str, int]:
     """The order's store-credit entries summed per kind (checkout, checkout_return, refund),
     in one statement."""
-    return {kind: int(total or 0) for kind, total in db.session.execute(
-        select(CreditEntry.kind, func.sum(CreditEntry.amount))
-        .where(CreditEntry.order_id == order_id, CreditEntry.kind.in_(("checkout", "checkout_return", "refund")))
-        .group_by(CreditEntry.kind))}
+    return {kind: int(total or 0) for kind, total in joined_rows.read(
+        db.session(), _order_credit_sums_query(), {"order_id": order_id})}
+
+
+@functools.cache
+def _order_credit_sums_query():
+    # Built once per process: every order page asks (building and keying it cost as much as running it).
+    return (select(CreditEntry.kind, func.sum(CreditEntry.amount))
+            .where(CreditEntry.order_id == bindparam("order_id"),
+                   CreditEntry.kind.in_(("checkout", "checkout_return", "refund")))
+            .group_by(CreditEntry.kind))
 
 
 @dataclass(frozen=True)

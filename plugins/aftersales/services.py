@@ -8,9 +8,11 @@ and one public order timeline event ``aftersales_<what>``.
 """
 from __future__ import annotations
 
+import functools
+
 from typing import Any, Iterable
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -18,6 +20,7 @@ from storefront.audit.services import record as audit
 from storefront.clock import utcnow
 from storefront.database import for_update
 from storefront.errors import ConcurrentUpdate, Forbidden, NotFound
+from storefront import joined_rows
 from storefront.extensions import db
 from storefront.i18n import gettext as _
 from storefront.orders.models import Order
@@ -91,7 +94,13 @@ def has_open_case(order_id: int) -> bool:
 
 
 def cases_of_order(order_id: int) -> list[Case]:
-    return list(db.session.execute(select(Case).where(Case.order_id == order_id).order_by(Case.id)).scalars())
+    return joined_rows.scalars(_cases_of_order_query(), {"order_id": order_id})
+
+
+@functools.cache
+def _cases_of_order_query():
+    # Every order page asks: built once, read in Core (storefront.joined_rows).
+    return select(Case).where(Case.order_id == bindparam("order_id")).order_by(Case.id)
 
 
 def events_of(case: Case) -> list[CaseEvent]:

@@ -400,3 +400,16 @@ def test_order_page_shows_store_hours_map_slot_and_each_status(app, client, loca
     pickups.verify_code(location.id, code, staff)
     page = client.get(f"/orders/{order.number}").get_data(as_text=True)
     assert "Collected" in page and code not in page.split("sp-order", 1)[1].split("</section>", 1)[0]
+
+
+def test_an_orders_pickup_comes_with_its_store_in_one_statement(app, location, buyer):
+    from tests.perf.conftest import count_queries
+
+    order = place_pickup_order(buyer, location)
+    order_id, store_name = order.id, location.name
+    db.session.expunge_all()
+    with count_queries() as seen:
+        pickup = pickups.pickup_for_order(order_id)
+        assert pickup.order_id == order_id and pickup.location.name == store_name
+    assert len(seen) == 1
+    assert pickups.pickup_for_order(order_id + 1000) is None
