@@ -25,6 +25,10 @@ hits, unless run with ``STOREFRONT_PAGE_CACHE_SECONDS=0``, which measures what a
 ``catalog_signed_in`` is the same listings and searches for the cart page's signed-in buyers,
 who never get a cached page.
 
+``order_detail``, ``tracking_page``, ``buyer_orders`` and ``staff_orders`` are the pages a sale's
+buyers and staff open afterwards: a buyer's order and its tracking page, the buyer's order list,
+and the staff order list (50 orders a page).
+
 ``unpaid_sweep``, ``bulk_ship`` and ``outbox_delivery`` (not run by default) are what a shop
 does in bulk after a flash: the deadline sweep closes the unpaid orders and gives back what
 they held, staff ship the paid ones from one tracking-number upload, and the worker delivers

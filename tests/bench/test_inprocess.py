@@ -28,9 +28,13 @@ def _inprocess(tmp_path, scenarios: str, requests: int, *extra: str) -> dict:
 
 
 def test_page_scenarios_and_the_layout_floor(tmp_path):
-    results = _inprocess(tmp_path, "ref_product,cart_page,layout_floor", 4)
+    results = _inprocess(tmp_path, "ref_product,cart_page,layout_floor,order_detail,tracking_page,buyer_orders,"
+                                   "staff_orders", 4)
     floor, cart = results["layout_floor"], results["cart_page"]
     assert floor["n"] == cart["n"] == 4
+    # The pages after the sale answered 200 (the scenario checks each answer) from the database.
+    for page in ("order_detail", "tracking_page", "buyer_orders", "staff_orders"):
+        assert results[page]["n"] == 4 and results[page]["queries_median"] >= 1, page
     # The floor signs the buyer in and reads the plugin states, each from the worker's copy
     # within its reuse window, and nothing the cart page adds: no cart, no pricing.
     assert 0 <= floor["queries_max"] < cart["queries_median"]
