@@ -16,6 +16,7 @@ out, as the ORM leaves them: reading one loads it.
 from __future__ import annotations
 
 import functools
+import threading
 from typing import Any, Iterable, Sequence
 
 from sqlalchemy import inspect
@@ -98,6 +99,7 @@ class JoinedEntities:
         self._models = models
         self._columns: list | None = None
         self._spans: list[tuple[Any, Any, int, int, tuple[str, ...], tuple[int, ...]]] = []
+        self._setting_up = threading.Lock()
 
     @property
     def columns(self) -> list:
@@ -106,18 +108,26 @@ class JoinedEntities:
         return self._columns
 
     def _set_up(self) -> None:
-        configure_mappers()
-        columns_of_all: list = []
-        for model in self._models:
-            mapper = inspect(model)
-            columns = [column for column in mapper.local_table.columns
-                       if not mapper.get_property_by_column(column).deferred]
-            keys = tuple(mapper.get_property_by_column(column).key for column in columns)
-            start = len(columns_of_all)
-            columns_of_all.extend(columns)
-            self._spans.append((model, manager_of_class(model), start, len(columns_of_all), keys,
-                                tuple(columns.index(pk) for pk in mapper.primary_key)))
-        self._columns = columns_of_all
+        # A gthread worker's threads meet a module's instance at its first use together: set
+        # up by two at once, it listed every model twice, and each later row of that worker
+        # gave twice the objects (a flash's coupon and checkout calls answered 500 there).
+        with self._setting_up:
+            if self._columns is not None:
+                return
+            configure_mappers()
+            columns_of_all: list = []
+            spans = []
+            for model in self._models:
+                mapper = inspect(model)
+                columns = [column for column in mapper.local_table.columns
+                           if not mapper.get_property_by_column(column).deferred]
+                keys = tuple(mapper.get_property_by_column(column).key for column in columns)
+                start = len(columns_of_all)
+                columns_of_all.extend(columns)
+                spans.append((model, manager_of_class(model), start, len(columns_of_all), keys,
+                              tuple(columns.index(pk) for pk in mapper.primary_key)))
+            self._spans = spans
+            self._columns = columns_of_all  # last: a reader that sees the columns sees the spans
 
     def objects(self, session: Session, row: Sequence, *, refresh: bool = False) -> list:
         """One object per model, None where an outer join found no row.

@@ -91,3 +91,38 @@ with app.test_request_context("/"):
     print(user.email, user.name)
 """
     assert run_fresh(script, tmp_path).split()[-2:] == ["first@example.com", "First"]
+
+
+def test_threads_meeting_an_instance_at_its_first_use_set_it_up_once(app, monkeypatch):
+    """gthread workers: several threads reach a module's JoinedEntities before it is set up.
+    Set up twice it listed every model twice and gave twice the objects per row, for the
+    worker's whole life (the PostgreSQL deposit-flash smoke's coupon and checkout 500s)."""
+    import threading
+    import time
+
+    from storefront.orders.models import Order
+
+    threads_n = 6
+    entered = threading.Barrier(threads_n)
+    real_configure = joined_rows.configure_mappers
+
+    def slow_configure():  # widens the window in which the others arrive
+        time.sleep(0.05)
+        real_configure()
+
+    monkeypatch.setattr(joined_rows, "configure_mappers", slow_configure)
+    entities = joined_rows.JoinedEntities(Order, User)
+    widths = []
+
+    def first_use():
+        entered.wait()
+        widths.append(len(entities.columns))
+
+    threads = [threading.Thread(target=first_use) for _ in range(threads_n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    expected = len(inspect(Order).local_table.columns) + len(inspect(User).local_table.columns)
+    assert widths == [expected] * threads_n
+    assert [span[0] for span in entities._spans] == [Order, User]
