@@ -126,3 +126,26 @@ def test_threads_meeting_an_instance_at_its_first_use_set_it_up_once(app, monkey
     expected = len(inspect(Order).local_table.columns) + len(inspect(User).local_table.columns)
     assert widths == [expected] * threads_n
     assert [span[0] for span in entities._spans] == [Order, User]
+
+
+def test_load_collection_as_a_selectin_load_in_one_statement(app):
+    from storefront.orders.models import Order, OrderLine
+    from tests.orders.factories import make_order
+
+    buyer = make_user()
+    first, second, bare = make_order(buyer), make_order(buyer), make_order(buyer)
+    db.session.add(OrderLine(order_id=first.id, product_name="Extra", sku_code="X", unit_price=1, quantity=1,
+                             line_subtotal=1, paid_amount=1))
+    db.session.commit()
+    ids = [first.id, second.id, bare.id]
+    db.session.execute(OrderLine.__table__.delete().where(OrderLine.order_id == ids[2]))
+    db.session.commit()
+    db.session.expunge_all()
+    orders = [db.session.get(Order, i) for i in ids]
+    held = list(orders[1].lines)  # loaded already: kept, not read again
+    with count_queries() as seen:
+        joined_rows.load_collection(orders, Order.lines)
+        names = [[line.product_name for line in order.lines] for order in orders]
+    assert len(seen) == 1
+    assert names[0][-1] == "Extra" and len(names[0]) == 2
+    assert orders[1].lines == held and names[2] == []

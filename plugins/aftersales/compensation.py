@@ -23,15 +23,14 @@ history the seller never agreed to.
 from __future__ import annotations
 
 import functools
-
 from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import and_, bindparam, select, update
 
+from storefront import joined_rows
 from storefront.clock import utcnow
 from storefront.database import write_transaction
-from storefront import joined_rows
 from storefront.extensions import db
 from storefront.i18n import format_money, gettext as _
 from storefront.money import percent_of

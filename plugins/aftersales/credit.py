@@ -15,7 +15,6 @@ fully refunded) comes back once, from ``order_event`` or the sweep.
 from __future__ import annotations
 
 import functools
-
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -24,11 +23,11 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, bindparam, func, select, text
 from sqlalchemy import inspect as sa_inspect
 
+from storefront import joined_rows
 from storefront.audit.services import record as audit
 from storefront.clock import utcnow
 from storefront.database import get_by_pk, write_transaction
 from storefront.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from storefront import joined_rows
 from storefront.extensions import db
 from storefront.i18n import gettext as _
 from storefront.plugins.host import get_host

@@ -81,14 +81,13 @@ def order_panel(order, staff_page: bool = False) -> Markup | None:
     if order is None:
         return None
     from .cases import kinds_for
-    from .models import OPEN_STATUSES
     from .services import cases_of_order
 
     cases = cases_of_order(order.id)
     # Every request of the order is in ``cases``: an open one is among them, no second query.
     can_request = (not staff_page and getattr(user_object(), "is_authenticated", False)
                    and user_object().id == order.user_id and bool(kinds_for(order))
-                   and not any(case.status in OPEN_STATUSES for case in cases))
+                   and not any(case.is_open for case in cases))
     if not cases and not can_request:
         return None
     return Markup(render_template("aftersales/order_panel.html", order=order, cases=cases, staff_page=staff_page,

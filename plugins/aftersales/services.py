@@ -9,18 +9,17 @@ and one public order timeline event ``aftersales_<what>``.
 from __future__ import annotations
 
 import functools
-
 from typing import Any, Iterable
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from storefront import joined_rows
 from storefront.audit.services import record as audit
 from storefront.clock import utcnow
 from storefront.database import for_update
 from storefront.errors import ConcurrentUpdate, Forbidden, NotFound
-from storefront import joined_rows
 from storefront.extensions import db
 from storefront.i18n import gettext as _
 from storefront.orders.models import Order

@@ -53,26 +53,13 @@ def parcels_of(order_id: int) -> list[Parcel]:
     whose events this session holds keeps them). Read in Core, the statements built once:
     the ORM's loading was a fifth of the buyer's tracking page."""
     parcels = joined_rows.scalars(_parcels_query(), {"order_id": order_id})
-    wanting = {parcel.id: [] for parcel in parcels if "events" not in parcel.__dict__}
-    if wanting:
-        for event in joined_rows.scalars(_parcel_events_query(), {"parcel_ids": list(wanting)}):
-            wanting[event.parcel_id].append(event)
-        for parcel in parcels:
-            if parcel.id in wanting:
-                joined_rows.link(parcel, "events", wanting[parcel.id])
+    joined_rows.load_collection(parcels, Parcel.events)
     return parcels
 
 
 @functools.cache
 def _parcels_query():
     return select(Parcel).where(Parcel.order_id == bindparam("order_id")).order_by(Parcel.id)
-
-
-@functools.cache
-def _parcel_events_query():
-    # Parcel.events' own order, per parcel.
-    return (select(ParcelEvent).where(ParcelEvent.parcel_id.in_(bindparam("parcel_ids", expanding=True)))
-            .order_by(ParcelEvent.parcel_id, ParcelEvent.at, ParcelEvent.id))
 
 
 def get_parcel(parcel_id: int) -> Parcel:

@@ -11,7 +11,6 @@ a conditional UPDATE on the pickup's own status, so each happens once.
 from __future__ import annotations
 
 import functools
-
 import secrets
 from datetime import datetime, timedelta
 
@@ -20,11 +19,11 @@ from sqlalchemy.exc import IntegrityError, MultipleResultsFound
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from storefront import joined_rows
 from storefront.audit.services import record as audit
 from storefront.clock import utcnow
 from storefront.database import write_transaction
 from storefront.errors import Conflict, Forbidden, NotFound, ServiceError, ValidationFailed
-from storefront import joined_rows
 from storefront.extensions import db
 from storefront.i18n import gettext as _
 from storefront.notify.services import add_prepared_message, prepare_order_message, queue_order_message

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, inspect, or_, select
+from sqlalchemy import bindparam, func, or_, select
 
 from .. import joined_rows
 from ..accounts.models import User
@@ -18,6 +18,7 @@ from ..clock import shop_zone, utcnow
 from ..errors import NotFound
 from ..extensions import db
 from ..i18n import gettext as _
+from ..models_base import MAX_ROW_ID
 from .models import Order
 from .status import OrderStatus
 
@@ -37,6 +38,15 @@ def _clamp(limit: int | None) -> int:
     return max(1, min(int(limit or 20), MAX_LIMIT))
 
 
+def _below(after_id: int | None) -> int | None:
+    """The keyset bound ``id < after_id``, or None when it bounds nothing: an ``after`` past
+    the id columns' range (which the database driver refuses: a 500) is above every order."""
+    if not after_id:
+        return None
+    after_id = int(after_id)
+    return None if after_id > MAX_ROW_ID else after_id
+
+
 #: The collections an order page shows (timeline, notes, breakdown), each read as its
 #: relationship orders it.
 FULL_COLLECTIONS = ("lines", "adjustments", "events", "notes")
@@ -54,12 +64,13 @@ def buyer_orders(user, status: OrderStatus | str | None = None, after_id: int | 
     params = {"user_id": user.id, "limit": limit + 1}
     if status:
         params["status"] = OrderStatus(status)
-    if after_id:
-        params["after_id"] = int(after_id)
-    rows = joined_rows.scalars(_buyer_page_query(bool(status), bool(after_id)), params)
+    after_id = _below(after_id)
+    if after_id is not None:
+        params["after_id"] = after_id
+    rows = joined_rows.scalars(_buyer_page_query(bool(status), after_id is not None), params)
     next_after = rows[limit - 1].id if len(rows) > limit else None
     page = rows[:limit]
-    _link_children(page, "lines")
+    joined_rows.load_collection(page, Order.lines)
     return page, next_after
 
 
@@ -71,32 +82,6 @@ def _buyer_page_query(by_status: bool, after: bool):
     if after:
         stmt = stmt.where(Order.id < bindparam("after_id"))
     return stmt.order_by(Order.id.desc()).limit(bindparam("limit"))
-
-
-@functools.cache
-def _children_query(key: str, one: bool):
-    relationship = inspect(Order).relationships[key]
-    child = relationship.mapper.class_
-    # One order's: a plain equality (an expanding IN costs its rendering on every execution).
-    where = child.order_id == bindparam("order_id") if one else \
-        child.order_id.in_(bindparam("order_ids", expanding=True))
-    return select(child).where(where).order_by(child.order_id, *(relationship.order_by or ()))
-
-
-def _link_children(orders: list[Order], key: str) -> None:
-    """Each order's collection ``key`` loaded, in one statement for all, as a selectin
-    load would: an order whose collection this session already holds keeps it."""
-    wanting = {order.id: [] for order in orders if key not in order.__dict__}
-    if not wanting:
-        return
-    ids = list(wanting)
-    one = len(ids) == 1
-    params = {"order_id": ids[0]} if one else {"order_ids": ids}
-    for child in joined_rows.scalars(_children_query(key, one), params):
-        wanting[child.order_id].append(child)
-    for order in orders:
-        if order.id in wanting:
-            joined_rows.link(order, key, wanting[order.id])
 
 
 def _local_midnight_utc(day: date) -> datetime:
@@ -158,9 +143,7 @@ def staff_orders(filters: StaffOrderFilters | dict | None = None, after_id: int 
     # Each order with its buyer, read in Core as a joined load would read them (the same
     # LEFT JOIN): the ORM's loading of fifty orders, their lines and notes was the larger
     # part of the page.
-    order_table, user_table = Order.__table__, User.__table__
-    stmt = select(*_ORDER_ROWS.columns).select_from(
-        order_table.outerjoin(user_table, user_table.c.id == order_table.c.user_id))
+    stmt = _orders_with_buyers()
     if filters.overdue_to_ship:
         stmt = stmt.where(Order.status == OrderStatus.PAID, Order.ship_by < utcnow())
     elif filters.status:
@@ -172,19 +155,16 @@ def staff_orders(filters: StaffOrderFilters | dict | None = None, after_id: int 
     q = (filters.q or "").strip()
     if q:
         stmt = stmt.where(search_condition(q))
-    if after_id:
-        stmt = stmt.where(Order.id < int(after_id))
+    after_id = _below(after_id)
+    if after_id is not None:
+        stmt = stmt.where(Order.id < after_id)
     session = db.session()
     rows = joined_rows.read(session, stmt.order_by(Order.id.desc()).limit(limit + 1), {})
-    page = []
-    for row in rows[:limit]:
-        order, user = _ORDER_ROWS.objects(session, row)
-        joined_rows.link(order, "user", user)
-        page.append(order)
+    page = [_order_and_buyer(session, row) for row in rows[:limit]]
     next_after = page[-1].id if len(rows) > limit else None
     # Notes come along for the flags shown in the list.
-    _link_children(page, "lines")
-    _link_children(page, "notes")
+    joined_rows.load_collection(page, Order.lines)
+    joined_rows.load_collection(page, Order.notes)
     return page, next_after
 
 
@@ -193,10 +173,20 @@ def _order_query(of_buyer: bool):
     # The order with its buyer (staff pages show them; a buyer's is the signed-in user),
     # built once per process. Read in Core (storefront.joined_rows): with the collections'
     # selectin loads, the ORM's loading cost a third of a buyer's order page.
+    stmt = _orders_with_buyers().where(Order.number == bindparam("number"))
+    return stmt.where(Order.user_id == bindparam("user_id")) if of_buyer else stmt
+
+
+def _orders_with_buyers():
+    """Orders with their buyers' columns, the LEFT JOIN a joined load of ``Order.user`` sends."""
     order, user = Order.__table__, User.__table__
-    stmt = (select(*_ORDER_ROWS.columns).select_from(order.outerjoin(user, user.c.id == order.c.user_id))
-            .where(order.c.number == bindparam("number")))
-    return stmt.where(order.c.user_id == bindparam("user_id")) if of_buyer else stmt
+    return select(*_ORDER_ROWS.columns).select_from(order.outerjoin(user, user.c.id == order.c.user_id))
+
+
+def _order_and_buyer(session, row) -> Order:
+    order, user = _ORDER_ROWS.objects(session, row)
+    joined_rows.link(order, "user", user)
+    return order
 
 
 def order_with(number: str, collections=FULL_COLLECTIONS, user_id: int | None = None) -> Order | None:
@@ -210,10 +200,9 @@ def order_with(number: str, collections=FULL_COLLECTIONS, user_id: int | None = 
     rows = joined_rows.read(session, _order_query(user_id is not None), params)
     if not rows:
         return None
-    order, user = _ORDER_ROWS.objects(session, rows[0])
-    joined_rows.link(order, "user", user)
+    order = _order_and_buyer(session, rows[0])
     for key in collections:
-        _link_children([order], key)
+        joined_rows.load_collection([order], getattr(Order, key))
     return order
 
 

@@ -118,3 +118,22 @@ def test_a_buyers_order_list_comes_with_the_lines_in_two_statements(app):
     paid, _ = services.buyer_orders(buyer, status="paid")
     assert [order.id for order in paid] == [ids[2], ids[1], ids[0]]
     assert services.buyer_orders(buyer, status=OrderStatus.CLOSED) == ([], None)
+
+
+def test_an_after_past_the_id_range_lists_from_the_newest_not_a_500(app):
+    from tests.conftest import new_client
+    from tests.factories import make_staff, sign_in
+
+    buyer, staff = make_user(), make_staff()
+    number = make_order(buyer, OrderStatus.PAID).number
+    huge = 10 ** 20
+    assert [o.number for o in services.buyer_orders(buyer, after_id=huge)[0]] == [number]
+    assert [o.number for o in services.staff_orders(after_id=huge)[0]] == [number]
+    assert services.buyer_orders(buyer, after_id=-5) == ([], None)
+    buyer_client, staff_client = new_client(app), new_client(app)
+    sign_in(buyer_client, buyer)
+    sign_in(staff_client, staff)
+    for client, path in ((buyer_client, f"/orders/?after={huge}"), (buyer_client, f"/orders/?status=paid&after={huge}"),
+                         (staff_client, f"/admin/orders?after={huge}")):
+        page = client.get(path)
+        assert page.status_code == 200 and number in page.get_data(as_text=True), path
