@@ -5,11 +5,15 @@ import os
 
 from storefront.plugins import Plugin
 
-from . import hooks, lasting, models
+from . import hooks, lasting, models, reuse
 from .admin import bp as admin_bp
 from .buyer import bp as buyer_bp
 from .forms import StorePickupSettingsForm
 from .services import DEFAULT_SETTINGS
+
+# From the start, in every process: a booking here must retire every worker's copy of the
+# open slots, though this process has not offered any yet (a sweep, a fresh worker).
+reuse.slot_writes.listen()
 
 plugin = Plugin(
     name="store_pickup",

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from flask import render_template
+from flask import get_template_attribute, render_template
 from markupsafe import Markup, escape
 
 from storefront.context_objects import user_object
 from storefront.i18n import babel_locale_name
 
-from . import services
+from . import reuse, services
 from .qr import qr_svg
 from .pickups import can_see_code, pickup_for_order
 from .slots import WEEKDAYS, format_range, shop_zone, to_local
@@ -46,32 +46,45 @@ def _option_parts(location_name: str, slot) -> tuple[str, str]:
 
 
 #: A store's whole list of options, by its name and its slots' (key, end): at most this many.
-_OPTION_LISTS: dict[tuple, tuple[str, frozenset]] = {}
+_OPTION_LISTS: dict[tuple, str] = {}
 MAX_OPTION_LISTS = 256
 
 
-def slot_options(location, slots, selected: str) -> Markup:
-    """The ``<option>`` elements of one store's slots, ``selected`` (a slot key) marked.
+def slot_options(location, slots) -> Markup:
+    """The ``<option>`` elements of one store's slots, none of them marked.
 
     A store offers a few dozen slots a day for days ahead, and every checkout page lists
     them all: looking each one up in ``_option_parts``'s cache was still a twentieth of the
     page. The list's markup depends only on the store's name and which slots it has (their
     keys and ends: the start alone would not tell a changed slot length), so the joined
-    list is kept and the buyer's choice is marked in it.
+    list is kept (it serves every new copy of the open slots, :mod:`.reuse`).
     """
     identity = (location.name, tuple((slot.key, slot.local_end) for slot in slots))
-    kept = _OPTION_LISTS.get(identity)
-    if kept is None:
+    html = _OPTION_LISTS.get(identity)
+    if html is None:
         html = "".join(head + tail for head, tail in (_option_parts(location.name, slot) for slot in slots))
-        kept = (html, frozenset(slot.key for slot in slots))
         if len(_OPTION_LISTS) >= MAX_OPTION_LISTS:
             _OPTION_LISTS.clear()
-        _OPTION_LISTS[identity] = kept
-    html, keys = kept
-    if selected and selected in keys:
-        head = f'<option value="{escape(selected)}"'
-        html = html.replace(head + ">", head + " selected>", 1)
+        _OPTION_LISTS[identity] = html
     return Markup(html)
+
+
+def mark_selected(options: Markup, selected: str) -> Markup:
+    """``options`` (markup of ``<option>`` elements) with the one whose value is ``selected``
+    marked; a value it does not offer marks nothing."""
+    if not selected:
+        return options
+    head = f'<option value="{escape(selected)}">'
+    # str's replace: Markup's would escape the markup it is given.
+    return Markup(str.replace(options, head, head[:-1] + " selected>", 1))
+
+
+def _chooser(locations, slots: dict) -> tuple[Markup, Markup]:
+    """The stores' descriptions and the ``<select>`` of their open slots, nothing chosen."""
+    groups = [(loc, slots[loc.id]) for loc in locations]
+    stores = get_template_attribute("store_pickup/_chooser.html", "stores")
+    select = get_template_attribute("store_pickup/_chooser.html", "slot_select")
+    return Markup(stores(groups, hours_html)), Markup(select(groups, services.FIELD_SLOT, slot_options))
 
 
 def checkout_fields(checkout) -> Markup | None:
@@ -80,17 +93,19 @@ def checkout_fields(checkout) -> Markup | None:
     buyer = checkout.buyer
     extra = checkout.extra or {}
     locations = services.locations_for_buyer(buyer, checkout.lines, checkout.address)
-    slots = services.available_slots_for(locations)
-    groups = [(loc, slots[loc.id]) for loc in locations]
+    offered = reuse.offered_slots(locations)
+    # Every buyer who sees these stores in this order and language sees the same markup.
+    stores, select = offered.markup((babel_locale_name(), tuple(loc.id for loc in locations)),
+                                    lambda: _chooser(locations, offered.slots))
     problems = {p.field: p.message for p in checkout.problems if p.source == services.PLUGIN_NAME}
     values = {
         "slot": extra.get(services.FIELD_SLOT, ""),
         "name": extra.get(services.FIELD_NAME, getattr(buyer, "name", "") or ""),
         "phone": extra.get(services.FIELD_PHONE, getattr(buyer, "phone", "") or ""),
     }
-    return Markup(render_template("store_pickup/checkout_fields.html", groups=groups, values=values,
-                                  problems=problems, chosen=services.is_pickup(checkout), hours_html=hours_html,
-                                  slot_options=slot_options,
+    return Markup(render_template("store_pickup/checkout_fields.html", stores=stores,
+                                  select=mark_selected(select, values["slot"]), values=values,
+                                  problems=problems, chosen=services.is_pickup(checkout),
                                   fields=(services.FIELD_SLOT, services.FIELD_NAME, services.FIELD_PHONE)))
 
 

@@ -181,23 +181,28 @@ def test_remembered_translations_follow_every_change_of_locale(app):
 def test_pickup_slot_options_mark_only_the_chosen_slot(app):
     from types import SimpleNamespace
 
-    from plugins.store_pickup.render import slot_options
+    from plugins.store_pickup.render import mark_selected, slot_options
     from plugins.store_pickup.slots import Slot
 
     start = datetime(2026, 12, 2, 10, 0)
     slots = [Slot(7, start + timedelta(hours=i), start + timedelta(hours=i + 1),
                   start + timedelta(hours=i + 8), start + timedelta(hours=i + 9)) for i in range(2)]
-    html = str(slot_options(SimpleNamespace(name="A&B <store>"), slots, slots[1].key))
+    options = slot_options(SimpleNamespace(name="A&B <store>"), slots)
+    html = str(mark_selected(options, slots[1].key))
     assert html == (
         '<option value="7@2026-12-02T18:00">A&amp;B &lt;store&gt; · 2026-12-02 18:00–19:00</option>'
         '<option value="7@2026-12-02T19:00" selected>A&amp;B &lt;store&gt; · 2026-12-02 19:00–20:00</option>')
-    renamed = str(slot_options(SimpleNamespace(name="C"), slots, ""))
+    renamed = str(slot_options(SimpleNamespace(name="C"), slots))
     assert "A&amp;B" not in renamed and "selected" not in renamed
-    # The store's list is kept whole: asked again, with another choice or none, it is the same
-    # list with only that choice marked; a choice it does not offer marks nothing.
-    again = str(slot_options(SimpleNamespace(name="A&B <store>"), slots, slots[0].key))
-    assert again == html.replace(" selected", "").replace('T18:00"', 'T18:00" selected')
-    assert "selected" not in str(slot_options(SimpleNamespace(name="A&B <store>"), slots, "7@2026-12-02T20:00"))
+    # The store's list is kept whole and unmarked: asked again it is the same list, and
+    # marking another choice marks only that one; a choice it does not offer marks nothing.
+    again = slot_options(SimpleNamespace(name="A&B <store>"), slots)
+    assert "selected" not in again
+    assert str(mark_selected(again, slots[0].key)) == html.replace(" selected", "").replace('T18:00"', 'T18:00" selected')
+    assert str(mark_selected(again, "7@2026-12-02T20:00")) == str(again)
+    assert str(mark_selected(again, "")) == str(again)
+    # A posted value is escaped before it is looked for: it cannot close the attribute.
+    assert "selected" not in mark_selected(again, '7@2026-12-02T18:00"><script>')
 
 
 def test_pickup_slot_options_follow_a_changed_slot_length(app):
@@ -212,8 +217,8 @@ def test_pickup_slot_options_follow_a_changed_slot_length(app):
     start = datetime(2026, 12, 3, 2, 0)
     hour = [Slot(8, start, start + timedelta(hours=1), start + timedelta(hours=8), start + timedelta(hours=9))]
     two = [Slot(8, start, start + timedelta(hours=2), start + timedelta(hours=8), start + timedelta(hours=10))]
-    assert "10:00–11:00" in str(render.slot_options(store, hour, ""))
-    assert "10:00–12:00" in str(render.slot_options(store, two, ""))
+    assert "10:00–11:00" in str(render.slot_options(store, hour))
+    assert "10:00–12:00" in str(render.slot_options(store, two))
 
 
 def test_pickup_slot_option_lists_are_bounded(app, monkeypatch):
@@ -227,5 +232,5 @@ def test_pickup_slot_option_lists_are_bounded(app, monkeypatch):
     start = datetime(2026, 12, 4, 2, 0)
     for n in range(5):
         slot = Slot(9, start, start + timedelta(hours=1), start + timedelta(hours=8), start + timedelta(hours=9))
-        render.slot_options(SimpleNamespace(name=f"store {n}"), [slot], "")
+        render.slot_options(SimpleNamespace(name=f"store {n}"), [slot])
         assert len(render._OPTION_LISTS) <= 2

@@ -1,0 +1,199 @@
+"""A worker's copy of the open pickup slots and the chooser's markup (plugins/store_pickup/reuse.py):
+which checkout pages skip the slot-usage query, and how a booking made in this worker, in
+another worker of the host or from elsewhere, a store's edit and the clock reach the next page."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from plugins.store_pickup import reuse, services
+from storefront.clock import utcnow
+from storefront.extensions import db
+from tests.factories import make_product, make_user, write_behind_sqlalchemys_back
+from tests.perf.conftest import count_queries
+
+from .conftest import fill_cart, make_location, new_client, place_pickup_order, sign_in
+
+PROJECT = Path(__file__).resolve().parents[3]
+ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
+
+
+@pytest.fixture
+def clock(app, enabled, monkeypatch):
+    """The window's clock, standing still unless a test moves it; the shop's clock, as the
+    copies see it, moves with it."""
+    now = [1000.0]
+    start = utcnow()
+    monkeypatch.setattr(reuse, "_now", lambda: now[0])
+    monkeypatch.setattr(reuse, "utcnow", lambda: start + timedelta(seconds=now[0] - 1000.0))
+    monkeypatch.setitem(app.config, "STOREFRONT_CONFIG_REUSE_SECONDS", 1)
+    held = app.extensions.get(reuse.EXTENSION_KEY)
+    if held is not None:  # the app outlives a test; the copies must not
+        held.clear()
+    return now
+
+
+@pytest.fixture
+def shopper(app, enabled):
+    """A signed-in buyer with a one-item cart, and the client they browse with."""
+    buyer = make_user()
+    fill_cart(buyer, make_product(stock=50).skus[0].id)
+    web = new_client(app)
+    sign_in(web, buyer)
+    return web
+
+
+def _page(web, **headers):
+    """The checkout page, the slot keys its chooser offers and the slot-usage queries it sent."""
+    with count_queries() as seen:
+        response = web.get("/checkout/", headers=headers)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    select = html[html.index('<select name="store_pickup_slot"'):]
+    select = select[:select.index("</select>")]
+    return html, re.findall(r'<option value="(\d+@[^"]+)"', select), len(seen.matching(r"FROM store_pickup_slot_usage"))
+
+
+def test_the_next_page_offers_the_copy_until_the_window_passes(app, clock, shopper):
+    location = make_location()
+    html, offered, queries = _page(shopper)
+    assert queries == 1 and offered[0] == services.available_slots(location)[0].key
+    again, offered_again, queries = _page(shopper)
+    assert queries == 0 and offered_again == offered
+    assert again.count('<details class="sp-location"') == 1 and "Jing&#39;an store" in again
+    clock[0] += 0.99
+    assert _page(shopper)[2] == 0
+    clock[0] += 0.02  # a second since the read: worked out again, then reused again
+    assert _page(shopper)[2] == 1
+    assert _page(shopper)[2] == 0
+
+
+def test_zero_seconds_works_them_out_on_every_page(app, clock, shopper, monkeypatch):
+    make_location()
+    monkeypatch.setitem(app.config, "STOREFRONT_CONFIG_REUSE_SECONDS", 0)
+    assert [_page(shopper)[2] for _ in range(3)] == [1, 1, 1]
+
+
+def test_a_booking_in_this_worker_shows_on_the_next_page(app, clock, shopper):
+    location = make_location(slot_capacity=1)
+    first = services.available_slots(location)[0]
+    assert _page(shopper)[1][0] == first.key
+    place_pickup_order(make_user(), location, slot=first)  # the slot's last place
+    _html, offered, queries = _page(shopper)
+    assert queries == 1 and first.key not in offered
+
+
+def test_a_booking_by_another_worker_of_this_host_shows_here_at_once(app, clock, shopper, database_url):
+    """A real second process on the same database and instance folder, as a second gunicorn
+    worker, books the slot's last place; this worker's next page must not offer it, with the
+    window's clock standing still."""
+    location = make_location(slot_capacity=1)
+    first = services.available_slots(location)[0]
+    assert _page(shopper)[1][0] == first.key
+    assert _page(shopper)[2] == 0
+    db.session.commit()
+    script = ("import sys\n"
+              "from tests.conftest import make_test_app\n"
+              "from tests.factories import make_user\n"
+              "from tests.plugins.store_pickup.conftest import PLUGINS, place_pickup_order\n"
+              "from plugins.store_pickup.models import Location\n"
+              "from storefront.extensions import db\n"
+              "app = make_test_app(sys.argv[1], sys.argv[2], STOREFRONT_PLUGINS=PLUGINS)\n"
+              "with app.app_context():\n"
+              "    place_pickup_order(make_user(), db.session.get(Location, int(sys.argv[3])))\n")
+    subprocess.run([sys.executable, "-c", script, database_url, app.instance_path, str(location.id)],
+                   cwd=PROJECT, check=True, env={**os.environ, "PYTHONPATH": str(PROJECT)}, timeout=120)
+    assert app.extensions[reuse.EXTENSION_KEY].copies  # only the signal can retire it
+    _html, offered, queries = _page(shopper)
+    assert queries == 1 and first.key not in offered
+
+
+def test_a_booking_from_elsewhere_shows_once_the_window_has_passed_and_placing_refuses_it(app, clock, shopper):
+    location = make_location(slot_capacity=2)
+    first = services.available_slots(location)[0]
+    place_pickup_order(make_user(), location, slot=first)  # one of two places: the row exists
+    assert _page(shopper)[1][0] == first.key
+    write_behind_sqlalchemys_back(f"UPDATE store_pickup_slot_usage SET used = 2 WHERE location_id = {location.id}")
+    clock[0] += 0.9
+    assert _page(shopper)[1][0] == first.key  # the copy, under a second old: the documented window
+    # Placing checks the slot against the database, whatever the copy offered.
+    response = shopper.post("/checkout/", data={
+        "delivery_code": "store_pickup", "address_id": "new", "idempotency_key": uuid.uuid4().hex,
+        "action": "place", services.FIELD_SLOT: first.key, services.FIELD_NAME: "Han Meimei",
+        services.FIELD_PHONE: "13900001111"})
+    assert response.status_code == 422
+    assert "That pickup time is no longer available" in response.get_data(as_text=True)
+    clock[0] += 0.11
+    assert first.key not in _page(shopper)[1]
+
+
+def test_a_store_edit_shows_on_the_next_page(app, clock, shopper):
+    location = make_location()
+    assert _page(shopper)[2] == 1
+    hours = {str(d): "10:00-12:00" for d in range(7)}  # the hours alone
+    services.update_location(location.id, {**services._snapshot(location), "hours": hours})
+    html, offered, queries = _page(shopper)
+    assert queries == 1 and offered and all(key.endswith(("T10:00", "T11:00")) for key in offered)
+    assert "10:00-12:00" in html and "00:00-24:00" not in html
+    services.update_location(location.id, {**services._snapshot(location), "name": "Jing'an flagship"})
+    html, renamed, _q = _page(shopper)
+    assert renamed == offered and "Jing&#39;an flagship" in html and "Jing&#39;an store" not in html
+
+
+def test_each_language_gets_its_own_markup_from_one_copy(app, clock, shopper):
+    make_location()
+    english, offered, _q = _page(shopper)
+    chinese, offered_zh, queries = _page(new_client_signed_in_as_same(app, shopper), **ZH)
+    assert queries == 0 and offered_zh == offered
+    assert "Choose…" in english and "请选择…" in chinese and "请选择…" not in english
+
+
+def new_client_signed_in_as_same(app, web):
+    """Another browser of the same buyer (its own session cookie, no language chosen)."""
+    other = new_client(app)
+    with web.session_transaction() as theirs, other.session_transaction() as mine:
+        mine.update(dict(theirs))
+    return other
+
+
+def test_a_buyers_choice_is_marked_on_their_page_only(app, clock, shopper):
+    location = make_location()
+    second = services.available_slots(location)[1]
+    refused = shopper.post("/checkout/", data={
+        "delivery_code": "store_pickup", "address_id": "new", "idempotency_key": uuid.uuid4().hex,
+        "action": "place", services.FIELD_SLOT: second.key, services.FIELD_NAME: "Han Meimei",
+        services.FIELD_PHONE: "not a phone"})
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    chooser = page.split('id="store_pickup_slot"')[1].split("</select>")[0]
+    assert f'<option value="{second.key}" selected>' in chooser and chooser.count(" selected>") == 1
+    other = new_client(app)
+    buyer = make_user()
+    fill_cart(buyer, make_product().skus[0].id)
+    sign_in(other, buyer)
+    html, offered, queries = _page(other)
+    assert queries == 0 and second.key in offered
+    assert " selected>" not in html.split('id="store_pickup_slot"')[1].split("</select>")[0]
+
+
+def test_the_shop_clock_outside_the_copy_works_the_slots_out_again(app, clock, shopper, monkeypatch):
+    """A request whose clock is before the copy's read, or past its window, does not use it
+    (a clock set by a test, a worker suspended mid-request): the slots that have started since
+    are not offered."""
+    location = make_location(prep_minutes=0, slot_minutes=60)
+    first = services.available_slots(location)[0]
+    assert _page(shopper)[1][0] == first.key
+    read_at = reuse.utcnow()
+    monkeypatch.setattr(reuse, "utcnow", lambda: read_at - timedelta(seconds=1))
+    assert _page(shopper)[2] == 1
+    clock[0] += 0.5  # within the window's clock, but the shop's is three hours on
+    monkeypatch.setattr(reuse, "utcnow", lambda: read_at + timedelta(hours=3))
+    _html, offered, queries = _page(shopper)
+    assert queries == 1 and first.key not in offered
