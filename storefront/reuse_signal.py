@@ -19,12 +19,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from flask import g, has_app_context
+from flask import g, has_app_context, has_request_context
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from .context_objects import g_object
+from .context_objects import app_object, g_object
 
 
 def touch(path: str) -> None:
@@ -195,3 +195,21 @@ class KeptCopies:
         """Tell this host's other workers (after the commit)."""
         touch(self.signal_path)
 
+
+
+def in_settings_window(watch: WriteWatch, extension_key: str,
+                       make: Callable[[str], KeptCopies]) -> tuple[Any, float] | None:
+    """A plugin's copies that follow the settings' window (``STOREFRONT_CONFIG_REUSE_SECONDS``):
+    ``app.extensions[extension_key]``, made by ``make(instance_path)`` on first use, and the
+    window, when the current context may use them -- a request without a write of ``watch``'s
+    of its own open, with a window above 0."""
+    if not has_request_context() or watch.open_here():
+        return None
+    app = app_object()
+    seconds = float(app.config.get("STOREFRONT_CONFIG_REUSE_SECONDS") or 0)
+    if seconds <= 0:
+        return None
+    copies = app.extensions.get(extension_key)
+    if copies is None:
+        copies = app.extensions.setdefault(extension_key, make(app.instance_path))
+    return copies, seconds

@@ -3,11 +3,6 @@
 this worker, in another worker of the host, or from elsewhere reaches the next request."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 from sqlalchemy import text
 
@@ -20,10 +15,10 @@ from .checkout.helpers import api_token
 from .conftest import new_client
 from .factories import (login, make_staff, make_user, set_plugin_state, sign_in,
                         write_behind_sqlalchemys_back)
+from .fresh_worker import run_as_another_worker
 from .perf.conftest import count_queries
 from .races import write_held_open
 
-PROJECT = Path(__file__).resolve().parent.parent
 LOCATIONS = "/api/v1/pickup/locations"  # 404 while store pickup is switched off
 
 
@@ -80,14 +75,8 @@ def test_a_switch_saved_by_another_worker_of_this_host_shows_on_the_next_request
     """A real second process on the same database and instance folder, as a second gunicorn worker."""
     assert new_client(app).get(LOCATIONS).status_code == 200
     db.session.commit()
-    script = ("import sys\n"
-              "from tests.conftest import make_test_app\n"
-              "from tests.factories import set_plugin_state\n"
-              "app = make_test_app(sys.argv[1], sys.argv[2])\n"
-              "with app.app_context():\n"
-              "    set_plugin_state('store_pickup', False)\n")
-    subprocess.run([sys.executable, "-c", script, database_url, app.instance_path], cwd=PROJECT, check=True,
-                   env={**os.environ, "PYTHONPATH": str(PROJECT)}, timeout=120)
+    run_as_another_worker(app, database_url, "from tests.factories import set_plugin_state",
+                          "set_plugin_state('store_pickup', False)")
     # No time has passed on the window's clock: only the worker's signal can retire the copy.
     assert new_client(app).get(LOCATIONS).status_code == 404
 

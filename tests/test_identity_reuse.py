@@ -4,11 +4,7 @@ requests skip the query, and how a change to an account or a token, saved in thi
 in another worker of the host, or from elsewhere, reaches the next request."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -21,10 +17,10 @@ from storefront.extensions import db
 from .checkout.helpers import api_token
 from .conftest import new_client
 from .factories import PASSWORD, make_user, sign_in, write_behind_sqlalchemys_back
+from .fresh_worker import run_as_another_worker
 from .perf.conftest import count_queries
 from .races import write_held_open
 
-PROJECT = Path(__file__).resolve().parent.parent
 ME = "/api/v1/me"
 ACCOUNT = "/account/profile"
 
@@ -123,16 +119,10 @@ def test_an_account_closed_by_another_worker_of_this_host_is_signed_out_here_at_
     browser, headers = _signed_in(app, buyer), api_token(buyer)
     assert _is_signed_in(browser) and new_client(app).get(ME, headers=headers).status_code == 200
     db.session.commit()
-    script = ("import sys\n"
-              "from tests.conftest import make_test_app\n"
-              "from storefront.extensions import db\n"
-              "from storefront.accounts.models import User\n"
-              "from storefront.accounts.services import logout_everywhere\n"
-              "app = make_test_app(sys.argv[1], sys.argv[2])\n"
-              "with app.app_context():\n"
-              "    logout_everywhere(db.session.get(User, int(sys.argv[3])))\n")
-    subprocess.run([sys.executable, "-c", script, database_url, app.instance_path, str(buyer.id)],
-                   cwd=PROJECT, check=True, env={**os.environ, "PYTHONPATH": str(PROJECT)}, timeout=120)
+    run_as_another_worker(app, database_url, "from storefront.extensions import db\n"
+                          "from storefront.accounts.models import User\n"
+                          "from storefront.accounts.services import logout_everywhere",
+                          "logout_everywhere(db.session.get(User, int(sys.argv[1])))", buyer.id)
     # No time has passed on the window's clock: only the other worker's signal can retire the copies.
     assert not _is_signed_in(browser)
     assert new_client(app).get(ME, headers=headers).status_code == 401

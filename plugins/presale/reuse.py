@@ -30,10 +30,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flask import current_app, has_request_context
+from flask import current_app
 
 from storefront import reuse_signal
-from storefront.context_objects import app_object
 from storefront.row_copies import attached, column_values
 
 from .models import Campaign, Quota
@@ -118,15 +117,5 @@ class LookupReuse(reuse_signal.KeptCopies):
 
 
 def for_request() -> tuple[LookupReuse, float] | None:
-    """This app's copies and window, when the current context may use them: a request
-    without a presale write of its own open, with a window above 0."""
-    if not has_request_context() or presale_writes.open_here():
-        return None
-    app = app_object()
-    seconds = float(app.config.get("STOREFRONT_CONFIG_REUSE_SECONDS") or 0)
-    if seconds <= 0:
-        return None
-    reuse = app.extensions.get(EXTENSION_KEY)
-    if reuse is None:
-        reuse = app.extensions.setdefault(EXTENSION_KEY, LookupReuse(app.instance_path))
-    return reuse, seconds
+    """This app's copies and window, when the current context may use them."""
+    return reuse_signal.in_settings_window(presale_writes, EXTENSION_KEY, LookupReuse)

@@ -31,12 +31,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable
 
-from flask import current_app, has_request_context
+from flask import current_app
 from markupsafe import Markup
 
 from storefront import reuse_signal
 from storefront.clock import utcnow
-from storefront.context_objects import app_object
 
 from . import services
 from . import slots as slotlib
@@ -97,16 +96,7 @@ class SlotsReuse(reuse_signal.KeptCopies):
 
 
 def _for_request() -> tuple[SlotsReuse, float] | None:
-    if not has_request_context() or slot_writes.open_here():
-        return None
-    app = app_object()
-    seconds = float(app.config.get("STOREFRONT_CONFIG_REUSE_SECONDS") or 0)
-    if seconds <= 0:
-        return None
-    reuse = app.extensions.get(EXTENSION_KEY)
-    if reuse is None:
-        reuse = app.extensions.setdefault(EXTENSION_KEY, SlotsReuse(app.instance_path))
-    return reuse, seconds
+    return reuse_signal.in_settings_window(slot_writes, EXTENSION_KEY, SlotsReuse)
 
 
 def _store_key(location) -> tuple:

@@ -3,11 +3,7 @@ requests skip the query, and how a sale, a staff edit or a new campaign, made in
 worker, in another worker of the host or from elsewhere, reaches the next request."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -17,11 +13,11 @@ from plugins.presale.models import Campaign
 from storefront.clock import utcnow
 from storefront.extensions import db
 from tests.factories import make_product, make_user, write_behind_sqlalchemys_back
+from tests.fresh_worker import run_as_another_worker
 from tests.perf.conftest import count_queries
 
 from .conftest import checkout, full_campaign, new_client
 
-PROJECT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -107,15 +103,9 @@ def test_a_sell_out_by_another_worker_of_this_host_shows_here_at_once(app, clock
     assert _terms(app, product)[0][0]["remaining"] == 2
     assert _terms(app, product)[1] == 0
     db.session.commit()
-    script = ("import sys\n"
-              "from tests.conftest import make_test_app\n"
-              "from tests.factories import make_user\n"
-              "from tests.plugins.presale.conftest import checkout\n"
-              "app = make_test_app(sys.argv[1], sys.argv[2])\n"
-              "with app.app_context():\n"
-              "    checkout(make_user(), (int(sys.argv[3]), 2))\n")
-    subprocess.run([sys.executable, "-c", script, database_url, app.instance_path, str(product.skus[0].id)],
-                   cwd=PROJECT, check=True, env={**os.environ, "PYTHONPATH": str(PROJECT)}, timeout=120)
+    run_as_another_worker(app, database_url, "from tests.factories import make_user\n"
+                          "from tests.plugins.presale.conftest import checkout",
+                          "checkout(make_user(), (int(sys.argv[1]), 2))", product.skus[0].id)
     assert product.skus[0].id in app.extensions[reuse.EXTENSION_KEY].copies  # only the signal can retire it
     terms, queries = _terms(app, product)
     assert queries == 1

@@ -3,13 +3,9 @@ which checkout pages skip the slot-usage query, and how a booking made in this w
 another worker of the host or from elsewhere, a store's edit and the clock reach the next page."""
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -17,11 +13,11 @@ from plugins.store_pickup import reuse, services
 from storefront.clock import utcnow
 from storefront.extensions import db
 from tests.factories import make_product, make_user, write_behind_sqlalchemys_back
+from tests.fresh_worker import run_as_another_worker
 from tests.perf.conftest import count_queries
 
 from .conftest import fill_cart, make_location, new_client, place_pickup_order, sign_in
 
-PROJECT = Path(__file__).resolve().parents[3]
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
 
 
@@ -99,17 +95,12 @@ def test_a_booking_by_another_worker_of_this_host_shows_here_at_once(app, clock,
     assert _page(shopper)[1][0] == first.key
     assert _page(shopper)[2] == 0
     db.session.commit()
-    script = ("import sys\n"
-              "from tests.conftest import make_test_app\n"
-              "from tests.factories import make_user\n"
-              "from tests.plugins.store_pickup.conftest import PLUGINS, place_pickup_order\n"
-              "from plugins.store_pickup.models import Location\n"
-              "from storefront.extensions import db\n"
-              "app = make_test_app(sys.argv[1], sys.argv[2], STOREFRONT_PLUGINS=PLUGINS)\n"
-              "with app.app_context():\n"
-              "    place_pickup_order(make_user(), db.session.get(Location, int(sys.argv[3])))\n")
-    subprocess.run([sys.executable, "-c", script, database_url, app.instance_path, str(location.id)],
-                   cwd=PROJECT, check=True, env={**os.environ, "PYTHONPATH": str(PROJECT)}, timeout=120)
+    run_as_another_worker(app, database_url, "from tests.factories import make_user\n"
+                          "from tests.plugins.store_pickup.conftest import place_pickup_order\n"
+                          "from plugins.store_pickup.models import Location\n"
+                          "from storefront.extensions import db",
+                          "place_pickup_order(make_user(), db.session.get(Location, int(sys.argv[1])))",
+                          location.id, STOREFRONT_PLUGINS=["plugins.store_pickup"])
     assert app.extensions[reuse.EXTENSION_KEY].copies  # only the signal can retire it
     _html, offered, queries = _page(shopper)
     assert queries == 1 and first.key not in offered
