@@ -76,7 +76,7 @@ DEFAULTS: dict[str, object] = {
     # retires it at once, one from another host (or plain psql) shows up to this
     # late (storefront/config_reuse.py). 0 reads them on every request. The presale
     # plugin's per-SKU look-ups follow the same window (plugins/presale/reuse.py), and so
-    # do the pickup plugin's open slots on the checkout page (plugins/store_pickup/reuse.py).
+    # do the pickup plugin's stores and open slots on the checkout page (plugins/store_pickup/reuse.py).
     "STOREFRONT_CONFIG_REUSE_SECONDS": 1,
     # A signed-in request builds its user (and API token) from the worker's copy of the
     # last load of the same session or token while it is younger than this; a change to

@@ -11,9 +11,9 @@ from .buyer import bp as buyer_bp
 from .forms import StorePickupSettingsForm
 from .services import DEFAULT_SETTINGS
 
-# From the start, in every process: a booking here must retire every worker's copy of the
-# open slots, though this process has not offered any yet (a sweep, a fresh worker).
-reuse.slot_writes.listen()
+# From the start, in every process: a booking or a store's edit here must retire every
+# worker's copies, though this process has not made any yet (a sweep, a fresh worker).
+reuse.store_writes.listen()
 
 plugin = Plugin(
     name="store_pickup",

@@ -9,7 +9,7 @@ from markupsafe import Markup, escape
 from storefront.context_objects import user_object
 from storefront.i18n import babel_locale_name
 
-from . import reuse, services
+from . import services
 from .qr import qr_svg
 from .pickups import can_see_code, pickup_for_order
 from .slots import WEEKDAYS, format_range, shop_zone, to_local
@@ -93,7 +93,7 @@ def checkout_fields(checkout) -> Markup | None:
     buyer = checkout.buyer
     extra = checkout.extra or {}
     locations = services.locations_for_buyer(buyer, checkout.lines, checkout.address)
-    offered = reuse.offered_slots(locations)
+    offered = services.offered_slots(locations)
     # Every buyer who sees these stores in this order and language sees the same markup.
     stores, select = offered.markup((babel_locale_name(), tuple(loc.id for loc in locations)),
                                     lambda: _chooser(locations, offered.slots))

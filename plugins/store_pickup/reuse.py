@@ -1,49 +1,55 @@
-"""A worker's recent answer to "which pickup times are open", shared by every buyer.
+"""A worker's recent answers about the stores, shared by every buyer: which stores are
+open and what they hold of a cart's SKUs, and which pickup times they have open.
 
-Every checkout page offers each store's pickup times for days ahead (a few hundred
-``<option>`` elements): working them out and reading which are full was 1.0 of the
-page's 12.8 million instructions, rendering the stores and that ``<select>`` another
-1.3. Until a slot is booked or given back the answer is the same for every buyer
-who sees the same stores. So a worker keeps the open slots of a set of stores, and
-the markup the checkout renders from them (:meth:`Offered.markup`), while the copy
-is younger than the settings' window (``STOREFRONT_CONFIG_REUSE_SECONDS``, 1 s;
-``0`` works them out on every page).
+Every checkout page asks both. Working out each store's slots for days ahead and
+reading which are full was 1.0 of the page's 12.8 million instructions, rendering
+the stores and the ``<select>`` of a few hundred slots another 1.3, reading the
+stores and their stock 0.4; until a slot is booked, a store edited or its stock
+counted, the answers are the same for every buyer. So a worker keeps them while
+they are younger than the settings' window (``STOREFRONT_CONFIG_REUSE_SECONDS``,
+1 s; ``0`` reads them on every page): the stores' column values and their counts
+per set of SKUs (:class:`Stores`), the open slots per set of stores with the
+markup the checkout renders from them (:class:`Offered`).
 
-Every write to ``store_pickup_slot_usage`` retires the copies, as writes to the
-settings do (:mod:`storefront.reuse_signal`): this worker's at once, the host's
-other workers' through ``<instance>/store-pickup-slots-changed``. So while a
-sale's pickup orders book slots, every page after a booking shows it. A store's
-edit (hours, closed days, slot length, capacity, lead time, name...) is a new key.
+Every write to ``store_pickup_locations``, ``store_pickup_location_stock`` or
+``store_pickup_slot_usage`` retires the copies, as writes to the settings do
+(:mod:`storefront.reuse_signal`): this worker's at once, the host's other
+workers' through ``<instance>/store-pickup-changed``. So while a sale's pickup
+orders book slots and take store stock, every page after a booking shows it.
 
-Only what the page *offers* comes from a copy. Placing an order checks the chosen
-slot against the database again (``services.clean_choice``) and books it with a
-conditional UPDATE, so a copy never overbooks a slot: at worst, for the window, a
-writer on another host makes it offer a time that has just filled, which placing
-refuses with a message next to the field.
+Only what a page *offers* comes from a copy. Placing an order reads the chosen
+store again inside its write transaction (which expires what the request held),
+checks the slot and the store's stock against the database
+(``services.order_placing``) and takes them with conditional UPDATEs, so a copy
+never overbooks a slot or oversells a store: at worst, for the window, a writer
+on another host leaves a page offering a time that has just filled, which
+placing refuses with a message next to the field.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Callable
 
 from flask import current_app
 from markupsafe import Markup
 
 from storefront import reuse_signal
-from storefront.clock import utcnow
+from storefront.row_copies import attached, column_values
 
-from . import services
 from . import slots as slotlib
+from .models import Location
 
-EXTENSION_KEY = "store_pickup_slots_reuse"
-SIGNAL_FILE = "store-pickup-slots-changed"
-#: Sets of stores a worker keeps: buyers whose carts some store cannot fill see fewer.
-MAX_COPIES = 16
+EXTENSION_KEY = "store_pickup_reuse"
+SIGNAL_FILE = "store-pickup-changed"
+#: Copies a worker keeps: the stores per set of SKUs in carts (a sale's buyers share a
+#: few), the open slots per set of stores (buyers whose carts a store cannot fill see fewer).
+MAX_COPIES = 64
 #: Markup kept per copy: the languages times the orders buyers see the stores in
 #: (nearest first).
 MAX_MARKUP = 64
@@ -51,21 +57,49 @@ MAX_MARKUP = 64
 #: The clock of the window; tests patch it.
 _now = time.monotonic
 
-_WATCHED = re.compile(r"\bstore_pickup_slot_usage\b")
+_WATCHED = re.compile(r"\bstore_pickup_(?:locations|location_stock|slot_usage)\b")
 
 
-def _is_slot_write(statement: str) -> bool:
-    if "store_pickup_slot_usage" not in statement or not _WATCHED.search(statement):
+def _is_store_write(statement: str) -> bool:
+    if "store_pickup_" not in statement or not _WATCHED.search(statement):
         return False
     return statement.lstrip()[:6].upper() != "SELECT"
 
 
-def _signal_slot_change() -> None:
+def _signal_store_change() -> None:
     """After the commit, in any app context (a sweep giving slots back too)."""
     reuse_signal.touch(os.path.join(current_app.instance_path, SIGNAL_FILE))
 
 
-slot_writes = reuse_signal.WriteWatch("store_pickup_slots", _is_slot_write, _signal_slot_change)
+store_writes = reuse_signal.WriteWatch("store_pickup", _is_store_write, _signal_store_change)
+
+
+@dataclass(frozen=True, slots=True)
+class Stores:
+    """The active stores, in the page's order, and their counts of some SKUs."""
+    #: Each store's column values, its JSON columns as JSON text (a request's store gets
+    #: its own dict and list: kept values are shared by every request).
+    rows: tuple[dict, ...]
+    #: (store id, SKU id, quantity) of the counts kept for those SKUs.
+    stock: tuple[tuple[int, int, int], ...]
+
+    @classmethod
+    def of(cls, locations, stock) -> "Stores":
+        rows = []
+        for location in locations:
+            values = column_values(location)
+            for name in _JSON_COLUMNS:
+                values[name] = json.dumps(values[name])
+            rows.append(values)
+        return cls(tuple(rows), tuple(stock))
+
+    def locations(self) -> list[Location]:
+        """This request's store objects, built from the kept values."""
+        return [attached(Location, {**values, **{name: json.loads(values[name]) for name in _JSON_COLUMNS}})
+                for values in self.rows]
+
+
+_JSON_COLUMNS = ("hours", "closed_dates")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,15 +122,26 @@ class Offered:
         return kept
 
 
-class SlotsReuse(reuse_signal.KeptCopies):
-    """Copies keyed by the stores' schedules and the settings they were worked out with."""
+class StoreReuse(reuse_signal.KeptCopies):
+    """Copies keyed ``("stores", SKU ids)`` (:class:`Stores`) and ``("slots", settings, stores)``
+    (:class:`Offered`)."""
 
     def __init__(self, instance_path: str) -> None:
-        super().__init__(slot_writes, os.path.join(instance_path, SIGNAL_FILE), lambda: _now())
+        super().__init__(store_writes, os.path.join(instance_path, SIGNAL_FILE), lambda: _now())
+
+    def take(self, key):
+        """The copy kept for ``key`` and what keeping a new one needs: ``(copy or None, marker)``."""
+        marker = self.marker()
+        return self.fresh(key, marker, _now()), marker
 
 
-def _for_request() -> tuple[SlotsReuse, float] | None:
-    return reuse_signal.in_settings_window(slot_writes, EXTENSION_KEY, SlotsReuse)
+def for_request() -> tuple[StoreReuse, float] | None:
+    """This app's copies and window, when the current context may use them."""
+    return reuse_signal.in_settings_window(store_writes, EXTENSION_KEY, StoreReuse)
+
+
+def slots_key(days: int, zone_key: str, locations) -> tuple:
+    return ("slots", days, zone_key, tuple(sorted(_store_key(loc) for loc in locations)))
 
 
 def _store_key(location) -> tuple:
@@ -105,23 +150,3 @@ def _store_key(location) -> tuple:
     return (location.id, location.name, location.address, location.phone, location.map_url,
             repr(location.hours), repr(location.closed_dates), location.prep_minutes,
             location.slot_minutes, location.slot_capacity)
-
-
-def offered_slots(locations, now: datetime | None = None) -> Offered:
-    """The open slots of ``locations`` for a page to offer: a recent copy or worked out now."""
-    now = now or utcnow()
-    shared = _for_request()
-    if shared is None:
-        return Offered(now, services.available_slots_for(locations, now))
-    reuse, seconds = shared
-    key = (int(services.settings()["days_ahead"]), slotlib.shop_zone().key,
-           tuple(sorted(_store_key(loc) for loc in locations)))
-    marker = reuse.marker()
-    copy = reuse.fresh(key, marker, _now())
-    # The shop's clock must agree too: a request "before" the copy, or past its window, works
-    # the slots out again (a clock set by a test, a suspended worker).
-    if copy is not None and copy.read_at <= now < copy.read_at + timedelta(seconds=seconds):
-        return copy
-    offered = Offered(now, services.available_slots_for(locations, now))
-    reuse.keep({key: offered}, marker, seconds, MAX_COPIES)
-    return offered

@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlparse
 
 from sqlalchemy import and_, bindparam, select, update
@@ -25,6 +25,7 @@ from storefront.plugins import forget_request_memo, request_memo
 from storefront.plugins.host import get_host
 from storefront.plugins.types import DeliveryOption, Problem
 
+from . import reuse
 from . import slots as slotlib
 from . import stock as stocklib
 from .models import PREPARING, Location, LocationStock, Pickup, SlotUsage
@@ -213,22 +214,33 @@ def _locations_and_short(needs: dict[int, int]) -> tuple[list[Location], set[int
     the locations and their stock of the cart's SKUs were two round trips. The
     results fill the same per-request memo :func:`_active_locations` and
     :func:`_short_locations` read, so later questions of the request cost nothing.
+    Within the settings' window a worker's copy for the same SKUs answers
+    (:mod:`.reuse`, retired by any write to the stores or their stock).
     """
     memo = request_memo(MEMO)
     if not needs or (memo is not None and "active" in memo):
         locations = _active_locations()
         return locations, _short_locations([loc.id for loc in locations], needs)
-    session = db.session()
-    rows = joined_rows.read(session, _locations_and_stock_query(), {"sku_ids": list(needs)})
-    locations: list[Location] = []
-    short: set[int] = set()
-    for row in rows:
-        (location,) = _LOCATION_ROWS.objects(session, row)
-        sku_id, quantity = row[-2], row[-1]
-        if not locations or locations[-1] is not location:
-            locations.append(location)
-        if sku_id is not None and quantity < needs[sku_id]:  # as stock.short_locations
-            short.add(location.id)
+    shared = reuse.for_request()
+    key = ("stores", tuple(sorted(needs)))
+    kept, marker = shared[0].take(key) if shared is not None else (None, None)
+    if kept is not None:
+        locations, stock = kept.locations(), kept.stock
+    else:
+        session = db.session()
+        rows = joined_rows.read(session, _locations_and_stock_query(), {"sku_ids": list(needs)})
+        locations, stock = [], []
+        for row in rows:
+            (location,) = _LOCATION_ROWS.objects(session, row)
+            if not locations or locations[-1] is not location:
+                locations.append(location)
+            if row[-2] is not None:
+                stock.append((location.id, row[-2], row[-1]))
+        if shared is not None:
+            copies, seconds = shared
+            copies.keep({key: reuse.Stores.of(locations, stock)}, marker, seconds, reuse.MAX_COPIES)
+    short = {location_id for location_id, sku_id, quantity in stock
+             if quantity < needs[sku_id]}  # as stock.short_locations
     if memo is not None:
         memo["active"] = locations
         memo[("short", tuple(loc.id for loc in locations), tuple(sorted(needs.items())))] = short
@@ -307,6 +319,25 @@ def available_slots_for(locations, now: datetime | None = None) -> dict[int, lis
     return {loc.id: [s for s in candidates[loc.id] if s.start not in full[loc.id]] if loc.id in full
             else candidates[loc.id] for loc in locations}
 
+
+
+def offered_slots(locations, now: datetime | None = None) -> reuse.Offered:
+    """The open slots of ``locations`` for a page to offer: a worker's recent copy
+    (:mod:`.reuse`) or worked out now. Placing checks the chosen slot afresh."""
+    now = now or utcnow()
+    shared = reuse.for_request()
+    if shared is None:
+        return reuse.Offered(now, available_slots_for(locations, now))
+    copies, seconds = shared
+    key = reuse.slots_key(int(settings()["days_ahead"]), slotlib.shop_zone().key, locations)
+    kept, marker = copies.take(key)
+    # The shop's clock must agree too: a request "before" the copy, or past its window, works
+    # the slots out again (a clock set by a test, a suspended worker).
+    if kept is not None and kept.read_at <= now < kept.read_at + timedelta(seconds=seconds):
+        return kept
+    offered = reuse.Offered(now, available_slots_for(locations, now))
+    copies.keep({key: offered}, marker, seconds, reuse.MAX_COPIES)
+    return offered
 
 @dataclass(frozen=True)
 class Choice:

@@ -170,10 +170,11 @@ def _pickup_setup(shop):
     return a, b, short, enough, closed
 
 
-def test_one_query_answers_as_the_two_did(app, shop):
+def test_one_query_answers_as_the_two_did(app, shop, monkeypatch):
     from plugins.store_pickup import services as pickup
     from plugins.store_pickup import stock
 
+    monkeypatch.setitem(app.config, "STOREFRONT_CONFIG_REUSE_SECONDS", 0)  # the query each time, not a copy
     a, b, short, enough, closed = _pickup_setup(shop)
     for needs in ({a.id: 2}, {a.id: 1, b.id: 5}, {b.id: 6}, {a.id: 1}, {shop["plain"][2].skus[0].id: 3}):
         active = pickup.list_locations(active_only=True)
