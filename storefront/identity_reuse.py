@@ -98,9 +98,6 @@ class IdentityReuse(reuse_signal.KeptCopies):
     def limit(self) -> int:
         return int(self.app.config.get("STOREFRONT_IDENTITY_REUSE_ENTRIES") or 0)
 
-    def fresh_copy(self, key: tuple):
-        return self.fresh(key, self.marker(), _now())
-
     def keep_copy(self, key: tuple, marker: tuple[int, int], user: dict, token: dict | None = None) -> None:
         self.keep({key: (user, token)}, marker, self.seconds, self.limit)
 
@@ -129,10 +126,9 @@ def session_user(user_id: int, session_token: str):
     reuse = _for_request()
     key = ("session", user_id, session_token)
     if reuse is not None:
-        copy = reuse.fresh_copy(key)
+        copy, marker = reuse.lookup(key)
         if copy is not None:
             return attached(User, copy[0])
-        marker = reuse.marker()
     user = get_by_pk(User, user_id)
     if reuse is not None and user is not None and user.session_token == session_token and user.is_active:
         reuse.keep_copy(key, marker, column_values(user))
@@ -146,13 +142,12 @@ def bearer_token(digest: str):
     reuse = _for_request()
     key = ("bearer", digest)
     if reuse is not None:
-        copy = reuse.fresh_copy(key)
+        copy, marker = reuse.lookup(key)
         if copy is not None:
             user_values, token_values = copy
             token = attached(ApiToken, token_values)
             set_committed_value(token, "user", attached(User, user_values))
             return token
-        marker = reuse.marker()
     token = _read_token(digest)
     if reuse is not None and token is not None and not token.revoked and token.user.is_active:
         reuse.keep_copy(key, marker, column_values(token.user), column_values(token))

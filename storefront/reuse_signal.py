@@ -175,6 +175,11 @@ class KeptCopies:
             return None
         return copy.value
 
+    def lookup(self, key) -> tuple[Any | None, tuple[int, int]]:
+        """The value kept for ``key`` if still good, and the marker keeping a new read needs."""
+        marker = self.marker()
+        return self.fresh(key, marker, self.clock()), marker
+
     def keep(self, values: dict, marker: tuple[int, int], seconds: float, limit: int) -> None:
         """Keep ``values`` (key -> value), read after ``marker`` was taken, for ``seconds``."""
         if self.watch.open_here() or limit <= 0:
@@ -194,7 +199,6 @@ class KeptCopies:
     def signal(self) -> None:
         """Tell this host's other workers (after the commit)."""
         touch(self.signal_path)
-
 
 
 def in_settings_window(watch: WriteWatch, extension_key: str,

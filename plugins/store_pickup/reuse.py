@@ -27,7 +27,6 @@ placing refuses with a message next to the field.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import threading
@@ -77,29 +76,17 @@ store_writes = reuse_signal.WriteWatch("store_pickup", _is_store_write, _signal_
 @dataclass(frozen=True, slots=True)
 class Stores:
     """The active stores, in the page's order, and their counts of some SKUs."""
-    #: Each store's column values, its JSON columns as JSON text (a request's store gets
-    #: its own dict and list: kept values are shared by every request).
-    rows: tuple[dict, ...]
+    rows: tuple[dict, ...]  # each store's column values (storefront.row_copies)
     #: (store id, SKU id, quantity) of the counts kept for those SKUs.
     stock: tuple[tuple[int, int, int], ...]
 
     @classmethod
     def of(cls, locations, stock) -> "Stores":
-        rows = []
-        for location in locations:
-            values = column_values(location)
-            for name in _JSON_COLUMNS:
-                values[name] = json.dumps(values[name])
-            rows.append(values)
-        return cls(tuple(rows), tuple(stock))
+        return cls(tuple(column_values(location) for location in locations), tuple(stock))
 
     def locations(self) -> list[Location]:
         """This request's store objects, built from the kept values."""
-        return [attached(Location, {**values, **{name: json.loads(values[name]) for name in _JSON_COLUMNS}})
-                for values in self.rows]
-
-
-_JSON_COLUMNS = ("hours", "closed_dates")
+        return [attached(Location, values) for values in self.rows]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,11 +115,6 @@ class StoreReuse(reuse_signal.KeptCopies):
 
     def __init__(self, instance_path: str) -> None:
         super().__init__(store_writes, os.path.join(instance_path, SIGNAL_FILE), lambda: _now())
-
-    def take(self, key):
-        """The copy kept for ``key`` and what keeping a new one needs: ``(copy or None, marker)``."""
-        marker = self.marker()
-        return self.fresh(key, marker, _now()), marker
 
 
 def for_request() -> tuple[StoreReuse, float] | None:

@@ -223,7 +223,7 @@ def _locations_and_short(needs: dict[int, int]) -> tuple[list[Location], set[int
         return locations, _short_locations([loc.id for loc in locations], needs)
     shared = reuse.for_request()
     key = ("stores", tuple(sorted(needs)))
-    kept, marker = shared[0].take(key) if shared is not None else (None, None)
+    kept, marker = shared[0].lookup(key) if shared is not None else (None, None)
     if kept is not None:
         locations, stock = kept.locations(), kept.stock
     else:
@@ -320,7 +320,6 @@ def available_slots_for(locations, now: datetime | None = None) -> dict[int, lis
             else candidates[loc.id] for loc in locations}
 
 
-
 def offered_slots(locations, now: datetime | None = None) -> reuse.Offered:
     """The open slots of ``locations`` for a page to offer: a worker's recent copy
     (:mod:`.reuse`) or worked out now. Placing checks the chosen slot afresh."""
@@ -330,7 +329,7 @@ def offered_slots(locations, now: datetime | None = None) -> reuse.Offered:
         return reuse.Offered(now, available_slots_for(locations, now))
     copies, seconds = shared
     key = reuse.slots_key(int(settings()["days_ahead"]), slotlib.shop_zone().key, locations)
-    kept, marker = copies.take(key)
+    kept, marker = copies.lookup(key)
     # The shop's clock must agree too: a request "before" the copy, or past its window, works
     # the slots out again (a clock set by a test, a suspended worker).
     if kept is not None and kept.read_at <= now < kept.read_at + timedelta(seconds=seconds):
@@ -338,6 +337,7 @@ def offered_slots(locations, now: datetime | None = None) -> reuse.Offered:
     offered = reuse.Offered(now, available_slots_for(locations, now))
     copies.keep({key: offered}, marker, seconds, reuse.MAX_COPIES)
     return offered
+
 
 @dataclass(frozen=True)
 class Choice:
